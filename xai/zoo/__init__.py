@@ -1,0 +1,35 @@
+"""The model zoo: architectures, recipes, trained entries and model loading."""
+
+from xai.zoo import cnn, tabular  # noqa: F401  (importing registers the entries)
+from xai.zoo._entry import MODELS, ZooEntry, create_model, get_entry, list_models, register_model
+from xai.zoo._store import (
+    entry_dir,
+    is_trained,
+    read_card,
+    train_entry,
+    zoo_root,
+)
+from xai.zoo._train import TrainContext, fit_classifier, seed_everything
+from xai.zoo.handle import ModelHandle, class_logit, eval_mode
+from xai.zoo.loaders import load_model
+
+__all__ = [
+    "MODELS",
+    "ModelHandle",
+    "TrainContext",
+    "ZooEntry",
+    "class_logit",
+    "create_model",
+    "entry_dir",
+    "eval_mode",
+    "fit_classifier",
+    "get_entry",
+    "is_trained",
+    "list_models",
+    "load_model",
+    "read_card",
+    "register_model",
+    "seed_everything",
+    "train_entry",
+    "zoo_root",
+]

@@ -1,0 +1,147 @@
+"""Trained zoo on disk: ``<zoo>/<name>/weights.safetensors`` and ``card.json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from xai._device import resolve_device
+from xai._io import atomic_write_bytes, atomic_write_text
+from xai._provenance import package_versions, sha256_file
+from xai.datasets import load_dataset
+from xai.errors import ModelLoadError
+from xai.zoo._entry import ZooEntry, get_entry
+from xai.zoo._train import TrainContext, seed_everything
+
+WEIGHTS_FILE = "weights.safetensors"
+CARD_FILE = "card.json"
+ZOO_ENV = "XAI_ZOO_DIR"
+
+
+def zoo_root(zoo_dir: str | Path | None = None) -> Path:
+    """Where trained entries live: ``zoo_dir`` > ``$XAI_ZOO_DIR`` > ``./zoo``."""
+    return Path(zoo_dir or os.environ.get(ZOO_ENV) or "zoo")
+
+
+def entry_dir(name: str, zoo_dir: str | Path | None = None) -> Path:
+    """Folder of one trained entry."""
+    return zoo_root(zoo_dir) / name
+
+
+def is_trained(name: str, zoo_dir: str | Path | None = None) -> bool:
+    """Whether weights and a card exist for ``name``."""
+    folder = entry_dir(name, zoo_dir)
+    return (folder / WEIGHTS_FILE).is_file() and (folder / CARD_FILE).is_file()
+
+
+def read_card(name: str, zoo_dir: str | Path | None = None) -> dict[str, Any]:
+    """The model card of a trained entry."""
+    path = entry_dir(name, zoo_dir) / CARD_FILE
+    if not path.is_file():
+        raise ModelLoadError(
+            f"zoo entry {name!r} has no card at {path}; train it with `xai zoo train {name}`"
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
+
+
+def load_state_into(module: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights into ``module``; name the file and tensors on mismatch."""
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a readable safetensors file ({exc})") from None
+    check_state_dict(module, state, path)
+    module.load_state_dict(state)
+
+
+def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor],
+                     path: Path | str) -> None:
+    """Raise :class:`ModelLoadError` listing missing, unexpected and mis-shaped tensors."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(unexpected[:8])
+                        + (" ..." if len(unexpected) > 8 else ""))
+    if shapes:
+        problems.append("shape mismatch " + ", ".join(shapes[:8]))
+    if problems:
+        raise ModelLoadError(f"{path} does not match {type(module).__name__}: "
+                             + "; ".join(problems))
+
+
+def train_entry(
+    name: str,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    zoo_dir: str | Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Train zoo entry ``name`` from scratch, save weights and card, return the card."""
+    entry = get_entry(name)
+    torch_device = resolve_device(device)
+    train, test = load_dataset(entry.dataset, "train"), load_dataset(entry.dataset, "test")
+    seed_everything(seed)
+    module = entry.build()
+    ctx = TrainContext(train=train, test=test, seed=seed, device=torch_device, console=console)
+    start = time.perf_counter()
+    metrics = entry.train(module, ctx)
+    seconds = time.perf_counter() - start
+    module.cpu().eval()
+    folder = entry_dir(name, zoo_dir)
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    atomic_write_bytes(folder / WEIGHTS_FILE, save(state, metadata={"name": name}))
+    card = build_card(entry, module, metrics, seed=seed, seconds=seconds, train_rows=len(train),
+                      test_rows=len(test), weights_sha256=sha256_file(folder / WEIGHTS_FILE),
+                      device=str(torch_device))
+    atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, float], *,
+               seed: int, seconds: float, train_rows: int, test_rows: int,
+               weights_sha256: str, device: str) -> dict[str, Any]:
+    """The model card (JSON-ready)."""
+    return {
+        "name": entry.name,
+        "family": entry.family,
+        "task": entry.task,
+        "architecture": type(module).__name__,
+        "params": sum(p.numel() for p in module.parameters()),
+        "dataset": entry.dataset,
+        "split": {"train_rows": train_rows, "test_rows": test_rows,
+                  "held_out": "test split of the dataset (fixed, independent of the seed)"},
+        "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
+        "headline": {"metric": entry.metric, "value": round(float(metrics[entry.metric]), 6),
+                     "floor": entry.floor},
+        "seed": seed,
+        "recipe": entry.recipe,
+        "train_seconds": round(seconds, 2),
+        "train_device": device,
+        "weights_sha256": weights_sha256,
+        "layers": list(entry.layers),
+        "classes": list(entry.class_names),
+        "paper": entry.paper,
+        "description": entry.description,
+        "versions": package_versions(),
+    }

@@ -1,0 +1,119 @@
+"""``ModelHandle``: a model plus what explainers and probes need to use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from xai._typing import Modality, Task
+from xai.errors import DataError, UnknownNameError
+
+Target = int | torch.Tensor | None
+
+
+class TargetsAdapter(Protocol):
+    """Turns a model output into one scalar per sample ("explain this output")."""
+
+    def __call__(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``(B, ...)`` output and ``(B,)`` targets -> ``(B,)`` scalars."""
+        ...
+
+
+def class_logit(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The logit of class ``target[i]`` for each sample ``i``."""
+    if output.ndim != 2:
+        raise DataError(f"a class-logit target needs (batch, classes) outputs, got "
+                        f"{tuple(output.shape)}")
+    return output.gather(1, target.view(-1, 1).to(output.device)).squeeze(1)  # (B,)
+
+
+TARGETS_BY_TASK: dict[str, TargetsAdapter] = {
+    "classification": class_logit,
+    "binary-classification": class_logit,
+}
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Put ``module`` in eval mode and restore each submodule's own mode afterwards."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+@dataclass(eq=False)
+class ModelHandle:
+    """Any model wrapped with its task, input spec, classes and targets adapter.
+
+    Attributes
+    ----------
+    source
+        How it was loaded (``zoo:lenet``, ``torchscript:model.pt`` ...).
+    sha256
+        Hash of the weights that were loaded (file hash where there is one).
+    dataset
+        The bundled dataset this model is audited on by default.
+    layers
+        Module names worth explaining.
+    preprocess
+        Raw input -> model-ready tensor, when the model expects an encoding.
+    """
+
+    name: str
+    module: nn.Module
+    task: Task
+    modality: Modality
+    input_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    source: str
+    sha256: str
+    dataset: str | None = None
+    layers: tuple[str, ...] = ()
+    preprocess: Callable[[Any], torch.Tensor] | None = None
+    card: dict[str, Any] | None = None
+    targets_adapter: TargetsAdapter = field(default=class_logit)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the first parameter (CPU for parameter-free modules)."""
+        for param in self.module.parameters():
+            return param.device
+        return torch.device("cpu")
+
+    def to(self, device: torch.device) -> ModelHandle:
+        """Move the module to ``device`` (in place) and return the handle."""
+        self.module.to(device)
+        return self
+
+    def targets(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """One scalar per sample for the requested target ``(B,)``."""
+        return self.targets_adapter(output, target)
+
+    def forward_target(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``targets(module(x), target)``: the scalar function explainers differentiate."""
+        return self.targets(self.module(x), target)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Model outputs for ``x`` in eval mode, batched; returned on the CPU."""
+        device = self.device
+        with eval_mode(self.module):
+            outs = [self.module(x[i:i + batch_size].to(device)).float().cpu()
+                    for i in range(0, len(x), batch_size)]
+        return torch.cat(outs) if outs else torch.empty(0)
+
+    def get_layer(self, name: str) -> nn.Module:
+        """Submodule ``name``; an unknown name lists the valid ones."""
+        modules = dict(self.module.named_modules())
+        if name not in modules or name == "":
+            raise UnknownNameError("layer", name, [n for n in modules if n])
+        return modules[name]
