@@ -1,0 +1,5 @@
+"""``python -m xai``."""
+
+from xai.cli import main
+
+main()

@@ -1,0 +1,195 @@
+"""Run an audit spec: model + data -> explainers and probes -> an :class:`AuditResult`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from xai._provenance import Provenance
+from xai._results import to_jsonable
+from xai.audit.spec import AuditSpec
+from xai.datasets import Dataset, load_dataset
+from xai.errors import DataError
+from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
+from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
+from xai.zoo import ModelHandle, load_model
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What was audited."""
+
+    name: str
+    source: str
+    sha256: str
+    task: str
+    modality: str
+    params: int
+    card: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """On which data."""
+
+    name: str
+    split: str
+    rows: int
+    sha256: str
+    sensitive: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything one audit found; the JSON of a report page is this, serialised."""
+
+    slug: str
+    title: str
+    spec_path: str
+    model: ModelSummary
+    data: DataSummary
+    performance: dict[str, float]
+    explanations: tuple[AttributionResult, ...]
+    fairness: tuple[FairnessResult, ...]
+    provenance: Provenance
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def headline(self) -> dict[str, Any]:
+        """The numbers the terminal and the index show for this audit."""
+        worst: dict[str, float] = {}
+        for result in self.fairness:
+            for table in result.tables:
+                for name, value in table.disparities.items():
+                    worst[name] = max(worst.get(name, float("-inf")), value)
+        return {
+            "slug": self.slug,
+            "title": self.title,
+            "model": self.model.name,
+            "data": f"{self.data.name}:{self.data.split}",
+            "rows": self.data.rows,
+            "accuracy": self.performance.get("accuracy"),
+            "explainers": [e.method for e in self.explanations],
+            "probes": sorted({f.probe for f in self.fairness}),
+            "worst_disparity": worst,
+            "wall_seconds": self.provenance.wall_seconds,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the whole audit."""
+        out = to_jsonable(self)
+        out["explanations"] = [e.to_dict() for e in self.explanations]
+        out["headline"] = to_jsonable(self.headline())
+        return out
+
+
+def run_audit(
+    spec: AuditSpec,
+    *,
+    slug: str,
+    spec_path: str = "",
+    device: torch.device | None = None,
+    zoo_dir: str | Path | None = None,
+    console: Console | None = None,
+) -> AuditResult:
+    """Run one audit end to end (trains a missing zoo entry first)."""
+    start = time.perf_counter()
+    handle = load_model(
+        spec.model.name,
+        weights=spec.model.weights,
+        data=spec.data.name,
+        trust_pickle=spec.model.trust_pickle,
+        zoo_dir=zoo_dir,
+        train_missing=True,
+        seed=spec.seed,
+        device=str(device.type) if device is not None else "auto",
+        console=console,
+    )
+    if device is not None:
+        handle.to(device)
+    data_name = spec.data.name or handle.dataset
+    if data_name is None:
+        raise DataError(f"{spec.title}: say which data to audit on ([data] name)")
+    data = load_dataset(data_name, spec.data.split)
+    if spec.data.samples is not None:
+        data = sample_rows(data, spec.data.samples, spec.seed)
+    notes: list[str] = []
+    outputs = handle.predict(data.x)
+    performance = {"accuracy": float((outputs.argmax(1) == data.y).float().mean())}
+    explanations = tuple(_run_explainers(spec, handle, data, notes))
+    fairness = tuple(_run_probes(spec, handle, data, notes))
+    return AuditResult(
+        slug=slug,
+        title=spec.title,
+        spec_path=spec_path,
+        model=ModelSummary(
+            name=handle.name,
+            source=handle.source,
+            sha256=handle.sha256,
+            task=handle.task,
+            modality=handle.modality,
+            params=sum(p.numel() for p in handle.module.parameters()),
+            card=handle.card,
+        ),
+        data=DataSummary(data.name, data.split, len(data), data.sha256,
+                         tuple(spec.data.sensitive)),
+        performance=performance,
+        explanations=explanations,
+        fairness=fairness,
+        provenance=Provenance(
+            model_sha256=handle.sha256,
+            data_sha256=data.sha256,
+            seed=spec.seed,
+            wall_seconds=round(time.perf_counter() - start, 3),
+            device=str(handle.device),
+        ),
+        notes=tuple(notes),
+    )
+
+
+def sample_rows(data: Dataset, n: int, seed: int) -> Dataset:
+    """A seeded random subset of ``n`` rows (all rows when ``n`` exceeds them)."""
+    if n >= len(data):
+        return data
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(data), generator=generator)[:n].sort().values
+    return data.subset(index)
+
+
+def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
+                    notes: list[str]) -> list[AttributionResult]:
+    if spec.explain is None:
+        plan = [(name, 8, "predicted", {}) for name in list_explainers(handle=handle)]
+    else:
+        plan = [(e.method, e.samples, e.target, e.options) for e in spec.explain]
+    results = []
+    for method, samples, target, options in plan:
+        EXPLAINERS.get(method)  # unknown names fail before any work
+        explainer = create_explainer(method, handle, **options)
+        subset = sample_rows(data, samples, spec.seed)
+        results.append(explainer.explain(subset, target=target, seed=spec.seed))
+    if not results:
+        notes.append("no explainer applies to this model")
+    return results
+
+
+def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
+                notes: list[str]) -> list[FairnessResult]:
+    if spec.probe is None:
+        plan = [(name, None, {}) for name in list_probes(handle=handle)]
+    else:
+        plan = [(p.name, p.sensitive, p.options) for p in spec.probe]
+    results = []
+    for name, sensitive, options in plan:
+        PROBES.get(name)
+        columns = sensitive if sensitive is not None else list(spec.data.sensitive)
+        if not columns:
+            notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
+            continue
+        probe = create_probe(name, handle, **options)
+        results.append(probe.run(data, sensitive=columns, seed=spec.seed))
+    return results

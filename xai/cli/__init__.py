@@ -1,0 +1,63 @@
+"""The ``xai`` command: typer apps joined here; ``XaiError`` becomes exit code 2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from xai import __version__
+from xai.cli.audit import audit
+from xai.cli.explain import explain
+from xai.cli.fairness import fairness
+from xai.cli.zoo import zoo_app
+from xai.errors import XaiError
+
+
+class _XaiGroup(TyperGroup):
+    """Root group: any :class:`XaiError` is one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except XaiError as exc:
+            message = " ".join(str(exc).split())
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    cls=_XaiGroup,
+    name="xai",
+    help="Explainability and ethics audits for PyTorch models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"xai-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Explainability and ethics audits for PyTorch models."""
+
+
+app.command("audit")(audit)
+app.command("explain")(explain)
+app.command("fairness")(fairness)
+app.add_typer(zoo_app, name="zoo")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,86 @@
+"""Options and helpers shared by every command (thin CLI: parse, hand off, print)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from xai._typing import DeviceName
+from xai.errors import DataError
+from xai.report.json import dumps
+
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
+                 show_default=True),
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the spec's).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+ZooDirOpt = Annotated[
+    Path | None,
+    typer.Option("--zoo-dir", help="Folder of trained zoo entries [default: $XAI_ZOO_DIR or ./zoo]."),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing line.")]
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option("--weights", help="Weights for a package.module:factory model (safetensors or state dict)."),
+]
+DataOpt = Annotated[
+    str | None,
+    typer.Option("--data", help="Bundled dataset to use (default: the model's own)."),
+]
+TrustPickleOpt = Annotated[
+    bool,
+    typer.Option("--trust-pickle", help="Allow loading a pickled model (runs code from the file)."),
+]
+
+DEVICES: tuple[DeviceName, ...] = ("auto", "cpu", "cuda")
+
+
+def stdout_console() -> Console:
+    """Console for tables and verdicts (stdout)."""
+    return Console(file=sys.stdout, highlight=False)
+
+
+def stderr_console(enabled: bool = True) -> Console | None:
+    """Console for progress and notes (stderr, so ``--json`` keeps stdout clean)."""
+    return Console(stderr=True, highlight=False) if enabled else None
+
+
+def check_device(device: str) -> str:
+    """Validate ``--device`` early with the usual one-line error."""
+    if device not in DEVICES:
+        raise DataError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    return device
+
+
+def print_json(document: Any) -> None:
+    """Write one JSON document on stdout."""
+    sys.stdout.write(dumps(document, indent=2) + "\n")
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs to a dict; values are parsed as int, float or bool when they look so."""
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise DataError(f"--option takes KEY=VALUE, got {pair!r}")
+        options[key.strip()] = _parse_value(raw.strip())
+    return options
+
+
+def _parse_value(raw: str) -> Any:
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw

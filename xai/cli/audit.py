@@ -1,0 +1,61 @@
+"""``xai audit``: run audit specs (or the bundled defaults) and write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xai._device import resolve_device
+from xai.audit import AuditResult, collect_spec_paths, default_specs, load_spec, run_audit
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    QuietOpt,
+    SeedOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.report.html import write_report
+from xai.report.terminal import print_audit_summary
+
+
+def audit(
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Spec files or folders of *.toml; none runs the bundled default "
+                       "audits (lenet and adult-mlp)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("reports"),
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train or load the models, explain them, probe them for bias, write the report."""
+    torch_device = resolve_device(check_device(device))
+    if specs:
+        plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
+    else:
+        plan = [(slug, spec, f"default:{slug}") for slug, spec in default_specs()]
+    progress = stderr_console(enabled=not (json_out or quiet))
+    results: list[AuditResult] = []
+    for slug, spec, source in plan:
+        if seed is not None:
+            spec = spec.model_copy(update={"seed": seed})
+        if progress is not None:
+            progress.print(f"[dim]auditing {slug} ...[/]")
+        results.append(run_audit(spec, slug=slug, spec_path=source, device=torch_device,
+                                 zoo_dir=zoo_dir, console=progress))
+    index = write_report(results, out)
+    if json_out:
+        print_json({"report": str(index), "audits": [r.headline() for r in results]})
+    elif quiet:
+        stdout_console().print(f"Report: {index}")
+    else:
+        print_audit_summary(results, str(index), stdout_console())

@@ -1,0 +1,94 @@
+"""``xai explain``: attribute a model's decisions on bundled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xai._device import resolve_device
+from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec, run_audit
+from xai.cli._common import (
+    DataOpt,
+    DeviceOpt,
+    JsonOpt,
+    SeedOpt,
+    TrustPickleOpt,
+    WeightsOpt,
+    ZooDirOpt,
+    check_device,
+    parse_options,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.errors import DataError
+from xai.explain import EXPLAINERS
+from xai.report.html import write_report
+
+
+def _target(raw: str) -> str | int:
+    if raw in ("predicted", "label"):
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise DataError(f"--target must be predicted, label or a class index, got {raw!r}") from None
+
+
+def explain(
+    model: Annotated[str, typer.Argument(help="Zoo name or folder, TorchScript file, or package.module:factory.")],
+    method: Annotated[str, typer.Option("--method", "-m", help="Attribution method (see `xai explain --help`).")],
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="How many samples to explain.")] = 8,
+    target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
+    option: Annotated[list[str] | None, typer.Option("--option", help="Method option KEY=VALUE (repeatable).")] = None,
+    data: DataOpt = None,
+    weights: WeightsOpt = None,
+    trust_pickle: TrustPickleOpt = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")] = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Explain a model's outputs with one attribution method."""
+    EXPLAINERS.get(method)  # an unknown method lists the known ones
+    spec = AuditSpec(
+        title=f"{method} on {model}",
+        model=ModelSpec(name=model, weights=str(weights) if weights else None,
+                        trust_pickle=trust_pickle),
+        data=DataSpec(name=data),
+        explain=[ExplainSpec(method=method, samples=samples, target=_target(target),
+                             options=parse_options(option))],
+        probe=[],
+        seed=seed or 0,
+    )
+    result = run_audit(spec, slug=f"explain-{method}", spec_path="cli",
+                       device=resolve_device(check_device(device)), zoo_dir=zoo_dir,
+                       console=stderr_console(enabled=not json_out))
+    explanation = result.explanations[0]
+    page = write_report([result], out) if out is not None else None
+    if json_out:
+        print_json(explanation.to_dict())
+        return
+    console = stdout_console()
+    if explanation.column_attributions is not None:
+        table = Table(title=f"{method} on {result.model.name}: mean |attribution| per column")
+        table.add_column("column")
+        table.add_column("mean |attr|", justify="right")
+        for name, value in explanation.column_importance().items():
+            table.add_row(name, f"{value:.4f}")
+    else:
+        table = Table(title=f"{method} on {result.model.name}")
+        for column in ("sample", "label", "predicted", "target", "sum", "max |attr|"):
+            table.add_column(column, justify="right")
+        names = explanation.class_names
+        for i, attr in enumerate(explanation.attributions):
+            table.add_row(str(i), names[explanation.labels[i]], names[explanation.predictions[i]],
+                          names[explanation.targets[i]], f"{attr.sum():.4f}",
+                          f"{abs(attr).max():.4f}")
+    console.print(table)
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")

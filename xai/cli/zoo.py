@@ -1,0 +1,113 @@
+"""``xai zoo list | train | card``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.errors import DataError
+from xai.zoo import get_entry, is_trained, list_models, read_card, train_entry
+
+zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
+
+
+def zoo_rows(zoo_dir: Any = None) -> list[dict[str, Any]]:
+    """One row per registered entry: metadata, trained or not, headline metric."""
+    rows = []
+    for name in list_models():
+        entry = get_entry(name)
+        trained = is_trained(name, zoo_dir)
+        card = read_card(name, zoo_dir) if trained else None
+        rows.append({
+            "name": name,
+            "family": entry.family,
+            "task": entry.task,
+            "dataset": entry.dataset,
+            "params": card["params"] if card else sum(p.numel() for p in entry.build().parameters()),
+            "trained": trained,
+            "metric": entry.metric,
+            "value": card["headline"]["value"] if card else None,
+            "floor": entry.floor,
+        })
+    return rows
+
+
+@zoo_app.command("list")
+def list_(zoo_dir: ZooDirOpt = None, json_out: JsonOpt = False) -> None:
+    """Every zoo entry with its family, task, data, size and headline metric."""
+    rows = zoo_rows(zoo_dir)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="xai zoo")
+    for column in ("name", "family", "task", "dataset", "params", "trained", "metric"):
+        table.add_column(column, justify="right" if column == "params" else "left")
+    for r in rows:
+        metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
+                  else f"{r['metric']} - (floor {r['floor']})")
+        table.add_row(r["name"], r["family"], r["task"], r["dataset"], f"{r['params']:,}",
+                      "yes" if r["trained"] else "no", metric)
+    stdout_console().print(table)
+
+
+@zoo_app.command("train")
+def train(
+    names: Annotated[list[str] | None, typer.Argument(help="Entries to train.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Train every entry.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
+    device: DeviceOpt = "auto",
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train entries from scratch (seeded) and write weights and card."""
+    check_device(device)
+    targets = list_models() if all_ else list(names or [])
+    if not targets:
+        raise DataError("name the entries to train, or pass --all")
+    for name in targets:
+        get_entry(name)  # unknown names fail before any training
+    console = stderr_console(enabled=not json_out)
+    cards = []
+    for name in targets:
+        card = train_entry(name, seed=seed, device=device, zoo_dir=zoo_dir, console=console)
+        cards.append(card)
+        if not json_out:
+            head = card["headline"]
+            verdict = "[green]meets[/]" if head["value"] >= head["floor"] else "[red]misses[/]"
+            stdout_console().print(
+                f"{name}: held-out {head['metric']} {head['value']:.4f} {verdict} floor "
+                f"{head['floor']} in {card['train_seconds']:.1f} s")
+    if json_out:
+        print_json(cards)
+
+
+@zoo_app.command("card")
+def card(
+    name: Annotated[str, typer.Argument(help="Zoo entry.")],
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the model card of a trained entry."""
+    get_entry(name)
+    data = read_card(name, zoo_dir)
+    if json_out:
+        print_json(data)
+        return
+    table = Table(title=f"model card: {name}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in ("architecture", "family", "task", "params", "dataset", "split", "metrics",
+                "headline", "seed", "recipe", "train_seconds", "layers", "paper", "weights_sha256"):
+        table.add_row(key, str(data.get(key)))
+    stdout_console().print(table)

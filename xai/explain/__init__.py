@@ -1,0 +1,23 @@
+"""Attribution methods, one module per family, registered with ``@register_explainer``."""
+
+from xai.explain import gradient  # noqa: F401  (importing registers the methods)
+from xai.explain._base import (
+    EXPLAINERS,
+    AttributionResult,
+    Explainer,
+    create_explainer,
+    list_explainers,
+    register_explainer,
+)
+from xai.explain.gradient import IntegratedGradients, Saliency
+
+__all__ = [
+    "EXPLAINERS",
+    "AttributionResult",
+    "Explainer",
+    "IntegratedGradients",
+    "Saliency",
+    "create_explainer",
+    "list_explainers",
+    "register_explainer",
+]

@@ -1,0 +1,230 @@
+"""The explainer protocol, its result object and the registry."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from xai._provenance import Provenance
+from xai._registry import Registry
+from xai._results import to_jsonable
+from xai.datasets import Dataset
+from xai.errors import DataError, NotApplicableError
+from xai.zoo.handle import ModelHandle, eval_mode
+
+TargetChoice = Literal["predicted", "label"] | int
+
+
+@dataclass(frozen=True, eq=False)
+class AttributionResult:
+    """Attributions for ``N`` samples, with what was explained and on what.
+
+    Attributes
+    ----------
+    attributions
+        Same shape as ``inputs``: ``(N, C, H, W)`` or ``(N, F)``.
+    column_attributions
+        Tabular only: attributions summed over the input columns of each raw column
+        ``(N, len(column_names))`` (one-hot levels add up to their column).
+    convergence_delta
+        Integrated Gradients' completeness gap per sample, when the method has one.
+    """
+
+    method: str
+    model: str
+    modality: str
+    inputs: np.ndarray
+    attributions: np.ndarray
+    targets: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    options: dict[str, Any]
+    provenance: Provenance
+    feature_names: tuple[str, ...] = ()
+    column_names: tuple[str, ...] = ()
+    column_attributions: np.ndarray | None = None
+    convergence_delta: np.ndarray | None = None
+
+    def column_importance(self) -> dict[str, float]:
+        """Mean absolute attribution per raw column, largest first (tabular)."""
+        if self.column_attributions is None:
+            return {}
+        scores = np.abs(self.column_attributions).mean(axis=0)
+        order = np.argsort(-scores, kind="stable")
+        return {self.column_names[i]: float(scores[i]) for i in order}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (arrays as nested lists)."""
+        out = to_jsonable(self)
+        out["column_importance"] = self.column_importance()
+        return out
+
+
+class Explainer(ABC):
+    """One attribution method bound to one model.
+
+    Subclasses set the capability flags and implement :meth:`attribute` for a batch;
+    :meth:`explain` streams a dataset through it.
+    """
+
+    name: ClassVar[str] = ""
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
+    needs_layer: ClassVar[bool] = False
+    needs_attention: ClassVar[bool] = False
+    paper: ClassVar[str] = ""
+    #: How one-hot levels of a raw column add up: ``sum`` of every level (methods with a
+    #: baseline, where absent levels carry signal) or only the row's ``active`` level
+    #: (pure gradients, where absent levels would only add noise).
+    column_reduce: ClassVar[Literal["sum", "active"]] = "sum"
+
+    def __init__(self, handle: ModelHandle, **options: Any) -> None:
+        reason = self.why_not(handle)
+        if reason:
+            raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
+        self.handle = handle
+        self.options = self.check_options(options)
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """Why this method cannot explain ``handle`` (``None`` when it can)."""
+        if handle.task not in cls.tasks:
+            return f"it explains {', '.join(sorted(cls.tasks))} models, not {handle.task}"
+        if handle.modality not in cls.modalities:
+            return f"it takes {', '.join(sorted(cls.modalities))} inputs, not {handle.modality}"
+        if cls.needs_layer and not handle.layers:
+            return "it needs a layer to explain and the model names none"
+        return None
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Validate and complete the method's options (override to add defaults)."""
+        if options:
+            raise DataError(f"{self.name} takes no option(s): {', '.join(sorted(options))}")
+        return {}
+
+    @abstractmethod
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Attributions for one batch ``x`` (on the model's device), same shape as ``x``."""
+
+    def convergence(self) -> torch.Tensor | None:
+        """Per-sample completeness gap of the last :meth:`attribute` call, if any."""
+        return None
+
+    def prepare(self, data: Dataset) -> None:  # noqa: B027  (optional hook)
+        """Look at the whole dataset once before batching (e.g. to fix a baseline)."""
+
+    def explain(
+        self,
+        data: Dataset,
+        *,
+        target: TargetChoice = "predicted",
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> AttributionResult:
+        """Attribute every row of ``data``, streaming batches through the model."""
+        if len(data) == 0:
+            raise DataError("no samples to explain")
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        handle = self.handle
+        device = handle.device
+        outputs = handle.predict(data.x)
+        predictions = outputs.argmax(1)
+        targets = _choose_targets(target, predictions, data.y, len(handle.class_names))
+        self.prepare(data)
+        attributions, deltas = [], []
+        with eval_mode(handle.module):
+            for begin in range(0, len(data), batch_size):
+                xb = data.x[begin:begin + batch_size].to(device).requires_grad_()
+                tb = targets[begin:begin + batch_size].to(device)
+                attributions.append(self.attribute(xb, tb).detach().float().cpu())
+                delta = self.convergence()
+                if delta is not None:
+                    deltas.append(delta.detach().float().cpu())
+        attr = torch.cat(attributions).numpy()
+        column_names, column_attr = _columns(data, attr, self.column_reduce)
+        provenance = Provenance(
+            model_sha256=handle.sha256,
+            data_sha256=data.sha256,
+            seed=seed,
+            wall_seconds=round(time.perf_counter() - start, 4),
+            device=str(device),
+        )
+        return AttributionResult(
+            method=self.name,
+            model=handle.name,
+            modality=handle.modality,
+            inputs=data.x.numpy(),
+            attributions=attr,
+            targets=targets.numpy(),
+            predictions=predictions.numpy(),
+            labels=data.y.numpy(),
+            class_names=handle.class_names,
+            options={"target": target, **self.options},
+            provenance=provenance,
+            feature_names=data.feature_names,
+            column_names=column_names,
+            column_attributions=column_attr,
+            convergence_delta=torch.cat(deltas).numpy() if deltas else None,
+        )
+
+
+def _choose_targets(target: TargetChoice, predictions: torch.Tensor, labels: torch.Tensor,
+                    n_classes: int) -> torch.Tensor:
+    if target == "predicted":
+        return predictions.clone()
+    if target == "label":
+        return labels.clone()
+    if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < n_classes:
+        return torch.full_like(predictions, target)
+    raise DataError(f"target must be 'predicted', 'label' or a class index 0..{n_classes - 1}, "
+                    f"got {target!r}")
+
+
+def _columns(data: Dataset, attr: np.ndarray,
+             reduce: Literal["sum", "active"]) -> tuple[tuple[str, ...], np.ndarray | None]:
+    if data.modality != "tabular" or not data.feature_columns:
+        return (), None
+    names = tuple(dict.fromkeys(data.feature_columns))
+    index = {name: i for i, name in enumerate(names)}
+    member = np.zeros((attr.shape[1], len(names)), dtype=np.float32)
+    for j, column in enumerate(data.feature_columns):
+        member[j, index[column]] = 1.0
+    if reduce == "active":
+        one_hot = member[:, member.sum(0) > 1].sum(1) > 0  # (F,) inputs that are levels
+        weight = np.where(one_hot[None, :], data.x.numpy(), 1.0)  # (N, F)
+        attr = attr * weight
+    return names, attr @ member  # (N, F) @ (F, columns)
+
+
+EXPLAINERS: Registry[type[Explainer]] = Registry("explainer")
+
+
+def register_explainer(name: str) -> Callable[[type[Explainer]], type[Explainer]]:
+    """Class decorator: register an :class:`Explainer` under ``name``."""
+
+    def decorator(cls: type[Explainer]) -> type[Explainer]:
+        cls.name = name
+        return EXPLAINERS.register(name)(cls)
+
+    return decorator
+
+
+def list_explainers(pattern: str = "*", handle: ModelHandle | None = None) -> list[str]:
+    """Registered explainer names; with ``handle``, only those that apply to it."""
+    names = EXPLAINERS.names(pattern)
+    if handle is None:
+        return names
+    return [n for n in names if EXPLAINERS.get(n).why_not(handle) is None]
+
+
+def create_explainer(name: str, handle: ModelHandle, **options: Any) -> Explainer:
+    """Build explainer ``name`` for ``handle`` (errors say why it does not apply)."""
+    return EXPLAINERS.get(name)(handle, **options)

@@ -1,0 +1,25 @@
+"""Bias probes, one module per kind of probe, registered with ``@register_probe``."""
+
+from xai.fairness import group  # noqa: F401  (importing registers the probes)
+from xai.fairness._base import (
+    PROBES,
+    FairnessResult,
+    GroupTable,
+    Probe,
+    create_probe,
+    list_probes,
+    register_probe,
+)
+from xai.fairness.group import GroupMetrics, group_table
+
+__all__ = [
+    "PROBES",
+    "FairnessResult",
+    "GroupMetrics",
+    "GroupTable",
+    "Probe",
+    "create_probe",
+    "group_table",
+    "list_probes",
+    "register_probe",
+]

@@ -1,0 +1,105 @@
+"""The probe protocol, its registry, and the shared fairness result objects."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from xai._provenance import Provenance
+from xai._registry import Registry
+from xai._results import to_jsonable
+from xai.datasets import Dataset
+from xai.errors import NotApplicableError
+from xai.zoo.handle import ModelHandle
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """Metrics of each group of one sensitive feature.
+
+    Attributes
+    ----------
+    by_group
+        ``{metric: {group: value}}``; ``count`` is among the metrics.
+    overall
+        ``{metric: value}`` over all rows.
+    disparities
+        Named summary disparities (``demographic_parity_difference`` ...).
+    """
+
+    feature: str
+    groups: tuple[str, ...]
+    by_group: dict[str, dict[str, float]]
+    overall: dict[str, float]
+    disparities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FairnessResult:
+    """A probe's verdict on one model and dataset, one table per sensitive feature."""
+
+    probe: str
+    model: str
+    dataset: str
+    metrics: tuple[str, ...]
+    tables: tuple[GroupTable, ...]
+    provenance: Provenance
+    positive_class: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return to_jsonable(self)
+
+
+class Probe(ABC):
+    """One bias probe bound to one model."""
+
+    name: ClassVar[str] = ""
+    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
+    paper: ClassVar[str] = ""
+
+    def __init__(self, handle: ModelHandle, **options: Any) -> None:
+        reason = self.why_not(handle)
+        if reason:
+            raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
+        self.handle = handle
+        self.options = options
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """Why this probe cannot run on ``handle`` (``None`` when it can)."""
+        if handle.task not in cls.tasks:
+            return f"it probes {', '.join(sorted(cls.tasks))} models, not {handle.task}"
+        return None
+
+    @abstractmethod
+    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+        """Probe the model on ``data`` grouped by each of the ``sensitive`` columns."""
+
+
+PROBES: Registry[type[Probe]] = Registry("probe")
+
+
+def register_probe(name: str) -> Callable[[type[Probe]], type[Probe]]:
+    """Class decorator: register a :class:`Probe` under ``name``."""
+
+    def decorator(cls: type[Probe]) -> type[Probe]:
+        cls.name = name
+        return PROBES.register(name)(cls)
+
+    return decorator
+
+
+def list_probes(pattern: str = "*", handle: ModelHandle | None = None) -> list[str]:
+    """Registered probe names; with ``handle``, only those that apply to it."""
+    names = PROBES.names(pattern)
+    if handle is None:
+        return names
+    return [n for n in names if PROBES.get(n).why_not(handle) is None]
+
+
+def create_probe(name: str, handle: ModelHandle, **options: Any) -> Probe:
+    """Build probe ``name`` for ``handle``."""
+    return PROBES.get(name)(handle, **options)

@@ -1,0 +1,49 @@
+"""Terminal renderer: rich tables on stdout, the same numbers as the report."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from xai.audit.runner import AuditResult
+
+
+_SHORT = {
+    "accuracy_difference": "acc gap",
+    "demographic_parity_difference": "DP diff",
+    "equalized_odds_difference": "EO diff",
+}
+
+
+def audit_summary_table(audits: list[AuditResult]) -> Table:
+    """One row per audit: accuracy, explainer count, worst disparities, seconds."""
+    disparities = list(dict.fromkeys(k for a in audits for k in a.headline()["worst_disparity"]))
+    table = Table(title="xai audit", title_justify="left")
+    table.add_column("audit", style="bold", no_wrap=True)
+    table.add_column("data", no_wrap=True)
+    table.add_column("acc", justify="right", no_wrap=True)
+    table.add_column("expl", justify="right")
+    for name in disparities:
+        table.add_column(_SHORT.get(name, name), justify="right")
+    table.add_column("s", justify="right", no_wrap=True)
+    for audit in audits:
+        head = audit.headline()
+        worst = head["worst_disparity"]
+        table.add_row(
+            audit.slug,
+            head["data"],
+            f"{head['accuracy']:.4f}",
+            str(len(head["explainers"])),
+            *(f"{worst[k]:.3f}" if k in worst else "-" for k in disparities),
+            f"{head['wall_seconds']:.1f}",
+        )
+    return table
+
+
+def print_audit_summary(audits: list[AuditResult], index: str, console: Console) -> None:
+    """The summary table and a closing line naming the report."""
+    console.print(audit_summary_table(audits))
+    for audit in audits:
+        for note in audit.notes:
+            console.print(f"[yellow]{audit.slug}: {note}[/]")
+    console.print(f"Report: [bold]{index}[/] ({len(audits)} audit{'s' if len(audits) != 1 else ''})")
