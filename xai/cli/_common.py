@@ -38,6 +38,12 @@ TrustPickleOpt = Annotated[
     typer.Option("--trust-pickle", help="Allow loading a pickled model (runs code from the file)."),
 ]
 
+ModelArg = Annotated[
+    str,
+    typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, or package.module:factory."),
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")]
+
 DEVICES: tuple[DeviceName, ...] = ("auto", "cpu", "cuda")
 
 

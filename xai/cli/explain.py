@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +13,8 @@ from xai.cli._common import (
     DataOpt,
     DeviceOpt,
     JsonOpt,
+    ModelArg,
+    OutOpt,
     SeedOpt,
     TrustPickleOpt,
     WeightsOpt,
@@ -39,7 +40,7 @@ def _target(raw: str) -> str | int:
 
 
 def explain(
-    model: Annotated[str, typer.Argument(help="Zoo name or folder, TorchScript file, or package.module:factory.")],
+    model: ModelArg,
     method: Annotated[str, typer.Option("--method", "-m", help="Attribution method (see `xai explain --help`).")],
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="How many samples to explain.")] = 8,
     target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
@@ -47,7 +48,7 @@ def explain(
     data: DataOpt = None,
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")] = None,
+    out: OutOpt = None,
     device: DeviceOpt = "auto",
     seed: SeedOpt = None,
     zoo_dir: ZooDirOpt = None,
@@ -75,7 +76,8 @@ def explain(
         return
     console = stdout_console()
     if explanation.column_attributions is not None:
-        table = Table(title=f"{method} on {result.model.name}: mean |attribution| per column")
+        table = Table(title="mean |attribution| per column",
+                      caption=f"{method} on {result.model.name}, {len(explanation.labels)} rows")
         table.add_column("column")
         table.add_column("mean |attr|", justify="right")
         for name, value in explanation.column_importance().items():

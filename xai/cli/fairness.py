@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +13,8 @@ from xai.cli._common import (
     DataOpt,
     DeviceOpt,
     JsonOpt,
+    ModelArg,
+    OutOpt,
     SeedOpt,
     TrustPickleOpt,
     WeightsOpt,
@@ -28,14 +29,16 @@ from xai.report.html import write_report
 
 
 def fairness(
-    model: Annotated[str, typer.Argument(help="Zoo name or folder, TorchScript file, or package.module:factory.")],
-    sensitive: Annotated[list[str], typer.Option("--sensitive", "-s", help="Sensitive column; repeat or comma-separate.")],
+    model: ModelArg,
+    sensitive: Annotated[
+        list[str], typer.Option("--sensitive", "-s", help="Sensitive column; repeat or comma-separate.")
+    ],
     probe: Annotated[str, typer.Option("--probe", help="Probe to run.")] = "group-metrics",
     data: DataOpt = None,
     split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")] = None,
+    out: OutOpt = None,
     device: DeviceOpt = "auto",
     seed: SeedOpt = None,
     zoo_dir: ZooDirOpt = None,

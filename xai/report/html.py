@@ -16,7 +16,7 @@ from xai._io import atomic_write_text
 from xai.audit.runner import AuditResult
 from xai.explain import AttributionResult
 from xai.fairness import GroupTable
-from xai.report import plots
+from xai.report import images
 from xai.report.json import audit_json
 
 _ENV = Environment(
@@ -28,16 +28,21 @@ _ENV = Environment(
 )
 
 
+#: Okabe-Ito: categorical colours that stay distinct under the common colour-vision deficiencies.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
+
+
 def data_uri(png: bytes) -> str:
     """A PNG as a ``data:`` URI (the page never loads anything from outside)."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 @dataclass(frozen=True)
-class _Figure:
+class _Tile:
     uri: str
     alt: str
     caption: str
+    wrong: bool
 
 
 @dataclass(frozen=True)
@@ -45,69 +50,86 @@ class _TableView:
     feature: str
     groups: tuple[str, ...]
     metrics: list[str]
-    metrics_no_count: list[str]
     by_group: dict[str, dict[str, float]]
     overall: dict[str, float]
     disparities: dict[str, float]
-    figure: str
 
     @staticmethod
     def fmt(metric: str, value: float) -> str:
         return f"{int(value):,}" if metric == "count" else f"{value:.4f}"
 
 
+def _image_view(result: AttributionResult) -> dict[str, Any]:
+    drawn = images.attribution_tiles(result)
+    tiles = []
+    for i, png in enumerate(drawn.tiles):
+        pred = result.class_names[result.predictions[i]]
+        label = result.class_names[result.labels[i]]
+        target = result.class_names[result.targets[i]]
+        tiles.append(_Tile(
+            uri=data_uri(png),
+            alt=f"{result.method} map for sample {i} (target {target}) over the input, "
+                f"predicted {pred}, label {label}",
+            caption=f"pred {pred} · label {label}",
+            wrong=pred != label,
+        ))
+    return {"tiles": tiles, "colorbar": data_uri(drawn.colorbar), "cmap": drawn.cmap,
+            "vmin": drawn.vmin, "vmax": drawn.vmax}
+
+
+def _tabular_view(result: AttributionResult, sensitive: tuple[str, ...],
+                  rows: int = 3, top: int = 8) -> dict[str, Any]:
+    scores = result.column_importance()
+    total = sum(scores.values()) or 1.0
+    peak = max(scores.values(), default=0.0) or 1.0
+    importance = [{"name": k, "value": v, "share": v / total, "width": 100 * v / peak,
+                   "sensitive": k in sensitive} for k, v in scores.items()]
+    assert result.column_attributions is not None
+    row_views = []
+    for r in range(min(rows, len(result.column_attributions))):
+        values = result.column_attributions[r]
+        order = np.argsort(-np.abs(values), kind="stable")[:top]
+        limit = float(np.abs(values[order]).max()) or 1.0
+        row_views.append({
+            "index": r,
+            "pred": result.class_names[result.predictions[r]],
+            "label": result.class_names[result.labels[r]],
+            "target": result.class_names[result.targets[r]],
+            "bars": [{"name": result.column_names[i], "value": float(values[i]),
+                      "width": 50 * abs(float(values[i])) / limit,
+                      "sensitive": result.column_names[i] in sensitive} for i in order],
+        })
+    return {"importance": importance, "rows": row_views}
+
+
 def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...]) -> dict[str, Any]:
-    figures: list[_Figure] = []
-    importance: list[dict[str, Any]] = []
-    n = len(result.attributions)
-    if result.modality == "image":
-        figures.append(_Figure(
-            data_uri(plots.image_attribution_grid(result)),
-            f"{result.method} attribution maps over {min(n, 8)} input images",
-            f"{result.method}: attribution overlaid on each input (colour bar on the right); "
-            "titles in orange mark wrong predictions.",
-        ))
-    elif result.column_attributions is not None:
-        scores = result.column_importance()
-        total = sum(scores.values()) or 1.0
-        importance = [{"name": k, "value": v, "share": v / total, "sensitive": k in sensitive}
-                      for k, v in scores.items()]
-        figures.append(_Figure(
-            data_uri(plots.column_importance_bars(result, highlight=sensitive)),
-            f"Bar chart of mean absolute {result.method} attribution per column",
-            "Mean |attribution| over the explained rows; sensitive columns in orange.",
-        ))
-        figures.append(_Figure(
-            data_uri(plots.row_attribution_bars(result)),
-            f"Signed {result.method} attributions of the largest columns for three rows",
-            "Per-row attributions: blue pushes towards the explained class, vermilion away.",
-        ))
     delta = (float(np.abs(result.convergence_delta).mean())
              if result.convergence_delta is not None else None)
-    return {
+    view: dict[str, Any] = {
         "method": result.method,
         "target": result.options.get("target"),
         "options": {k: v for k, v in result.options.items() if k != "target"},
-        "samples": n,
+        "samples": len(result.attributions),
         "seconds": result.provenance.wall_seconds,
         "delta": delta,
-        "figures": figures,
-        "importance": importance,
-        "sensitive": bool(sensitive),
+        "image": None,
+        "tabular": None,
     }
+    if result.modality == "image":
+        view["image"] = _image_view(result)
+    elif result.column_attributions is not None:
+        view["tabular"] = _tabular_view(result, sensitive)
+    return view
 
 
 def _table_view(table: GroupTable) -> _TableView:
-    metrics = list(table.by_group)
     return _TableView(
         feature=table.feature,
         groups=table.groups,
-        metrics=metrics,
-        metrics_no_count=[m.replace("_", " ") for m in metrics if m != "count"],
+        metrics=list(table.by_group),
         by_group=table.by_group,
         overall=table.overall,
         disparities=table.disparities,
-        figure=data_uri(plots.group_metric_bars(table)),
     )
 
 
@@ -131,6 +153,7 @@ def render_audit_page(audit: AuditResult) -> str:
         explanations=explanations,
         fairness=fairness,
         json_name=f"{audit.slug}.json",
+        palette=OKABE_ITO,
         **_stamp(),
     )
 

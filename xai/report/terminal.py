@@ -7,7 +7,6 @@ from rich.table import Table
 
 from xai.audit.runner import AuditResult
 
-
 _SHORT = {
     "accuracy_difference": "acc gap",
     "demographic_parity_difference": "DP diff",

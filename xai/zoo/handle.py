@@ -38,11 +38,19 @@ TARGETS_BY_TASK: dict[str, TargetsAdapter] = {
 }
 
 
+def set_eval(module: nn.Module) -> None:
+    """``module.eval()``, except for exported programs, which are frozen in their mode."""
+    try:
+        module.eval()
+    except NotImplementedError:  # torch.export's module() refuses train()/eval()
+        pass
+
+
 @contextmanager
 def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
     """Put ``module`` in eval mode and restore each submodule's own mode afterwards."""
     modes = [(m, m.training) for m in module.modules()]
-    module.eval()
+    set_eval(module)
     try:
         yield module
     finally:

@@ -35,7 +35,7 @@ from xai.zoo._store import (
     read_card,
     train_entry,
 )
-from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle
+from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle, set_eval
 
 _EXPLAINABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MultiheadAttention)
 
@@ -124,7 +124,7 @@ def _user_handle(name: str, module: nn.Module, source: str, sha256: str,
         raise ModelLoadError(f"{name}: a model outside the zoo needs --data NAME (a bundled "
                              "dataset) to know its task, inputs and classes")
     dataset = load_dataset(data, "test")
-    module.eval()
+    set_eval(module)
     layers = tuple(n for n, m in module.named_modules() if isinstance(m, _EXPLAINABLE))
     task = "binary-classification" if len(dataset.class_names) == 2 else "classification"
     return ModelHandle(

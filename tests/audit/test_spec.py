@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from xai.audit import collect_spec_paths, default_specs, load_spec, parse_spec, run_audit
+from xai.errors import SpecError, UnknownNameError
+
+GOOD = """
+title = "t"
+[model]
+name = "lenet"
+[data]
+sensitive = ["ink"]
+[[explain]]
+method = "saliency"
+samples = 3
+"""
+
+
+def test_default_specs_are_the_two_bundled_audits():
+    specs = dict(default_specs())
+    assert set(specs) == {"lenet", "adult-mlp"}
+    assert specs["adult-mlp"].data.sensitive == ["sex", "race"]
+    assert specs["lenet"].model.name == "lenet"
+
+
+def test_good_spec_round_trips():
+    spec = parse_spec(GOOD)
+    assert spec.explain[0].samples == 3 and spec.probe is None and spec.seed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (GOOD.replace("samples = 3", "samples = 0"), "explain.0.samples"),
+        (GOOD.replace('name = "lenet"', ""), "model.name"),
+        ("colour = 'red'\n" + GOOD, "colour"),
+        (GOOD + "\ncolour = 'red'\n", "explain.0.colour"),
+        (GOOD.replace('title = "t"', ""), "title"),
+        (GOOD.replace('[data]', '[data]\nsplit = "validation"'), "data.split"),
+    ],
+)
+def test_spec_errors_name_the_file_and_key(text, key):
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "audits/x.toml")
+    assert str(info.value).startswith(f"audits/x.toml: {key}:")
+
+
+def test_invalid_toml_gives_the_line():
+    with pytest.raises(SpecError, match=r"audits/bad.toml: invalid TOML: .*line 2"):
+        parse_spec('title = "t"\n[model\n', "audits/bad.toml")
+
+
+def test_spec_paths(tmp_path):
+    (tmp_path / "b.toml").write_text(GOOD)
+    (tmp_path / "a.toml").write_text(GOOD)
+    assert [p.name for p in collect_spec_paths([str(tmp_path)])] == ["a.toml", "b.toml"]
+    with pytest.raises(SpecError, match="not found"):
+        collect_spec_paths([str(tmp_path / "missing.toml")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SpecError, match="holds no"):
+        collect_spec_paths([str(empty)])
+    assert load_spec(tmp_path / "a.toml").title == "t"
+
+
+def test_run_audit_on_a_small_spec(lenet, digits_test):
+    spec = parse_spec(GOOD)
+    result = run_audit(spec, slug="small")
+    assert [e.method for e in result.explanations] == ["saliency"]
+    assert result.explanations[0].attributions.shape == (3, 1, 32, 32)
+    # probe left out of the spec: every applicable probe runs on the sensitive columns
+    assert [f.probe for f in result.fairness] == ["group-metrics"]
+    assert result.fairness[0].tables[0].feature == "ink"
+    assert result.model.sha256 == lenet.sha256
+    assert result.data.rows == 360
+    pred = lenet.predict(digits_test.x).argmax(1)
+    acc = float((pred == digits_test.y).float().mean())
+    assert result.performance["accuracy"] == pytest.approx(acc)
+
+
+def test_unknown_method_in_spec_fails_before_work():
+    spec = parse_spec(GOOD.replace('"saliency"', '"gradcam++"'))
+    with pytest.raises(UnknownNameError, match="integrated-gradients"):
+        run_audit(spec, slug="x")

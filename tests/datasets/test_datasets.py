@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import gzip
+import hashlib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from xai.datasets import adult_encoder, list_datasets, load_dataset, read_adult_frame
+from xai.errors import UnknownNameError
+
+
+def test_digits_split_sizes_and_range():
+    train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
+    assert len(train) + len(test) == 1797
+    assert len(test) == 360
+    assert test.x.shape[1:] == (1, 32, 32)
+    assert float(test.x.min()) >= 0.0 and float(test.x.max()) <= 1.0
+    assert set(test.groups["ink"]) == {"light", "medium", "heavy"}
+
+
+def test_digits_upsampling_preserves_the_image():
+    # Pooling each 32x32 image back to 8x8 lands nearest to its own original among all
+    # 1,797 digits (a handful of near-twins aside, always of the same label): no image
+    # was scrambled, reordered or paired with another's label.
+    every = load_dataset("digits", "all")
+    bunch = load_digits()
+    original = torch.from_numpy(bunch.images.astype(np.float32) / 16.0).flatten(1)
+    pooled = torch.nn.functional.avg_pool2d(every.x, 4).flatten(1)
+    nearest = torch.cdist(pooled, original).argmin(1)
+    assert (nearest == torch.arange(len(original))).float().mean() > 0.995
+    assert np.array_equal(bunch.target[nearest.numpy()], bunch.target)
+    assert torch.equal(every.y, torch.from_numpy(bunch.target))
+
+
+def test_adult_shipped_file_matches_datasets_md_and_row_counts():
+    data = resources.files("xai.datasets.data").joinpath("adult.csv.gz").read_bytes()
+    datasets_md = Path(__file__).resolve().parents[2] / "DATASETS.md"
+    digest = hashlib.sha256(data).hexdigest()
+    assert digest in datasets_md.read_text(encoding="utf-8")
+    assert len(gzip.decompress(data).splitlines()) == 48842 + 1
+    frame = read_adult_frame()
+    assert len(frame) == 45222  # the usual count once rows with "?" are dropped
+    assert (frame["split"] == "train").sum() == 30162
+
+
+def test_adult_encoding_is_one_hot_and_standardised():
+    train = load_dataset("adult", "train")
+    encoder = adult_encoder()
+    assert train.x.shape[1] == len(encoder.feature_names) == len(encoder.feature_columns)
+    numbers = train.x[:, :5]
+    assert torch.allclose(numbers.mean(0), torch.zeros(5), atol=1e-4)
+    assert torch.allclose(numbers.std(0, unbiased=False), torch.ones(5), atol=1e-4)
+    for column in ("sex", "race", "workclass"):
+        cols = [i for i, c in enumerate(encoder.feature_columns) if c == column]
+        assert torch.all(train.x[:, cols].sum(1) == 1)  # exactly one level per row
+    assert set(train.groups.columns) == {"sex", "race"}
+
+
+def test_unknown_dataset_lists_known():
+    with pytest.raises(UnknownNameError, match="adult"):
+        load_dataset("mnist")
+    assert {"adult", "digits"} <= set(list_datasets())

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from xai.datasets import load_dataset
+from xai.errors import ModelLoadError
+from xai.zoo import create_model, get_entry, list_models, load_model, read_card, train_entry
+from xai.zoo._store import WEIGHTS_FILE
+from xai.zoo._train import accuracy
+
+from ..conftest import ZOO
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_entry_builds_runs_trains_and_round_trips(name, tmp_path):
+    entry = get_entry(name)
+    data = load_dataset(entry.dataset, "test").head(4)
+    model = create_model(name)
+    out = model(data.x)
+    assert out.shape == (4, len(entry.class_names))
+    # one training step changes the weights
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss = torch.nn.functional.cross_entropy(model(data.x), data.y)
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=0.1).step()
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # save / load round trip through safetensors
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp_path / "w.safetensors")
+    clone = create_model(name)
+    from xai.zoo._store import load_state_into
+
+    load_state_into(clone, tmp_path / "w.safetensors")
+    model.eval(), clone.eval()
+    assert torch.equal(model(data.x), clone(data.x))
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_targets_adapter_gives_one_scalar_per_sample_with_input_gradient(name):
+    handle = load_model(name, zoo_dir=ZOO)
+    data = load_dataset(handle.dataset, "test").head(5)
+    x = data.x.clone().requires_grad_()
+    scores = handle.forward_target(x, data.y)
+    assert scores.shape == (5,)
+    scores.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_committed_checkpoint_matches_its_card_and_floor(name):
+    card = read_card(name, ZOO)
+    handle = load_model(name, zoo_dir=ZOO)
+    entry = get_entry(name)
+    held_out = accuracy(handle.module, load_dataset(entry.dataset, "test"), torch.device("cpu"))
+    assert held_out == pytest.approx(card["metrics"][entry.metric], abs=1e-6)
+    assert held_out >= entry.floor
+    assert card["params"] == sum(p.numel() for p in handle.module.parameters())
+    assert card["headline"] == {"metric": entry.metric, "value": card["metrics"][entry.metric],
+                                "floor": entry.floor}
+
+
+def test_same_seed_gives_the_same_card(tmp_path):
+    first = train_entry("adult-mlp", seed=3, device="cpu", zoo_dir=tmp_path / "a")
+    second = train_entry("adult-mlp", seed=3, device="cpu", zoo_dir=tmp_path / "b")
+    for card in (first, second):
+        card.pop("train_seconds")
+    assert first == second  # includes the weights' sha256: bit-identical training
+    assert json.loads((tmp_path / "a" / "adult-mlp" / "card.json").read_text())["seed"] == 3
+
+
+def test_missing_weights_say_how_to_train(tmp_path):
+    with pytest.raises(ModelLoadError, match="xai zoo train lenet"):
+        load_model("lenet", zoo_dir=tmp_path)
+
+
+def test_mismatched_weights_name_file_and_tensors(tmp_path):
+    folder = tmp_path / "lenet"
+    folder.mkdir()
+    (folder / "card.json").write_text((ZOO / "lenet" / "card.json").read_text())
+    state = create_model("lenet").state_dict()
+    state["fc3.weight"] = torch.zeros(3, 84)
+    del state["conv1.bias"]
+    save_file({k: v.contiguous() for k, v in state.items()}, folder / WEIGHTS_FILE)
+    with pytest.raises(ModelLoadError) as info:
+        load_model("lenet", zoo_dir=tmp_path)
+    message = str(info.value)
+    assert str(folder / WEIGHTS_FILE) in message
+    assert "missing conv1.bias" in message and "fc3.weight (3, 84) vs (10, 84)" in message
+
+
+def test_corrupt_weights_file_is_a_clear_error(tmp_path):
+    folder = tmp_path / "lenet"
+    folder.mkdir()
+    (folder / "card.json").write_text((ZOO / "lenet" / "card.json").read_text())
+    (folder / WEIGHTS_FILE).write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
+        load_model("lenet", zoo_dir=tmp_path)
