@@ -10,7 +10,14 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from xai.datasets import adult_encoder, list_datasets, load_dataset, read_adult_frame
+from xai.datasets import (
+    adult_encoder,
+    list_datasets,
+    load_dataset,
+    read_adult_frame,
+    read_compas_frame,
+    read_german_frame,
+)
 from xai.errors import UnknownNameError
 
 
@@ -65,3 +72,39 @@ def test_unknown_dataset_lists_known():
     with pytest.raises(UnknownNameError, match="adult"):
         load_dataset("mnist")
     assert {"adult", "digits"} <= set(list_datasets())
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "train_rows", "sensitive"),
+    [("compas", 6172, 4320, {"race", "sex"}), ("german", 1000, 700, {"sex", "age_group"})],
+)
+def test_compas_and_german_ship_as_documented(name, rows, train_rows, sensitive):
+    data = resources.files("xai.datasets.data").joinpath(f"{name}.csv.gz").read_bytes()
+    datasets_md = Path(__file__).resolve().parents[2] / "DATASETS.md"
+    assert hashlib.sha256(data).hexdigest() in datasets_md.read_text(encoding="utf-8")
+    every, train = load_dataset(name, "all"), load_dataset(name, "train")
+    assert len(every) == rows and len(train) == train_rows
+    assert set(every.groups.columns) == sensitive
+    # one-hot blocks hold exactly one level per row; numbers are standardised on train
+    for column in set(train.feature_columns):
+        cols = [i for i, c in enumerate(train.feature_columns) if c == column]
+        if len(cols) > 1:
+            assert torch.all(train.x[:, cols].sum(1) == 1), column
+        else:
+            assert abs(float(train.x[:, cols[0]].mean())) < 1e-4, column
+
+
+def test_compas_rows_and_label_match_propublica():
+    frame = read_compas_frame()
+    assert len(frame) == 6172  # ProPublica's count after their filter
+    assert set(frame["c_charge_degree"]) == {"F", "M"}
+    every = load_dataset("compas", "all")
+    assert float(every.y.float().mean()) == pytest.approx(frame["two_year_recid"].mean())
+    assert every.class_names[1] == "recidivism"
+
+
+def test_german_sex_comes_from_personal_status():
+    frame = read_german_frame()
+    female = frame["personal_status"].str.startswith("female")
+    assert (frame.loc[female, "sex"] == "female").all() and (frame.loc[~female, "sex"] == "male").all()
+    assert (frame["age_group"] == "under 25").sum() == (frame["age"] < 25).sum()

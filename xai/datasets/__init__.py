@@ -1,6 +1,6 @@
 """Bundled datasets (files under ``xai/datasets/data/``) and seeded generators."""
 
-from xai.datasets._adult import AdultEncoder, adult_encoder, load_adult, read_adult_frame
+from xai.datasets._adult import adult_encoder, load_adult, read_adult_frame
 from xai.datasets._base import (
     DATASETS,
     Dataset,
@@ -9,19 +9,30 @@ from xai.datasets._base import (
     load_dataset,
     register_dataset,
 )
+from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._digits import load_digits32, upsample_digits
+from xai.datasets._german import german_encoder, load_german, read_german_frame
+from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 
 __all__ = [
     "DATASETS",
-    "AdultEncoder",
     "Dataset",
     "Split",
+    "TabularEncoder",
     "adult_encoder",
+    "compas_encoder",
+    "german_encoder",
     "list_datasets",
     "load_adult",
+    "load_compas",
     "load_dataset",
     "load_digits32",
+    "load_german",
     "read_adult_frame",
+    "read_bundled_csv",
+    "read_compas_frame",
+    "read_german_frame",
     "register_dataset",
+    "tabular_dataset",
     "upsample_digits",
 ]

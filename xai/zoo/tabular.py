@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 from xai.datasets._adult import ADULT_CLASSES, adult_encoder
+from xai.datasets._compas import COMPAS_CLASSES, compas_encoder
+from xai.datasets._german import GERMAN_CLASSES, german_encoder
 from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, fit_classifier
 
@@ -64,5 +66,71 @@ register_model(
         paper="https://archive.ics.uci.edu/dataset/2/adult",
         description="MLP income classifier on UCI Adult; sex and race are inputs on purpose",
         recipe=_ADULT_RECIPE,
+    )
+)
+
+
+def build_compas_mlp() -> TabularMLP:
+    """The COMPAS MLP sized to the shipped encoding."""
+    return TabularMLP(len(compas_encoder().feature_names), hidden=(32, 16))
+
+
+_COMPAS_RECIPE = {"epochs": 30, "lr": 1e-3, "batch_size": 128, "weight_decay": 1e-4}
+
+
+def _train_compas(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    return fit_classifier(module, ctx, label="compas-mlp", **_COMPAS_RECIPE)
+
+
+register_model(
+    ZooEntry(
+        name="compas-mlp",
+        family="tabular",
+        task="binary-classification",
+        modality="tabular",
+        dataset="compas",
+        build=build_compas_mlp,
+        train=_train_compas,
+        input_shape=None,
+        class_names=COMPAS_CLASSES,
+        layers=("body.0", "body.2", "head"),
+        metric="accuracy",
+        floor=0.64,
+        paper="https://www.propublica.org/article/how-we-analyzed-the-compas-recidivism-algorithm",
+        description="MLP two-year recidivism risk model on ProPublica COMPAS; race and sex are inputs",
+        recipe=_COMPAS_RECIPE,
+    )
+)
+
+
+def build_german_mlp() -> TabularMLP:
+    """The German credit MLP sized to the shipped encoding."""
+    return TabularMLP(len(german_encoder().feature_names), hidden=(32,))
+
+
+_GERMAN_RECIPE = {"epochs": 60, "lr": 1e-3, "batch_size": 32, "weight_decay": 1e-3}
+
+
+def _train_german(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    return fit_classifier(module, ctx, label="german-mlp", **_GERMAN_RECIPE)
+
+
+register_model(
+    ZooEntry(
+        name="german-mlp",
+        family="tabular",
+        task="binary-classification",
+        modality="tabular",
+        dataset="german",
+        build=build_german_mlp,
+        train=_train_german,
+        input_shape=None,
+        class_names=GERMAN_CLASSES,
+        layers=("body.0", "head"),
+        metric="accuracy",
+        floor=0.72,
+        paper="https://archive.ics.uci.edu/dataset/144/statlog+german+credit+data",
+        description="MLP credit-risk model on Statlog German credit; sex and age are inputs",
+        recipe=_GERMAN_RECIPE,
     )
 )
