@@ -191,5 +191,7 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
             notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
             continue
         probe = create_probe(name, handle, **options)
-        results.append(probe.run(data, sensitive=columns, seed=spec.seed))
+        result = probe.run(data, sensitive=columns, seed=spec.seed)
+        notes.extend(f"{name}: {note}" for note in result.notes)
+        results.append(result)
     return results

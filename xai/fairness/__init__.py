@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import group  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, group  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -10,9 +10,11 @@ from xai.fairness._base import (
     list_probes,
     register_probe,
 )
+from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.group import GroupMetrics, group_table
 
 __all__ = [
+    "CounterfactualFlip",
     "PROBES",
     "FairnessResult",
     "GroupMetrics",

@@ -47,6 +47,7 @@ class FairnessResult:
     tables: tuple[GroupTable, ...]
     provenance: Provenance
     positive_class: str | None = None
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

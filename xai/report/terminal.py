@@ -8,32 +8,33 @@ from rich.table import Table
 from xai.audit.runner import AuditResult
 
 _SHORT = {
-    "accuracy_difference": "acc gap",
-    "demographic_parity_difference": "DP diff",
-    "equalized_odds_difference": "EO diff",
+    "accuracy_difference": "accuracy gap",
+    "demographic_parity_difference": "DP difference",
+    "equalized_odds_difference": "EO difference",
+    "counterfactual_flip_rate": "counterfactual flips",
+    "flip_rate_difference": "flip-rate gap",
 }
 
 
 def audit_summary_table(audits: list[AuditResult]) -> Table:
     """One row per audit: accuracy, explainer count, worst disparities, seconds."""
-    disparities = list(dict.fromkeys(k for a in audits for k in a.headline()["worst_disparity"]))
     table = Table(title="xai audit", title_justify="left")
     table.add_column("audit", style="bold", no_wrap=True)
     table.add_column("data", no_wrap=True)
-    table.add_column("acc", justify="right", no_wrap=True)
+    table.add_column("accuracy", justify="right", no_wrap=True)
     table.add_column("expl", justify="right")
-    for name in disparities:
-        table.add_column(_SHORT.get(name, name), justify="right")
+    table.add_column("worst disparities", no_wrap=True)
     table.add_column("s", justify="right", no_wrap=True)
     for audit in audits:
         head = audit.headline()
-        worst = head["worst_disparity"]
+        worst = "\n".join(f"{_SHORT.get(k, k.replace('_', ' '))} {v:.3f}"
+                          for k, v in head["worst_disparity"].items()) or "-"
         table.add_row(
             audit.slug,
             head["data"],
             f"{head['accuracy']:.4f}",
             str(len(head["explainers"])),
-            *(f"{worst[k]:.3f}" if k in worst else "-" for k in disparities),
+            worst,
             f"{head['wall_seconds']:.1f}",
         )
     return table
