@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from xai._provenance import Provenance
-from xai.audit import AuditResult, DataSummary, ModelSummary, default_specs, run_audit
+from xai.audit import AuditResult, DataSummary, ModelSummary, default_specs, parse_spec, run_audit
 from xai.explain import AttributionResult
 from xai.fairness import FairnessResult, GroupTable
 from xai.report import html as html_report
@@ -54,9 +54,22 @@ def hostile_audit(slug: str = "hostile") -> AuditResult:
     )
 
 
+EVERY_TABULAR_PROBE = parse_spec("""
+title = "German credit, every tabular probe"
+[model]
+name = "german-mlp"
+[data]
+sensitive = ["sex", "age_group"]
+[[explain]]
+method = "integrated-gradients"
+samples = 20
+""")
+
+
 @pytest.fixture(scope="module")
 def default_audits():
-    return [run_audit(spec, slug=slug) for slug, spec in default_specs()]
+    audits = [run_audit(spec, slug=slug) for slug, spec in default_specs()]
+    return [*audits, run_audit(EVERY_TABULAR_PROBE, slug="german-all-probes")]
 
 
 def test_hostile_strings_render_as_text():
@@ -105,6 +118,7 @@ def test_json_holds_the_numbers_the_page_shows(default_audits, tmp_path):
         page = (tmp_path / f"{audit.slug}.html").read_text()
         document = json.loads((tmp_path / f"{audit.slug}.json").read_text())
         shown = {float(x) for x in re.findall(r'<td class="num">(?:<b>)?(\d+\.\d{4})', page)}
+        shown |= {float(x) for x in re.findall(r": <b>(\d+\.\d{4})</b>", page)}
         assert shown, "the page shows numbers"
         rounded = {round(v, 4) for v in _floats(document)}
         missing = {x for x in shown if round(x, 4) not in rounded}

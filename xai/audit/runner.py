@@ -172,8 +172,8 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
         explainer = create_explainer(method, handle, **options)
         subset = sample_rows(data, samples, spec.seed)
         results.append(explainer.explain(subset, target=target, seed=spec.seed))
-    if not results:
-        notes.append("no explainer applies to this model")
+    if not results and spec.explain is None:
+        notes.append("no registered explainer applies to this model")
     return results
 
 

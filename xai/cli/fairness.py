@@ -72,13 +72,20 @@ def fairness(
             view.add_column(metric.replace("_", " "), justify="right")
         for group in table.groups:
             view.add_row(group, *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
-        view.add_row("[bold]overall[/]", *(_fmt(m, table.overall[m]) for m in table.by_group))
+        view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
         console.print(view)
+        for name, value in table.overall.items():
+            if name not in table.by_group:
+                console.print(f"  {name.replace('_', ' ')}: [bold]{_fmt(name, value)}[/]")
+        for name, score in list(verdict.rankings.get(table.feature, {}).items())[:5]:
+            console.print(f"  carries {table.feature}: {name} (NMI {score:.3f})")
         for name, value in table.disparities.items():
             console.print(f"  {name.replace('_', ' ')}: [bold]{value:.4f}[/]")
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")
 
 
-def _fmt(metric: str, value: float) -> str:
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None or value != value:  # missing or NaN
+        return "-"
     return f"{int(value):,}" if metric == "count" else f"{value:.4f}"

@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, group  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, group, proxy  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -12,10 +12,12 @@ from xai.fairness._base import (
 )
 from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.group import GroupMetrics, group_table
+from xai.fairness.proxy import ProxyDetection
 
 __all__ = [
     "CounterfactualFlip",
     "PROBES",
+    "ProxyDetection",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from xai._provenance import Provenance
@@ -48,6 +48,8 @@ class FairnessResult:
     provenance: Provenance
     positive_class: str | None = None
     notes: tuple[str, ...] = ()
+    #: Per sensitive feature, named scores of other columns, largest first (e.g. proxies).
+    rankings: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

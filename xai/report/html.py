@@ -55,8 +55,14 @@ class _TableView:
     disparities: dict[str, float]
 
     @staticmethod
-    def fmt(metric: str, value: float) -> str:
+    def fmt(metric: str, value: float | None) -> str:
+        if value is None or value != value:  # missing or NaN
+            return "–"
         return f"{int(value):,}" if metric == "count" else f"{value:.4f}"
+
+    def overall_extra(self) -> dict[str, float]:
+        """Overall numbers that have no per-group column (e.g. a proxy probe's AUC)."""
+        return {k: v for k, v in self.overall.items() if k not in self.by_group}
 
 
 def _image_view(result: AttributionResult) -> dict[str, Any]:
@@ -142,7 +148,7 @@ def render_audit_page(audit: AuditResult) -> str:
     """The HTML page of one audit."""
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
     fairness = [
-        {"probe": f.probe, "positive_class": f.positive_class,
+        {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings,
          "tables": [_table_view(t) for t in f.tables]}
         for f in audit.fairness
     ]
