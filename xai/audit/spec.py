@@ -114,7 +114,8 @@ class GateSpec(_Strict):
         if self.name:
             return self.name
         if self.regression:
-            return f"{self.metric} no regression ({self.op} baseline, tolerance {self.tolerance:g})"
+            sign = "+" if self.op in ("<=", "<") else "-"
+            return f"{self.metric} {self.op} baseline {sign} {self.tolerance:g} (regression)"
         return f"{self.metric} {self.op} {self.value:g}"
 
 

@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 
 from xai import __version__
 from xai.cli.audit import audit
+from xai.cli.check import check
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.zoo import zoo_app
@@ -53,6 +54,7 @@ def _root(
 
 
 app.command("audit")(audit)
+app.command("check")(check)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.add_typer(zoo_app, name="zoo")
