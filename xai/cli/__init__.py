@@ -13,6 +13,7 @@ from xai.cli.audit import audit
 from xai.cli.check import check
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
+from xai.cli.init import init
 from xai.cli.zoo import zoo_app
 from xai.errors import XaiError
 
@@ -57,6 +58,7 @@ app.command("audit")(audit)
 app.command("check")(check)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
+app.command("init")(init)
 app.add_typer(zoo_app, name="zoo")
 
 
