@@ -9,6 +9,8 @@ import tomllib
 from importlib import import_module
 from pathlib import Path
 
+import pytest
+
 from .conftest import REPO, ZOO
 
 SPEC = '''title = "LeNet"
@@ -47,6 +49,7 @@ def test_entry_point_is_declared():
     assert hasattr(import_module(target), "pytest_collect_file")
 
 
+@pytest.mark.slow
 def test_pytest_audits_runs_one_item_per_gate(tmp_path):
     (tmp_path / "audits").mkdir()
     (tmp_path / "audits" / "lenet.toml").write_text(SPEC)
