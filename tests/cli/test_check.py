@@ -164,3 +164,12 @@ def test_input_errors_exit_2(tmp_path, models):
     bad = check(str(spec))
     assert bad.exit_code == 2 and f"{spec}: gate.0.op:" in bad.stderr and "(line 6)" in bad.stderr
     assert check(str(tmp_path / "missing.toml")).exit_code == 2
+
+
+def test_help_and_missing_default_folder(tmp_path, monkeypatch):
+    for command in ("check", "init"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.stdout
+    monkeypatch.chdir(tmp_path)
+    result = check()
+    assert result.exit_code == 2 and "no audits/ folder here" in result.stderr
