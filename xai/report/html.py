@@ -191,7 +191,8 @@ def write_report(audits: list[AuditResult], out_dir: str | Path, gates: GateMap 
     for audit in audits:
         verdicts = None if gates is None else gates.get(audit.slug, ())
         files.append((out / f"{audit.slug}.json", audit_json(audit, verdicts)))
-        files.append((out / f"{audit.slug}.html", render_audit_page(audit, verdicts)))
+        page = render_audit_page(audit) if verdicts is None else render_audit_page(audit, verdicts)
+        files.append((out / f"{audit.slug}.html", page))
     files.append((out / "index.html", render_index(audits, gates)))
     for path, text in files:
         atomic_write_text(path, text)
