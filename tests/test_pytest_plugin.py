@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import REPO, ZOO
 
+pytest_plugins = ["pytester"]
+
 SPEC = '''title = "LeNet"
 explain = []
 [model]
@@ -62,20 +64,26 @@ def test_pytest_audits_runs_one_item_per_gate(tmp_path):
     assert "Traceback" not in out and "1 failed, 1 passed" in out
 
 
-def test_a_broken_spec_is_a_collection_error_naming_the_key(tmp_path):
-    (tmp_path / "audits").mkdir()
-    (tmp_path / "audits" / "broken.toml").write_text('title = "b"\n[model]\nname = "lenet"\nbogus = 1\n')
-    done = _pytest(tmp_path, "audits/")
-    assert done.returncode == 2, done.stdout
-    assert "broken.toml: model.bogus: Extra inputs are not permitted (line 4)" in done.stdout
+def _inprocess(pytester, monkeypatch, *args: str):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    return pytester.runpytest_inprocess("-p", "xai.pytest_plugin", "-p", "no:cacheprovider", *args)
 
 
-def test_plain_pytest_run_ignores_audits(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n')
-    (tmp_path / "audits").mkdir()
-    (tmp_path / "audits" / "lenet.toml").write_text(SPEC)
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
-    done = _pytest(tmp_path, "-q")
-    assert done.returncode == 0, done.stdout
-    assert "1 passed" in done.stdout and "lenet" not in done.stdout
+def test_a_broken_spec_is_a_collection_error_naming_the_key(pytester, monkeypatch):
+    pytester.mkdir("audits")
+    (pytester.path / "audits" / "broken.toml").write_text('title = "b"\n[model]\nname = "lenet"\nbogus = 1\n')
+    result = _inprocess(pytester, monkeypatch, "audits/")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*broken.toml: model.bogus: Extra inputs are not permitted (line 4)*"])
+
+
+def test_plain_pytest_run_ignores_audits(pytester, monkeypatch):
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n')
+    pytester.mkdir("audits")
+    (pytester.path / "audits" / "lenet.toml").write_text(SPEC)
+    pytester.mkdir("tests")
+    (pytester.path / "tests" / "test_one.py").write_text("def test_one():\n    assert 1 + 1 == 2\n")
+    result = _inprocess(pytester, monkeypatch, "-q")
+    assert result.ret == 0
+    result.assert_outcomes(passed=1)
+    assert "lenet" not in result.stdout.str()
