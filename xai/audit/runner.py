@@ -12,6 +12,7 @@ from rich.console import Console
 
 from xai._provenance import Provenance
 from xai._results import to_jsonable
+from xai.audit.metrics import audit_intervals, audit_metrics
 from xai.audit.spec import AuditSpec
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError
@@ -79,11 +80,25 @@ class AuditResult:
             "wall_seconds": self.provenance.wall_seconds,
         }
 
+    def metrics(self) -> dict[str, float]:
+        """Every named scalar of this audit, flat (what gates and baselines address).
+
+        See :mod:`xai.audit.metrics` for the names.
+        """
+        return audit_metrics(self)
+
+    def metric_intervals(self) -> dict[str, tuple[float, float]]:
+        """Bootstrap intervals ``(low, high)`` of the metrics that have one, by the same names."""
+        return audit_intervals(self)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the whole audit."""
         out = to_jsonable(self)
         out["explanations"] = [e.to_dict() for e in self.explanations]
         out["headline"] = to_jsonable(self.headline())
+        metrics = self.metrics()
+        out["metrics"] = to_jsonable(metrics)
+        out["metric_intervals"] = to_jsonable(audit_intervals(self, metrics))
         return out
 
 

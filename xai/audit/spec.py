@@ -13,19 +13,30 @@ Example (``audits/lenet.toml``)::
     options = { steps = 32 }
     [[probe]]
     name = "group-metrics"
+    [[gate]]                      # absolute threshold
+    metric = "equalized_odds_difference"
+    op = "<="
+    value = 0.10
+    [[gate]]                      # no regression against reports/baselines/lenet.json
+    metric = "accuracy"
+    op = ">="
+    regression = true
+    tolerance = 0.01
 
 Leaving out ``explain`` (or ``probe``) runs every registered method that applies to
-the model; an empty list runs none.
+the model; an empty list runs none. Gate metrics are names of the audit's flat metric
+namespace (:mod:`xai.audit.metrics`): a dotted key or a short name.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from xai.errors import SpecError
 
@@ -68,14 +79,55 @@ class ProbeSpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+GateOp = Literal["<=", "<", ">=", ">"]
+
+
+class GateSpec(_Strict):
+    """One gate: ``metric op value``, or (``regression = true``) ``metric op baseline ± slack``.
+
+    For a regression gate the operator says which way is better (``<=``: lower is
+    better) and the slack is ``tolerance`` plus the half-width of the metric's bootstrap
+    interval when the audit has one, so noise is not a regression.
+    """
+
+    metric: str = Field(min_length=1)
+    op: GateOp
+    value: float | None = None
+    regression: bool = False
+    tolerance: float = Field(default=0.0, ge=0)
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _value_or_regression(self) -> GateSpec:
+        if self.regression and self.value is not None:
+            raise ValueError("a regression gate compares with the baseline: drop `value` "
+                             "(use `tolerance` for the allowed slack) or set regression = false")
+        if not self.regression and self.value is None:
+            raise ValueError("set `value` (the threshold) or `regression = true`")
+        if not self.regression and self.tolerance:
+            raise ValueError("`tolerance` only applies with regression = true")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The gate's display name (its ``name`` or ``metric op value``)."""
+        if self.name:
+            return self.name
+        if self.regression:
+            sign = "+" if self.op in ("<=", "<") else "-"
+            return f"{self.metric} {self.op} baseline {sign} {self.tolerance:g} (regression)"
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
 class AuditSpec(_Strict):
-    """A whole audit: model, data, explainers and probes."""
+    """A whole audit: model, data, explainers, probes and gates."""
 
     title: str = Field(min_length=1)
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
     explain: list[ExplainSpec] | None = None
     probe: list[ProbeSpec] | None = None
+    gate: list[GateSpec] = Field(default_factory=list)
     seed: int = 0
 
 
@@ -90,8 +142,39 @@ def parse_spec(text: str, source: str = "<spec>") -> AuditSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        line = _line_of(text, first["loc"])
+        at = f" (line {line})" if line else ""
+        message = first["msg"].removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise SpecError(f"{source}: {key}: {first['msg']}{more}") from None
+        raise SpecError(f"{source}: {key}: {message}{at}{more}") from None
+
+
+def _line_of(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort 1-based line of the key at ``loc`` (its table header when the key is absent)."""
+    lines = text.splitlines()
+    header = re.compile(r"^\s*\[")
+    start, end = 0, len(lines)
+    parts = list(loc)
+    found: int | None = None
+    if len(parts) >= 2 and isinstance(parts[0], str):
+        section = re.escape(parts[0])
+        if isinstance(parts[1], int):  # [[section]] number parts[1]
+            pattern, nth, rest = re.compile(rf"^\s*\[\[\s*{section}\s*\]\]"), parts[1], parts[2:]
+        else:
+            pattern, nth, rest = re.compile(rf"^\s*\[\s*{section}\s*\]"), 0, parts[1:]
+        hits = [i for i, text_line in enumerate(lines) if pattern.match(text_line)]
+        if nth >= len(hits):
+            return None
+        start = found = hits[nth]
+        end = next((i for i in range(start + 1, len(lines)) if header.match(lines[i])), len(lines))
+        start += 1
+    else:
+        rest = parts
+        end = next((i for i, text_line in enumerate(lines) if header.match(text_line)), len(lines))
+    if rest and isinstance(rest[0], str):
+        key = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
+        found = next((i for i in range(start, end) if key.match(lines[i])), found)
+    return None if found is None else found + 1
 
 
 def load_spec(path: str | Path) -> AuditSpec:

@@ -9,8 +9,10 @@ from typer.core import TyperGroup
 
 from xai import __version__
 from xai.cli.audit import audit
+from xai.cli.check import check
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
+from xai.cli.init import init
 from xai.cli.zoo import zoo_app
 from xai.errors import XaiError
 
@@ -52,8 +54,10 @@ def _root(
 
 
 app.command("audit")(audit)
+app.command("check")(check)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
+app.command("init")(init)
 app.add_typer(zoo_app, name="zoo")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from xai import __version__
 from xai._io import atomic_write_text
+from xai.audit.gates import GateResult
 from xai.audit.runner import AuditResult
 from xai.explain import AttributionResult
 from xai.fairness import GroupTable
@@ -144,8 +146,11 @@ def _stamp() -> dict[str, str]:
     return {"version": __version__, "generated": now}
 
 
-def render_audit_page(audit: AuditResult) -> str:
-    """The HTML page of one audit."""
+GateMap = Mapping[str, Sequence[GateResult]]
+
+
+def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
+    """The HTML page of one audit; ``gates`` (from ``xai check``) adds the gate table."""
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
     fairness = [
         {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings,
@@ -160,24 +165,41 @@ def render_audit_page(audit: AuditResult) -> str:
         fairness=fairness,
         json_name=f"{audit.slug}.json",
         palette=OKABE_ITO,
+        gates=None if gates is None else list(gates),
         **_stamp(),
     )
 
 
-def render_index(audits: list[AuditResult]) -> str:
-    """The index page linking every audit page."""
-    rows = [{**a.headline(), "page": f"{a.slug}.html"} for a in audits]
-    return _ENV.get_template("index.html.j2").render(audits=rows, **_stamp())
+def _gate_status(gates: Sequence[GateResult] | None) -> dict[str, Any] | None:
+    if gates is None:
+        return None
+    failed = sum(not g.passed for g in gates)
+    return {"passed": failed == 0, "failed": failed, "total": len(gates)}
 
 
-def write_report(audits: list[AuditResult], out_dir: str | Path) -> Path:
-    """Render everything first, then write each file atomically; return the index path."""
+def render_index(audits: list[AuditResult], gates: GateMap | None = None) -> str:
+    """The index page linking every audit page (with a gate column after ``xai check``)."""
+    rows = [{**a.headline(), "page": f"{a.slug}.html",
+             "gates": _gate_status(None if gates is None else gates.get(a.slug, ()))}
+            for a in audits]
+    return _ENV.get_template("index.html.j2").render(audits=rows, show_gates=gates is not None,
+                                                     **_stamp())
+
+
+def write_report(audits: list[AuditResult], out_dir: str | Path, gates: GateMap | None = None) -> Path:
+    """Render everything first, then write each file atomically; return the index path.
+
+    ``gates`` maps an audit slug to its gate verdicts (``xai check``); they go into the
+    page's summary, the index and the audit's JSON.
+    """
     out = Path(out_dir)
     files: list[tuple[Path, str]] = []
     for audit in audits:
-        files.append((out / f"{audit.slug}.json", audit_json(audit)))
-        files.append((out / f"{audit.slug}.html", render_audit_page(audit)))
-    files.append((out / "index.html", render_index(audits)))
+        verdicts = None if gates is None else gates.get(audit.slug, ())
+        files.append((out / f"{audit.slug}.json", audit_json(audit, verdicts)))
+        page = render_audit_page(audit) if verdicts is None else render_audit_page(audit, verdicts)
+        files.append((out / f"{audit.slug}.html", page))
+    files.append((out / "index.html", render_index(audits, gates)))
     for path, text in files:
         atomic_write_text(path, text)
     return out / "index.html"

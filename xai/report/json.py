@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from xai.audit.runner import AuditResult
+
+if TYPE_CHECKING:
+    from xai.audit.gates import GateResult
 
 
 def dumps(document: Any, *, indent: int | None = None) -> str:
@@ -13,6 +17,9 @@ def dumps(document: Any, *, indent: int | None = None) -> str:
     return json.dumps(document, indent=indent, allow_nan=False, ensure_ascii=False)
 
 
-def audit_json(audit: AuditResult) -> str:
-    """The whole audit as JSON text."""
-    return dumps(audit.to_dict()) + "\n"
+def audit_json(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
+    """The whole audit as JSON text (with its gate verdicts under ``gates`` when given)."""
+    document = audit.to_dict()
+    if gates is not None:
+        document["gates"] = [g.to_dict() for g in gates]
+    return dumps(document) + "\n"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from xai.audit.check import CheckedAudit
 from xai.audit.runner import AuditResult
 
 _SHORT = {
@@ -47,3 +49,39 @@ def print_audit_summary(audits: list[AuditResult], index: str, console: Console)
         for note in audit.notes:
             console.print(f"[yellow]{audit.slug}: {note}[/]")
     console.print(f"Report: [bold]{index}[/] ({len(audits)} audit{'s' if len(audits) != 1 else ''})")
+
+
+def gate_table(checked: list[CheckedAudit]) -> Table:
+    """One row per gate: audit, result, gate, value, bound, baseline delta."""
+    table = Table(title="xai check", title_justify="left")
+    table.add_column("audit", style="bold", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("gate")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("bound", justify="right", no_wrap=True)
+    table.add_column("delta", justify="right", no_wrap=True)
+    for audit in checked:
+        if not audit.gates:
+            table.add_row(escape(audit.result.slug), "[dim]no gates[/]", "", "", "", "")
+        for gate in audit.gates:
+            table.add_row(
+                escape(audit.result.slug),
+                "[green]pass[/]" if gate.passed else "[bold red]FAIL[/]",
+                escape(gate.name),
+                "-" if gate.value is None else f"{gate.value:.4g}",
+                "-" if gate.threshold is None else f"{gate.op} {gate.threshold:.4g}",
+                "-" if gate.delta is None else f"{gate.delta:+.4g}",
+            )
+    return table
+
+
+def print_check_summary(checked: list[CheckedAudit], console: Console) -> None:
+    """The gate table, the failed gates' messages, and the notes of each audit."""
+    console.print(gate_table(checked))
+    for audit in checked:
+        for gate in audit.failed:
+            console.print(f"[red]{escape(gate.audit)}: {escape(gate.name)}: {escape(gate.message)}[/]")
+        for note in audit.result.notes:
+            console.print(f"[yellow]{escape(audit.result.slug)}: {escape(note)}[/]")
+        if audit.baseline_written:
+            console.print(f"[dim]baseline written: {escape(audit.baseline_written)}[/]")

@@ -1,0 +1,154 @@
+"""The HTML report in a real browser: Debian's headless Chromium driven over the DevTools protocol.
+
+Each page must load with no console error and no network request other than the file
+itself, show its gate table, and render hostile strings as text. Screenshots land in
+reports/screenshots/ (git-ignored) for a reviewer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from xai.audit import check_spec, parse_spec
+from xai.report.html import write_report
+
+from ..conftest import REPO
+from ._cdp import Browser, chromium_path
+
+pytestmark = pytest.mark.skipif(chromium_path() is None,
+                                reason="needs Debian's chromium (.ci/run installs it)")
+SHOTS = REPO / "reports" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+LENET = '''title = "LeNet-5 (browser test)"
+[model]
+name = "lenet"
+[data]
+samples = 60
+sensitive = ["ink"]
+[[explain]]
+method = "integrated-gradients"
+samples = 4
+options = { steps = 8 }
+[[probe]]
+name = "group-metrics"
+[[gate]]
+metric = "accuracy"
+op = ">="
+value = 0.5
+[[gate]]
+metric = "accuracy_difference"
+op = "<="
+value = 0.0
+name = "no gap at all (fails on purpose)"
+'''
+
+ADULT = '''title = "TITLE"
+[model]
+name = "adult-mlp"
+[data]
+samples = 400
+sensitive = ["sex"]
+[[explain]]
+method = "integrated-gradients"
+samples = 8
+options = { steps = 8 }
+[[probe]]
+name = "group-metrics"
+[[gate]]
+metric = "equalized_odds_difference"
+op = "<="
+value = 0.9
+name = "NAME"
+'''
+
+
+def _hostile(result):
+    """The audit with a hostile class name, column name, sensitive feature and group name."""
+    explanations = tuple(
+        dataclasses.replace(e, class_names=(e.class_names[0], HOSTILE),
+                            column_names=(HOSTILE, *e.column_names[1:]))
+        for e in result.explanations)
+    fairness = tuple(
+        dataclasses.replace(f, positive_class=HOSTILE, tables=tuple(
+            dataclasses.replace(t, feature=HOSTILE) for t in f.tables))
+        for f in result.fairness)
+    return dataclasses.replace(result, explanations=explanations, fairness=fairness,
+                               data=dataclasses.replace(result.data, sensitive=(HOSTILE,)))
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    checked = [
+        check_spec(parse_spec(LENET, "lenet.toml"), slug="lenet", baselines_dir=out / "none"),
+        check_spec(parse_spec(ADULT.replace("TITLE", HOSTILE).replace("NAME", HOSTILE),
+                              "hostile.toml"), slug="hostile", baselines_dir=out / "none"),
+    ]
+    results = [checked[0].result, _hostile(checked[1].result)]
+    index = write_report(results, out, gates={c.result.slug: c.gates for c in checked})
+    return index, checked
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with Browser(chromium_path()) as b:
+        yield b
+
+
+def _assert_clean(browser, page):
+    assert browser.console_errors() == [], page.name
+    others = [u for u in browser.requests() if u != page.resolve().as_uri() and not u.startswith("data:")]
+    assert others == [], f"{page.name} requested {others}"
+
+
+def test_index_loads_clean_with_a_gate_column(report, browser):
+    index, checked = report
+    browser.load(index)
+    _assert_clean(browser, index)
+    headers = browser.evaluate("[...document.querySelectorAll('th')].map(t => t.textContent)")
+    assert "Gates" in headers
+    verdicts = browser.evaluate("[...document.querySelectorAll('td .verdict')].map(v => v.textContent.trim())")
+    assert verdicts == [("✓ pass" if c.passed else "✗ FAIL") for c in checked]
+    assert browser.screenshot(SHOTS / "index.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("slug", ["lenet", "hostile"])
+def test_audit_page_loads_clean_and_shows_the_gate_table(report, browser, slug):
+    index, checked = report
+    page = index.parent / f"{slug}.html"
+    browser.load(page)
+    _assert_clean(browser, page)
+    gates = next(c.gates for c in checked if c.result.slug == slug)
+    visible = browser.evaluate("""(() => {
+        const t = document.querySelector('table.gates');
+        if (!t) return null;
+        t.scrollIntoView();
+        const r = t.getBoundingClientRect(), s = getComputedStyle(t);
+        return {w: r.width, h: r.height, display: s.display, visibility: s.visibility,
+                rows: t.tBodies[0].rows.length,
+                cells: [...t.tBodies[0].rows].map(row => row.cells[0].textContent.trim())};
+    })()""")
+    assert visible is not None and visible["w"] > 0 and visible["h"] > 0
+    assert visible["display"] != "none" and visible["visibility"] == "visible"
+    assert visible["rows"] == len(gates)
+    assert visible["cells"] == [("✓ pass" if g.passed else "✗ FAIL") for g in gates]
+    assert browser.screenshot(SHOTS / f"{slug}.png").stat().st_size > 1000
+
+
+def test_hostile_strings_render_as_text(report, browser):
+    index, _ = report
+    for page in (index, index.parent / "hostile.html"):
+        browser.load(page)
+        assert browser.dialogs() == []
+        assert browser.evaluate("document.querySelectorAll('img[src=\"x\"], [onerror]').length") == 0
+        assert HOSTILE in browser.evaluate("document.body.innerText")
+    # on the audit page: in the title, a gate name, a column name, a class name and a group feature
+    browser.load(index.parent / "hostile.html")
+    assert browser.evaluate("document.querySelector('h1').textContent") == HOSTILE
+    assert browser.evaluate(f"[...document.querySelectorAll('table.gates td')].some(td => "
+                            f"td.textContent.includes({HOSTILE!r}))")
+    count = browser.evaluate(f"document.body.innerText.split({HOSTILE!r}).length - 1")
+    assert count >= 5

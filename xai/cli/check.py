@@ -1,0 +1,98 @@
+"""``xai check``: run audit specs, judge their gates, exit 0 (pass), 1 (a gate failed) or 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from xai._device import resolve_device
+from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, verdict_line
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    QuietOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.errors import SpecError
+from xai.report.html import write_report
+from xai.report.junit import write_junit
+from xai.report.markdown import append_step_summary, markdown_summary, write_summary
+from xai.report.terminal import print_check_summary
+
+DEFAULT_SPECS = "audits"
+
+
+def check(
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Spec files or folders of *.toml [default: audits/]."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (HTML + JSON).")] = Path("reports"),
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here (one testcase per gate).")] = None,
+    summary: Annotated[
+        Path | None,
+        typer.Option("--summary", help="Write a Markdown summary here (also appended to $GITHUB_STEP_SUMMARY "
+                     "when set)."),
+    ] = None,
+    baselines: Annotated[
+        Path, typer.Option("--baselines", help="Folder of baseline JSON files (<audit>.json).")
+    ] = Path("reports/baselines"),
+    update_baseline: Annotated[
+        bool, typer.Option("--update-baseline", help="Write each audit's metrics as its new baseline, then gate.")
+    ] = False,
+    device: DeviceOpt = "auto",
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run audits and their gates; exit 0 when every gate passes, 1 when one fails, 2 on bad input."""
+    torch_device = resolve_device(check_device(device))
+    if not specs:
+        if not Path(DEFAULT_SPECS).is_dir():
+            raise SpecError(f"no {DEFAULT_SPECS}/ folder here: name spec files or folders, "
+                            "or scaffold one with `xai init`")
+        specs = [DEFAULT_SPECS]
+    # Every spec is validated before any model runs: a typo fails in a second, not a minute.
+    plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
+    progress = stderr_console(enabled=not (json_out or quiet))
+    checked: list[CheckedAudit] = []
+    for slug, spec, source in plan:
+        if progress is not None:
+            progress.print(f"[dim]checking {slug} ({len(spec.gate)} gates) ...[/]")
+        checked.append(check_spec(spec, slug=slug, spec_path=source, baselines_dir=baselines,
+                                  update_baseline=update_baseline, device=torch_device,
+                                  zoo_dir=zoo_dir, console=progress))
+    index = write_report([c.result for c in checked], out,
+                         gates={c.result.slug: c.gates for c in checked})
+    if junit is not None:
+        write_junit(checked, junit)
+    markdown = markdown_summary(checked, str(index))
+    if summary is not None:
+        write_summary(checked, summary, str(index))
+    append_step_summary(markdown)
+    verdict = verdict_line(checked)
+    passed = all(c.passed for c in checked)
+    if json_out:
+        print_json({
+            "passed": passed,
+            "verdict": verdict,
+            "report": str(index),
+            "audits": [{**c.result.headline(), "passed": c.passed,
+                        "baseline_written": c.baseline_written,
+                        "gates": [g.to_dict() for g in c.gates]} for c in checked],
+        })
+    else:
+        console = stdout_console()
+        if not quiet:
+            print_check_summary(checked, console)
+            console.print(f"Report: [bold]{index}[/]")
+        console.print(Text(verdict, style="green" if passed else "bold red"), soft_wrap=True)
+    if not passed:
+        raise typer.Exit(1)
