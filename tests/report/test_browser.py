@@ -8,6 +8,7 @@ reports/screenshots/ (git-ignored) for a reviewer.
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
@@ -17,7 +18,9 @@ from xai.report.html import write_report
 from ..conftest import REPO
 from ._cdp import Browser, chromium_path
 
-pytestmark = pytest.mark.skipif(chromium_path() is None,
+# Off CI a developer without Chromium sees the skip and its reason; in CI (CI=true) a
+# missing browser is a failure, never a silent pass.
+pytestmark = pytest.mark.skipif(chromium_path() is None and not os.environ.get("CI"),
                                 reason="needs Debian's chromium (.ci/run installs it)")
 SHOTS = REPO / "reports" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)>"
