@@ -257,7 +257,7 @@ def _nan_reduce(values: np.ndarray, op: Literal["max", "min"], axis: int = -1) -
 
 
 def difference(by_group: np.ndarray, overall: np.ndarray, method: Method = "between_groups") -> np.ndarray:
-    """Largest |gap| between groups or to overall.
+    """Largest |gap| between groups or to overall (fairlearn's ``MetricFrame.difference``).
 
     ``by_group`` is ``(..., G)`` and ``overall`` ``(...)``; NaN groups are skipped.
     """
