@@ -79,9 +79,32 @@ def test_binary_metrics_equal_metricframe(data):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 expected = getattr(fl, name)(y, p, sensitive_features=sf, method=method)
+                if name == "equalized_odds_ratio":
+                    expected = _nan_aware_eo_ratio(y, p, sf, method, expected)
             _close(getattr(M, name)(y_true=y, y_pred=p, sensitive_features=sf, method=method), expected)
     assert ours.groups == tuple(" x ".join(map(str, k if isinstance(k, tuple) else (k,)))
                                 for k in theirs.by_group.index)
+
+
+def _nan_aware_eo_ratio(y, p, sf, method, fairlearn_value):
+    """fairlearn's equalized_odds_ratio, but with the undefined part skipped.
+
+    fairlearn takes Python's ``min`` over [TPR ratio, FPR ratio], which returns NaN when
+    the TPR ratio is NaN (every group's TPR is 0) whatever the FPR ratio; we skip an
+    undefined part as pandas does everywhere else. Where fairlearn's value is defined
+    the two agree (asserted here).
+    """
+    parts = _frame({"tpr": fl.true_positive_rate, "fpr": fl.false_positive_rate}, y, p, sf).ratio(method=method)
+    expected = parts.min()  # pandas: NaN-skipping
+    if not np.isnan(fairlearn_value):
+        assert expected == pytest.approx(fairlearn_value, abs=1e-12)
+    return expected
+
+
+def test_equalized_odds_ratio_skips_an_undefined_tpr_ratio():
+    # one row, y=0, pred=1: TPR 0 in every group -> TPR ratio 0/0; FPR ratio 1/1
+    assert np.isnan(fl.equalized_odds_ratio([0], [1], sensitive_features=["x"]))
+    assert M.equalized_odds_ratio(y_true=[0], y_pred=[1], sensitive_features=["x"]) == 1.0
 
 
 @settings(max_examples=25, deadline=None)

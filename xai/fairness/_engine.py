@@ -13,6 +13,12 @@ negatives FPR = TNR = 0, one with no predicted positives precision 0, and balanc
 accuracy averages the recalls of the classes present in the group's labels. An empty
 group (possible among intersections) has NaN for every metric and count 0 (fairlearn
 reports NaN for its count too); NaN groups are left out of disparities, as pandas does.
+
+One deliberate difference: a worst case over several metrics (equalized odds) skips an
+undefined part. fairlearn's ``equalized_odds_ratio`` takes Python's ``min`` over
+[TPR ratio, FPR ratio] and so returns NaN when every group's TPR is 0 (ratio 0/0), even
+if the FPR ratio is defined; ours returns the FPR ratio. Wherever fairlearn's value is
+defined the two agree.
 """
 
 from __future__ import annotations
