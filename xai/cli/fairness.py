@@ -1,19 +1,20 @@
-"""``xai fairness``: group metrics and disparities of a model on bundled data."""
+"""``xai fairness``: group metrics, disparities and bootstrap intervals of a model or of a predictions file."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from xai._device import resolve_device
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec, run_audit
+from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
-    DataOpt,
     DeviceOpt,
     JsonOpt,
-    ModelArg,
     OutOpt,
     SeedOpt,
     TrustPickleOpt,
@@ -24,17 +25,42 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.fairness import PROBES
+from xai.errors import DataError
+from xai.fairness import PROBES, FairnessResult, GroupTable
+from xai.fairness.predictions import audit_predictions, load_predictions
 from xai.report.html import write_report
+
+_PREDICTION_HELP = "Prediction-only audit (no MODEL): "
 
 
 def fairness(
-    model: ModelArg,
     sensitive: Annotated[
         list[str], typer.Option("--sensitive", "-s", help="Sensitive column; repeat or comma-separate.")
     ],
+    model: Annotated[
+        str | None,
+        typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, or package.module:factory. "
+                            "Leave out to audit a predictions file given with --data."),
+    ] = None,
     probe: Annotated[str, typer.Option("--probe", help="Probe to run.")] = "group-metrics",
-    data: DataOpt = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="With a MODEL: bundled dataset (default: the model's own). "
+                                    "Without: a .csv or .parquet file of labels and predictions."),
+    ] = None,
+    y_true: Annotated[str | None, typer.Option("--y-true", help=_PREDICTION_HELP + "column of labels.")] = None,
+    y_pred: Annotated[str | None, typer.Option("--y-pred", help=_PREDICTION_HELP + "column of 0/1 predictions.")
+                      ] = None,
+    score: Annotated[str | None, typer.Option("--score", help=_PREDICTION_HELP + "column of scores, "
+                                                              "predicted positive when >= --threshold.")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Score threshold [default: 0.5].")] = None,
+    pos_label: Annotated[str | None, typer.Option("--pos-label", help="Positive label when labels are not 0/1.")
+                         ] = None,
+    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the intervals (0: none).")
+                      ] = 1000,
+    confidence: Annotated[float, typer.Option("--confidence", help="Nominal coverage of the intervals.")] = 0.95,
+    min_group_size: Annotated[int, typer.Option("--min-group-size", help="Warn about groups with fewer rows.")
+                              ] = 30,
     split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -44,48 +70,90 @@ def fairness(
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Per-group accuracy, selection rate, TPR, FPR and disparities by sensitive feature."""
-    PROBES.get(probe)
+    """Per-group accuracy, selection rate, TPR, FPR, disparities and bootstrap intervals.
+
+    Audit a MODEL on bundled data, or, without a model, the predictions of any system:
+    xai fairness --data preds.csv --y-true label --y-pred pred --sensitive sex,race
+    """
     columns = [c.strip() for item in sensitive for c in item.split(",") if c.strip()]
-    spec = AuditSpec(
-        title=f"{probe} of {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None,
-                        trust_pickle=trust_pickle),
-        data=DataSpec(name=data, split=split, sensitive=columns),
-        explain=[],
-        probe=[ProbeSpec(name=probe, sensitive=columns)],
-        seed=seed or 0,
-    )
-    result = run_audit(spec, slug=f"fairness-{probe}", spec_path="cli",
-                       device=resolve_device(check_device(device)), zoo_dir=zoo_dir,
-                       console=stderr_console(enabled=not json_out))
-    verdict = result.fairness[0]
-    page = write_report([result], out) if out is not None else None
+    options = {"n_boot": n_boot, "confidence": confidence, "min_group_size": min_group_size}
+    prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
+                                       ("--threshold", threshold), ("--pos-label", pos_label)) if v is not None]
+    if model is None:
+        if data is None:
+            raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score")
+        if y_true is None:
+            raise DataError("a prediction-only audit needs --y-true COL")
+        if threshold is not None and score is None:
+            raise DataError("--threshold applies to --score")
+        predictions = load_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
+                                       threshold=0.5 if threshold is None else threshold,
+                                       pos_label=pos_label, sensitive=columns)
+        verdict = audit_predictions(predictions, seed=seed or 0, **options)
+        page = (write_report([prediction_audit(predictions, verdict, slug="fairness-predictions")], out)
+                if out is not None else None)
+    else:
+        if prediction_flags:
+            raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
+        PROBES.get(probe)
+        spec = AuditSpec(
+            title=f"{probe} of {model}",
+            model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+            data=DataSpec(name=data, split=split, sensitive=columns),
+            explain=[],
+            probe=[ProbeSpec(name=probe, sensitive=columns,
+                             options=options if probe == "group-metrics" else {})],
+            seed=seed or 0,
+        )
+        result = run_audit(spec, slug=f"fairness-{probe}", spec_path="cli",
+                           device=resolve_device(check_device(device)), zoo_dir=zoo_dir,
+                           console=stderr_console(enabled=not json_out))
+        verdict = result.fairness[0]
+        page = write_report([result], out) if out is not None else None
     if json_out:
         print_json(verdict.to_dict())
         return
     console = stdout_console()
-    for table in verdict.tables:
-        view = Table(title=f"{probe} of {result.model.name} by {table.feature}")
-        view.add_column(table.feature)
-        for metric in table.by_group:
-            view.add_column(metric.replace("_", " "), justify="right")
-        for group in table.groups:
-            view.add_row(group, *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
-        view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
-        console.print(view)
-        for name, value in table.overall.items():
-            if name not in table.by_group:
-                console.print(f"  {name.replace('_', ' ')}: [bold]{_fmt(name, value)}[/]")
-        for name, score in list(verdict.rankings.get(table.feature, {}).items())[:5]:
-            console.print(f"  carries {table.feature}: {name} (NMI {score:.3f})")
-        for name, value in table.disparities.items():
-            console.print(f"  {name.replace('_', ' ')}: [bold]{value:.4f}[/]")
+    _print_verdict(console, verdict)
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")
 
 
+def _print_verdict(console: Console, verdict: FairnessResult) -> None:
+    for table in (*verdict.tables, *((verdict.intersection,) if verdict.intersection else ())):
+        _print_table(console, f"{verdict.probe} of {verdict.model} by {table.feature}", table)
+        for name, score in list(verdict.rankings.get(table.feature, {}).items())[:5]:
+            console.print(f"  carries {table.feature}: {name} (NMI {score:.3f})")
+
+
+def _print_table(console: Console, title: str, table: GroupTable) -> None:
+    view = Table(title=title)
+    view.add_column(table.feature)
+    for metric in table.by_group:
+        view.add_column(metric.replace("_", " "), justify="right")
+    for group in table.groups:
+        view.add_row(group, *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
+    view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
+    console.print(view)
+    for name, value in table.overall.items():
+        if name not in table.by_group:  # overall-only numbers, e.g. a proxy probe's AUC
+            console.print(f"  {name.replace('_', ' ')}: [bold]{_fmt(name, value)}[/]")
+    if table.n_boot:
+        console.print(f"  [dim]brackets: {100 * table.confidence:g}% percentile bootstrap intervals, "
+                      f"{table.n_boot} resamples[/]")
+    for name, value in (*table.disparities.items(), *table.ratios.items()):
+        low_high = table.disparity_intervals.get(name)
+        shown = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
+        console.print(f"  {name.replace('_', ' ')}: [bold]{value:.4f}[/]{shown}")
+    if table.four_fifths is not None:
+        rule = table.four_fifths
+        console.print(f"  four-fifths rule: [bold]{'pass' if rule.passed else 'FAIL'}[/] (selection-rate ratio "
+                      f"{rule.ratio:.4f}, lowest {rule.lowest_group}, highest {rule.highest_group})")
+    for warning in table.warnings:
+        console.print(f"  [yellow]warning:[/] {warning}")
+
+
 def _fmt(metric: str, value: float | None) -> str:
-    if value is None or value != value:  # missing or NaN
+    if value is None or value != value:  # missing, or NaN for an empty intersection
         return "-"
     return f"{int(value):,}" if metric == "count" else f"{value:.4f}"

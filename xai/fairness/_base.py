@@ -12,6 +12,7 @@ from xai._registry import Registry
 from xai._results import to_jsonable
 from xai.datasets import Dataset
 from xai.errors import NotApplicableError
+from xai.fairness.metrics import FourFifths
 from xai.zoo.handle import ModelHandle
 
 
@@ -26,7 +27,25 @@ class GroupTable:
     overall
         ``{metric: value}`` over all rows.
     disparities
-        Named summary disparities (``demographic_parity_difference`` ...).
+        Named summary disparities (``demographic_parity_difference`` ...), largest gap
+        between groups: larger is worse.
+    ratios
+        Named ratio disparities (``demographic_parity_ratio`` ...), smallest ratio
+        between groups: smaller is worse.
+    four_fifths
+        The four-fifths rule on the selection rates (binary tasks).
+    intervals
+        ``{metric: {group: (low, high)}}`` percentile bootstrap intervals.
+    overall_intervals
+        ``{metric: (low, high)}``.
+    disparity_intervals
+        ``{disparity or ratio: (low, high)}``.
+    n_boot, confidence
+        Bootstrap resamples (0: no intervals) and nominal coverage.
+    min_group_size
+        Groups with fewer rows are named in ``warnings``.
+    warnings
+        Small or empty groups and undefined rates, one sentence each.
     """
 
     feature: str
@@ -34,11 +53,24 @@ class GroupTable:
     by_group: dict[str, dict[str, float]]
     overall: dict[str, float]
     disparities: dict[str, float]
+    ratios: dict[str, float] = field(default_factory=dict)
+    four_fifths: FourFifths | None = None
+    intervals: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    overall_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    disparity_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    n_boot: int = 0
+    confidence: float = 0.95
+    min_group_size: int = 30
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FairnessResult:
-    """A probe's verdict on one model and dataset, one table per sensitive feature."""
+    """A probe's verdict on one model and dataset, one table per sensitive feature.
+
+    ``intersection`` crosses all the sensitive features (``"sex x race"``) when there are
+    two or more.
+    """
 
     probe: str
     model: str
@@ -47,6 +79,7 @@ class FairnessResult:
     tables: tuple[GroupTable, ...]
     provenance: Provenance
     positive_class: str | None = None
+    intersection: GroupTable | None = None
     notes: tuple[str, ...] = ()
     #: Per sensitive feature, named scores of other columns, largest first (e.g. proxies).
     rankings: dict[str, dict[str, float]] = field(default_factory=dict)

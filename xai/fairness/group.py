@@ -1,81 +1,97 @@
-"""Group performance and disparities, computed with fairlearn's MetricFrame."""
+"""Group performance and disparities with bootstrap intervals, on the count-table engine."""
 
 from __future__ import annotations
 
 import time
-import warnings
+from typing import Any
 
 import numpy as np
-from fairlearn.metrics import (
-    MetricFrame,
-    count,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
-from sklearn.metrics import accuracy_score
+import pandas as pd
 
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness.metrics import (
+    DEFAULT_METRICS,
+    MIN_GROUP_SIZE,
+    bootstrap_intervals,
+    four_fifths,
+    group_frame,
+)
 
-BINARY_METRICS = {
-    "accuracy": accuracy_score,
-    "selection_rate": selection_rate,
-    "true_positive_rate": true_positive_rate,
-    "false_positive_rate": false_positive_rate,
-    "count": count,
-}
-MULTICLASS_METRICS = {"accuracy": accuracy_score, "count": count}
+#: The probe's metrics (the names are fairlearn's).
+BINARY_METRICS = DEFAULT_METRICS["binary"]
+MULTICLASS_METRICS = DEFAULT_METRICS["multiclass"]
+#: Summary disparities: differences (larger is worse) and ratios (smaller is worse).
+BINARY_DIFFERENCES = ("accuracy_difference", "demographic_parity_difference", "equalized_odds_difference")
+BINARY_RATIOS = ("accuracy_ratio", "demographic_parity_ratio", "equalized_odds_ratio")
+MULTICLASS_DIFFERENCES = ("accuracy_difference",)
+MULTICLASS_RATIOS = ("accuracy_ratio",)
+#: Options of the probe (``[[probe]] options`` in a spec).
+PROBE_OPTIONS = ("n_boot", "confidence", "min_group_size")
 
 
-def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, feature: str,
-                *, binary: bool) -> GroupTable:
-    """Per-group metrics and disparities for one sensitive feature.
+def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: str | None = None, *,
+                binary: bool, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
+                min_group_size: int = MIN_GROUP_SIZE) -> GroupTable:
+    """Per-group metrics, disparities and (with ``n_boot``) bootstrap intervals.
 
-    Binary tasks get accuracy, selection rate, TPR and FPR with demographic parity and
-    equalized odds differences; multiclass tasks get accuracy and its gap. The
-    differences are fairlearn's (largest minus smallest group value; equalized odds takes
-    the larger of the TPR and FPR gaps), read off the one MetricFrame instead of the
-    two extra frames ``demographic_parity_difference`` and ``equalized_odds_difference``
-    would build.
+    Binary tasks get accuracy, selection rate, TPR and FPR with the demographic parity
+    and equalized odds differences and ratios and the four-fifths rule; multiclass tasks
+    get accuracy and its gap. The numbers equal fairlearn's ``MetricFrame``.
+
+    Parameters
+    ----------
+    groups
+        ``(N,)`` group of each row, or a DataFrame of several sensitive columns (then the
+        groups are their intersections and the feature is named ``"a x b"``).
+    feature
+        Name of a single ``groups`` column.
+    n_boot
+        Bootstrap resamples for the intervals (0: none).
     """
-    metrics = BINARY_METRICS if binary else MULTICLASS_METRICS
-    with warnings.catch_warnings():
-        # A group with no positives has an undefined TPR; fairlearn warns and returns 0.
-        warnings.simplefilter("ignore")
-        frame = MetricFrame(metrics=metrics, y_true=y_true, y_pred=y_pred,
-                            sensitive_features=groups)
-        by_group = {m: {str(g): float(v) for g, v in frame.by_group[m].items()} for m in metrics}
-        overall = {m: float(frame.overall[m]) for m in metrics}
-        gaps = frame.difference(method="between_groups")
-        disparities = {"accuracy_difference": float(gaps["accuracy"])}
-        if binary:
-            disparities["demographic_parity_difference"] = float(gaps["selection_rate"])
-            disparities["equalized_odds_difference"] = float(
-                max(gaps["true_positive_rate"], gaps["false_positive_rate"]))
+    task = "binary" if binary else "multiclass"
+    sensitive = groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
+    frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive, task=task,
+                        min_group_size=min_group_size)
+    differences = BINARY_DIFFERENCES if binary else MULTICLASS_DIFFERENCES
+    ratios = BINARY_RATIOS if binary else MULTICLASS_RATIOS
+    intervals = (bootstrap_intervals(frame, n_boot=n_boot, confidence=confidence, seed=seed,
+                                     derived=differences + ratios) if n_boot else None)
     return GroupTable(
-        feature=feature,
-        groups=tuple(by_group["count"]),
-        by_group=by_group,
-        overall=overall,
-        disparities=disparities,
+        feature=frame.feature,
+        groups=frame.groups,
+        by_group=frame.by_group,
+        overall=frame.overall,
+        disparities={name: frame.derived(name) for name in differences},
+        ratios={name: frame.derived(name) for name in ratios},
+        four_fifths=four_fifths(frame) if binary else None,
+        intervals=intervals.by_group if intervals else {},
+        overall_intervals=intervals.overall if intervals else {},
+        disparity_intervals=intervals.derived if intervals else {},
+        n_boot=n_boot,
+        confidence=confidence,
+        min_group_size=min_group_size,
+        warnings=frame.warnings,
     )
 
 
 @register_probe("group-metrics")
 class GroupMetrics(Probe):
-    """Per-group accuracy, selection rate, TPR and FPR, with DP and EO differences.
+    """Per-group accuracy, selection rate, TPR and FPR, with DP and EO disparities.
 
-    Uses fairlearn's ``MetricFrame`` (https://fairlearn.org). For binary tasks the
-    positive class is index 1 of the model's classes.
+    Numbers equal fairlearn's ``MetricFrame`` (https://fairlearn.org) and come from a
+    table of counts per (group, label, prediction); percentile bootstrap intervals come
+    from multinomial draws of those counts. For binary tasks the positive class is index
+    1 of the model's classes. Options: ``n_boot`` (default 1000, 0 for none),
+    ``confidence`` (0.95), ``min_group_size`` (30).
     """
 
     paper = "https://arxiv.org/abs/1610.02413"
 
     def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
-        """Predict ``data`` and tabulate each sensitive column of ``data.groups``."""
+        """Predict ``data`` and tabulate each sensitive column of ``data.groups`` and their intersection."""
         if len(data) == 0:
             raise DataError("no rows to probe")
         if not sensitive:
@@ -86,18 +102,19 @@ class GroupMetrics(Probe):
                 raise UnknownNameError("sensitive column", column, data.groups.columns)
         start = time.perf_counter()
         y_pred = self.handle.predict(data.x).argmax(1).numpy()
-        y_true = data.y.numpy()
         binary = self.handle.task == "binary-classification"
-        tables = tuple(
-            group_table(y_true, y_pred, data.groups[c].astype(str).to_numpy(), c, binary=binary)
-            for c in sensitive
-        )
+        unknown = set(self.options) - set(PROBE_OPTIONS)
+        if unknown:
+            raise UnknownNameError("group-metrics option", sorted(unknown)[0], PROBE_OPTIONS)
+        result = tabulate(data.y.numpy(), y_pred, data.groups[list(sensitive)], binary=binary, seed=seed,
+                          **self.options)
         return FairnessResult(
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=tuple(BINARY_METRICS if binary else MULTICLASS_METRICS),
-            tables=tables,
+            metrics=BINARY_METRICS if binary else MULTICLASS_METRICS,
+            tables=result[0],
+            intersection=result[1],
             positive_class=self.handle.class_names[1] if binary else None,
             provenance=Provenance(
                 model_sha256=self.handle.sha256,
@@ -107,3 +124,15 @@ class GroupMetrics(Probe):
                 device=str(self.handle.device),
             ),
         )
+
+
+def tabulate(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, *, binary: bool, seed: int = 0,
+             n_boot: int = 1000, confidence: float = 0.95,
+             min_group_size: int = MIN_GROUP_SIZE) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
+    """One :class:`GroupTable` per column of ``groups``, and their intersection when there are several."""
+    options = {"binary": binary, "n_boot": int(n_boot), "confidence": float(confidence), "seed": seed,
+               "min_group_size": int(min_group_size)}
+    columns = groups.astype(str)
+    tables = tuple(group_table(y_true, y_pred, columns[c].to_numpy(), str(c), **options) for c in columns)
+    intersection = group_table(y_true, y_pred, columns, **options) if columns.shape[1] >= 2 else None
+    return tables, intersection

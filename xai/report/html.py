@@ -55,16 +55,38 @@ class _TableView:
     by_group: dict[str, dict[str, float]]
     overall: dict[str, float]
     disparities: dict[str, float]
+    table: GroupTable
 
     @staticmethod
     def fmt(metric: str, value: float | None) -> str:
-        if value is None or value != value:  # missing or NaN
+        if value is None or not np.isfinite(value):  # missing, or NaN for an empty group
             return "–"
         return f"{int(value):,}" if metric == "count" else f"{value:.4f}"
 
     def overall_extra(self) -> dict[str, float]:
         """Overall numbers that have no per-group column (e.g. a proxy probe's AUC)."""
         return {k: v for k, v in self.overall.items() if k not in self.by_group}
+
+    def interval(self, metric: str, group: str | None = None) -> tuple[float, float] | None:
+        """The bootstrap interval of a group's (or, without ``group``, the overall) value."""
+        if group is None:
+            pair = self.table.overall_intervals.get(metric)
+        else:
+            pair = self.table.intervals.get(metric, {}).get(group)
+        return pair if pair is not None and all(np.isfinite(pair)) else None
+
+    def fmt_interval(self, pair: tuple[float, float] | None) -> str:
+        if pair is None or not all(np.isfinite(pair)):
+            return ""
+        return f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+    @staticmethod
+    def tick(pair: tuple[float, float] | None) -> str:
+        """Inline style of the error bar drawn over a 0-1 meter."""
+        if pair is None:
+            return ""
+        low, high = (min(max(v, 0.0), 1.0) for v in pair)
+        return f"left: {100 * low:.1f}%; width: {100 * (high - low):.1f}%"
 
 
 def _image_view(result: AttributionResult) -> dict[str, Any]:
@@ -138,6 +160,7 @@ def _table_view(table: GroupTable) -> _TableView:
         by_group=table.by_group,
         overall=table.overall,
         disparities=table.disparities,
+        table=table,
     )
 
 
@@ -154,7 +177,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
     fairness = [
         {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings,
-         "tables": [_table_view(t) for t in f.tables]}
+         "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))]}
         for f in audit.fairness
     ]
     return _ENV.get_template("audit.html.j2").render(

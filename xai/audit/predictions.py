@@ -1,0 +1,27 @@
+"""Wrap a prediction-only fairness result as an :class:`AuditResult`, so it renders like any audit."""
+
+from __future__ import annotations
+
+from xai.audit.runner import AuditResult, DataSummary, ModelSummary
+from xai.fairness import FairnessResult
+from xai.fairness.predictions import Predictions
+
+__all__ = ["prediction_audit"]
+
+
+def prediction_audit(data: Predictions, result: FairnessResult, *, slug: str) -> AuditResult:
+    """An audit page's worth of data for predictions read from a file (no model, no explanations)."""
+    return AuditResult(
+        slug=slug,
+        title=f"group metrics of {result.model} in {data.path.name}",
+        spec_path="cli",
+        model=ModelSummary(name=result.model, source=str(data.path), sha256="", task="binary-classification",
+                           modality="tabular", params=0, card=None),
+        data=DataSummary(name=data.path.name, split="all", rows=len(data.y_true), sha256=data.sha256,
+                         sensitive=tuple(data.groups.columns)),
+        performance={"accuracy": float((data.y_true == data.y_pred).mean())},
+        explanations=(),
+        fairness=(result,),
+        provenance=result.provenance,
+        notes=("predictions audited without a model: no explanations",),
+    )

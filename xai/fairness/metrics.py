@@ -1,0 +1,292 @@
+"""Group fairness metrics as pure keyword-only functions over a count-table engine.
+
+The numbers equal fairlearn's ``MetricFrame`` and ``fairlearn.metrics`` functions
+(https://fairlearn.org; tested within 1e-9 over hypothesis-generated inputs) but come
+from one ``np.bincount`` over integer codes instead of one scikit-learn call per group
+and metric, and bootstrap intervals come from multinomial draws of the cell counts
+instead of resampled rows.
+
+Example
+-------
+>>> import numpy as np
+>>> frame = group_frame(y_true=np.array([1, 0, 1, 0]), y_pred=np.array([1, 1, 0, 0]),
+...                     sensitive_features=np.array(["a", "a", "b", "b"]), min_group_size=1)
+>>> frame.by_group["selection_rate"]
+{'a': 1.0, 'b': 0.0}
+>>> demographic_parity_difference(y_true=[1, 0, 1, 0], y_pred=[1, 1, 0, 0],
+...                               sensitive_features=["a", "a", "b", "b"])
+1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xai.errors import DataError, UnknownNameError
+from xai.fairness import _engine
+from xai.fairness._engine import DEFAULT_METRICS, DERIVED, METRICS, Method, Task
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "DERIVED",
+    "METRICS",
+    "FourFifths",
+    "GroupFrame",
+    "Intervals",
+    "bootstrap_intervals",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "derived_metric",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "four_fifths",
+    "four_fifths_rule",
+    "group_frame",
+]
+
+#: Groups smaller than this get a warning in the result (their metrics are noisy).
+MIN_GROUP_SIZE = 30
+
+
+@dataclass(frozen=True)
+class GroupFrame:
+    """Metrics of each group of one (possibly intersectional) sensitive feature.
+
+    Attributes
+    ----------
+    feature
+        Feature name; ``"sex x race"`` for an intersection.
+    groups
+        Group labels (``"Female x White"``), in fairlearn's sorted order; with several
+        features every combination is listed, empty ones too (count 0, metrics NaN).
+    by_group
+        ``{metric: {group: value}}``.
+    overall
+        ``{metric: value}`` over all rows.
+    cells
+        ``(G, C)`` count table the numbers come from (see ``_engine.CELLS``).
+    warnings
+        Small or empty groups and undefined rates, one sentence each.
+    """
+
+    feature: str
+    groups: tuple[str, ...]
+    task: Task
+    metrics: tuple[str, ...]
+    by_group: dict[str, dict[str, float]]
+    overall: dict[str, float]
+    cells: np.ndarray = field(repr=False)
+    min_group_size: int = MIN_GROUP_SIZE
+    warnings: tuple[str, ...] = ()
+
+    def values(self, metric: str) -> np.ndarray:
+        """``(G,)`` values of ``metric``."""
+        return np.array([self.by_group[metric][g] for g in self.groups])
+
+    def derived(self, name: str, method: Method = "between_groups") -> float:
+        """A derived metric (``demographic_parity_difference``, ``accuracy_ratio`` ...)."""
+        spec = _require_derived(name, self.task)
+        table = _engine.compute(self.cells, spec.base, self.task)
+        overall = _engine.compute(self.cells.sum(axis=0), spec.base, self.task)
+        return float(_engine.derive(name, table, overall, method))
+
+    def difference(self, metric: str, method: Method = "between_groups") -> float:
+        """Largest absolute gap of ``metric`` between groups (or to overall)."""
+        return float(_engine.difference(self.values(metric), np.float64(self.overall[metric]), method))
+
+    def ratio(self, metric: str, method: Method = "between_groups") -> float:
+        """Smallest ratio (<= 1) of ``metric`` between groups (or to overall)."""
+        return float(_engine.ratio(self.values(metric), np.float64(self.overall[metric]), method))
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Percentile bootstrap intervals ``(low, high)`` of a :class:`GroupFrame`'s numbers."""
+
+    confidence: float
+    n_boot: int
+    seed: int
+    by_group: dict[str, dict[str, tuple[float, float]]]
+    overall: dict[str, tuple[float, float]]
+    derived: dict[str, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class FourFifths:
+    """The four-fifths (80 %) rule of the US EEOC Uniform Guidelines (29 CFR 1607.4 D).
+
+    ``ratio`` is the lowest group selection rate over the highest; the rule passes when
+    it is at least ``threshold``.
+    """
+
+    ratio: float
+    threshold: float
+    passed: bool
+    lowest_group: str
+    highest_group: str
+
+
+def group_frame(*, y_true: Any, y_pred: Any, sensitive_features: Any, metrics: Sequence[str] | None = None,
+                task: Task = "binary", pos_label: Any = 1, min_group_size: int = MIN_GROUP_SIZE) -> GroupFrame:
+    """Per-group and overall metrics (fairlearn's ``MetricFrame`` from counts).
+
+    Parameters
+    ----------
+    y_true, y_pred
+        Labels and predictions, ``(N,)``; binary tasks take two values with ``pos_label``
+        as the positive one.
+    sensitive_features
+        ``(N,)`` array, or ``(N, F)`` array / DataFrame / dict of columns: several
+        features are crossed into intersectional groups.
+    metrics
+        Names from :data:`METRICS`; default :data:`DEFAULT_METRICS` of ``task``.
+    task
+        ``binary``, ``multiclass`` or ``regression``.
+    min_group_size
+        Groups with fewer rows are listed in ``warnings``.
+    """
+    names = tuple(metrics) if metrics is not None else DEFAULT_METRICS[task]
+    _engine.check_metrics(names, task)
+    groups = _engine.encode_groups(_engine.as_feature_columns(sensitive_features))
+    if len(groups.codes) == 0:
+        raise DataError("no rows to measure")
+    cells = _engine.count_cells(groups, y_true, y_pred, task=task, pos_label=pos_label)
+    by_group = _engine.compute(cells, names, task)
+    overall = _engine.compute(cells.sum(axis=0), names, task)
+    labels = groups.labels
+    return GroupFrame(
+        feature=groups.feature,
+        groups=labels,
+        task=task,
+        metrics=names,
+        by_group={m: dict(zip(labels, map(float, by_group[m]), strict=True)) for m in names},
+        overall={m: float(overall[m]) for m in names},
+        cells=cells,
+        min_group_size=min_group_size,
+        warnings=_warnings(cells, labels, task, min_group_size),
+    )
+
+
+def _warnings(cells: np.ndarray, labels: tuple[str, ...], task: Task, min_group_size: int) -> tuple[str, ...]:
+    view = _engine.cell_view(cells, task)
+    notes = []
+    for i, label in enumerate(labels):
+        n = int(view["n"][i])
+        if n == 0:
+            notes.append(f"group {label!r} is empty: its metrics are NaN and left out of disparities")
+        elif n < min_group_size:
+            notes.append(f"group {label!r} has {n} rows (< {min_group_size}): its metrics are unreliable")
+        if n and task == "binary":
+            if view["tp"][i] + view["fn"][i] == 0:
+                notes.append(f"group {label!r} has no positive labels: TPR and FNR are undefined, reported as 0")
+            if view["tn"][i] + view["fp"][i] == 0:
+                notes.append(f"group {label!r} has no negative labels: FPR and TNR are undefined, reported as 0")
+    return tuple(notes)
+
+
+def _require_derived(name: str, task: Task) -> _engine.Derived:
+    if name not in DERIVED:
+        raise UnknownNameError("disparity", name, DERIVED)
+    spec = DERIVED[name]
+    _engine.check_metrics(spec.base, task)
+    return spec
+
+
+def bootstrap_intervals(frame: GroupFrame, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+                        derived: Sequence[str] = (), method: Method = "between_groups") -> Intervals:
+    """Percentile bootstrap intervals of every metric, group, overall and ``derived`` metric.
+
+    Each resample draws the frame's cell counts from Multinomial(N, counts / N), which
+    is exactly the distribution of the counts of N rows resampled with replacement, so
+    ``n_boot`` resamples cost O(n_boot x cells), not O(n_boot x rows). Resamples in which
+    a group is empty are left out of that group's interval.
+
+    Parameters
+    ----------
+    frame
+        From :func:`group_frame` (binary or multiclass).
+    n_boot
+        Number of resamples.
+    confidence
+        Nominal coverage, e.g. 0.95 for the 2.5th-97.5th percentiles.
+    seed
+        Seed of the resampling (same seed, same intervals).
+    derived
+        Names from :data:`DERIVED` to give intervals too.
+    """
+    if n_boot < 1:
+        raise DataError(f"n_boot must be a positive integer, got {n_boot}")
+    if not 0 < confidence < 1:
+        raise DataError(f"confidence must be in (0, 1), got {confidence}")
+    for name in derived:
+        _require_derived(name, frame.task)
+    samples = _engine.bootstrap_cells(frame.cells, n_boot=n_boot, seed=seed)  # (R, G, C)
+    needed = list(dict.fromkeys([*frame.metrics, *(m for d in derived for m in DERIVED[d].base)]))
+    by_group = _engine.compute(samples, needed, frame.task)  # {metric: (R, G)}
+    overall = _engine.compute(samples.sum(axis=1), needed, frame.task)  # {metric: (R,)}
+
+    def pair(lo: np.ndarray, hi: np.ndarray) -> tuple[float, float]:
+        return (float(lo), float(hi))
+
+    group_iv, overall_iv = {}, {}
+    for metric in frame.metrics:
+        lo, hi = _engine.percentile_interval(by_group[metric], confidence)
+        group_iv[metric] = {g: pair(lo[i], hi[i]) for i, g in enumerate(frame.groups)}
+        overall_iv[metric] = pair(*_engine.percentile_interval(overall[metric], confidence))
+    derived_iv = {name: pair(*_engine.percentile_interval(_engine.derive(name, by_group, overall, method),
+                                                          confidence)) for name in derived}
+    return Intervals(confidence=confidence, n_boot=n_boot, seed=seed, by_group=group_iv, overall=overall_iv,
+                     derived=derived_iv)
+
+
+def derived_metric(name: str, *, y_true: Any, y_pred: Any, sensitive_features: Any,
+                   method: Method = "between_groups", pos_label: Any = 1) -> float:
+    """Any metric of :data:`DERIVED` by name (``accuracy_difference``, ``precision_ratio`` ...)."""
+    spec = _require_derived(name, "binary")
+    frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features,
+                        metrics=spec.base, pos_label=pos_label)
+    return frame.derived(name, method)
+
+
+def _make_derived(name: str) -> Callable[..., float]:
+    def metric(*, y_true: Any, y_pred: Any, sensitive_features: Any, method: Method = "between_groups",
+               pos_label: Any = 1) -> float:
+        return derived_metric(name, y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features,
+                              method=method, pos_label=pos_label)
+
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = (f"{DERIVED[name].doc} Equals ``fairlearn.metrics.{name}``.\n\n"
+                      "Keyword-only: ``y_true``, ``y_pred``, ``sensitive_features``, ``method``\n"
+                      "(``between_groups`` or ``to_overall``), ``pos_label``.")
+    return metric
+
+
+demographic_parity_difference = _make_derived("demographic_parity_difference")
+demographic_parity_ratio = _make_derived("demographic_parity_ratio")
+equalized_odds_difference = _make_derived("equalized_odds_difference")
+equalized_odds_ratio = _make_derived("equalized_odds_ratio")
+equal_opportunity_difference = _make_derived("equal_opportunity_difference")
+equal_opportunity_ratio = _make_derived("equal_opportunity_ratio")
+
+
+def four_fifths_rule(*, y_true: Any, y_pred: Any, sensitive_features: Any, threshold: float = 0.8,
+                     pos_label: Any = 1) -> FourFifths:
+    """Whether the lowest group selection rate is at least ``threshold`` of the highest."""
+    frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive_features,
+                        metrics=("selection_rate",), pos_label=pos_label, min_group_size=0)
+    return four_fifths(frame, threshold=threshold)
+
+
+def four_fifths(frame: GroupFrame, *, threshold: float = 0.8) -> FourFifths:
+    """The four-fifths rule on a frame that has ``selection_rate``."""
+    rates = {g: v for g, v in frame.by_group["selection_rate"].items() if np.isfinite(v)}
+    low, high = min(rates, key=rates.__getitem__), max(rates, key=rates.__getitem__)
+    value = frame.ratio("selection_rate")
+    return FourFifths(ratio=value, threshold=threshold, passed=bool(value >= threshold),
+                      lowest_group=low, highest_group=high)

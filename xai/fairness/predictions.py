@@ -1,0 +1,132 @@
+"""Prediction-only audits: group metrics of any system's outputs stored in a CSV or Parquet file."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xai._provenance import Provenance, sha256_file
+from xai.errors import DataError, UnknownNameError
+from xai.fairness._base import FairnessResult
+from xai.fairness.group import BINARY_METRICS, tabulate
+from xai.fairness.metrics import MIN_GROUP_SIZE
+
+__all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
+
+_READERS = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Labels, binary predictions and sensitive columns read from one file."""
+
+    path: Path
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    groups: pd.DataFrame
+    source: str
+    positive_label: str
+    sha256: str
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A ``.csv`` (optionally gzipped) or ``.parquet`` file as a DataFrame; clear errors otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"--data takes a .csv or .parquet file, got {path.name}")
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty") from None
+    except ImportError as err:
+        raise DataError(f"reading {path.name} needs a parquet engine: pip install pyarrow ({err})") from None
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise DataError(f"cannot read {path}: {err}") from None
+    if len(frame) == 0:
+        raise DataError(f"{path} has a header but no rows")
+    return frame
+
+
+def _column(frame: pd.DataFrame, name: str, path: Path) -> pd.Series:
+    if name not in frame.columns:
+        raise UnknownNameError(f"column in {path.name}", name, map(str, frame.columns))
+    column = frame[name]
+    missing = column.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"column {name!r} has {int(missing.sum())} missing values "
+                        f"(first at data row {int(np.argmax(missing)) + 1})")
+    return column
+
+
+def _binary(column: pd.Series, pos_label: str | None) -> tuple[np.ndarray, str]:
+    values = pd.unique(column)
+    shown = ", ".join(map(str, values[:6])) + (" ..." if len(values) > 6 else "")
+    if pos_label is not None:
+        text = column.astype(str)
+        if len(values) > 2 or pos_label not in set(text):
+            raise DataError(f"column {column.name!r} must hold two labels including --pos-label {pos_label!r} "
+                            f"for binary metrics; found: {shown}")
+        return (text == pos_label).to_numpy(np.int64), pos_label
+    if column.dtype == bool:
+        return column.to_numpy(np.int64), "True"
+    if not pd.api.types.is_numeric_dtype(column) or not set(values) <= {0, 1}:
+        raise DataError(f"column {column.name!r} must hold binary labels 0/1 for binary metrics "
+                        f"(or name the positive one with --pos-label); found: {shown}")
+    return column.to_numpy(np.int64), "1"
+
+
+def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_pred: str | None = None,
+                     score: str | None = None, threshold: float = 0.5,
+                     pos_label: str | None = None) -> Predictions:
+    """Read labels, predictions (given, or ``score >= threshold``) and sensitive columns.
+
+    Raises :class:`~xai.errors.DataError` for a missing or empty file, an unknown column
+    (the message lists the file's columns), missing values in a used column, labels that
+    are not binary, and for ``y_pred`` and ``score`` given together or neither.
+    """
+    if (y_pred is None) == (score is None):
+        raise DataError("give exactly one of --y-pred COL or --score COL (with --threshold)")
+    if not sensitive:
+        raise DataError("name at least one sensitive column with --sensitive")
+    path = Path(path)
+    frame = read_table(path)
+    truth, positive = _binary(_column(frame, y_true, path), pos_label)
+    if y_pred is not None:
+        pred, _ = _binary(_column(frame, y_pred, path), pos_label)
+        source = y_pred
+    else:
+        assert score is not None
+        scores = _column(frame, score, path)
+        if not pd.api.types.is_numeric_dtype(scores) or scores.dtype == bool:
+            raise DataError(f"--score column {score!r} must be numeric, got {scores.dtype}")
+        pred = (scores.to_numpy(np.float64) >= threshold).astype(np.int64)
+        source = f"{score} >= {threshold:g}"
+    groups = pd.DataFrame({c: _column(frame, c, path).astype(str) for c in sensitive})
+    return Predictions(path=path, y_true=truth, y_pred=pred, groups=groups, source=source,
+                       positive_label=positive, sha256=sha256_file(path))
+
+
+def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, confidence: float = 0.95,
+                      min_group_size: int = MIN_GROUP_SIZE) -> FairnessResult:
+    """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`."""
+    start = time.perf_counter()
+    tables, intersection = tabulate(data.y_true, data.y_pred, data.groups, binary=True, seed=seed,
+                                    n_boot=n_boot, confidence=confidence, min_group_size=min_group_size)
+    return FairnessResult(
+        probe="group-metrics",
+        model=f"predictions ({data.source})",
+        dataset=data.path.name,
+        metrics=BINARY_METRICS,
+        tables=tables,
+        intersection=intersection,
+        positive_class=data.positive_label,
+        provenance=Provenance(model_sha256="", data_sha256=data.sha256, seed=seed,
+                              wall_seconds=round(time.perf_counter() - start, 4), device="cpu"),
+    )
