@@ -9,7 +9,7 @@ from xai.datasets._base import (
     load_dataset,
     register_dataset,
 )
-from xai.datasets._digits import load_digits32, upsample_digits
+from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 
 __all__ = [
     "DATASETS",
@@ -20,6 +20,7 @@ __all__ = [
     "list_datasets",
     "load_adult",
     "load_dataset",
+    "load_digit_rows",
     "load_digits32",
     "read_adult_frame",
     "register_dataset",

@@ -122,7 +122,7 @@ def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, floa
                seed: int, seconds: float, train_rows: int, test_rows: int,
                weights_sha256: str, device: str) -> dict[str, Any]:
     """The model card (JSON-ready)."""
-    return {
+    card: dict[str, Any] = {
         "name": entry.name,
         "family": entry.family,
         "task": entry.task,
@@ -145,3 +145,6 @@ def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, floa
         "description": entry.description,
         "versions": package_versions(),
     }
+    if entry.attention:
+        card["attention"] = list(entry.attention)
+    return card
