@@ -156,14 +156,15 @@ class ResNet(nn.Module):
 class ConvBNReLU(nn.Module):
     """Conv, batch norm, ReLU (torchvision's GoogLeNet ``BasicConv2d``)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
+                              bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, H, W)`` -> ``(B, C_out, H, W)``."""
+        """``(B, C_in, H, W)`` -> ``(B, C_out, H / stride, W / stride)``."""
         return self.relu(self.bn(self.conv(x)))
 
 
@@ -200,8 +201,8 @@ class GoogLeNet(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
-        self.stem = ConvBNReLU(in_channels, 32, 3)  # (B, 32, 32, 32)
-        self.pool1 = nn.MaxPool2d(4)  # (B, 32, 8, 8): the scans' own resolution
+        self.stem = ConvBNReLU(in_channels, 32, 3, stride=2)  # (B, 32, 16, 16)
+        self.pool1 = nn.MaxPool2d(2)  # (B, 32, 8, 8): the scans' own resolution
         self.inception3a = Inception(32, 16, 16, 24, 4, 8, 8)  # (B, 56, 8, 8)
         self.inception3b = Inception(56, 24, 24, 32, 8, 12, 12)  # (B, 80, 8, 8)
         self.pool2 = nn.MaxPool2d(2)  # (B, 80, 4, 4)
@@ -218,7 +219,7 @@ class GoogLeNet(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
-_RESNET_RECIPE = {"epochs": 15, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
+_RESNET_RECIPE = {"epochs": 10, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
                   "augment": "random shift +-2 px"}
 
 
@@ -248,7 +249,7 @@ register_model(
 )
 
 
-_GOOGLENET_RECIPE = {"epochs": 12, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
+_GOOGLENET_RECIPE = {"epochs": 8, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
                      "augment": "random shift +-2 px"}
 
 
