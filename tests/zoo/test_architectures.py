@@ -9,6 +9,7 @@ from torch import nn
 from xai.datasets import load_dataset
 from xai.explain import create_explainer
 from xai.zoo import create_model, get_entry, list_models, load_model, read_card
+from xai.zoo._store import single_cpu_thread
 from xai.zoo.cnn import BasicBlock, Inception
 from xai.zoo.rnn import SequenceClassifier
 from xai.zoo.transformer import MultiHeadSelfAttention
@@ -128,3 +129,10 @@ def test_committed_card_was_made_by_the_current_recipe(name):
     entry = get_entry(name)
     assert card["recipe"] == entry.recipe and card["layers"] == list(entry.layers)
     assert card["dataset"] == entry.dataset and card["seed"] == 0
+
+
+def test_training_runs_on_one_thread_and_restores_the_count():
+    before = torch.get_num_threads()
+    with single_cpu_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -74,7 +74,7 @@ def _register(cell: Cell, architecture: str, epochs: int, lr: float, hidden: int
             metric="accuracy",
             floor=floor,
             paper=paper,
-            description=f"{architecture} ({hidden} hidden units) reading the 8x8 digits row by row",
+            description=f"{architecture}, {hidden} hidden units, reading the 8x8 digits row by row",
             recipe=recipe,
         )
     )
