@@ -96,8 +96,8 @@ def single_cpu_thread() -> Iterator[None]:
     """Run torch's CPU ops on one thread, then restore the previous count.
 
     The zoo's networks are small: their many small ops gain little from intra-op threads,
-    and on a shared machine OpenMP's spinning threads slowed training 5-20x. One thread
-    also makes a seeded CPU training bit-identical whatever the machine's core count.
+    and on a shared 2-core machine OpenMP's spinning threads slowed training 5-20x. One
+    thread also keeps a seeded CPU training independent of the machine's core count.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -121,7 +121,7 @@ class VisionTransformer(nn.Module):
 
 
 _VIT_ARCH = {"patch": 8, "dim": 64, "depth": 4, "heads": 4, "mlp_ratio": 2}
-_VIT_RECIPE = {"epochs": 30, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4,
+_VIT_RECIPE = {"epochs": 40, "lr": 3e-3, "batch_size": 128, "weight_decay": 1e-4,
                "augment": "random shift +-2 px", **_VIT_ARCH}
 
 
