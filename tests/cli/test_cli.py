@@ -167,3 +167,26 @@ def test_bad_spec_points_at_the_key(tmp_path):
     assert result.exit_code == 2
     assert f"{spec}: explain.0.samples:" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_readme_zoo_table_is_the_generated_one():
+    result = run("zoo", "list", "--markdown")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(run("zoo", "list", "--json").stdout)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 + len(rows)
+    for row, line in zip(rows, lines[2:], strict=True):
+        assert line.startswith(f"| `{row['name']}` | {row['family']} |")
+        assert f"{row['params']:,}" in line and f"{row['value']:.4f}" in line
+    readme = (ZOO.parent / "README.md").read_text(encoding="utf-8")
+    assert result.stdout in readme  # regenerate with `xai zoo list --markdown`
+
+
+@pytest.mark.parametrize("name", ["lstm", "vit"])
+def test_explain_new_entries_writes_a_page_with_tiles(tmp_path, name):
+    for method in ("saliency", "integrated-gradients"):
+        out = tmp_path / method
+        result = run("explain", name, "-m", method, "-n", "3", "-o", str(out))
+        assert result.exit_code == 0, result.output
+        page = (out / f"explain-{method}.html").read_text(encoding="utf-8")
+        assert page.count('class="tile"') == 3

@@ -108,3 +108,19 @@ def test_german_sex_comes_from_personal_status():
     female = frame["personal_status"].str.startswith("female")
     assert (frame.loc[female, "sex"] == "female").all() and (frame.loc[~female, "sex"] == "male").all()
     assert (frame["age_group"] == "under 25").sum() == (frame["age"] < 25).sum()
+
+
+def test_digit_rows_are_the_original_scans_with_the_digits_split_and_groups():
+    bunch = load_digits()
+    for split in ("train", "test"):
+        rows, images = load_dataset("digits-rows", split), load_dataset("digits", split)
+        assert rows.modality == "sequence" and rows.x.shape[1:] == (8, 8)
+        assert torch.equal(rows.y, images.y)
+        assert rows.groups.equals(images.groups)
+        # each row sequence is one original 8x8 scan (pixel / 16) with its own label
+        flat = torch.from_numpy(bunch.images.reshape(len(bunch.images), -1) / 16.0).float()
+        match = torch.cdist(rows.x.flatten(1), flat).argmin(1)
+        assert torch.equal(rows.x, flat[match].view(-1, 8, 8))
+        assert np.array_equal(bunch.target[match.numpy()], rows.y.numpy())
+    assert len(load_dataset("digits-rows", "all")) == 1797
+    assert "digits-rows" in list_datasets()

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from xai._provenance import Provenance
 from xai.audit import AuditResult, DataSummary, ModelSummary, default_specs, parse_spec, run_audit
@@ -139,3 +142,19 @@ def test_a_failed_render_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report([good, bad], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_sequence_attributions_render_as_one_channel_tiles():
+    rng = np.random.default_rng(1)
+    result = AttributionResult(
+        method="saliency", model="rnn", modality="sequence",
+        inputs=rng.random((3, 8, 8)).astype(np.float32),
+        attributions=rng.normal(size=(3, 8, 8)).astype(np.float32),
+        targets=np.array([1, 2, 3]), predictions=np.array([1, 2, 4]), labels=np.array([1, 2, 3]),
+        class_names=tuple("0123456789"), options={"target": "predicted"}, provenance=_prov(),
+    )
+    view = html_report._explanation_view(result, ())
+    assert view["image"] is not None and len(view["image"]["tiles"]) == 3
+    png = base64.b64decode(view["image"]["tiles"][0].uri.split(",", 1)[1])
+    assert Image.open(io.BytesIO(png)).size == (128, 128)  # 8x8 upscaled to the tile size
+    assert [t.wrong for t in view["image"]["tiles"]] == [False, False, True]

@@ -39,16 +39,39 @@ def zoo_rows(zoo_dir: Any = None) -> list[dict[str, Any]]:
             "metric": entry.metric,
             "value": card["headline"]["value"] if card else None,
             "floor": entry.floor,
+            "description": entry.description,
+            "train_seconds": card.get("train_seconds") if card else None,
         })
     return rows
 
 
+def zoo_markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's zoo table (Markdown), one row per entry, numbers from the cards."""
+    lines = ["| zoo entry | family | architecture and data | params | held-out metric | train s |",
+             "|---|---|---|---:|---|---:|"]
+    for r in rows:
+        metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
+                  else f"not trained (floor {r['metric']} {r['floor']})")
+        seconds = f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-"
+        about = r["description"].replace("|", "\\|")
+        lines.append(f"| `{r['name']}` | {r['family']} | {about} (`{r['dataset']}`) | {r['params']:,} "
+                     f"| {metric} | {seconds} |")
+    return "\n".join(lines) + "\n"
+
+
 @zoo_app.command("list")
-def list_(zoo_dir: ZooDirOpt = None, json_out: JsonOpt = False) -> None:
+def list_(
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's zoo table.")] = False,
+) -> None:
     """Every zoo entry with its family, task, data, size and headline metric."""
     rows = zoo_rows(zoo_dir)
     if json_out:
         print_json(rows)
+        return
+    if markdown:
+        typer.echo(zoo_markdown(rows), nl=False)
         return
     table = Table(title="xai zoo")
     for column in ("name", "family", "task", "dataset", "params", "trained", "metric"):

@@ -10,7 +10,7 @@ from xai.datasets._base import (
     register_dataset,
 )
 from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
-from xai.datasets._digits import load_digits32, upsample_digits
+from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 
@@ -26,6 +26,7 @@ __all__ = [
     "load_adult",
     "load_compas",
     "load_dataset",
+    "load_digit_rows",
     "load_digits32",
     "load_german",
     "read_adult_frame",

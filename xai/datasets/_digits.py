@@ -42,6 +42,17 @@ def upsample_digits(images: np.ndarray, size: int = 32) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
 
 
+def _split_mask(split: Split, n: int, test_idx: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``split`` (the fixed stratified 80/20 split)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[test_idx] = True
+    if split == "test":
+        return mask
+    if split == "train":
+        return ~mask
+    return np.ones_like(mask)
+
+
 @register_dataset("digits")
 def load_digits32(split: Split = "test") -> Dataset:
     """Digits 0-9 as ``(N, 1, 32, 32)`` images in [0, 1]; 80/20 stratified split.
@@ -49,14 +60,7 @@ def load_digits32(split: Split = "test") -> Dataset:
     ``groups`` holds ``ink``: the tercile of total ink (light/medium/heavy strokes).
     """
     images, labels, ink_level, test_idx = _digits_arrays()
-    mask = np.zeros(len(labels), dtype=bool)
-    mask[test_idx] = True
-    if split == "test":
-        keep = mask
-    elif split == "train":
-        keep = ~mask
-    else:
-        keep = np.ones_like(mask)
+    keep = _split_mask(split, len(labels), test_idx)
     groups = pd.DataFrame({"ink": [INK_LEVELS[i] for i in ink_level[keep]]})
     return Dataset(
         name="digits",
@@ -67,4 +71,26 @@ def load_digits32(split: Split = "test") -> Dataset:
         class_names=DIGIT_CLASSES,
         groups=groups,
         description="scikit-learn digits (UCI optdigits), 8x8 upsampled to 32x32",
+    )
+
+
+@register_dataset("digits-rows")
+def load_digit_rows(split: Split = "test") -> Dataset:
+    """The same digits as a sequence: ``(N, 8, 8)``, 8 time steps of one 8-pixel row each.
+
+    Same rows, split and ``ink`` groups as ``digits`` (the original 8x8 pixels in [0, 1],
+    not upsampled), for the recurrent entries that read a digit top to bottom.
+    """
+    images, labels, ink_level, test_idx = _digits_arrays()
+    keep = _split_mask(split, len(labels), test_idx)
+    groups = pd.DataFrame({"ink": [INK_LEVELS[i] for i in ink_level[keep]]})
+    return Dataset(
+        name="digits-rows",
+        split=split,
+        modality="sequence",
+        x=torch.from_numpy(np.ascontiguousarray(images[keep])),  # (N, T=8, F=8)
+        y=torch.from_numpy(labels[keep]),
+        class_names=DIGIT_CLASSES,
+        groups=groups,
+        description="scikit-learn digits (UCI optdigits) read row by row: 8 steps of 8 pixels",
     )

@@ -76,7 +76,7 @@ class Explainer(ABC):
 
     name: ClassVar[str] = ""
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular"})
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "sequence"})
     needs_layer: ClassVar[bool] = False
     needs_attention: ClassVar[bool] = False
     paper: ClassVar[str] = ""

@@ -90,7 +90,8 @@ class _TableView:
 
 
 def _image_view(result: AttributionResult) -> dict[str, Any]:
-    drawn = images.attribution_tiles(result)
+    # Tiles show at 128 px; small inputs (8x8 sequences) are upscaled more.
+    drawn = images.attribution_tiles(result, scale=max(4, 128 // result.inputs.shape[-1]))
     tiles = []
     for i, png in enumerate(drawn.tiles):
         pred = result.class_names[result.predictions[i]]
@@ -145,7 +146,8 @@ def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...]) -> 
         "image": None,
         "tabular": None,
     }
-    if result.modality == "image":
+    # A (T, F) sequence of pixel rows is drawn as a one-channel T x F image.
+    if result.modality == "image" or (result.modality == "sequence" and result.inputs.ndim == 3):
         view["image"] = _image_view(result)
     elif result.column_attributions is not None:
         view["tabular"] = _tabular_view(result, sensitive)

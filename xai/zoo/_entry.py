@@ -32,6 +32,9 @@ class ZooEntry:
         Module names worth explaining (Grad-CAM, activation maximisation, ...).
     metric, floor
         The headline held-out metric and the floor it must reach.
+    attention
+        Names of the modules whose output is one layer's attention probabilities
+        ``(B, heads, T, T)``, first layer first (hook them for attention rollout).
     """
 
     name: str
@@ -49,6 +52,7 @@ class ZooEntry:
     paper: str = ""
     description: str = ""
     recipe: dict[str, Any] = field(default_factory=dict)
+    attention: tuple[str, ...] = ()
 
 
 MODELS: Registry[ZooEntry] = Registry("model")

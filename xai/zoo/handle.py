@@ -72,6 +72,8 @@ class ModelHandle:
         The bundled dataset this model is audited on by default.
     layers
         Module names worth explaining.
+    attention
+        Module names whose outputs are attention probabilities ``(B, heads, T, T)``.
     preprocess
         Raw input -> model-ready tensor, when the model expects an encoding.
     """
@@ -89,6 +91,7 @@ class ModelHandle:
     preprocess: Callable[[Any], torch.Tensor] | None = None
     card: dict[str, Any] | None = None
     targets_adapter: TargetsAdapter = field(default=class_logit)
+    attention: tuple[str, ...] = ()
 
     @property
     def device(self) -> torch.device:
