@@ -12,6 +12,7 @@ from xai import __version__
 from xai.cli.audit import audit
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
+from xai.cli.sanity import sanity
 from xai.cli.zoo import zoo_app
 from xai.errors import XaiError
 
@@ -55,6 +56,7 @@ def _root(
 app.command("audit")(audit)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
+app.command("sanity")(sanity)
 app.add_typer(zoo_app, name="zoo")
 
 
