@@ -153,14 +153,14 @@ class Explainer(ABC):
         if len(data) == 0:
             raise DataError("no samples to explain")
         start = time.perf_counter()
-        torch.manual_seed(seed)
         handle = self.handle
         device = handle.device
         outputs = handle.predict(data.x)
         predictions = outputs.argmax(1)
         targets = _choose_targets(target, predictions, data.y, len(handle.class_names))
-        self.prepare(data)
-        attr_tensor, delta_tensor = self.attribute_all(data.x, targets, batch_size=batch_size)
+        with seeded(seed, device):
+            self.prepare(data)
+            attr_tensor, delta_tensor = self.attribute_all(data.x, targets, batch_size=batch_size)
         attr = attr_tensor.numpy()
         column_names, column_attr = _columns(data, attr, self.column_reduce)
         provenance = Provenance(
@@ -267,6 +267,24 @@ class TargetModule(torch.nn.Module):
     def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """One scalar per sample ``(B,)``: the explained output."""
         return self._targets(self.model(x), target)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's and NumPy's global generators inside the block, restoring them after.
+
+    captum draws from both (GradientSHAP picks baselines with NumPy), so a run is
+    reproducible from its seed without changing the caller's random state.
+    """
+    state = np.random.get_state()
+    devices = [device] if device is not None and device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(state)
 
 
 @contextmanager

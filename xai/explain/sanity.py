@@ -46,6 +46,7 @@ from xai.explain._base import (
     TargetChoice,
     create_explainer,
     data_baseline,
+    seeded,
 )
 from xai.zoo.handle import ModelHandle, eval_mode
 
@@ -369,17 +370,14 @@ def randomisation_test(
     ref_abs = reference.abs().reshape(len(reference), -1).numpy()
     ref_maps = _maps(reference) if image else None
     shown = [ref_maps[:4]] if ref_maps is not None else []
-    devices = [model_device] if (model_device := twin.device).type == "cuda" else []
     steps = []
     for i, name in enumerate(cascade):
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed + 1 + i)
+        with seeded(seed + 1 + i, twin.device):
             _reinitialise(modules[name])
         if i not in stops:
             continue
         explainer = create_explainer(method, twin, **(options or {}))
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)  # the same noise / baselines as the reference run
+        with seeded(seed, twin.device):  # the same noise / baselines as the reference run
             explainer.prepare(data)
             attr, _ = explainer.attribute_all(data.x, targets, batch_size=batch_size)
         flat = attr.abs().reshape(len(attr), -1).numpy()
@@ -438,8 +436,7 @@ def infidelity_and_sensitivity(
         return (explainer.attribute(x.detach().requires_grad_(), target),)
 
     infid, sens = [], []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), eval_mode(handle.module):
-        torch.manual_seed(seed)
+    with seeded(seed, device), eval_mode(handle.module):
         for begin in range(0, len(data), batch_size):
             xb = data.x[begin:begin + batch_size].to(device)
             tb = targets[begin:begin + batch_size].to(device)
