@@ -86,6 +86,10 @@ class Explainer(ABC):
     #: baseline, where absent levels carry signal) or only the row's ``active`` level
     #: (pure gradients, where absent levels would only add noise).
     column_reduce: ClassVar[Literal["sum", "active"]] = "sum"
+    #: Whether :meth:`attribute` wants its input to require grad (gradient-of-input methods);
+    #: path and perturbation methods build their own inputs, and tracking the original
+    #: through their construction only costs time.
+    input_grad: ClassVar[bool] = True
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
         reason = self.why_not(handle)
@@ -133,7 +137,7 @@ class Explainer(ABC):
         attributions, deltas = [], []
         with eval_mode(self.handle.module):
             for begin in range(0, len(x), batch_size):
-                xb = x[begin:begin + batch_size].to(device).requires_grad_()
+                xb = x[begin:begin + batch_size].to(device).requires_grad_(self.input_grad)
                 tb = targets[begin:begin + batch_size].to(device)
                 attributions.append(self.attribute(xb, tb).detach().float().cpu())
                 delta = self.convergence()

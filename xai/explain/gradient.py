@@ -69,6 +69,7 @@ class IntegratedGradients(Explainer):
     """
 
     paper = "https://arxiv.org/abs/1703.01365"
+    input_grad = False
     _last_delta: torch.Tensor | None = None
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +181,7 @@ class GradientShap(Explainer):
     """
 
     paper = "https://arxiv.org/abs/1705.07874"
+    input_grad = False
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Accept ``n_samples``, ``stdevs``, ``baselines`` and ``n_baselines``."""

@@ -54,6 +54,7 @@ class Occlusion(Explainer):
     """
 
     paper = "https://arxiv.org/abs/1311.2901"
+    input_grad = False
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Accept the options for the model's modality (see the class docstring)."""
