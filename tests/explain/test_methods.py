@@ -151,3 +151,32 @@ def test_cam_on_a_model_without_convolutions_says_why(adult_mlp):
 def test_bad_options_are_refused(lenet, method, options, match):
     with pytest.raises(DataError, match=match):
         create_explainer(method, lenet, **options)
+
+
+def test_occlusion_on_sequences_hides_whole_steps(monkeypatch):
+    from torch import nn
+
+    from xai.explain.perturbation import Occlusion as OurOcclusion
+    from xai.zoo import ModelHandle
+
+    class Seq(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(8, 16, batch_first=True)
+            self.head = nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    torch.manual_seed(0)
+    module = Seq().eval()
+    handle = ModelHandle(name="seq", module=module, task="classification", modality="sequence",
+                         input_shape=(8, 8), class_names=("a", "b", "c"), source="test", sha256="0")
+    monkeypatch.setattr(OurOcclusion, "modalities", frozenset({"image", "tabular", "sequence"}))
+    explainer = create_explainer("occlusion", handle, window=2)
+    assert (explainer.options["window"], explainer.options["stride"]) == (2, 2)
+    x, t = torch.rand(3, 8, 8), torch.tensor([0, 1, 2])
+    theirs = Occlusion(module).attribute(x, sliding_window_shapes=(2, 8), strides=(2, 8), baselines=0.0, target=t)
+    np.testing.assert_allclose(explainer.attribute(x, t).numpy(), theirs.numpy(), atol=1e-6)
+    with pytest.raises(DataError, match="window 9 is larger than the 8-step input"):
+        create_explainer("occlusion", handle, window=9)

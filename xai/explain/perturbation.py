@@ -37,6 +37,9 @@ class Occlusion(Explainer):
     window, stride
         Images: the square patch side and its stride in pixels (default
         :func:`default_window`: 4 and 2 on 32x32 inputs). Every channel is occluded at once.
+        Other inputs ``(B, T, ...)`` (sequences): how many steps along the first axis are
+        occluded at once, all their features together (default 1), and the step (default
+        the window).
     group
         Tabular: ``column`` (default) occludes all inputs of one raw column together (a
         one-hot column's levels at once, captum's ``FeatureAblation`` with a feature mask);
@@ -59,6 +62,7 @@ class Occlusion(Explainer):
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Accept the options for the model's modality (see the class docstring)."""
         tabular = self.handle.modality == "tabular"
+        image = self.handle.modality == "image"
         allowed = ("group", "baseline", "perturbations_per_eval") if tabular else (
             "window", "stride", "baseline", "perturbations_per_eval")
         check_known_options(self.name, options, allowed)
@@ -71,12 +75,18 @@ class Occlusion(Explainer):
             if group not in ("column", "input"):
                 raise DataError(f"group must be 'column' or 'input', got {group!r}")
             return {"group": group, "baseline": baseline, "perturbations_per_eval": per_eval}
-        height, width = self.handle.input_shape[-2:]
-        window_default, stride_default = default_window(height, width)
+        if image:
+            height, width = self.handle.input_shape[-2:]
+            window_default, stride_default = default_window(height, width)
+            limit, size = min(height, width), f"{height}x{width}"
+        else:  # steps along the first axis
+            window_default = stride_default = 1
+            limit, size = self.handle.input_shape[0], f"{self.handle.input_shape[0]}-step"
         window = _int_at_least("window", options.get("window", window_default), 1)
-        stride = _int_at_least("stride", options.get("stride", stride_default), 1)
-        if window > min(height, width):
-            raise DataError(f"window {window} is larger than the {height}x{width} input")
+        stride = _int_at_least("stride", options.get("stride", window if not image and "window" in options
+                                                    else stride_default), 1)
+        if window > limit:
+            raise DataError(f"window {window} is larger than the {size} input")
         return {"window": window, "stride": stride, "baseline": baseline,
                 "perturbations_per_eval": per_eval}
 
@@ -103,10 +113,14 @@ class Occlusion(Explainer):
         if x.ndim == 2:  # tabular, one input at a time
             window: tuple[int, ...] = (1,)
             strides: tuple[int, ...] = (1,)
-        else:  # (B, C, H, W): every channel of a square patch
+        elif self.handle.modality == "image":  # (B, C, H, W): every channel of a square patch
             side, step = self.options["window"], self.options["stride"]
             window = (x.shape[1], side, side)
             strides = (x.shape[1], step, step)
+        else:  # (B, T, ...): `window` steps with all their features
+            rest = tuple(x.shape[2:])
+            window = (self.options["window"], *rest)
+            strides = (self.options["stride"], *rest)
         return CaptumOcclusion(self.handle.forward_target).attribute(
             x, sliding_window_shapes=window, strides=strides, baselines=baseline,
             additional_forward_args=(target,), perturbations_per_eval=per_eval)
