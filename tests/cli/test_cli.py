@@ -23,7 +23,7 @@ def run(*args: str):
 
 
 def test_every_command_has_help():
-    for args in ([], ["audit"], ["explain"], ["fairness"], ["zoo"], ["zoo", "list"],
+    for args in ([], ["audit"], ["explain"], ["fairness"], ["sanity"], ["zoo"], ["zoo", "list"],
                  ["zoo", "train"], ["zoo", "card"]):
         result = run(*args, "--help")
         assert result.exit_code == 0, result.output

@@ -42,6 +42,11 @@ ModelArg = Annotated[
     str,
     typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, or package.module:factory."),
 ]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", help="Layer to explain, for methods that take one (grad-cam ...); "
+                 "default: the method's choice among the model's layers."),
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")]
 
 DEVICES: tuple[DeviceName, ...] = ("auto", "cpu", "cuda")
@@ -90,3 +95,12 @@ def _parse_value(raw: str) -> Any:
         except ValueError:
             pass
     return raw
+
+
+def with_layer(options: dict[str, Any], layer: str | None) -> dict[str, Any]:
+    """Add ``--layer`` to the method options (a clash with ``--option layer=`` is an error)."""
+    if layer is None:
+        return options
+    if "layer" in options and options["layer"] != layer:
+        raise DataError(f"--layer {layer!r} and --option layer={options['layer']!r} disagree")
+    return {**options, "layer": layer}

@@ -13,6 +13,7 @@ from xai.cli._common import (
     DataOpt,
     DeviceOpt,
     JsonOpt,
+    LayerOpt,
     ModelArg,
     OutOpt,
     SeedOpt,
@@ -24,6 +25,7 @@ from xai.cli._common import (
     print_json,
     stderr_console,
     stdout_console,
+    with_layer,
 )
 from xai.errors import DataError
 from xai.explain import EXPLAINERS
@@ -45,6 +47,7 @@ def explain(
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="How many samples to explain.")] = 8,
     target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
     option: Annotated[list[str] | None, typer.Option("--option", help="Method option KEY=VALUE (repeatable).")] = None,
+    layer: LayerOpt = None,
     data: DataOpt = None,
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -56,13 +59,14 @@ def explain(
 ) -> None:
     """Explain a model's outputs with one attribution method."""
     EXPLAINERS.get(method)  # an unknown method lists the known ones
+    options = with_layer(parse_options(option), layer)
     spec = AuditSpec(
         title=f"{method} on {model}",
         model=ModelSpec(name=model, weights=str(weights) if weights else None,
                         trust_pickle=trust_pickle),
         data=DataSpec(name=data),
         explain=[ExplainSpec(method=method, samples=samples, target=_target(target),
-                             options=parse_options(option))],
+                             options=options)],
         probe=[],
         seed=seed or 0,
     )

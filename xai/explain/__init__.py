@@ -1,22 +1,33 @@
 """Attribution methods, one module per family, registered with ``@register_explainer``."""
 
-from xai.explain import gradient  # noqa: F401  (importing registers the methods)
+from xai.explain import cam, gradient, perturbation  # noqa: F401  (importing registers the methods)
 from xai.explain._base import (
     EXPLAINERS,
     AttributionResult,
     Explainer,
+    TargetModule,
     create_explainer,
     list_explainers,
     register_explainer,
 )
-from xai.explain.gradient import IntegratedGradients, Saliency
+from xai.explain.cam import GradCam, GuidedGradCam, conv_layers
+from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
+from xai.explain.perturbation import Occlusion
 
 __all__ = [
     "EXPLAINERS",
     "AttributionResult",
+    "DeepLift",
     "Explainer",
+    "GradCam",
+    "GradientShap",
+    "GuidedGradCam",
     "IntegratedGradients",
+    "Occlusion",
     "Saliency",
+    "SmoothGrad",
+    "TargetModule",
+    "conv_layers",
     "create_explainer",
     "list_explainers",
     "register_explainer",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -84,6 +86,10 @@ class Explainer(ABC):
     #: baseline, where absent levels carry signal) or only the row's ``active`` level
     #: (pure gradients, where absent levels would only add noise).
     column_reduce: ClassVar[Literal["sum", "active"]] = "sum"
+    #: Whether :meth:`attribute` wants its input to require grad (gradient-of-input methods);
+    #: path and perturbation methods build their own inputs, and tracking the original
+    #: through their construction only costs time.
+    input_grad: ClassVar[bool] = True
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
         reason = self.why_not(handle)
@@ -120,6 +126,25 @@ class Explainer(ABC):
     def prepare(self, data: Dataset) -> None:  # noqa: B027  (optional hook)
         """Look at the whole dataset once before batching (e.g. to fix a baseline)."""
 
+    def attribute_all(self, x: torch.Tensor, targets: torch.Tensor, *,
+                      batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attributions (and completeness gaps, if any) for every row of ``x``, in batches.
+
+        Runs in eval mode on the model's device and returns CPU float tensors; call
+        :meth:`prepare` first when the method fixes something on the whole data.
+        """
+        device = self.handle.device
+        attributions, deltas = [], []
+        with eval_mode(self.handle.module):
+            for begin in range(0, len(x), batch_size):
+                xb = x[begin:begin + batch_size].to(device).requires_grad_(self.input_grad)
+                tb = targets[begin:begin + batch_size].to(device)
+                attributions.append(self.attribute(xb, tb).detach().float().cpu())
+                delta = self.convergence()
+                if delta is not None:
+                    deltas.append(delta.detach().float().cpu())
+        return torch.cat(attributions), (torch.cat(deltas) if deltas else None)
+
     def explain(
         self,
         data: Dataset,
@@ -132,23 +157,15 @@ class Explainer(ABC):
         if len(data) == 0:
             raise DataError("no samples to explain")
         start = time.perf_counter()
-        torch.manual_seed(seed)
         handle = self.handle
         device = handle.device
         outputs = handle.predict(data.x)
         predictions = outputs.argmax(1)
         targets = _choose_targets(target, predictions, data.y, len(handle.class_names))
-        self.prepare(data)
-        attributions, deltas = [], []
-        with eval_mode(handle.module):
-            for begin in range(0, len(data), batch_size):
-                xb = data.x[begin:begin + batch_size].to(device).requires_grad_()
-                tb = targets[begin:begin + batch_size].to(device)
-                attributions.append(self.attribute(xb, tb).detach().float().cpu())
-                delta = self.convergence()
-                if delta is not None:
-                    deltas.append(delta.detach().float().cpu())
-        attr = torch.cat(attributions).numpy()
+        with seeded(seed, device):
+            self.prepare(data)
+            attr_tensor, delta_tensor = self.attribute_all(data.x, targets, batch_size=batch_size)
+        attr = attr_tensor.numpy()
         column_names, column_attr = _columns(data, attr, self.column_reduce)
         provenance = Provenance(
             model_sha256=handle.sha256,
@@ -172,7 +189,7 @@ class Explainer(ABC):
             feature_names=data.feature_names,
             column_names=column_names,
             column_attributions=column_attr,
-            convergence_delta=torch.cat(deltas).numpy() if deltas else None,
+            convergence_delta=delta_tensor.numpy() if delta_tensor is not None else None,
         )
 
 
@@ -204,6 +221,14 @@ def _columns(data: Dataset, attr: np.ndarray,
     return names, attr @ member  # (N, F) @ (F, columns)
 
 
+def check_known_options(method: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    """Raise :class:`DataError` naming the accepted options when ``options`` has others."""
+    unknown = set(options) - set(allowed)
+    if unknown:
+        accepted = ", ".join(allowed) if allowed else "no option"
+        raise DataError(f"{method} takes {accepted}, not {', '.join(sorted(unknown))}")
+
+
 EXPLAINERS: Registry[type[Explainer]] = Registry("explainer")
 
 
@@ -228,3 +253,54 @@ def list_explainers(pattern: str = "*", handle: ModelHandle | None = None) -> li
 def create_explainer(name: str, handle: ModelHandle, **options: Any) -> Explainer:
     """Build explainer ``name`` for ``handle`` (errors say why it does not apply)."""
     return EXPLAINERS.get(name)(handle, **options)
+
+
+class TargetModule(torch.nn.Module):
+    """``handle.forward_target`` as an ``nn.Module`` for captum methods that need one.
+
+    DeepLift and guided backpropagation hook the nonlinearities they find in
+    ``model.modules()``; wrapping keeps the model as a child (not a copy), so the hooks
+    land on its own ReLUs and are removed by captum after each call.
+    """
+
+    def __init__(self, handle: ModelHandle) -> None:
+        super().__init__()
+        self.model = handle.module
+        self._targets = handle.targets
+
+    def forward(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """One scalar per sample ``(B,)``: the explained output."""
+        return self._targets(self.model(x), target)
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's and NumPy's global generators inside the block, restoring them after.
+
+    captum draws from both (GradientSHAP picks baselines with NumPy), so a run is
+    reproducible from its seed without changing the caller's random state.
+    """
+    state = np.random.get_state()
+    devices = [device] if device is not None and device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(state)
+
+
+@contextmanager
+def quiet_hook_warnings() -> Iterator[None]:
+    """Silence captum's notes that it sets (and will remove) hooks on activations."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Setting (forward, )?backward hooks", category=UserWarning)
+        yield
+
+
+def data_baseline(kind: str, data: Dataset) -> torch.Tensor:
+    """A ``(1, ...)`` reference input: ``zeros`` or the ``mean`` row of ``data``."""
+    if kind == "mean":
+        return data.x.float().mean(0, keepdim=True)
+    return torch.zeros((1, *data.x.shape[1:]))

@@ -1,0 +1,66 @@
+"""``xai sanity`` and ``xai explain --layer`` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from xai.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [*args, "--device", "cpu"])
+
+
+def test_sanity_json_and_page(tmp_path):
+    result = run("sanity", "adult-mlp", "-m", "saliency", "-n", "8", "--steps", "4", "--json",
+                 "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["method"] == "saliency" and document["samples"] == 8
+    assert isinstance(document["verdict"]["trustworthy"], bool)
+    page = (tmp_path / "sanity-adult-mlp-saliency.html").read_text()
+    saved = json.loads((tmp_path / "sanity-adult-mlp-saliency.json").read_text())
+    assert saved["verdict"] == document["verdict"]
+    assert document["verdict"]["summary"].split(":")[0] in page
+    assert "<svg" in page and "src=\"http" not in page
+
+
+def test_sanity_table_names_the_verdict():
+    result = run("sanity", "lenet", "-m", "grad-cam", "--layer", "conv2", "-n", "4", "--steps", "4")
+    assert result.exit_code == 0, result.output
+    assert "sanity checks: grad-cam on lenet" in result.stdout
+    assert "trustworthy" in result.stdout
+
+
+def test_explain_layer_option_reaches_the_method():
+    result = run("explain", "lenet", "-m", "grad-cam", "--layer", "conv1", "-n", "2", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["options"]["layer"] == "conv1"
+    assert np.array(document["attributions"]).shape == (2, 1, 32, 32)
+
+
+def _fails(*args: str, message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr, result.stderr
+
+
+def test_bad_inputs_exit_2_with_a_reason():
+    _fails("explain", "lenet", "-m", "grad-cam", "--layer", "fc9",
+           message="unknown layer 'fc9'; known: conv1, conv2, fc1")
+    _fails("sanity", "lenet", "-m", "grad-cam", "--layer", "fc1", message="fc1 (Linear) has no convolution")
+    _fails("explain", "adult-mlp", "-m", "grad-cam", message="grad-cam needs a convolutional layer; adult-mlp has none")
+    _fails("sanity", "adult-mlp", "-m", "guided-grad-cam",
+           message="guided-grad-cam needs a convolutional layer; adult-mlp has none")
+    _fails("sanity", "lenet", "-m", "no-such-method", message="unknown explainer 'no-such-method'")
+    _fails("sanity", "lenet", "-m", "saliency", "--layer", "conv1", message="saliency takes option abs, not layer")
+    _fails("sanity", "lenet", "-m", "occlusion", "--option", "window=99", message="window 99 is larger")
+    _fails("explain", "lenet", "-m", "grad-cam", "--layer", "conv1", "--option", "layer=conv2",
+           message="disagree")
+    _fails("sanity", "lenet", "-m", "saliency", "-n", "1", message="Invalid value")

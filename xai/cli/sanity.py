@@ -1,0 +1,95 @@
+"""``xai sanity``: check whether one method's explanations of a model can be trusted."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xai._device import resolve_device
+from xai.audit.runner import sample_rows
+from xai.cli._common import (
+    DataOpt,
+    DeviceOpt,
+    JsonOpt,
+    LayerOpt,
+    ModelArg,
+    OutOpt,
+    SeedOpt,
+    TrustPickleOpt,
+    WeightsOpt,
+    ZooDirOpt,
+    check_device,
+    parse_options,
+    print_json,
+    stderr_console,
+    stdout_console,
+    with_layer,
+)
+from xai.cli.explain import _target
+from xai.datasets import load_dataset
+from xai.errors import DataError
+from xai.explain import EXPLAINERS
+from xai.explain.sanity import sanity_check
+from xai.report.sanity import write_sanity
+from xai.zoo import load_model
+
+
+def sanity(
+    model: ModelArg,
+    method: Annotated[str, typer.Option("--method", "-m", help="Attribution method to check.")],
+    samples: Annotated[int, typer.Option("--samples", "-n", min=2, help="How many samples to check on.")] = 16,
+    target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
+    steps: Annotated[int, typer.Option("--steps", min=2, help="Deletion/insertion steps.")] = 20,
+    option: Annotated[list[str] | None, typer.Option("--option", help="Method option KEY=VALUE (repeatable).")] = None,
+    layer: LayerOpt = None,
+    data: DataOpt = None,
+    weights: WeightsOpt = None,
+    trust_pickle: TrustPickleOpt = False,
+    out: OutOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a method's explanations: deletion/insertion, weight randomisation, infidelity."""
+    EXPLAINERS.get(method)  # an unknown method lists the known ones
+    options = with_layer(parse_options(option), layer)
+    console = stderr_console(enabled=not json_out)
+    run_seed = seed or 0
+    handle = load_model(model, weights=str(weights) if weights else None, data=data,
+                        trust_pickle=trust_pickle, zoo_dir=zoo_dir, train_missing=True, seed=run_seed,
+                        device=check_device(device), console=console)
+    handle.to(resolve_device(check_device(device)))
+    data_name = data or handle.dataset
+    if data_name is None:
+        raise DataError(f"say which data to check {model} on (--data)")
+    rows = sample_rows(load_dataset(data_name, "test"), samples, run_seed)
+    note = (lambda text: console.print(f"[dim]{text}[/]")) if console is not None else None
+    result = sanity_check(handle, method, rows, options=options, target=_target(target), steps=steps,
+                          seed=run_seed, progress=note)
+    page = write_sanity(result, out) if out is not None else None
+    if json_out:
+        print_json(result.to_dict())
+        return
+    stdout = stdout_console()
+    table = Table(title=f"sanity checks: {method} on {result.model}",
+                  caption=f"{result.samples} samples · seed {run_seed}")
+    for column in ("check", "measured", "passes when", "result"):
+        table.add_column(column)
+    checks = result.verdict.checks
+    final = result.randomisation[-1]
+    table.add_row("randomisation (Spearman, all layers random)", f"{final.spearman:.3f}", "<= 0.5",
+                  "pass" if checks["randomisation"] else "[bold red]FAIL[/]")
+    for curve in (result.deletion, result.insertion):
+        table.add_row(f"{curve.kind} AUC gain over random", f"{curve.gain:+.4f}",
+                      f"> 0 (ours {curve.auc:.3f}, random {curve.random_auc:.3f})",
+                      "pass" if checks[curve.kind] else "[bold red]FAIL[/]")
+    table.add_row("infidelity (normalised)", f"{result.infidelity:.4g}", "reported", "-")
+    table.add_row("max-sensitivity", f"{result.sensitivity_max:.4g}", "reported", "-")
+    stdout.print(table)
+    colour = "green" if result.verdict.trustworthy else "red"
+    stdout.print(f"[bold {colour}]{result.verdict}[/]")
+    if page is not None:
+        stdout.print(f"Report: [bold]{page}[/]")

@@ -1,0 +1,123 @@
+"""Class activation maps through captum: Grad-CAM and Guided Grad-CAM.
+
+Both explain a convolutional layer: its feature maps weighted by the spatially averaged
+gradient of the target, kept positive and upsampled to the input. The layer is an
+option (``layer``), by default the last convolutional layer among the model's layers
+worth explaining (``handle.layers``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from captum.attr import GuidedGradCam as CaptumGuidedGradCam
+from captum.attr import LayerAttribution, LayerGradCam
+from torch import nn
+from torch.nn.modules.conv import _ConvNd
+
+from xai.errors import DataError
+from xai.explain._base import (
+    Explainer,
+    TargetModule,
+    check_known_options,
+    quiet_hook_warnings,
+    register_explainer,
+)
+from xai.zoo.handle import ModelHandle
+
+__all__ = ["GradCam", "GuidedGradCam", "conv_layers"]
+
+
+def _has_conv(module: nn.Module) -> bool:
+    return any(isinstance(m, _ConvNd) for m in module.modules())
+
+
+def conv_layers(handle: ModelHandle) -> list[str]:
+    """Names among ``handle.layers`` that are, or contain, a convolution (in order)."""
+    modules = dict(handle.module.named_modules())
+    return [name for name in handle.layers if name in modules and _has_conv(modules[name])]
+
+
+class _CamBase(Explainer):
+    """Shared capability check and ``layer`` option of the CAM methods."""
+
+    modalities = frozenset({"image"})
+    needs_layer = True
+    _extra_options: tuple[str, ...] = ()
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """Needs a classification task and a convolutional layer among ``handle.layers``."""
+        if handle.task not in cls.tasks:
+            return f"it explains {', '.join(sorted(cls.tasks))} models, not {handle.task}"
+        if not conv_layers(handle):
+            named = ", ".join(handle.layers) or "none"
+            return (f"{cls.name} needs a convolutional layer; {handle.name} has none "
+                    f"among its layers ({named})")
+        return super().why_not(handle)
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Accept ``layer`` (checked with ``handle.get_layer``) and the method's own options."""
+        check_known_options(self.name, options, ("layer", *self._extra_options))
+        candidates = conv_layers(self.handle)
+        name = str(options.get("layer", candidates[-1]))
+        layer = self.handle.get_layer(name)  # an unknown name lists the valid ones
+        if not _has_conv(layer):
+            convs = [n for n, m in self.handle.module.named_modules() if isinstance(m, _ConvNd)]
+            raise DataError(f"{self.name} needs a convolutional layer; {name} "
+                            f"({type(layer).__name__}) has no convolution; convolutional layers: "
+                            f"{', '.join(convs)}")
+        self._layer = layer
+        return {"layer": name}
+
+
+@register_explainer("grad-cam")
+class GradCam(_CamBase):
+    """Gradient-weighted class activation map (Selvaraju et al. 2017), upsampled to the input.
+
+    Paper: https://arxiv.org/abs/1610.02391. captum's ``LayerGradCam`` with ReLU on the
+    map, then ``LayerAttribution.interpolate`` to the input's height and width. Options:
+    ``layer``, ``interpolate`` (``bilinear`` default, or ``nearest``). Every input channel
+    carries the same map, so the result has the input's shape.
+
+    Examples
+    --------
+    >>> create_explainer("grad-cam", handle, layer="conv2").explain(data)  # doctest: +SKIP
+    """
+
+    paper = "https://arxiv.org/abs/1610.02391"
+    _extra_options = ("interpolate",)
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Accept ``layer`` and ``interpolate``."""
+        checked = super().check_options(options)
+        mode = options.get("interpolate", "bilinear")
+        if mode not in ("bilinear", "nearest"):
+            raise DataError(f"interpolate must be 'bilinear' or 'nearest', got {mode!r}")
+        return {**checked, "interpolate": mode}
+
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Grad-CAM maps for one batch, ``(B, C, H, W)`` like ``x``."""
+        method = LayerGradCam(self.handle.forward_target, self._layer)
+        cam = method.attribute(x, additional_forward_args=(target,), relu_attributions=True)  # (B, 1, h, w)
+        up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), self.options["interpolate"])  # (B, 1, H, W)
+        return up.expand_as(x)
+
+
+@register_explainer("guided-grad-cam")
+class GuidedGradCam(_CamBase):
+    """Guided backpropagation times the Grad-CAM map (Selvaraju et al. 2017).
+
+    Paper: https://arxiv.org/abs/1610.02391. captum's ``GuidedGradCam`` (nearest
+    upsampling of the layer map); guided backprop hooks the model's ReLU modules for the
+    call only. Options: ``layer``.
+    """
+
+    paper = "https://arxiv.org/abs/1610.02391"
+
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Guided Grad-CAM attributions for one batch, same shape as ``x``."""
+        method = CaptumGuidedGradCam(TargetModule(self.handle), self._layer)
+        with quiet_hook_warnings():
+            return method.attribute(x, additional_forward_args=(target,))
