@@ -158,3 +158,20 @@ def test_sequence_attributions_render_as_one_channel_tiles():
     png = base64.b64decode(view["image"]["tiles"][0].uri.split(",", 1)[1])
     assert Image.open(io.BytesIO(png)).size == (128, 128)  # 8x8 upscaled to the tile size
     assert [t.wrong for t in view["image"]["tiles"]] == [False, False, True]
+
+
+def test_intersection_heatmap_shows_the_intersection_table(default_audits):
+    from xai.report.html import _heatmap_view
+
+    adult = next(a for a in default_audits if a.slug == "adult-mlp")
+    result = next(f for f in adult.fairness if f.probe == "group-metrics")
+    view = _heatmap_view(result)
+    assert view["metric"] == "selection_rate" and view["cols"] == result.tables[1].groups
+    for row in view["rows"]:
+        for col, cell in zip(view["cols"], row["cells"], strict=True):
+            key = f"{row['label']} x {col}"
+            assert cell["text"] == f"{result.intersection.by_group['selection_rate'][key]:.3f}"
+            assert cell["count"] == int(result.intersection.by_group["count"][key])
+            assert cell["style"].startswith("background: rgb(")
+    page = render_audit_page(adult)
+    assert 'class="heatmap"' in page and "sex × race" in page

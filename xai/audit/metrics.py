@@ -120,6 +120,8 @@ def _sections(audit: AuditResult) -> Iterable[tuple[str, Any]]:
         yield _unique(f"explain.{getattr(result, 'method', type(result).__name__)}", seen), result
     for result in audit.fairness:
         yield _unique(f"fairness.{getattr(result, 'probe', type(result).__name__)}", seen), result
+    for result in getattr(audit, "sanity", ()):
+        yield _unique(f"sanity.{result.method}", seen), result
 
 
 def audit_metrics(audit: AuditResult) -> dict[str, float]:

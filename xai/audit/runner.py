@@ -17,6 +17,7 @@ from xai.audit.spec import AuditSpec
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
+from xai.explain.sanity import SanityResult, sanity_check
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
 from xai.zoo import ModelHandle, load_model
 
@@ -59,6 +60,11 @@ class AuditResult:
     fairness: tuple[FairnessResult, ...]
     provenance: Provenance
     notes: tuple[str, ...] = field(default_factory=tuple)
+    sanity: tuple[SanityResult, ...] = field(default_factory=tuple)
+
+    def untrusted(self) -> dict[str, str]:
+        """Methods whose sanity check failed on this model, with the reason."""
+        return {s.method: str(s.verdict) for s in self.sanity if not s.verdict.trustworthy}
 
     def headline(self) -> dict[str, Any]:
         """The numbers the terminal and the index show for this audit."""
@@ -75,6 +81,7 @@ class AuditResult:
             "rows": self.data.rows,
             "accuracy": self.performance.get("accuracy"),
             "explainers": [e.method for e in self.explanations],
+            "untrusted": self.untrusted(),
             "probes": sorted({f.probe for f in self.fairness}),
             "worst_disparity": worst,
             "wall_seconds": self.provenance.wall_seconds,
@@ -95,6 +102,7 @@ class AuditResult:
         """JSON-ready dict of the whole audit."""
         out = to_jsonable(self)
         out["explanations"] = [e.to_dict() for e in self.explanations]
+        out["sanity"] = [s.to_dict() for s in self.sanity]
         out["headline"] = to_jsonable(self.headline())
         metrics = self.metrics()
         out["metrics"] = to_jsonable(metrics)
@@ -137,6 +145,7 @@ def run_audit(
     performance = {"accuracy": float((outputs.argmax(1) == data.y).float().mean())}
     explanations = tuple(_run_explainers(spec, handle, data, notes))
     fairness = tuple(_run_probes(spec, handle, data, notes))
+    sanity = tuple(_run_sanity(spec, handle, data))
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -163,6 +172,7 @@ def run_audit(
             device=str(handle.device),
         ),
         notes=tuple(notes),
+        sanity=sanity,
     )
 
 
@@ -190,6 +200,16 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     if not results and spec.explain is None:
         notes.append("no registered explainer applies to this model")
     return results
+
+
+def _run_sanity(spec: AuditSpec, handle: ModelHandle, data: Dataset) -> list[SanityResult]:
+    for check in spec.sanity:
+        EXPLAINERS.get(check.method)  # unknown names fail before any work
+    return [
+        sanity_check(handle, check.method, sample_rows(data, check.samples, spec.seed), options=check.options,
+                     target=check.target, steps=check.steps, seed=spec.seed)
+        for check in spec.sanity
+    ]
 
 
 def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,

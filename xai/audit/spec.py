@@ -82,6 +82,16 @@ class ProbeSpec(_Strict):
 GateOp = Literal["<=", "<", ">=", ">"]
 
 
+class SanitySpec(_Strict):
+    """One check on an explainer's trustworthiness (deletion/insertion, MPRT, infidelity)."""
+
+    method: str = Field(min_length=1)
+    samples: int = Field(default=16, gt=1)
+    steps: int = Field(default=20, gt=1)
+    target: Literal["predicted", "label"] | int = "predicted"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class GateSpec(_Strict):
     """One gate: ``metric op value``, or (``regression = true``) ``metric op baseline ± slack``.
 
@@ -127,6 +137,7 @@ class AuditSpec(_Strict):
     data: DataSpec = Field(default_factory=DataSpec)
     explain: list[ExplainSpec] | None = None
     probe: list[ProbeSpec] | None = None
+    sanity: list[SanitySpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = 0
 

@@ -164,10 +164,29 @@ class SanityResult:
     example_inputs: np.ndarray | None = None
     example_maps: np.ndarray | None = None
 
+    def metrics(self) -> dict[str, float]:
+        """Named numbers for gates (``sanity.<method>.<name>`` in an audit)."""
+        final = self.randomisation[-1] if self.randomisation else None
+        out = {
+            "trustworthy": float(self.verdict.trustworthy),
+            "deletion_auc": self.deletion.auc,
+            "deletion_auc_gain": self.deletion.gain,
+            "insertion_auc": self.insertion.auc,
+            "insertion_auc_gain": self.insertion.gain,
+            "infidelity": self.infidelity,
+            "sensitivity_max": self.sensitivity_max,
+        }
+        if final is not None:
+            out["mprt_final_spearman"] = final.spearman
+            if final.ssim is not None:
+                out["mprt_final_ssim"] = final.ssim
+        return {k: float(v) for k, v in out.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (arrays as nested lists)."""
         out = to_jsonable(self)
         out["verdict"]["summary"] = str(self.verdict)
+        out["metrics"] = self.metrics()
         return out
 
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from matplotlib import colormaps
 
 from xai import __version__
 from xai._io import atomic_write_text
 from xai.audit.gates import GateResult
 from xai.audit.runner import AuditResult
 from xai.explain import AttributionResult
-from xai.fairness import GroupTable
+from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
 from xai.report.json import audit_json
 
@@ -166,6 +167,37 @@ def _table_view(table: GroupTable) -> _TableView:
     )
 
 
+def _heatmap_view(result: FairnessResult) -> dict[str, Any] | None:
+    """Intersection of two sensitive features as a grid coloured by the headline metric."""
+    inter = result.intersection
+    if inter is None or len(result.tables) != 2:
+        return None
+    metric = next((m for m in ("selection_rate", "accuracy") if m in inter.by_group), None)
+    if metric is None:
+        return None
+    rows, cols = result.tables[0].groups, result.tables[1].groups
+    cmap = colormaps["viridis"]
+    grid = []
+    for a in rows:
+        cells = []
+        for b in cols:
+            key = f"{a} x {b}"  # the engine's name for an intersection cell
+            value = inter.by_group[metric].get(key, float("nan"))
+            count = inter.by_group.get("count", {}).get(key, 0.0)
+            if np.isfinite(value):
+                red, green, blue, _ = cmap(float(np.clip(value, 0.0, 1.0)))
+                luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+                style = (f"background: rgb({int(255 * red)}, {int(255 * green)}, {int(255 * blue)}); "
+                         f"color: {'#000' if luminance > 0.5 else '#fff'}")
+                text = f"{value:.3f}"
+            else:
+                style, text = "", "–"
+            cells.append({"text": text, "style": style, "count": int(count)})
+        grid.append({"label": a, "cells": cells})
+    return {"metric": metric, "row_feature": result.tables[0].feature, "col_feature": result.tables[1].feature,
+            "cols": cols, "rows": grid}
+
+
 def _stamp() -> dict[str, str]:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return {"version": __version__, "generated": now}
@@ -178,7 +210,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
     """The HTML page of one audit; ``gates`` (from ``xai check``) adds the gate table."""
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
     fairness = [
-        {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings,
+        {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings, "heatmap": _heatmap_view(f),
          "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))]}
         for f in audit.fairness
     ]
@@ -188,6 +220,8 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
         card=audit.model.card,
         explanations=explanations,
         fairness=fairness,
+        sanity=audit.sanity,
+        untrusted=audit.untrusted(),
         json_name=f"{audit.slug}.json",
         palette=OKABE_ITO,
         gates=None if gates is None else list(gates),
