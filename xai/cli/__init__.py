@@ -13,6 +13,7 @@ from xai.cli.check import check
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.init import init
+from xai.cli.rollout import rollout
 from xai.cli.zoo import zoo_app
 from xai.errors import XaiError
 
@@ -58,6 +59,7 @@ app.command("check")(check)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.command("init")(init)
+app.command("rollout")(rollout)
 app.add_typer(zoo_app, name="zoo")
 
 
