@@ -325,6 +325,8 @@ def _attentions(handle: ModelHandle, x: torch.Tensor) -> list[torch.Tensor]:
 def _attention_and_grads(handle: ModelHandle, x: torch.Tensor,
                          target: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Attentions and the gradient of each sample's target w.r.t. them (no parameter .grad)."""
+    if x.is_floating_point() and not x.requires_grad:
+        x = x.detach().requires_grad_()  # a fresh leaf: attention computed from the input is in the graph
     with torch.enable_grad(), eval_mode(handle.module), \
             AttentionRecorder(handle.module, handle.attention, retain_graph=True) as rec:
         scores = handle.forward_target(x, target)  # (B,): samples are independent, so one sum
