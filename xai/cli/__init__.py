@@ -13,6 +13,7 @@ from xai.cli.check import check
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.init import init
+from xai.cli.rollout import rollout
 from xai.cli.sanity import sanity
 from xai.cli.zoo import zoo_app
 from xai.errors import XaiError
@@ -60,6 +61,7 @@ app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.command("init")(init)
 app.command("sanity")(sanity)
+app.command("rollout")(rollout)
 app.add_typer(zoo_app, name="zoo")
 
 

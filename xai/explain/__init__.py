@@ -1,6 +1,6 @@
 """Attribution methods, one module per family, registered with ``@register_explainer``."""
 
-from xai.explain import cam, gradient, perturbation  # noqa: F401  (importing registers the methods)
+from xai.explain import cam, gradient, perturbation, rollout  # noqa: F401  (importing registers the methods)
 from xai.explain._base import (
     EXPLAINERS,
     AttributionResult,
@@ -13,9 +13,12 @@ from xai.explain._base import (
 from xai.explain.cam import GradCam, GuidedGradCam, conv_layers
 from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
 from xai.explain.perturbation import Occlusion
+from xai.explain.rollout import AttentionRecorder, AttentionRollout
 
 __all__ = [
     "EXPLAINERS",
+    "AttentionRecorder",
+    "AttentionRollout",
     "AttributionResult",
     "DeepLift",
     "Explainer",

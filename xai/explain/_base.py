@@ -103,6 +103,8 @@ class Explainer(ABC):
         """Why this method cannot explain ``handle`` (``None`` when it can)."""
         if handle.task not in cls.tasks:
             return f"it explains {', '.join(sorted(cls.tasks))} models, not {handle.task}"
+        if cls.needs_attention and not handle.attention:
+            return f"it needs attention modules; {handle.name} has none"
         if handle.modality not in cls.modalities:
             return f"it takes {', '.join(sorted(cls.modalities))} inputs, not {handle.modality}"
         if cls.needs_layer and not handle.layers:

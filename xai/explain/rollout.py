@@ -1,0 +1,337 @@
+"""Attention rollout, attention flow and gradient-weighted rollout for attention models.
+
+Three ways to read "how much does the CLS token draw on each input token" from the
+attention probabilities of every layer (the outputs of the handle's ``attention``
+modules, ``(B, heads, T, T)``, token 0 the CLS token):
+
+- ``rollout`` (Abnar & Zuidema 2020, https://arxiv.org/abs/2005.00928): fuse the heads
+  (mean, max or min), optionally zero the lowest ``discard_ratio`` of the entries, add the
+  identity for the residual connection, re-normalise the rows and multiply the layers,
+  ``R = A_L ... A_1``; the CLS row of ``R`` scores the tokens.
+- ``flow`` (same paper): the maximum flow from the last layer's CLS node to each input
+  token through the layered graph whose edge capacities are the residual-augmented,
+  row-normalised attentions. One max-flow per token and sample (scipy's Dinic on integer
+  capacities scaled by 1e6), so it is slow: limited to ``FLOW_MAX_TOKENS`` tokens.
+- ``grad`` (Chefer et al. 2021, https://arxiv.org/abs/2103.15679, generic attention
+  explainability): per layer ``Ā = E_h[(∇A ⊙ A)^+]`` with the gradient of the explained
+  output w.r.t. the attention, and ``R ← R + Ā R`` from ``R = I`` (the rollout-style
+  product of ``I + Ā``, without re-normalising).
+
+The CLS-to-token relevance is mapped back to the input's spatial shape (patch grid,
+nearest upsampling), so an image model's attributions have the input's shape.
+
+Examples
+--------
+>>> result = create_explainer("attention-rollout", vit, mode="grad").explain(data.head(4))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_flow
+from torch import nn
+
+from xai.errors import DataError
+from xai.explain._base import Explainer, register_explainer
+from xai.zoo.handle import ModelHandle, eval_mode
+
+__all__ = [
+    "FLOW_MAX_TOKENS",
+    "AttentionRecorder",
+    "AttentionRollout",
+    "attention_flow",
+    "discard_lowest",
+    "fuse_heads",
+    "grad_rollout",
+    "residual_normalise",
+    "rollout",
+]
+
+Mode = Literal["rollout", "flow", "grad"]
+HeadFusion = Literal["mean", "max", "min"]
+MODES: tuple[str, ...] = ("rollout", "flow", "grad")
+HEAD_FUSIONS: tuple[str, ...] = ("mean", "max", "min")
+#: Attention flow runs one max-flow per token and sample; beyond this many tokens it is refused.
+FLOW_MAX_TOKENS = 65
+#: Flow capacities are scaled to integers (scipy's max-flow is exact on integers).
+_FLOW_SCALE = 1_000_000
+
+
+class AttentionRecorder:
+    """Context manager: forward hooks that keep the output of each attention module.
+
+    Parameters
+    ----------
+    module
+        The model.
+    names
+        Submodule names whose outputs are attention probabilities ``(B, heads, T, T)``,
+        first layer first. The hooks are removed on exit, even after an error.
+    retain_graph
+        Keep the outputs in the autograd graph (for gradients w.r.t. the attention);
+        otherwise they are detached.
+
+    Examples
+    --------
+    >>> with AttentionRecorder(vit.module, vit.attention) as rec:  # doctest: +SKIP
+    ...     vit.module(x)
+    >>> [a.shape for a in rec.attentions]  # doctest: +SKIP
+    """
+
+    def __init__(self, module: nn.Module, names: Sequence[str], retain_graph: bool = False) -> None:
+        modules = dict(module.named_modules())
+        missing = [n for n in names if n not in modules or n == ""]
+        if missing:
+            raise DataError(f"no attention module named {', '.join(missing)} in the model")
+        self._modules = [modules[n] for n in names]
+        self.names = tuple(names)
+        self.retain_graph = retain_graph
+        self.attentions: list[torch.Tensor] = []
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def _hook(self, _module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        self.attentions.append(output if self.retain_graph else output.detach())
+
+    def __enter__(self) -> AttentionRecorder:
+        self.attentions = []
+        try:
+            for m in self._modules:
+                self._handles.append(m.register_forward_hook(self._hook))
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def checked(self) -> list[torch.Tensor]:
+        """The recorded attentions, one ``(B, heads, T, T)`` per layer (validated)."""
+        if len(self.attentions) != len(self.names):
+            raise DataError(f"expected {len(self.names)} attention outputs (one per module), "
+                            f"got {len(self.attentions)}")
+        for name, a in zip(self.names, self.attentions, strict=True):
+            if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+                raise DataError(f"{name} should output attention (B, heads, T, T), got {tuple(a.shape)}")
+        return self.attentions
+
+
+def fuse_heads(attention: torch.Tensor, how: HeadFusion = "mean") -> torch.Tensor:
+    """Fuse the heads of ``(B, heads, T, T)`` attention into ``(B, T, T)`` by mean, max or min."""
+    if how == "mean":
+        return attention.mean(1)
+    if how == "max":
+        return attention.amax(1)
+    if how == "min":
+        return attention.amin(1)
+    raise DataError(f"head fusion must be one of {', '.join(HEAD_FUSIONS)}, got {how!r}")
+
+
+def discard_lowest(attention: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Zero the ``floor(ratio * T * T)`` smallest entries of each ``(T, T)`` matrix of ``(B, T, T)``.
+
+    The identity added afterwards (:func:`residual_normalise`) keeps every row non-zero.
+    """
+    b, t, _ = attention.shape
+    k = int(math.floor(ratio * t * t))
+    if k <= 0:
+        return attention
+    flat = attention.reshape(b, t * t).clone()  # (B, T*T)
+    lowest = flat.topk(k, dim=1, largest=False).indices  # (B, k)
+    flat.scatter_(1, lowest, 0.0)
+    return flat.reshape(b, t, t)
+
+
+def residual_normalise(attention: torch.Tensor) -> torch.Tensor:
+    """``A + I`` with rows re-normalised to sum to 1 (the residual connection), ``(B, T, T)``."""
+    eye = torch.eye(attention.shape[-1], dtype=attention.dtype, device=attention.device)
+    a = attention + eye  # (B, T, T)
+    return a / a.sum(-1, keepdim=True)
+
+
+def rollout(attentions: Sequence[torch.Tensor], head_fusion: HeadFusion = "mean",
+            discard_ratio: float = 0.0) -> torch.Tensor:
+    """Attention rollout ``A_L ... A_1`` of per-layer ``(B, heads, T, T)`` attentions, ``(B, T, T)``.
+
+    Each ``A_l`` is the head-fused, discarded, residual-augmented and row-normalised
+    attention of layer ``l``, so every row of the result sums to 1. Paper:
+    https://arxiv.org/abs/2005.00928.
+    """
+    result: torch.Tensor | None = None
+    for attention in attentions:
+        a = residual_normalise(discard_lowest(fuse_heads(attention, head_fusion), discard_ratio))
+        result = a if result is None else a @ result  # later layers multiply from the left
+    if result is None:
+        raise DataError("rollout needs at least one attention layer")
+    return result
+
+
+def grad_rollout(attentions: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor],
+                 head_fusion: HeadFusion = "mean", discard_ratio: float = 0.0) -> torch.Tensor:
+    """Chefer et al.'s relevance ``R = (I + Ā_L) ... (I + Ā_1)``, ``Ā = fuse_h[(∇A ⊙ A)^+]``, ``(B, T, T)``.
+
+    Paper: https://arxiv.org/abs/2103.15679 (generic attention explainability; mean head
+    fusion is the paper's).
+    """
+    if not attentions or len(attentions) != len(gradients):
+        raise DataError("grad rollout needs one gradient per attention layer")
+    b, _, t, _ = attentions[0].shape
+    relevance = torch.eye(t, dtype=attentions[0].dtype, device=attentions[0].device).expand(b, t, t)
+    for attention, grad in zip(attentions, gradients, strict=True):
+        a = discard_lowest(fuse_heads((grad * attention).clamp(min=0), head_fusion), discard_ratio)  # (B, T, T)
+        relevance = relevance + a @ relevance
+    return relevance
+
+
+def attention_flow(attentions: Sequence[torch.Tensor], head_fusion: HeadFusion = "mean",
+                   discard_ratio: float = 0.0, source: int = 0) -> torch.Tensor:
+    """Maximum flow from token ``source`` at the top to each input token, ``(B, T)``.
+
+    The layered graph has a node per token and layer (layer 0 = the inputs); layer ``l``'s
+    token ``i`` reaches layer ``l - 1``'s token ``j`` with capacity ``A_l[i, j]``, the
+    residual-augmented, row-normalised attention (as in :func:`rollout`). Paper:
+    https://arxiv.org/abs/2005.00928. Slow: ``B * T`` max-flow problems.
+    """
+    mats = [residual_normalise(discard_lowest(fuse_heads(a, head_fusion), discard_ratio))
+            for a in attentions]  # L x (B, T, T)
+    if not mats:
+        raise DataError("attention flow needs at least one attention layer")
+    b, t, _ = mats[0].shape
+    if t > FLOW_MAX_TOKENS:
+        raise DataError(f"attention flow solves one max-flow per token and is limited to "
+                        f"{FLOW_MAX_TOKENS} tokens; this model has {t} (use --mode rollout or grad)")
+    layers = len(mats)
+    n = (layers + 1) * t
+    caps = np.stack([m.detach().double().cpu().numpy() for m in mats], axis=1)  # (B, L, T, T)
+    caps = np.rint(caps * _FLOW_SCALE).astype(np.int32)
+    # Edge (l, i) -> (l - 1, j) for l = 1..L: node id of (l, i) is l * t + i.
+    upper = (np.arange(1, layers + 1)[:, None, None] * t + np.arange(t)[None, :, None])  # (L, T, 1)
+    lower = ((np.arange(layers)[:, None, None]) * t + np.arange(t)[None, None, :])  # (L, 1, T)
+    rows = np.broadcast_to(upper, (layers, t, t)).ravel()
+    cols = np.broadcast_to(lower, (layers, t, t)).ravel()
+    top = layers * t + source
+    out = np.zeros((b, t), dtype=np.float64)
+    for s in range(b):
+        graph = csr_matrix((caps[s].ravel(), (rows, cols)), shape=(n, n))
+        for j in range(t):
+            out[s, j] = maximum_flow(graph, top, j, method="dinic").flow_value / _FLOW_SCALE
+    return torch.from_numpy(out).to(mats[0].dtype)
+
+
+def _to_input_shape(tokens: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``(B, N)`` token scores -> the input's shape ``(B, C, H, W)`` (patch grid, nearest)."""
+    b, n = tokens.shape
+    if len(shape) != 4:
+        raise DataError(f"attention rollout maps tokens onto (B, C, H, W) images, got input {tuple(shape)}")
+    _, c, h, w = shape
+    rows = round(math.sqrt(n * h / w))
+    cols = n // max(rows, 1)
+    if rows * cols != n:
+        raise DataError(f"{n} tokens do not tile a {h}x{w} image as a patch grid")
+    grid = tokens.reshape(b, 1, rows, cols)  # (B, 1, rows, cols)
+    return F.interpolate(grid, size=(h, w), mode="nearest").expand(b, c, h, w)  # (B, C, H, W)
+
+
+@register_explainer("attention-rollout")
+class AttentionRollout(Explainer):
+    """CLS-to-patch relevance from the attention of every layer (rollout, flow or grad).
+
+    Options: ``mode`` (``rollout``, ``flow`` or ``grad``; default ``rollout``),
+    ``head_fusion`` (``mean``, ``max`` or ``min``; default ``mean``) and ``discard_ratio``
+    (share of the lowest fused attentions zeroed per layer, ``0 <= r < 1``; default 0).
+    Token 0 is the CLS token. The model's weights and modes are left as they were.
+    Papers: https://arxiv.org/abs/2005.00928, https://arxiv.org/abs/2103.15679.
+
+    Examples
+    --------
+    >>> explainer = create_explainer("attention-rollout", vit, head_fusion="max")  # doctest: +SKIP
+    >>> explainer.explain(data.head(8)).attributions.shape  # doctest: +SKIP
+    (8, 1, 32, 32)
+    """
+
+    paper = "https://arxiv.org/abs/2005.00928"
+    modalities = frozenset({"image"})
+    needs_attention = True
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Accept ``mode``, ``head_fusion`` and ``discard_ratio``."""
+        unknown = set(options) - {"mode", "head_fusion", "discard_ratio"}
+        if unknown:
+            raise DataError("attention-rollout takes options mode, head_fusion, discard_ratio, "
+                            f"not {', '.join(sorted(unknown))}")
+        mode = options.get("mode", "rollout")
+        if mode not in MODES:
+            raise DataError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        fusion = options.get("head_fusion", "mean")
+        if fusion not in HEAD_FUSIONS:
+            raise DataError(f"head fusion must be one of {', '.join(HEAD_FUSIONS)}, got {fusion!r}")
+        try:
+            ratio = float(options.get("discard_ratio", 0.0))
+        except (TypeError, ValueError):
+            raise DataError(f"discard_ratio must be a number, got {options['discard_ratio']!r}") from None
+        if not 0.0 <= ratio < 1.0:
+            raise DataError(f"discard_ratio must be in [0, 1), got {ratio}")
+        return {"mode": mode, "head_fusion": fusion, "discard_ratio": ratio}
+
+    def matrix(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """The full ``(B, T, T)`` rollout (``rollout``) or relevance (``grad``) matrix for ``x``."""
+        mode, fusion, ratio = self.options["mode"], self.options["head_fusion"], self.options["discard_ratio"]
+        handle = self.handle
+        if mode == "grad":
+            if target is None:
+                raise DataError("grad mode needs a target per sample")
+            attentions, grads = _attention_and_grads(handle, x, target)
+            return grad_rollout(attentions, grads, fusion, ratio)
+        if mode == "flow":
+            raise DataError("attention flow has no token-to-token matrix; use relevance()")
+        with torch.no_grad():
+            return rollout(_attentions(handle, x), fusion, ratio)
+
+    def relevance(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """CLS-to-token relevance ``(B, T - 1)`` (the CLS token's own entry dropped)."""
+        if self.options["mode"] == "flow":
+            with torch.no_grad():
+                attentions = _attentions(self.handle, x)
+            flow = attention_flow(attentions, self.options["head_fusion"], self.options["discard_ratio"])
+            return flow[:, 1:].to(x.device)
+        return self.matrix(x, target)[:, 0, 1:]  # (B, T - 1): the CLS row
+
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Relevance of each patch, upsampled to the input's shape ``(B, C, H, W)``."""
+        return _to_input_shape(self.relevance(x, target).float(), x.shape)
+
+
+def _attentions(handle: ModelHandle, x: torch.Tensor) -> list[torch.Tensor]:
+    """One forward pass with the attention recorded: ``L x (B, heads, T, T)``."""
+    with eval_mode(handle.module), AttentionRecorder(handle.module, handle.attention) as rec:
+        handle.module(x)
+    return rec.checked()
+
+
+def _attention_and_grads(handle: ModelHandle, x: torch.Tensor,
+                         target: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Attentions and the gradient of each sample's target w.r.t. them (no parameter .grad)."""
+    if x.is_floating_point() and not x.requires_grad:
+        x = x.detach().requires_grad_()  # a fresh leaf: attention computed from the input is in the graph
+    with torch.enable_grad(), eval_mode(handle.module), \
+            AttentionRecorder(handle.module, handle.attention, retain_graph=True) as rec:
+        scores = handle.forward_target(x, target)  # (B,): samples are independent, so one sum
+        attentions = rec.checked()
+        if not all(a.requires_grad for a in attentions):
+            raise DataError("grad mode needs attention outputs that depend on the input or weights")
+        grads = torch.autograd.grad(scores.sum(), attentions)
+    return [a.detach() for a in attentions], [g.detach() for g in grads]
