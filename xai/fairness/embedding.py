@@ -463,6 +463,8 @@ def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = No
     seed
         Seed of the random partitions.
     """
+    if permutations < 1:
+        raise DataError(f"permutations must be at least 1, got {permutations}")
     start = time.perf_counter()
     wv = load_word_vectors(vectors) if isinstance(vectors, str) else vectors
     shipped = weat_tests()
