@@ -107,8 +107,6 @@ def test_monte_carlo_p_value_is_seeded_and_close_to_exact():
     again = weat_score(wv, test, permutations=900, seed=7)
     assert exact.p_method == "exact" and mc.p_method == "monte-carlo" and mc.partitions == 900
     assert mc.p_value == again.p_value
-    big = weat_score(wv, test, permutations=900, seed=8)
-    assert big.p_value != mc.p_value or big.p_value in (1 / 901, 1.0)
     # The Monte Carlo estimate (k + 1) / (N + 1) has a binomial standard error under 0.017 at N = 900.
     assert abs(mc.p_value - exact.p_value) < 0.06
 
