@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from xai import __version__
 from xai.cli.audit import audit
+from xai.cli.bias import bias_app
 from xai.cli.check import check
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
@@ -63,6 +64,7 @@ app.command("init")(init)
 app.command("sanity")(sanity)
 app.command("rollout")(rollout)
 app.add_typer(zoo_app, name="zoo")
+app.add_typer(bias_app, name="bias")
 
 
 def main() -> None:

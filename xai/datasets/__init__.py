@@ -13,26 +13,32 @@ from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
+from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
 
 __all__ = [
     "DATASETS",
+    "EMBEDDINGS",
     "Dataset",
     "Split",
     "TabularEncoder",
+    "WordVectors",
     "adult_encoder",
     "compas_encoder",
     "german_encoder",
     "list_datasets",
+    "list_word_vectors",
     "load_adult",
     "load_compas",
     "load_dataset",
     "load_digit_rows",
     "load_digits32",
     "load_german",
+    "load_word_vectors",
     "read_adult_frame",
     "read_bundled_csv",
     "read_compas_frame",
     "read_german_frame",
+    "read_weat_json",
     "register_dataset",
     "tabular_dataset",
     "upsample_digits",

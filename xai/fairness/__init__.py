@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, group, proxy  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, group, proxy  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -11,6 +11,7 @@ from xai.fairness._base import (
     register_probe,
 )
 from xai.fairness.counterfactual import CounterfactualFlip
+from xai.fairness.embedding import WeatResult, read_word_vectors, weat
 from xai.fairness.group import GroupMetrics, group_table
 from xai.fairness.proxy import ProxyDetection
 
@@ -22,8 +23,11 @@ __all__ = [
     "GroupMetrics",
     "GroupTable",
     "Probe",
+    "WeatResult",
     "create_probe",
     "group_table",
     "list_probes",
+    "read_word_vectors",
     "register_probe",
+    "weat",
 ]

