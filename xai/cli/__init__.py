@@ -10,6 +10,7 @@ from typer.core import TyperGroup
 from xai import __version__
 from xai.cli.audit import audit
 from xai.cli.check import check
+from xai.cli.dream import dream_command
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.init import init
@@ -55,6 +56,7 @@ def _root(
 
 app.command("audit")(audit)
 app.command("check")(check)
+app.command("dream")(dream_command)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.command("init")(init)
