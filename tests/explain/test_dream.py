@@ -108,6 +108,7 @@ def test_googlenet_channel_rises_5x():
 def test_model_untouched_hooks_removed_no_parameter_grads(lenet):
     module = lenet.module
     before = sha256_state_dict(module)
+    threads = torch.get_num_threads()
     module.train()  # the caller's mode, whatever it is, must come back
     try:
         dream(lenet, "conv2", channel=0, steps=4, top_k=2, octaves=2, param="fourier", tv=0.1, l2=0.1)
@@ -120,6 +121,7 @@ def test_model_untouched_hooks_removed_no_parameter_grads(lenet):
     assert sha256_state_dict(module) == before
     assert all(p.grad is None for p in module.parameters())
     assert _no_hooks(module)
+    assert torch.get_num_threads() == threads  # the one-thread CPU loop restores the count
 
 
 @pytest.mark.parametrize("param", ["pixel", "fourier"])

@@ -27,13 +27,13 @@ from xai.zoo import load_model
 
 def dream_command(
     model: ModelArg,
-    layer: Annotated[str | None, typer.Option("--layer", "-l", help="Layer to excite (not needed for --objective class).")] = None,
-    channel: Annotated[int, typer.Option("--channel", "-c", help="Channel (or class index for --objective class).")] = 0,
+    layer: Annotated[str | None, typer.Option("--layer", "-l", help="Layer to excite (not for class).")] = None,
+    channel: Annotated[int, typer.Option("--channel", "-c", help="Channel, or class index for class.")] = 0,
     objective: Annotated[str, typer.Option("--objective", help=f"One of {', '.join(OBJECTIVES)}.")] = "channel",
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps per octave.")] = 128,
     octaves: Annotated[int, typer.Option("--octaves", min=1, help="Scales, coarse to fine.")] = 1,
     param: Annotated[str, typer.Option("--param", help=f"Parametrisation: {', '.join(PARAMETRISATIONS)}.")] = "pixel",
-    from_image: Annotated[int | None, typer.Option("--from-image", help="Start from this test image instead of noise.")] = None,
+    from_image: Annotated[int | None, typer.Option("--from-image", help="Start from this test image.")] = None,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate.")] = 0.05,
     tv: Annotated[float, typer.Option("--tv", min=0.0, help="Total-variation penalty weight.")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", min=0.0, help="L2 penalty weight.")] = 0.0,

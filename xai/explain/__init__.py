@@ -9,15 +9,19 @@ from xai.explain._base import (
     list_explainers,
     register_explainer,
 )
+from xai.explain.dream import DreamResult, LayerCapture, dream
 from xai.explain.gradient import IntegratedGradients, Saliency
 
 __all__ = [
     "EXPLAINERS",
     "AttributionResult",
+    "DreamResult",
     "Explainer",
     "IntegratedGradients",
+    "LayerCapture",
     "Saliency",
     "create_explainer",
+    "dream",
     "list_explainers",
     "register_explainer",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +45,7 @@ from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
+from xai.zoo._store import single_cpu_thread
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
@@ -480,7 +481,10 @@ def dream(
 
     trace: list[float] = []
     octave_images: list[np.ndarray] = []
-    with eval_mode(handle.module), _scorer(handle, layer, objective, channel, position) as score:
+    # One batch-1 image through a small net: on the CPU, intra-op threads only add
+    # synchronisation (35x slower with 2 threads on the shared 2-core machine; BENCHMARKS.md).
+    threads = single_cpu_thread() if device.type == "cpu" else nullcontext()
+    with threads, eval_mode(handle.module), _scorer(handle, layer, objective, channel, position) as score:
         # Validate channel / position once, with a clear error, before any optimisation.
         with torch.no_grad():
             start_value = float(score(start)[0])
