@@ -203,3 +203,20 @@ def test_cli_json_and_html_page(tmp_path):
     assert "<polyline" in page and page.count("data:image/png;base64,") >= 3 + 1 + 2
     assert "http://" not in page and "https://" not in page  # self-contained
     assert f"#{doc['top_indices'][0]}" in page
+
+
+def test_a_silent_unit_is_reported_not_hidden():
+    from xai.zoo.handle import ModelHandle
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(2 * 30 * 30, 10))
+    with torch.no_grad():
+        net[0].weight.fill_(-1.0)
+        net[0].bias.fill_(-1.0)  # inputs in [0, 1]: the conv is <= -1, the ReLU always 0
+    handle = ModelHandle(name="silent", module=net, task="classification", modality="image",
+                         input_shape=(1, 32, 32), class_names=tuple("0123456789"), source="test",
+                         sha256="0", dataset="digits")
+    r = dream(handle, "1", channel=0, steps=4, top_k=3)
+    assert r.start_value == r.end_value == 0.0 and np.all(r.top_values == 0.0)
+    assert any("never moved" in note for note in r.notes)
+    assert "dream.1.channel.gain" not in r.metrics()  # 0/0 is not a gain

@@ -519,6 +519,9 @@ def dream(
         top_idx, top_val = _top_examples(score, data, top_k, device) if top_k else (
             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
+    if end_value <= start_value and not any(trace[i] != trace[0] for i in range(len(trace))):
+        notes.append("the objective never moved: the unit is silent on this start (e.g. a dead ReLU "
+                     "gives no gradient); try another channel or --from-image")
     options = {"steps": steps, "lr": lr, "octaves": octaves, "octave_scale": octave_scale,
                "jitter": jitter, "scales": list(scales), "degrees": degrees, "tv": tv, "l2": l2,
                "from_image": from_image, "noise": noise, "top_k": top_k}
