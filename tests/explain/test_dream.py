@@ -220,3 +220,19 @@ def test_a_silent_unit_is_reported_not_hidden():
     assert r.start_value == r.end_value == 0.0 and np.all(r.top_values == 0.0)
     assert any("never moved" in note for note in r.notes)
     assert "dream.1.channel.gain" not in r.metrics()  # 0/0 is not a gain
+
+
+def _image_entries() -> list[str]:
+    from xai.zoo import get_entry, list_models
+
+    return [n for n in list_models() if get_entry(n).modality == "image"]
+
+
+@pytest.mark.parametrize("name", _image_entries())
+def test_every_image_zoo_entry_dreams_on_each_named_layer(name):
+    handle = load_model(name, zoo_dir=ZOO)
+    for layer in handle.layers:
+        r = dream(handle, layer, channel=0, steps=3, top_k=1)
+        assert r.image.shape == (1, *handle.input_shape) and np.isfinite(r.image).all()
+        assert np.isfinite(r.trace).all() and len(r.top_indices) == 1
+    assert _no_hooks(handle.module)
