@@ -11,6 +11,7 @@ from xai import __version__
 from xai.cli.audit import audit
 from xai.cli.bias import bias_app
 from xai.cli.check import check
+from xai.cli.dream import dream_command
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.init import init
@@ -58,6 +59,7 @@ def _root(
 
 app.command("audit")(audit)
 app.command("check")(check)
+app.command("dream")(dream_command)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.command("init")(init)

@@ -11,6 +11,7 @@ from xai.explain._base import (
     register_explainer,
 )
 from xai.explain.cam import GradCam, GuidedGradCam, conv_layers
+from xai.explain.dream import DreamResult, LayerCapture, dream
 from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
 from xai.explain.perturbation import Occlusion
 from xai.explain.rollout import AttentionRecorder, AttentionRollout
@@ -21,17 +22,20 @@ __all__ = [
     "AttentionRollout",
     "AttributionResult",
     "DeepLift",
+    "DreamResult",
     "Explainer",
     "GradCam",
     "GradientShap",
     "GuidedGradCam",
     "IntegratedGradients",
     "Occlusion",
+    "LayerCapture",
     "Saliency",
     "SmoothGrad",
     "TargetModule",
     "conv_layers",
     "create_explainer",
+    "dream",
     "list_explainers",
     "register_explainer",
 ]

@@ -1,0 +1,85 @@
+"""``xai dream``: activation maximisation (DeepDream) for one unit of an image model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xai._device import resolve_device
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelArg,
+    OutOpt,
+    SeedOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.errors import DataError, NotApplicableError
+from xai.explain.dream import OBJECTIVES, PARAMETRISATIONS, dream, why_not_dream
+from xai.zoo import load_model
+
+
+def dream_command(
+    model: ModelArg,
+    layer: Annotated[str | None, typer.Option("--layer", "-l", help="Layer to excite (not for class).")] = None,
+    channel: Annotated[int, typer.Option("--channel", "-c", help="Channel, or class index for class.")] = 0,
+    objective: Annotated[str, typer.Option("--objective", help=f"One of {', '.join(OBJECTIVES)}.")] = "channel",
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps per octave.")] = 128,
+    octaves: Annotated[int, typer.Option("--octaves", min=1, help="Scales, coarse to fine.")] = 1,
+    param: Annotated[str, typer.Option("--param", help=f"Parametrisation: {', '.join(PARAMETRISATIONS)}.")] = "pixel",
+    from_image: Annotated[int | None, typer.Option("--from-image", help="Start from this test image.")] = None,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Adam learning rate.")] = 0.05,
+    tv: Annotated[float, typer.Option("--tv", min=0.0, help="Total-variation penalty weight.")] = 0.0,
+    l2: Annotated[float, typer.Option("--l2", min=0.0, help="L2 penalty weight.")] = 0.0,
+    top_k: Annotated[int, typer.Option("--top-k", min=0, help="Test images that excite the unit most.")] = 8,
+    out: OutOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Optimise an input that maximises one channel, neuron, layer or class of an image model."""
+    if objective not in OBJECTIVES:
+        raise DataError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if param not in PARAMETRISATIONS:
+        raise DataError(f"--param must be one of {', '.join(PARAMETRISATIONS)}, got {param!r}")
+    dev = resolve_device(check_device(device))
+    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type),
+                        console=stderr_console(enabled=not json_out)).to(dev)
+    reason = why_not_dream(handle, objective)
+    if reason:
+        raise NotApplicableError(f"dream does not apply to {handle.name}: {reason}")
+    if objective != "class" and layer is None:
+        raise DataError(f"--layer is required for --objective {objective}; {handle.name}'s layers "
+                        f"worth explaining: {', '.join(handle.layers) or 'none named'}")
+    result = dream(handle, layer, objective=objective, channel=channel, steps=steps,  # type: ignore[arg-type]
+                   octaves=octaves, param=param, from_image=from_image, lr=lr, tv=tv, l2=l2,  # type: ignore[arg-type]
+                   top_k=top_k, seed=seed or 0)
+    page = None
+    if out is not None:
+        from xai.report.dream import write_dream_report  # jinja2 only when a page is asked for
+
+        page = write_dream_report(result, out)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = stdout_console()
+    table = Table(title=f"dream: {result.unit} of {result.model}",
+                  caption=f"{result.param}, {len(result.trace)} steps, {result.provenance.wall_seconds:.2f} s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics().items():
+        table.add_row(name, f"{value:.4g}")
+    for idx, value in zip(result.top_indices, result.top_values, strict=True):
+        table.add_row(f"test image #{int(idx)}", f"{float(value):.4g}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")
