@@ -9,8 +9,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from xai._device import resolve_device
 from xai._typing import DeviceName
+from xai.audit import AuditResult, AuditSpec, run_audit
 from xai.errors import DataError
+from xai.report.html import write_report
 from xai.report.json import dumps
 
 DeviceOpt = Annotated[
@@ -104,3 +107,12 @@ def with_layer(options: dict[str, Any], layer: str | None) -> dict[str, Any]:
     if "layer" in options and options["layer"] != layer:
         raise DataError(f"--layer {layer!r} and --option layer={options['layer']!r} disagree")
     return {**options, "layer": layer}
+
+
+def run_cli_audit(spec: AuditSpec, *, slug: str, device: str, zoo_dir: Path | None, json_out: bool,
+                  out: Path | None) -> tuple[AuditResult, Path | None]:
+    """Run a one-off audit built from a command's flags; write its page when ``out`` is given."""
+    result = run_audit(spec, slug=slug, spec_path="cli", device=resolve_device(check_device(device)),
+                       zoo_dir=zoo_dir, console=stderr_console(enabled=not json_out))
+    page = write_report([result], out) if out is not None else None
+    return result, page

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xai._device import resolve_device
-from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec, run_audit
+from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
     DataOpt,
     DeviceOpt,
@@ -20,16 +19,14 @@ from xai.cli._common import (
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
-    check_device,
     parse_options,
     print_json,
-    stderr_console,
+    run_cli_audit,
     stdout_console,
     with_layer,
 )
 from xai.errors import DataError
 from xai.explain import EXPLAINERS
-from xai.report.html import write_report
 
 
 def _target(raw: str) -> str | int:
@@ -70,11 +67,9 @@ def explain(
         probe=[],
         seed=seed or 0,
     )
-    result = run_audit(spec, slug=f"explain-{method}", spec_path="cli",
-                       device=resolve_device(check_device(device)), zoo_dir=zoo_dir,
-                       console=stderr_console(enabled=not json_out))
+    result, page = run_cli_audit(spec, slug=f"explain-{method}", device=device, zoo_dir=zoo_dir,
+                                 json_out=json_out, out=out)
     explanation = result.explanations[0]
-    page = write_report([result], out) if out is not None else None
     if json_out:
         print_json(explanation.to_dict())
         return

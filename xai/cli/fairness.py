@@ -9,8 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from xai._device import resolve_device
-from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec, run_audit
+from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
 from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
     DeviceOpt,
@@ -20,9 +19,8 @@ from xai.cli._common import (
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
-    check_device,
     print_json,
-    stderr_console,
+    run_cli_audit,
     stdout_console,
 )
 from xai.errors import DataError
@@ -105,11 +103,9 @@ def fairness(
                              options=options if probe == "group-metrics" else {})],
             seed=seed or 0,
         )
-        result = run_audit(spec, slug=f"fairness-{probe}", spec_path="cli",
-                           device=resolve_device(check_device(device)), zoo_dir=zoo_dir,
-                           console=stderr_console(enabled=not json_out))
+        result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,
+                                     json_out=json_out, out=out)
         verdict = result.fairness[0]
-        page = write_report([result], out) if out is not None else None
     if json_out:
         print_json(verdict.to_dict())
         return

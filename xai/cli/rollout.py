@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from xai._device import resolve_device
-from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec, run_audit
+from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
     DataOpt,
     DeviceOpt,
@@ -19,15 +18,13 @@ from xai.cli._common import (
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
-    check_device,
     print_json,
-    stderr_console,
+    run_cli_audit,
     stdout_console,
 )
 from xai.cli.explain import _target
 from xai.errors import DataError, NotApplicableError
 from xai.explain.rollout import HEAD_FUSIONS, MODES
-from xai.report.html import write_report
 
 METHOD = "attention-rollout"
 
@@ -71,11 +68,9 @@ def rollout(
         probe=[],
         seed=seed or 0,
     )
-    result = run_audit(spec, slug=f"rollout-{mode}", spec_path="cli",
-                       device=resolve_device(check_device(device)), zoo_dir=zoo_dir,
-                       console=stderr_console(enabled=not json_out))
+    result, page = run_cli_audit(spec, slug=f"rollout-{mode}", device=device, zoo_dir=zoo_dir,
+                                 json_out=json_out, out=out)
     explanation = result.explanations[0]
-    page = write_report([result], out) if out is not None else None
     if json_out:
         print_json(explanation.to_dict())
         return
