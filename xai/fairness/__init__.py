@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, proxy  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, group, proxy, representation  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -14,11 +14,13 @@ from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.embedding import WeatResult, read_word_vectors, weat
 from xai.fairness.group import GroupMetrics, group_table
 from xai.fairness.proxy import ProxyDetection
+from xai.fairness.representation import RepresentationProbe
 
 __all__ = [
     "CounterfactualFlip",
     "PROBES",
     "ProxyDetection",
+    "RepresentationProbe",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",

@@ -95,6 +95,16 @@ def _probe_column(data: Dataset, column: str, labels: np.ndarray, seed: int,
     keep = [j for j, c in enumerate(data.feature_columns) if c != column]
     x = data.x[:, keep].numpy().astype(np.float64)
     ranking = _mutual_information(data, column, labels)  # cheap: uses every row
+    return linear_probe(column, x, labels, seed=seed, max_rows=max_rows, prefix="proxy"), ranking
+
+
+def linear_probe(feature: str, x: np.ndarray, labels: np.ndarray, *, seed: int, max_rows: int,
+                 prefix: str) -> GroupTable:
+    """Fit a balanced logistic regression ``x -> labels`` on a seeded 70/30 split; tabulate it.
+
+    ``x`` is ``(N, D)``. The table's disparities are ``<prefix>_balanced_accuracy`` and
+    ``<prefix>_strength = (balanced accuracy - chance) / (1 - chance)``, floored at 0.
+    """
     if len(x) > max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(len(x), max_rows, replace=False))
         x, labels = x[rows], labels[rows]
@@ -109,18 +119,17 @@ def _probe_column(data: Dataset, column: str, labels: np.ndarray, seed: int,
     predicted = model.predict(x_test)
     balanced = float(balanced_accuracy_score(y_test, predicted))
     chance = 1.0 / len(levels)
-    auc = _auc(model, x_test, y_test)
     recall = recall_score(y_test, predicted, labels=list(levels), average=None, zero_division=0.0)
-    table = GroupTable(
-        feature=column,
+    return GroupTable(
+        feature=feature,
         groups=levels,
         by_group={"recall": {g: float(r) for g, r in zip(levels, recall, strict=True)},
                   "count": {g: float((y_test == g).sum()) for g in levels}},
-        overall={"balanced_accuracy": balanced, "chance": chance, "roc_auc": auc, "count": float(len(y_test))},
-        disparities={"proxy_balanced_accuracy": balanced,
-                     "proxy_strength": max(0.0, (balanced - chance) / (1.0 - chance))},
+        overall={"balanced_accuracy": balanced, "chance": chance, "roc_auc": _auc(model, x_test, y_test),
+                 "count": float(len(y_test))},
+        disparities={f"{prefix}_balanced_accuracy": balanced,
+                     f"{prefix}_strength": max(0.0, (balanced - chance) / (1.0 - chance))},
     )
-    return table, ranking
 
 
 def _auc(model: LogisticRegression, x: np.ndarray, y: np.ndarray) -> float:
