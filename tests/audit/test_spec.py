@@ -70,7 +70,10 @@ def test_run_audit_on_a_small_spec(lenet, digits_test):
     assert [e.method for e in result.explanations] == ["saliency"]
     assert result.explanations[0].attributions.shape == (3, 1, 32, 32)
     # probe left out of the spec: every applicable probe runs on the sensitive columns
-    assert [f.probe for f in result.fairness] == ["group-metrics"]
+    from xai.fairness import list_probes
+
+    assert [f.probe for f in result.fairness] == list_probes(handle=lenet)
+    assert "group-metrics" in list_probes(handle=lenet) and "proxy" not in list_probes(handle=lenet)
     assert result.fairness[0].tables[0].feature == "ink"
     assert result.model.sha256 == lenet.sha256
     assert result.data.rows == 360
