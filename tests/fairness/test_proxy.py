@@ -67,3 +67,21 @@ def test_errors(lenet, adult_mlp, adult_test):
         create_probe("proxy", lenet)
     with pytest.raises(UnknownNameError, match="race"):
         create_probe("proxy", adult_mlp).run(adult_test, sensitive=["gender"])
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+def test_probe_auc_equals_scikit_learn(classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from xai.fairness.proxy import _auc
+
+    rng = np.random.default_rng(classes)
+    y = rng.integers(0, classes, 400).astype(str)
+    x = rng.normal(0, 1, (400, 3)) + (y.astype(int)[:, None] * 0.5)
+    x[:20] = x[0]  # ties in the scores
+    model = LogisticRegression(max_iter=1000).fit(x, y)
+    scores = model.predict_proba(x)
+    expected = (roc_auc_score(y == model.classes_[1], scores[:, 1]) if classes == 2
+                else roc_auc_score(y, scores, multi_class="ovr", average="macro", labels=model.classes_))
+    assert _auc(model, x, y) == pytest.approx(expected, abs=1e-12)

@@ -7,8 +7,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, normalized_mutual_info_score, recall_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, normalized_mutual_info_score, recall_score
 from sklearn.model_selection import train_test_split
 
 from xai._provenance import Provenance
@@ -133,13 +134,25 @@ def linear_probe(feature: str, x: np.ndarray, labels: np.ndarray, *, seed: int, 
 
 
 def _auc(model: LogisticRegression, x: np.ndarray, y: np.ndarray) -> float:
+    """One-vs-rest macro ROC AUC of the probe (the binary AUC for two classes).
+
+    Computed from ranks (the Mann-Whitney identity: AUC = P(score_pos > score_neg), ties
+    counting one half), which equals scikit-learn's ``roc_auc_score`` and never trips on a
+    curve that float round-off makes non-monotonic.
+    """
     present = set(y)
     if len(present) < 2 or present != set(model.classes_):
         return float("nan")
     scores = model.predict_proba(x)
-    if len(model.classes_) == 2:
-        return float(roc_auc_score(y == model.classes_[1], scores[:, 1]))
-    return float(roc_auc_score(y, scores, multi_class="ovr", average="macro", labels=model.classes_))
+    classes = model.classes_[1:] if len(model.classes_) == 2 else model.classes_
+    aucs = []
+    for c in classes:
+        column = scores[:, list(model.classes_).index(c)]
+        positive = y == c
+        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        ranks = rankdata(column)
+        aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs))
 
 
 def _mutual_information(data: Dataset, column: str, labels: np.ndarray) -> dict[str, float]:
