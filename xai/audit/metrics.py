@@ -130,7 +130,28 @@ def audit_metrics(audit: AuditResult) -> dict[str, float]:
     for prefix, result in _sections(audit):
         for name, value in result_metrics(result).items():
             out[f"{prefix}.{name}"] = value
+        share = sensitive_share(result, audit.data.sensitive)
+        if share is not None:
+            out[f"{prefix}.sensitive_share"] = share
     return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def sensitive_share(result: Any, sensitive: Iterable[str]) -> float | None:
+    """Share of a tabular explanation's mean |attribution| that lands on sensitive columns.
+
+    ``None`` for results without per-column attributions or audits without sensitive
+    columns among them. A gate such as ``explain.integrated-gradients.sensitive_share <= 0.1``
+    fails a model that leans on sex or race directly.
+    """
+    importance = getattr(result, "column_importance", None)
+    if importance is None:
+        return None
+    scores = importance()
+    present = [c for c in sensitive if c in scores]
+    total = sum(scores.values())
+    if not present or total <= 0:
+        return None
+    return float(sum(scores[c] for c in present) / total)
 
 
 def _pair(value: Any) -> tuple[float, float] | None:
