@@ -52,6 +52,11 @@ LayerOpt = Annotated[
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")]
 
+TargetOpt = Annotated[str, typer.Option("--target", help="predicted, label or a class index.")]
+MethodOptionsOpt = Annotated[
+    list[str] | None, typer.Option("--option", help="Method option KEY=VALUE (repeatable).")
+]
+
 DEVICES: tuple[DeviceName, ...] = ("auto", "cpu", "cuda")
 
 
@@ -86,6 +91,16 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
             raise DataError(f"--option takes KEY=VALUE, got {pair!r}")
         options[key.strip()] = _parse_value(raw.strip())
     return options
+
+
+def parse_target(raw: str) -> str | int:
+    """``--target``: ``predicted``, ``label`` or a class index."""
+    if raw in ("predicted", "label"):
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        raise DataError(f"--target must be predicted, label or a class index, got {raw!r}") from None
 
 
 def _parse_value(raw: str) -> Any:

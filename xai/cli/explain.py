@@ -13,37 +13,30 @@ from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
     LayerOpt,
+    MethodOptionsOpt,
     ModelArg,
     OutOpt,
     SeedOpt,
+    TargetOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
     parse_options,
+    parse_target,
     print_json,
     run_cli_audit,
     stdout_console,
     with_layer,
 )
-from xai.errors import DataError
 from xai.explain import EXPLAINERS
-
-
-def _target(raw: str) -> str | int:
-    if raw in ("predicted", "label"):
-        return raw
-    try:
-        return int(raw)
-    except ValueError:
-        raise DataError(f"--target must be predicted, label or a class index, got {raw!r}") from None
 
 
 def explain(
     model: ModelArg,
     method: Annotated[str, typer.Option("--method", "-m", help="Attribution method (see `xai explain --help`).")],
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="How many samples to explain.")] = 8,
-    target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
-    option: Annotated[list[str] | None, typer.Option("--option", help="Method option KEY=VALUE (repeatable).")] = None,
+    target: TargetOpt = "predicted",
+    option: MethodOptionsOpt = None,
     layer: LayerOpt = None,
     data: DataOpt = None,
     weights: WeightsOpt = None,
@@ -62,7 +55,7 @@ def explain(
         model=ModelSpec(name=model, weights=str(weights) if weights else None,
                         trust_pickle=trust_pickle),
         data=DataSpec(name=data),
-        explain=[ExplainSpec(method=method, samples=samples, target=_target(target),
+        explain=[ExplainSpec(method=method, samples=samples, target=parse_target(target),
                              options=options)],
         probe=[],
         seed=seed or 0,

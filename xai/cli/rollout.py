@@ -15,14 +15,15 @@ from xai.cli._common import (
     ModelArg,
     OutOpt,
     SeedOpt,
+    TargetOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
+    parse_target,
     print_json,
     run_cli_audit,
     stdout_console,
 )
-from xai.cli.explain import _target
 from xai.errors import DataError, NotApplicableError
 from xai.explain.rollout import HEAD_FUSIONS, MODES
 
@@ -40,7 +41,7 @@ def rollout(
     discard_ratio: Annotated[float, typer.Option("--discard-ratio",
                                                  help="Share of the lowest attentions zeroed per layer, [0, 1).")]
     = 0.0,
-    target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
+    target: TargetOpt = "predicted",
     data: DataOpt = None,
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -64,7 +65,7 @@ def rollout(
         title=f"attention {mode} on {model}",
         model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
         data=DataSpec(name=data),
-        explain=[ExplainSpec(method=METHOD, samples=samples or 8, target=_target(target), options=options)],
+        explain=[ExplainSpec(method=METHOD, samples=samples or 8, target=parse_target(target), options=options)],
         probe=[],
         seed=seed or 0,
     )

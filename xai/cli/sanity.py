@@ -14,20 +14,22 @@ from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
     LayerOpt,
+    MethodOptionsOpt,
     ModelArg,
     OutOpt,
     SeedOpt,
+    TargetOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
     check_device,
     parse_options,
+    parse_target,
     print_json,
     stderr_console,
     stdout_console,
     with_layer,
 )
-from xai.cli.explain import _target
 from xai.datasets import load_dataset
 from xai.errors import DataError
 from xai.explain import EXPLAINERS
@@ -40,9 +42,9 @@ def sanity(
     model: ModelArg,
     method: Annotated[str, typer.Option("--method", "-m", help="Attribution method to check.")],
     samples: Annotated[int, typer.Option("--samples", "-n", min=2, help="How many samples to check on.")] = 16,
-    target: Annotated[str, typer.Option("--target", help="predicted, label or a class index.")] = "predicted",
+    target: TargetOpt = "predicted",
     steps: Annotated[int, typer.Option("--steps", min=2, help="Deletion/insertion steps.")] = 20,
-    option: Annotated[list[str] | None, typer.Option("--option", help="Method option KEY=VALUE (repeatable).")] = None,
+    option: MethodOptionsOpt = None,
     layer: LayerOpt = None,
     data: DataOpt = None,
     weights: WeightsOpt = None,
@@ -67,7 +69,7 @@ def sanity(
         raise DataError(f"say which data to check {model} on (--data)")
     rows = sample_rows(load_dataset(data_name, "test"), samples, run_seed)
     note = (lambda text: console.print(f"[dim]{text}[/]")) if console is not None else None
-    result = sanity_check(handle, method, rows, options=options, target=_target(target), steps=steps,
+    result = sanity_check(handle, method, rows, options=options, target=parse_target(target), steps=steps,
                           seed=run_seed, progress=note)
     page = write_sanity(result, out) if out is not None else None
     if json_out:
