@@ -6,13 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import nn
 
 from xai._registry import Registry
 from xai._typing import Modality, Task
 
 if TYPE_CHECKING:
+    from xai.datasets import Dataset
     from xai.zoo._train import TrainContext
+    from xai.zoo.handle import TargetsAdapter
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,18 @@ class ZooEntry:
     attention
         Names of the modules whose output is one layer's attention probabilities
         ``(B, heads, T, T)``, first layer first (hook them for attention rollout).
+    higher_is_better
+        Whether the headline metric must be ``>= floor`` (accuracy) or ``<= floor`` (MSE).
+    loss
+        ``loss(module, batch)``: the training loss on a batch of the entry's dataset
+        (the registry test takes one optimiser step with it); ``None``: cross-entropy on
+        ``batch.y``.
+    evaluate
+        ``evaluate(module, test, device)``: the held-out metrics recomputed from weights,
+        deterministic (seeded if it samples); ``None``: ``{"accuracy": ...}``. The card's
+        metrics come from the recipe, and the re-evaluation test compares the two.
+    targets
+        Targets adapter for this entry (one scalar per sample); ``None``: by task.
     """
 
     name: str
@@ -53,6 +68,14 @@ class ZooEntry:
     description: str = ""
     recipe: dict[str, Any] = field(default_factory=dict)
     attention: tuple[str, ...] = ()
+    higher_is_better: bool = True
+    loss: Callable[[nn.Module, Dataset], torch.Tensor] | None = None
+    evaluate: Callable[[nn.Module, Dataset, torch.device], dict[str, float]] | None = None
+    targets: TargetsAdapter | None = None
+
+    def meets_floor(self, value: float) -> bool:
+        """Whether a headline value reaches this entry's floor."""
+        return value >= self.floor if self.higher_is_better else value <= self.floor
 
 
 MODELS: Registry[ZooEntry] = Registry("model")

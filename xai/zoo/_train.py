@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from xai.datasets import Dataset
+
+if TYPE_CHECKING:
+    from xai.zoo._entry import ZooEntry
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -64,6 +68,21 @@ def accuracy(module: nn.Module, data: Dataset, device: torch.device) -> float:
     """Share of rows whose arg-max logit equals the label."""
     logits = predict_logits(module, data.x, device)
     return float((logits.argmax(1) == data.y).float().mean())
+
+
+def evaluate_entry(entry: ZooEntry, module: nn.Module, data: Dataset,
+                   device: torch.device) -> dict[str, float]:
+    """Held-out metrics of ``module`` on ``data`` as the entry defines them (default accuracy)."""
+    if entry.evaluate is not None:
+        return entry.evaluate(module, data, device)
+    return {"accuracy": accuracy(module, data, device)}
+
+
+def training_loss(entry: ZooEntry, module: nn.Module, batch: Dataset) -> torch.Tensor:
+    """The entry's training loss on ``batch`` (default cross-entropy on the labels)."""
+    if entry.loss is not None:
+        return entry.loss(module, batch)
+    return nn.functional.cross_entropy(module(batch.x), batch.y)
 
 
 def fit_classifier(

@@ -109,7 +109,7 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
         dataset=entry.dataset,
         layers=entry.layers,
         card=read_card(name, zoo_dir),
-        targets_adapter=TARGETS_BY_TASK[entry.task],
+        targets_adapter=entry.targets or TARGETS_BY_TASK[entry.task],
         attention=entry.attention,
     )
 
