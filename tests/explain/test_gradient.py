@@ -94,11 +94,11 @@ def test_bad_options_and_targets(lenet, digits_test):
 
 
 def test_method_that_does_not_apply_says_why(lenet):
-    seg = ModelHandle(name="seg", module=lenet.module, task="segmentation", modality="image",
-                      input_shape=(1, 32, 32), class_names=("a", "b"), source="test", sha256="0")
-    assert list_explainers(handle=seg) == []
-    with pytest.raises(NotApplicableError, match="not segmentation"):
-        create_explainer("saliency", seg)
+    encoder = ModelHandle(name="enc", module=lenet.module, task="embedding", modality="image",
+                          input_shape=(1, 32, 32), class_names=("a", "b"), source="test", sha256="0")
+    assert list_explainers(handle=encoder) == []
+    with pytest.raises(NotApplicableError, match="not embedding"):
+        create_explainer("saliency", encoder)
 
 
 def test_result_serialises_to_json(lenet, digits_test):

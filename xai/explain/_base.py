@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ import torch
 from xai._provenance import Provenance
 from xai._registry import Registry
 from xai._results import to_jsonable
+from xai._typing import Task
 from xai.datasets import Dataset
 from xai.errors import DataError, NotApplicableError
 from xai.zoo.handle import ModelHandle, eval_mode
@@ -77,8 +78,9 @@ class Explainer(ABC):
     """
 
     name: ClassVar[str] = ""
-    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "sequence"})
+    #: Any task whose targets adapter turns outputs into one scalar per sample.
+    tasks: ClassVar[frozenset[str]] = frozenset(get_args(Task)) - {"embedding"}
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "sequence", "state"})
     needs_layer: ClassVar[bool] = False
     needs_attention: ClassVar[bool] = False
     paper: ClassVar[str] = ""
@@ -161,9 +163,8 @@ class Explainer(ABC):
         start = time.perf_counter()
         handle = self.handle
         device = handle.device
-        outputs = handle.predict(data.x)
-        predictions = outputs.argmax(1)
-        targets = _choose_targets(target, predictions, data.y, len(handle.class_names))
+        predictions = handle.predict_targets(data.x)
+        targets = _choose_targets(target, predictions, data.y, len(handle.target_names))
         with seeded(seed, device):
             self.prepare(data)
             attr_tensor, delta_tensor = self.attribute_all(data.x, targets, batch_size=batch_size)
@@ -185,7 +186,7 @@ class Explainer(ABC):
             targets=targets.numpy(),
             predictions=predictions.numpy(),
             labels=data.y.numpy(),
-            class_names=handle.class_names,
+            class_names=handle.target_names,
             options={"target": target, **self.options},
             provenance=provenance,
             feature_names=data.feature_names,

@@ -50,6 +50,9 @@ class ZooEntry:
         metrics come from the recipe, and the re-evaluation test compares the two.
     targets
         Targets adapter for this entry (one scalar per sample); ``None``: by task.
+    target_names, predicted_target
+        What the adapter's target indices mean and the default one per sample (see
+        :class:`~xai.zoo.handle.ModelHandle`); empty / ``None``: classes and arg-max.
     """
 
     name: str
@@ -72,6 +75,8 @@ class ZooEntry:
     loss: Callable[[nn.Module, Dataset], torch.Tensor] | None = None
     evaluate: Callable[[nn.Module, Dataset, torch.device], dict[str, float]] | None = None
     targets: TargetsAdapter | None = None
+    target_names: tuple[str, ...] = ()
+    predicted_target: Callable[[Any], torch.Tensor] | None = None
 
     def meets_floor(self, value: float) -> bool:
         """Whether a headline value reaches this entry's floor."""

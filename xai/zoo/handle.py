@@ -32,6 +32,11 @@ def class_logit(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return output.gather(1, target.view(-1, 1).to(output.device)).squeeze(1)  # (B,)
 
 
+def arg_max(output: torch.Tensor) -> torch.Tensor:
+    """The predicted class of each sample: the arg-max over ``(batch, classes)`` outputs."""
+    return output.argmax(1)
+
+
 TARGETS_BY_TASK: dict[str, TargetsAdapter] = {
     "classification": class_logit,
     "binary-classification": class_logit,
@@ -74,6 +79,12 @@ class ModelHandle:
         Module names worth explaining.
     attention
         Module names whose outputs are attention probabilities ``(B, heads, T, T)``.
+    target_names
+        What each target index means for the targets adapter (a class, a segmentation
+        class mask, an action, a latent dimension ...); empty: the class names.
+    predicted_target
+        Model output -> the target index explained by default ``(B,)`` (the predicted
+        class, the greedy action, ...); default arg-max over classes.
     preprocess
         Raw input -> model-ready tensor, when the model expects an encoding.
     """
@@ -92,6 +103,12 @@ class ModelHandle:
     card: dict[str, Any] | None = None
     targets_adapter: TargetsAdapter = field(default=class_logit)
     attention: tuple[str, ...] = ()
+    target_names: tuple[str, ...] = ()
+    predicted_target: Callable[[Any], torch.Tensor] = field(default=arg_max)
+
+    def __post_init__(self) -> None:
+        if not self.target_names:
+            self.target_names = self.class_names
 
     @property
     def device(self) -> torch.device:
@@ -121,6 +138,15 @@ class ModelHandle:
             outs = [self.module(x[i:i + batch_size].to(device)).float().cpu()
                     for i in range(0, len(x), batch_size)]
         return torch.cat(outs) if outs else torch.empty(0)
+
+    @torch.no_grad()
+    def predict_targets(self, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Default target index of every sample ``(N,)`` (works for any output structure)."""
+        device = self.device
+        with eval_mode(self.module):
+            outs = [self.predicted_target(self.module(x[i:i + batch_size].to(device))).cpu()
+                    for i in range(0, len(x), batch_size)]
+        return torch.cat(outs) if outs else torch.empty(0, dtype=torch.long)
 
     def get_layer(self, name: str) -> nn.Module:
         """Submodule ``name``; an unknown name lists the valid ones."""

@@ -35,7 +35,7 @@ from xai.zoo._store import (
     read_card,
     train_entry,
 )
-from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle, set_eval
+from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle, arg_max, set_eval
 
 _EXPLAINABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MultiheadAttention)
 
@@ -111,6 +111,8 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
         card=read_card(name, zoo_dir),
         targets_adapter=entry.targets or TARGETS_BY_TASK[entry.task],
         attention=entry.attention,
+        target_names=entry.target_names,
+        predicted_target=entry.predicted_target or arg_max,
     )
 
 
