@@ -141,8 +141,7 @@ def run_audit(
     if spec.data.samples is not None:
         data = sample_rows(data, spec.data.samples, spec.seed)
     notes: list[str] = []
-    outputs = handle.predict(data.x)
-    performance = {"accuracy": float((outputs.argmax(1) == data.y).float().mean())}
+    performance = handle.performance(data)
     explanations = tuple(_run_explainers(spec, handle, data, notes))
     fairness = tuple(_run_probes(spec, handle, data, notes))
     sanity = tuple(_run_sanity(spec, handle, data))

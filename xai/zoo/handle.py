@@ -85,6 +85,9 @@ class ModelHandle:
     predicted_target
         Model output -> the target index explained by default ``(B,)`` (the predicted
         class, the greedy action, ...); default arg-max over classes.
+    evaluate
+        ``evaluate(module, data, device)`` -> task metrics (zoo entries of non-classification
+        tasks); ``None``: accuracy of the arg-max class.
     preprocess
         Raw input -> model-ready tensor, when the model expects an encoding.
     """
@@ -105,6 +108,7 @@ class ModelHandle:
     attention: tuple[str, ...] = ()
     target_names: tuple[str, ...] = ()
     predicted_target: Callable[[Any], torch.Tensor] = field(default=arg_max)
+    evaluate: Callable[[nn.Module, Any, torch.device], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         if not self.target_names:
@@ -147,6 +151,14 @@ class ModelHandle:
             outs = [self.predicted_target(self.module(x[i:i + batch_size].to(device))).cpu()
                     for i in range(0, len(x), batch_size)]
         return torch.cat(outs) if outs else torch.empty(0, dtype=torch.long)
+
+    def performance(self, data: Any) -> dict[str, float]:
+        """Task metrics on ``data`` (a :class:`~xai.datasets.Dataset`): accuracy by default."""
+        if self.evaluate is not None:
+            with eval_mode(self.module):
+                return self.evaluate(self.module, data, self.device)
+        outputs = self.predict(data.x)
+        return {"accuracy": float((outputs.argmax(1) == data.y).float().mean())}
 
     def get_layer(self, name: str) -> nn.Module:
         """Submodule ``name``; an unknown name lists the valid ones."""

@@ -113,6 +113,7 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
         attention=entry.attention,
         target_names=entry.target_names,
         predicted_target=entry.predicted_target or arg_max,
+        evaluate=entry.evaluate,
     )
 
 
