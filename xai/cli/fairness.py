@@ -123,13 +123,15 @@ def _print_verdict(console: Console, verdict: FairnessResult) -> None:
 
 
 def _print_table(console: Console, title: str, table: GroupTable) -> None:
+    strategies = table.kind == "strategy"  # rows are mitigation strategies, not groups
     view = Table(title=title)
-    view.add_column(table.feature)
+    view.add_column("strategy" if strategies else table.feature, no_wrap=strategies)
     for metric in table.by_group:
         view.add_column(metric.replace("_", " "), justify="right")
     for group in table.groups:
         view.add_row(group, *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
-    view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
+    if not strategies:
+        view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
     console.print(view)
     for name, value in table.overall.items():
         if name not in table.by_group:  # overall-only numbers, e.g. a proxy probe's AUC

@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, proxy, representation  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, group, mitigation, proxy, representation  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -13,6 +13,7 @@ from xai.fairness._base import (
 from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.embedding import WeatResult, read_word_vectors, weat
 from xai.fairness.group import GroupMetrics, group_table
+from xai.fairness.mitigation import MitigationWhatIf
 from xai.fairness.proxy import ProxyDetection
 from xai.fairness.representation import RepresentationProbe
 
@@ -24,6 +25,7 @@ __all__ = [
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",
+    "MitigationWhatIf",
     "Probe",
     "WeatResult",
     "create_probe",

@@ -46,6 +46,9 @@ class GroupTable:
         Groups with fewer rows are named in ``warnings``.
     warnings
         Small or empty groups and undefined rates, one sentence each.
+    kind
+        What the rows are: ``group`` (levels of the feature) or ``strategy`` (mitigation
+        strategies compared over the feature).
     """
 
     feature: str
@@ -62,6 +65,7 @@ class GroupTable:
     confidence: float = 0.95
     min_group_size: int = 30
     warnings: tuple[str, ...] = ()
+    kind: str = "group"
 
 
 @dataclass(frozen=True)
