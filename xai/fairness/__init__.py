@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, mitigation, proxy, representation  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, group, mitigation, proxy, representation, shortcut  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -16,12 +16,14 @@ from xai.fairness.group import GroupMetrics, group_table
 from xai.fairness.mitigation import MitigationWhatIf
 from xai.fairness.proxy import ProxyDetection
 from xai.fairness.representation import RepresentationProbe
+from xai.fairness.shortcut import ShortcutProbe
 
 __all__ = [
     "CounterfactualFlip",
     "PROBES",
     "ProxyDetection",
     "RepresentationProbe",
+    "ShortcutProbe",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",
