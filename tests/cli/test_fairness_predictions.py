@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, demographic_parity_difference, selection_rate
+from sklearn.calibration import calibration_curve
 from typer.testing import CliRunner
 
 from xai.cli import app
@@ -60,7 +61,12 @@ def test_parquet_and_score_threshold_give_the_same_numbers(predictions, tmp_path
                    "--threshold", "0.5", "-s", "sex", "--json", "--seed", "3")
     assert by_score.exit_code == 0, by_score.output
     a, b = by_pred["tables"][0], json.loads(by_score.stdout)["tables"][0]
+    calibration = b["by_group"].pop("calibration_error")  # probabilities also give calibration
+    b["intervals"].pop("calibration_error")
     assert a["by_group"] == b["by_group"] and a["intervals"] == b["intervals"]
+    frame = pd.read_parquet(folder / "preds.parquet")
+    for group, rows in frame.groupby("sex"):
+        assert calibration[group] == pytest.approx(_ece(rows["label"].to_numpy(), rows["score"].to_numpy()), abs=1e-12)
     text = run("fairness", "--data", str(folder / "preds.csv"), "--y-true", "label", "--y-pred", "pred",
                "-s", "sex", "-o", str(tmp_path))
     assert text.exit_code == 0, text.output
@@ -111,3 +117,11 @@ def test_model_or_data_is_required_and_flags_do_not_mix():
     assert neither.exit_code == 2 and "give a MODEL, or --data" in neither.stderr
     mixed = run("fairness", "adult-mlp", "-s", "sex", "--y-true", "y")
     assert mixed.exit_code == 2 and "leave out MODEL" in mixed.stderr
+
+
+def _ece(y, score, n_bins=10):
+    """ECE from scikit-learn's calibration_curve and the bin counts of the same bins."""
+    prob_true, prob_pred = calibration_curve(y, score, n_bins=n_bins, strategy="uniform")
+    counts = np.bincount(np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], score), minlength=n_bins)
+    counts = counts[counts > 0]
+    return float((counts * np.abs(prob_true - prob_pred)).sum() / counts.sum())

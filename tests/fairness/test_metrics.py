@@ -261,3 +261,56 @@ def test_bootstrap_is_seeded():
             assert lo <= hi
     with pytest.raises(DataError, match="n_boot"):
         M.bootstrap_intervals(frame, n_boot=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_calibration_error_equals_scikit_learn_calibration_curve(data):
+    from sklearn.calibration import calibration_curve
+
+    from xai.fairness.metrics import calibration_error
+
+    n = data.draw(st.integers(2, 80))
+    y = np.array(data.draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    # scores on a coarse grid so some land exactly on bin edges (the lower bin takes them)
+    score = np.array(data.draw(st.lists(st.integers(0, 20), min_size=n, max_size=n))) / 20.0
+    groups = np.array(data.draw(st.lists(st.sampled_from("ab"), min_size=n, max_size=n)))
+    n_bins = data.draw(st.integers(1, 12))
+    cal = calibration_error(y_true=y, y_score=score, sensitive_features=groups, n_bins=n_bins)
+
+    def ece(yy, ss):
+        if len(np.unique(yy)) < 2:  # calibration_curve needs both labels; compute by hand then
+            edges = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], ss)
+            return sum(abs(ss[edges == b].sum() - yy[edges == b].sum()) for b in np.unique(edges)) / len(yy)
+        prob_true, prob_pred = calibration_curve(yy, ss, n_bins=n_bins, strategy="uniform")
+        counts = np.bincount(np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], ss), minlength=n_bins)
+        counts = counts[counts > 0]
+        return (counts * np.abs(prob_true - prob_pred)).sum() / counts.sum()
+
+    assert cal.overall == pytest.approx(ece(y, score), abs=1e-12)
+    for g in np.unique(groups):
+        assert cal.by_group[g] == pytest.approx(ece(y[groups == g], score[groups == g]), abs=1e-12)
+    present = [cal.by_group[g] for g in np.unique(groups)]
+    assert cal.difference == pytest.approx(max(present) - min(present), abs=1e-12)
+
+
+def test_calibration_bootstrap_matches_resampling_rows_and_errors_are_clear():
+    from xai.errors import DataError
+    from xai.fairness.metrics import calibration_error
+
+    rng = np.random.default_rng(0)
+    score = rng.uniform(size=3000)
+    y = (rng.uniform(size=3000) < score ** 1.5).astype(int)  # over-confident scores: a real ECE
+    groups = rng.choice(["a", "b"], size=3000)
+    cal = calibration_error(y_true=y, y_score=score, sensitive_features=groups)
+    by_group, overall, _ = cal.intervals(n_boot=400, seed=1)
+    # the same percentiles from resampling rows, the slow way
+    resampled = []
+    for _ in range(400):
+        idx = rng.integers(0, 3000, size=3000)
+        resampled.append(calibration_error(y_true=y[idx], y_score=score[idx], sensitive_features=groups[idx]).overall)
+    assert overall == pytest.approx(tuple(np.quantile(resampled, [0.025, 0.975])), abs=0.01)
+    assert overall[0] < cal.overall < overall[1]
+    assert all(lo < hi for lo, hi in by_group.values())
+    with pytest.raises(DataError, match=r"probabilities in \[0, 1\]"):
+        calibration_error(y_true=[0, 1], y_score=[0.2, 1.5], sensitive_features=["a", "b"])

@@ -379,3 +379,58 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndar
     lo, hi = np.nanquantile(filled, [alpha, 1 - alpha], axis=0)
     dead = ~finite.any(axis=0)
     return np.where(dead, np.nan, lo), np.where(dead, np.nan, hi)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def calibration_cells(codes: np.ndarray, n_groups: int, y_true: np.ndarray, scores: np.ndarray,
+                      n_bins: int = 10) -> np.ndarray:
+    """Score histogram per group: ``(G, bins, 3)`` of (rows, positives, sum of scores).
+
+    Bins are scikit-learn's ``calibration_curve(strategy="uniform")`` bins: ``n_bins``
+    equal widths over [0, 1], a score on an inner edge going to the lower bin.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != y_true.shape:
+        raise DataError(f"scores and labels differ in length: {scores.shape[0]} vs {y_true.shape[0]}")
+    if not np.isfinite(scores).all() or scores.min(initial=0.0) < 0 or scores.max(initial=0.0) > 1:
+        raise DataError("calibration needs scores that are probabilities in [0, 1] (no NaN)")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.searchsorted(edges[1:-1], scores)  # (N,) as scikit-learn bins them
+    flat = codes * n_bins + bins
+    size = n_groups * n_bins
+    out = np.empty((n_groups, n_bins, 3), dtype=np.float64)
+    out[..., 0] = np.bincount(flat, minlength=size).reshape(n_groups, n_bins)
+    out[..., 1] = np.bincount(flat, weights=y_true.astype(np.float64), minlength=size).reshape(n_groups, n_bins)
+    out[..., 2] = np.bincount(flat, weights=scores, minlength=size).reshape(n_groups, n_bins)
+    return out
+
+
+def expected_calibration_error(cells: np.ndarray) -> np.ndarray:
+    """ECE of each table ``(..., bins, 3)`` -> ``(...)``: sum over bins of |sum scores - positives| / rows.
+
+    That is the bin-weighted mean of |mean score - observed positive rate| (Naeini et al.
+    2015); NaN for an empty group.
+    """
+    rows = cells[..., 0].sum(axis=-1)
+    gap = np.abs(cells[..., 2] - cells[..., 1]).sum(axis=-1)
+    return np.where(rows > 0, gap / np.where(rows > 0, rows, 1.0), np.nan)
+
+
+def bootstrap_calibration(cells: np.ndarray, *, n_boot: int, seed: int | np.random.Generator) -> np.ndarray:
+    """``n_boot`` resampled ``(G, bins, 3)`` tables from multinomial draws of (group, bin, label) cells.
+
+    Rows are resampled as (group, bin, label) cells, as :func:`bootstrap_cells` does; a
+    resampled row keeps its bin's mean score (the one approximation, since the table does
+    not keep each row's score: exact when scores are constant within a bin).
+    """
+    rows, positives, score_sum = cells[..., 0], cells[..., 1], cells[..., 2]
+    by_label = np.stack([rows - positives, positives], axis=-1)  # (G, B, 2) negatives, positives
+    mean_score = np.divide(score_sum, rows, out=np.zeros_like(score_sum), where=rows > 0)
+    draws = bootstrap_cells(np.rint(by_label).astype(np.int64), n_boot=n_boot, seed=seed)  # (R, G, B, 2)
+    out = np.empty((n_boot, *cells.shape), dtype=np.float64)
+    out[..., 0] = draws.sum(axis=-1)
+    out[..., 1] = draws[..., 1]
+    out[..., 2] = out[..., 0] * mean_score
+    return out

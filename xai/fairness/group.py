@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from xai._provenance import Provenance
 from xai.datasets import Dataset
@@ -16,6 +17,7 @@ from xai.fairness.metrics import (
     DEFAULT_METRICS,
     MIN_GROUP_SIZE,
     bootstrap_intervals,
+    calibration_error,
     four_fifths,
     group_frame,
 )
@@ -34,7 +36,7 @@ PROBE_OPTIONS = ("n_boot", "confidence", "min_group_size")
 
 def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: str | None = None, *,
                 binary: bool, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
-                min_group_size: int = MIN_GROUP_SIZE) -> GroupTable:
+                min_group_size: int = MIN_GROUP_SIZE, scores: np.ndarray | None = None) -> GroupTable:
     """Per-group metrics, disparities and (with ``n_boot``) bootstrap intervals.
 
     Binary tasks get accuracy, selection rate, TPR and FPR with the demographic parity
@@ -50,6 +52,9 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         Name of a single ``groups`` column.
     n_boot
         Bootstrap resamples for the intervals (0: none).
+    scores
+        Positive-class probabilities ``(N,)`` of a binary task: adds each group's expected
+        calibration error and ``calibration_error_difference``.
     """
     task = "binary" if binary else "multiclass"
     sensitive = groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
@@ -59,17 +64,31 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     ratios = BINARY_RATIOS if binary else MULTICLASS_RATIOS
     intervals = (bootstrap_intervals(frame, n_boot=n_boot, confidence=confidence, seed=seed,
                                      derived=differences + ratios) if n_boot else None)
+    by_group, overall = dict(frame.by_group), dict(frame.overall)
+    disparities = {name: frame.derived(name) for name in differences}
+    group_iv = dict(intervals.by_group) if intervals else {}
+    overall_iv = dict(intervals.overall) if intervals else {}
+    disparity_iv = dict(intervals.derived) if intervals else {}
+    if binary and scores is not None:
+        calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=sensitive)
+        by_group["calibration_error"] = calibration.by_group
+        overall["calibration_error"] = calibration.overall
+        disparities["calibration_error_difference"] = calibration.difference
+        if n_boot:
+            group_iv["calibration_error"], overall_iv["calibration_error"], disparity_iv[
+                "calibration_error_difference"] = calibration.intervals(n_boot=n_boot, confidence=confidence,
+                                                                        seed=seed)
     return GroupTable(
         feature=frame.feature,
         groups=frame.groups,
-        by_group=frame.by_group,
-        overall=frame.overall,
-        disparities={name: frame.derived(name) for name in differences},
+        by_group=by_group,
+        overall=overall,
+        disparities=disparities,
         ratios={name: frame.derived(name) for name in ratios},
         four_fifths=four_fifths(frame) if binary else None,
-        intervals=intervals.by_group if intervals else {},
-        overall_intervals=intervals.overall if intervals else {},
-        disparity_intervals=intervals.derived if intervals else {},
+        intervals=group_iv,
+        overall_intervals=overall_iv,
+        disparity_intervals=disparity_iv,
         n_boot=n_boot,
         confidence=confidence,
         min_group_size=min_group_size,
@@ -79,12 +98,13 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
 
 @register_probe("group-metrics")
 class GroupMetrics(Probe):
-    """Per-group accuracy, selection rate, TPR and FPR, with DP and EO disparities.
+    """Per-group accuracy, selection rate, TPR, FPR (and calibration error), with DP and EO disparities.
 
     Numbers equal fairlearn's ``MetricFrame`` (https://fairlearn.org) and come from a
     table of counts per (group, label, prediction); percentile bootstrap intervals come
     from multinomial draws of those counts. For binary tasks the positive class is index
-    1 of the model's classes. Options: ``n_boot`` (default 1000, 0 for none),
+    1 of the model's classes, whose softmax probability gives each group's expected
+    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none),
     ``confidence`` (0.95), ``min_group_size`` (30).
     """
 
@@ -101,13 +121,15 @@ class GroupMetrics(Probe):
             if column not in data.groups.columns:
                 raise UnknownNameError("sensitive column", column, data.groups.columns)
         start = time.perf_counter()
-        y_pred = self.handle.predict(data.x).argmax(1).numpy()
+        outputs = self.handle.predict(data.x)
+        y_pred = outputs.argmax(1).numpy()
         binary = self.handle.task == "binary-classification"
+        scores = torch.softmax(outputs.double(), dim=1)[:, 1].numpy() if binary else None
         unknown = set(self.options) - set(PROBE_OPTIONS)
         if unknown:
             raise UnknownNameError("group-metrics option", sorted(unknown)[0], PROBE_OPTIONS)
         result = tabulate(data.y.numpy(), y_pred, data.groups[list(sensitive)], binary=binary, seed=seed,
-                          **self.options)
+                          scores=scores, **self.options)
         return FairnessResult(
             probe=self.name,
             model=self.handle.name,
@@ -127,11 +149,11 @@ class GroupMetrics(Probe):
 
 
 def tabulate(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, *, binary: bool, seed: int = 0,
-             n_boot: int = 1000, confidence: float = 0.95,
-             min_group_size: int = MIN_GROUP_SIZE) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
+             n_boot: int = 1000, confidence: float = 0.95, min_group_size: int = MIN_GROUP_SIZE,
+             scores: np.ndarray | None = None) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
     """One :class:`GroupTable` per column of ``groups``, and their intersection when there are several."""
     options = {"binary": binary, "n_boot": int(n_boot), "confidence": float(confidence), "seed": seed,
-               "min_group_size": int(min_group_size)}
+               "min_group_size": int(min_group_size), "scores": scores}
     columns = groups.astype(str)
     tables = tuple(group_table(y_true, y_pred, columns[c].to_numpy(), str(c), **options) for c in columns)
     intersection = group_table(y_true, y_pred, columns, **options) if columns.shape[1] >= 2 else None

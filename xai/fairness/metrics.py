@@ -37,7 +37,9 @@ __all__ = [
     "FourFifths",
     "GroupFrame",
     "Intervals",
+    "Calibration",
     "bootstrap_intervals",
+    "calibration_error",
     "demographic_parity_difference",
     "demographic_parity_ratio",
     "derived_metric",
@@ -170,6 +172,81 @@ def group_frame(*, y_true: Any, y_pred: Any, sensitive_features: Any, metrics: S
         cells=cells,
         min_group_size=min_group_size,
         warnings=_warnings(cells, labels, task, min_group_size),
+    )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Expected calibration error of each group, overall, and its widest gap.
+
+    Attributes
+    ----------
+    cells
+        ``(G, bins, 3)`` score histogram per group: rows, positives, sum of scores.
+    """
+
+    feature: str
+    groups: tuple[str, ...]
+    by_group: dict[str, float]
+    overall: float
+    difference: float
+    cells: np.ndarray = field(repr=False)
+    n_bins: int = 10
+
+    def intervals(self, *, n_boot: int, confidence: float = 0.95, seed: int = 0
+                  ) -> tuple[dict[str, tuple[float, float]], tuple[float, float], tuple[float, float]]:
+        """Percentile bootstrap intervals: per group, overall and of the difference."""
+        samples = _engine.bootstrap_calibration(self.cells, n_boot=n_boot, seed=seed)  # (R, G, B, 3)
+        per_group = _engine.expected_calibration_error(samples)  # (R, G)
+        overall = _engine.expected_calibration_error(samples.sum(axis=1))  # (R,)
+        difference = _nan_spread(per_group)
+        lo, hi = _engine.percentile_interval(per_group, confidence)
+        (olo, ohi), (dlo, dhi) = (_engine.percentile_interval(v, confidence) for v in (overall, difference))
+        by_group = {g: (float(a), float(b)) for g, a, b in zip(self.groups, lo, hi, strict=True)}
+        return by_group, (float(olo), float(ohi)), (float(dlo), float(dhi))
+
+
+def _nan_spread(values: np.ndarray) -> np.ndarray:
+    """Largest minus smallest value over the last axis, ignoring NaN groups (NaN when none is defined)."""
+    finite = np.isfinite(values)
+    high = np.where(finite, values, -np.inf).max(axis=-1)
+    low = np.where(finite, values, np.inf).min(axis=-1)
+    return np.where(finite.any(axis=-1), high - low, np.nan)
+
+
+def calibration_error(*, y_true: Any, y_score: Any, sensitive_features: Any, n_bins: int = 10,
+                      pos_label: Any = 1) -> Calibration:
+    """Expected calibration error (ECE) of positive-class scores, per group and overall.
+
+    ECE is the row-weighted mean over ``n_bins`` equal-width score bins of
+    |mean score - share of positives| (Naeini et al. 2015; Pleiss et al. 2017 for its
+    group gap). The bins are scikit-learn's ``calibration_curve(strategy="uniform")``
+    bins, so each group's number equals one computed from ``calibration_curve`` and
+    ``np.histogram``. ``difference`` is the largest gap between groups.
+
+    Examples
+    --------
+    >>> cal = calibration_error(y_true=[0, 1, 1, 1], y_score=[0.1, 0.9, 0.2, 0.8],
+    ...                         sensitive_features=["a", "a", "b", "b"], n_bins=2)
+    >>> round(cal.by_group["b"], 3), round(cal.overall, 3)
+    (0.5, 0.25)
+    """
+    if n_bins < 1:
+        raise DataError(f"n_bins must be at least 1, got {n_bins}")
+    groups = _engine.encode_groups(_engine.as_feature_columns(sensitive_features))
+    labels = _engine.as_binary(y_true, pos_label=pos_label, what="y_true")
+    if len(labels) != len(groups.codes):
+        raise DataError(f"labels and sensitive features differ in length: {len(labels)} vs {len(groups.codes)}")
+    cells = _engine.calibration_cells(groups.codes, len(groups), labels, np.asarray(y_score), n_bins)
+    per_group = _engine.expected_calibration_error(cells)
+    return Calibration(
+        feature=groups.feature,
+        groups=groups.labels,
+        by_group=dict(zip(groups.labels, map(float, per_group), strict=True)),
+        overall=float(_engine.expected_calibration_error(cells.sum(axis=0))),
+        difference=float(_nan_spread(per_group)),
+        cells=cells,
+        n_bins=n_bins,
     )
 
 

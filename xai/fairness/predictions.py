@@ -31,6 +31,8 @@ class Predictions:
     source: str
     positive_label: str
     sha256: str
+    #: Positive-class probabilities when a ``--score`` column in [0, 1] gave the predictions.
+    scores: np.ndarray | None = None
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -98,6 +100,7 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
     path = Path(path)
     frame = read_table(path)
     truth, positive = _binary(_column(frame, y_true, path), pos_label)
+    probabilities = None
     if y_pred is not None:
         pred, _ = _binary(_column(frame, y_pred, path), pos_label)
         source = y_pred
@@ -106,11 +109,15 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
         scores = _column(frame, score, path)
         if not pd.api.types.is_numeric_dtype(scores) or scores.dtype == bool:
             raise DataError(f"--score column {score!r} must be numeric, got {scores.dtype}")
-        pred = (scores.to_numpy(np.float64) >= threshold).astype(np.int64)
+        values = scores.to_numpy(np.float64)
+        pred = (values >= threshold).astype(np.int64)
         source = f"{score} >= {threshold:g}"
+        # scores that are probabilities also tell how well calibrated each group is
+        probabilities = values if ((values >= 0) & (values <= 1)).all() else None
     groups = pd.DataFrame({c: _column(frame, c, path).astype(str) for c in sensitive})
     return Predictions(path=path, y_true=truth, y_pred=pred, groups=groups, source=source,
-                       positive_label=positive, sha256=sha256_file(path))
+                       positive_label=positive, sha256=sha256_file(path),
+                       scores=probabilities)
 
 
 def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, confidence: float = 0.95,
@@ -118,7 +125,8 @@ def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, c
     """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`."""
     start = time.perf_counter()
     tables, intersection = tabulate(data.y_true, data.y_pred, data.groups, binary=True, seed=seed,
-                                    n_boot=n_boot, confidence=confidence, min_group_size=min_group_size)
+                                    n_boot=n_boot, confidence=confidence, min_group_size=min_group_size,
+                                    scores=data.scores)
     return FairnessResult(
         probe="group-metrics",
         model=f"predictions ({data.source})",
