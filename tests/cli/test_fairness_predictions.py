@@ -125,3 +125,47 @@ def _ece(y, score, n_bins=10):
     counts = np.bincount(np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], score), minlength=n_bins)
     counts = counts[counts > 0]
     return float((counts * np.abs(prob_true - prob_pred)).sum() / counts.sum())
+
+
+def test_multiclass_and_regression_predictions_equal_fairlearn(tmp_path):
+    from sklearn.metrics import accuracy_score, mean_absolute_error, mean_squared_error
+
+    rng = np.random.default_rng(1)
+    n = 500
+    frame = pd.DataFrame({"site": rng.choice(["north", "south"], n),
+                          "truth": rng.choice(["cat", "dog", "eel"], n),
+                          "y": rng.normal(size=n)})
+    frame["guess"] = np.where(rng.random(n) < 0.7, frame["truth"], rng.choice(["cat", "dog", "fox"], n))
+    frame["y_hat"] = frame["y"] + rng.normal(scale=np.where(frame["site"] == "north", 0.5, 1.0))
+    path = tmp_path / "multi.csv"
+    frame.to_csv(path, index=False)
+    result = run("fairness", "--data", str(path), "--y-true", "truth", "--y-pred", "guess", "-s", "site",
+                 "--task", "multiclass", "--json", "--n-boot", "100")
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.stdout)["tables"][0]
+    expected = MetricFrame(metrics=accuracy_score, y_true=frame["truth"], y_pred=frame["guess"],
+                           sensitive_features=frame["site"])
+    for group, value in expected.by_group.items():
+        assert table["by_group"]["accuracy"][group] == pytest.approx(value, abs=1e-12)
+    assert table["disparities"]["accuracy_difference"] == pytest.approx(expected.difference(), abs=1e-12)
+    assert table["intervals"]["accuracy"]["north"][0] <= table["by_group"]["accuracy"]["north"]
+
+    result = run("fairness", "--data", str(path), "--y-true", "y", "--y-pred", "y_hat", "-s", "site",
+                 "--task", "regression", "--json")
+    assert result.exit_code == 0, result.output
+    table = json.loads(result.stdout)["tables"][0]
+    for metric, fn in (("mean_absolute_error", mean_absolute_error), ("mean_squared_error", mean_squared_error)):
+        expected = MetricFrame(metrics=fn, y_true=frame["y"], y_pred=frame["y_hat"], sensitive_features=frame["site"])
+        for group, value in expected.by_group.items():
+            assert table["by_group"][metric][group] == pytest.approx(value, rel=1e-12)
+        assert table["disparities"][f"{metric}_difference"] == pytest.approx(expected.difference(), rel=1e-9)
+    page = run("fairness", "--data", str(path), "--y-true", "y", "--y-pred", "y_hat", "-s", "site",
+               "--task", "regression", "-o", str(tmp_path / "out"))
+    assert page.exit_code == 0, page.output
+    assert "mean absolute error" in page.stdout
+
+    for args, message in ((["--task", "regression", "--y-true", "truth", "--y-pred", "guess"], "must be numeric"),
+                          (["--task", "multiclass", "--y-true", "truth", "--score", "y"], "apply to binary"),
+                          (["--task", "ordinal", "--y-true", "y", "--y-pred", "y_hat"], "unknown task")):
+        bad = run("fairness", "--data", str(path), "-s", "site", *args)
+        assert bad.exit_code == 2 and message in bad.output.lower(), bad.output

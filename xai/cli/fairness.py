@@ -47,13 +47,15 @@ def fairness(
                                     "Without: a .csv or .parquet file of labels and predictions."),
     ] = None,
     y_true: Annotated[str | None, typer.Option("--y-true", help=_PREDICTION_HELP + "column of labels.")] = None,
-    y_pred: Annotated[str | None, typer.Option("--y-pred", help=_PREDICTION_HELP + "column of 0/1 predictions.")
-                      ] = None,
+    y_pred: Annotated[str | None, typer.Option(
+        "--y-pred", help=_PREDICTION_HELP + "column of predictions (0/1 when binary).")] = None,
     score: Annotated[str | None, typer.Option("--score", help=_PREDICTION_HELP + "column of scores, "
                                                               "predicted positive when >= --threshold.")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Score threshold [default: 0.5].")] = None,
     pos_label: Annotated[str | None, typer.Option("--pos-label", help="Positive label when labels are not 0/1.")
                          ] = None,
+    task: Annotated[str, typer.Option("--task", help=_PREDICTION_HELP + "binary, multiclass (any labels) or "
+                                                            "regression (numbers).")] = "binary",
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the intervals (0: none).")
                       ] = 1000,
     confidence: Annotated[float, typer.Option("--confidence", help="Nominal coverage of the intervals.")] = 0.95,
@@ -76,7 +78,8 @@ def fairness(
     columns = [c.strip() for item in sensitive for c in item.split(",") if c.strip()]
     options = {"n_boot": n_boot, "confidence": confidence, "min_group_size": min_group_size}
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
-                                       ("--threshold", threshold), ("--pos-label", pos_label)) if v is not None]
+                                       ("--threshold", threshold), ("--pos-label", pos_label),
+                                       ("--task", None if task == "binary" else task)) if v is not None]
     if model is None:
         if data is None:
             raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score")
@@ -86,7 +89,7 @@ def fairness(
             raise DataError("--threshold applies to --score")
         predictions = load_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
                                        threshold=0.5 if threshold is None else threshold,
-                                       pos_label=pos_label, sensitive=columns)
+                                       pos_label=pos_label, sensitive=columns, task=task)
         verdict = audit_predictions(predictions, seed=seed or 0, **options)
         page = (write_report([prediction_audit(predictions, verdict, slug="fairness-predictions")], out)
                 if out is not None else None)

@@ -30,13 +30,15 @@ BINARY_DIFFERENCES = ("accuracy_difference", "demographic_parity_difference", "e
 BINARY_RATIOS = ("accuracy_ratio", "demographic_parity_ratio", "equalized_odds_ratio")
 MULTICLASS_DIFFERENCES = ("accuracy_difference",)
 MULTICLASS_RATIOS = ("accuracy_ratio",)
+REGRESSION_DIFFERENCES = ("mean_absolute_error_difference", "mean_squared_error_difference")
 #: Options of the probe (``[[probe]] options`` in a spec).
 PROBE_OPTIONS = ("n_boot", "confidence", "min_group_size")
 
 
 def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: str | None = None, *,
                 binary: bool, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
-                min_group_size: int = MIN_GROUP_SIZE, scores: np.ndarray | None = None) -> GroupTable:
+                min_group_size: int = MIN_GROUP_SIZE, scores: np.ndarray | None = None,
+                task: str | None = None) -> GroupTable:
     """Per-group metrics, disparities and (with ``n_boot``) bootstrap intervals.
 
     Binary tasks get accuracy, selection rate, TPR and FPR with the demographic parity
@@ -55,21 +57,25 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     scores
         Positive-class probabilities ``(N,)`` of a binary task: adds each group's expected
         calibration error and ``calibration_error_difference``.
+    task
+        ``regression`` for numeric targets (MAE and MSE per group, no intervals);
+        otherwise ``binary`` or ``multiclass`` as ``binary`` says.
     """
-    task = "binary" if binary else "multiclass"
+    task = task if task == "regression" else ("binary" if binary else "multiclass")
     sensitive = groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
     frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive, task=task,
                         min_group_size=min_group_size)
-    differences = BINARY_DIFFERENCES if binary else MULTICLASS_DIFFERENCES
-    ratios = BINARY_RATIOS if binary else MULTICLASS_RATIOS
+    differences, ratios = {"binary": (BINARY_DIFFERENCES, BINARY_RATIOS),
+                           "multiclass": (MULTICLASS_DIFFERENCES, MULTICLASS_RATIOS),
+                           "regression": (REGRESSION_DIFFERENCES, ())}[task]
     intervals = (bootstrap_intervals(frame, n_boot=n_boot, confidence=confidence, seed=seed,
-                                     derived=differences + ratios) if n_boot else None)
+                                     derived=differences + ratios) if n_boot and task != "regression" else None)
     by_group, overall = dict(frame.by_group), dict(frame.overall)
     disparities = {name: frame.derived(name) for name in differences}
     group_iv = dict(intervals.by_group) if intervals else {}
     overall_iv = dict(intervals.overall) if intervals else {}
     disparity_iv = dict(intervals.derived) if intervals else {}
-    if binary and scores is not None:
+    if task == "binary" and scores is not None:
         calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=sensitive)
         by_group["calibration_error"] = calibration.by_group
         overall["calibration_error"] = calibration.overall
@@ -85,7 +91,7 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         overall=overall,
         disparities=disparities,
         ratios={name: frame.derived(name) for name in ratios},
-        four_fifths=four_fifths(frame) if binary else None,
+        four_fifths=four_fifths(frame) if task == "binary" else None,
         intervals=group_iv,
         overall_intervals=overall_iv,
         disparity_intervals=disparity_iv,
@@ -150,10 +156,11 @@ class GroupMetrics(Probe):
 
 def tabulate(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, *, binary: bool, seed: int = 0,
              n_boot: int = 1000, confidence: float = 0.95, min_group_size: int = MIN_GROUP_SIZE,
-             scores: np.ndarray | None = None) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
+             scores: np.ndarray | None = None,
+             task: str | None = None) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
     """One :class:`GroupTable` per column of ``groups``, and their intersection when there are several."""
     options = {"binary": binary, "n_boot": int(n_boot), "confidence": float(confidence), "seed": seed,
-               "min_group_size": int(min_group_size), "scores": scores}
+               "min_group_size": int(min_group_size), "scores": scores, "task": task}
     columns = groups.astype(str)
     tables = tuple(group_table(y_true, y_pred, columns[c].to_numpy(), str(c), **options) for c in columns)
     intersection = group_table(y_true, y_pred, columns, **options) if columns.shape[1] >= 2 else None

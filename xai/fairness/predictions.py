@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -12,11 +13,13 @@ import pandas as pd
 from xai._provenance import Provenance, sha256_file
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult
-from xai.fairness.group import BINARY_METRICS, tabulate
-from xai.fairness.metrics import MIN_GROUP_SIZE
+from xai.fairness.group import tabulate
+from xai.fairness.metrics import DEFAULT_METRICS, MIN_GROUP_SIZE
 
 __all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
 
+PredictionTask = Literal["binary", "multiclass", "regression"]
+PREDICTION_TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
 _READERS = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -33,6 +36,7 @@ class Predictions:
     sha256: str
     #: Positive-class probabilities when a ``--score`` column in [0, 1] gave the predictions.
     scores: np.ndarray | None = None
+    task: PredictionTask = "binary"
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -67,6 +71,18 @@ def _column(frame: pd.DataFrame, name: str, path: Path) -> pd.Series:
     return column
 
 
+def _other_task(truth: pd.Series, pred: pd.Series, task: PredictionTask) -> tuple[np.ndarray, np.ndarray]:
+    """Multiclass labels as shared integer codes, or regression targets as floats."""
+    if task == "regression":
+        for column in (truth, pred):
+            if not pd.api.types.is_numeric_dtype(column) or column.dtype == bool:
+                raise DataError(f"column {column.name!r} must be numeric for a regression audit, got {column.dtype}")
+        return truth.to_numpy(np.float64), pred.to_numpy(np.float64)
+    text_true, text_pred = truth.astype(str), pred.astype(str)
+    codes, _ = pd.factorize(pd.concat([text_true, text_pred], ignore_index=True), sort=True)
+    return codes[: len(truth)].astype(np.int64), codes[len(truth):].astype(np.int64)
+
+
 def _binary(column: pd.Series, pos_label: str | None) -> tuple[np.ndarray, str]:
     values = pd.unique(column)
     shown = ", ".join(map(str, values[:6])) + (" ..." if len(values) > 6 else "")
@@ -86,19 +102,32 @@ def _binary(column: pd.Series, pos_label: str | None) -> tuple[np.ndarray, str]:
 
 def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_pred: str | None = None,
                      score: str | None = None, threshold: float = 0.5,
-                     pos_label: str | None = None) -> Predictions:
+                     pos_label: str | None = None, task: PredictionTask = "binary") -> Predictions:
     """Read labels, predictions (given, or ``score >= threshold``) and sensitive columns.
+
+    ``task`` ``binary`` wants 0/1 labels (or ``pos_label``); ``multiclass`` takes any
+    labels (predictions are compared with them as text); ``regression`` takes numbers.
 
     Raises :class:`~xai.errors.DataError` for a missing or empty file, an unknown column
     (the message lists the file's columns), missing values in a used column, labels that
-    are not binary, and for ``y_pred`` and ``score`` given together or neither.
+    do not fit the task, and for ``y_pred`` and ``score`` given together or neither.
     """
+    if task not in PREDICTION_TASKS:
+        raise UnknownNameError("task", task, PREDICTION_TASKS)
     if (y_pred is None) == (score is None):
         raise DataError("give exactly one of --y-pred COL or --score COL (with --threshold)")
+    if task != "binary" and (score is not None or pos_label is not None):
+        raise DataError(f"--score and --pos-label apply to binary tasks; a {task} audit takes --y-pred COL")
     if not sensitive:
         raise DataError("name at least one sensitive column with --sensitive")
     path = Path(path)
     frame = read_table(path)
+    if task != "binary":
+        assert y_pred is not None
+        truth, pred = _other_task(_column(frame, y_true, path), _column(frame, y_pred, path), task)
+        groups = pd.DataFrame({c: _column(frame, c, path).astype(str) for c in sensitive})
+        return Predictions(path=path, y_true=truth, y_pred=pred, groups=groups, source=y_pred,
+                           positive_label="", sha256=sha256_file(path), task=task)
     truth, positive = _binary(_column(frame, y_true, path), pos_label)
     probabilities = None
     if y_pred is not None:
@@ -124,17 +153,19 @@ def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, c
                       min_group_size: int = MIN_GROUP_SIZE) -> FairnessResult:
     """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`."""
     start = time.perf_counter()
-    tables, intersection = tabulate(data.y_true, data.y_pred, data.groups, binary=True, seed=seed,
-                                    n_boot=n_boot, confidence=confidence, min_group_size=min_group_size,
-                                    scores=data.scores)
+    if data.task == "regression":
+        n_boot = 0  # the multinomial bootstrap resamples count cells; regression cells are sums
+    tables, intersection = tabulate(data.y_true, data.y_pred, data.groups, binary=data.task == "binary",
+                                    seed=seed, n_boot=n_boot, confidence=confidence,
+                                    min_group_size=min_group_size, scores=data.scores, task=data.task)
     return FairnessResult(
         probe="group-metrics",
         model=f"predictions ({data.source})",
         dataset=data.path.name,
-        metrics=BINARY_METRICS,
+        metrics=DEFAULT_METRICS[data.task],
         tables=tables,
         intersection=intersection,
-        positive_class=data.positive_label,
+        positive_class=data.positive_label or None,
         provenance=Provenance(model_sha256="", data_sha256=data.sha256, seed=seed,
                               wall_seconds=round(time.perf_counter() - start, 4), device="cpu"),
     )
