@@ -15,6 +15,7 @@ from xai.cli.dream import dream_command
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.init import init
+from xai.cli.project import project_command
 from xai.cli.rollout import rollout
 from xai.cli.sanity import sanity
 from xai.cli.zoo import zoo_app
@@ -63,6 +64,7 @@ app.command("dream")(dream_command)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.command("init")(init)
+app.command("project")(project_command)
 app.command("sanity")(sanity)
 app.command("rollout")(rollout)
 app.add_typer(zoo_app, name="zoo")

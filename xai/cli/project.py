@@ -1,0 +1,76 @@
+"""``xai project``: PCA or t-SNE of one layer's activations, coloured by class and groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xai._device import resolve_device
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelArg,
+    OutOpt,
+    SeedOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.datasets import load_dataset
+from xai.errors import DataError
+from xai.explain.projection import METHODS, project
+from xai.zoo import load_model
+
+
+def project_command(
+    model: ModelArg,
+    layer: Annotated[str | None, typer.Option(
+        "--layer", "-l", help="Layer whose activations to map [default: the model's last named layer].")] = None,
+    method: Annotated[str, typer.Option("--method", "-m", help=f"One of {', '.join(METHODS)}.")] = "pca",
+    samples: Annotated[int, typer.Option("--samples", "-n", min=5, help="Seeded rows to map.")] = 500,
+    color: Annotated[list[str] | None, typer.Option("--color", "-c", help="Grouping column to colour by; "
+                                                                          "repeat [default: all].")] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Bundled dataset [default: the model's own].")] = None,
+    split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
+    out: OutOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Map a layer's activations to 2-D; silhouette scores say which columns it separates."""
+    dev = resolve_device(check_device(device))
+    handle = load_model(model, zoo_dir=zoo_dir, data=data, device=str(dev.type),
+                        console=stderr_console(enabled=not json_out)).to(dev)
+    name = data or handle.dataset
+    if name is None:
+        raise DataError(f"say which data to map with --data; {handle.name} names no dataset")
+    result = project(handle, load_dataset(name, split), layer=layer, method=method, samples=samples,
+                     color_by=[c.strip() for item in color for c in item.split(",")] if color else None,
+                     seed=seed or 0)
+    page = None
+    if out is not None:
+        from xai.report.projection import write_projection_report  # jinja2 only when a page is asked for
+
+        page = write_projection_report(result, out)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    table = Table(title=f"{result.method} of {result.model} · {result.layer}",
+                  caption=f"{len(result.coords)} samples x {result.features} activations, "
+                          f"trustworthiness {result.trust:.3f}, "
+                          f"{result.provenance.wall_seconds:.2f} s")
+    table.add_column("coloured by")
+    table.add_column("silhouette", justify="right")
+    for column, score in result.separation.items():
+        table.add_row(column, f"{score:.3f}" if score == score else "-")
+    console = stdout_console()
+    console.print(table)
+    if result.explained_variance:
+        console.print(f"  PCA components explain {100 * sum(result.explained_variance):.1f}% of the variance")
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")

@@ -1,0 +1,63 @@
+"""HTML page of one representation view (``xai project -o DIR``): one SVG scatter per colouring.
+
+Computation and rendering apart: this module reads a :class:`ProjectionResult` only.
+Points use the Okabe-Ito colour-blind-safe palette (cycled with a second marker shape
+past seven groups) and every group's name is also written at its median point, so the
+map reads without telling colours apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xai._io import atomic_write_text
+from xai.explain.projection import ProjectionResult
+from xai.report.html import _ENV, OKABE_ITO, _stamp
+from xai.report.json import dumps
+
+__all__ = ["projection_slug", "render_projection_page", "write_projection_report"]
+
+
+def projection_slug(result: ProjectionResult) -> str:
+    """File stem of the page and JSON: ``project-<model>-<layer>-<method>``."""
+    return f"project-{result.model}-{result.layer.replace('.', '-')}-{result.method}"
+
+
+def _panel(coords: np.ndarray, labels: np.ndarray, size: int = 360, pad: int = 14) -> dict[str, Any]:
+    """SVG points, legend and group-name anchors of one colouring."""
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    span = np.where(high - low > 0, high - low, 1.0)
+    xy = pad + (coords - low) / span * (size - 2 * pad)  # (N, 2) in the square
+    xy[:, 1] = size - xy[:, 1]  # SVG's y grows downwards
+    groups = sorted(set(labels.tolist()), key=str)
+    legend, points, anchors = [], [], []
+    for k, group in enumerate(groups):
+        colour = OKABE_ITO[k % len(OKABE_ITO)]
+        square = (k // len(OKABE_ITO)) % 2 == 1
+        legend.append({"name": str(group), "colour": colour, "square": square,
+                       "count": int((labels == group).sum())})
+        mine = xy[labels == group]
+        points.extend({"x": float(x), "y": float(y), "colour": colour, "square": square} for x, y in mine)
+        cx, cy = np.median(mine, axis=0)
+        anchors.append({"x": float(cx), "y": float(cy), "name": str(group)})
+    return {"size": size, "points": points, "legend": legend, "anchors": anchors}
+
+
+def render_projection_page(result: ProjectionResult) -> str:
+    """The page: one scatter per colouring with its silhouette score."""
+    panels = [{"column": column, "separation": result.separation[column], **_panel(result.coords, labels)}
+              for column, labels in result.colours.items()]
+    return _ENV.get_template("projection.html.j2").render(
+        r=result, panels=panels, json_name=f"{projection_slug(result)}.json", **_stamp())
+
+
+def write_projection_report(result: ProjectionResult, out_dir: str | Path) -> Path:
+    """Write ``<slug>.html`` and ``<slug>.json`` into ``out_dir`` (atomically); return the page."""
+    out = Path(out_dir)
+    slug = projection_slug(result)
+    page = render_projection_page(result)  # render everything before writing anything
+    atomic_write_text(out / f"{slug}.json", dumps(result.to_dict()) + "\n")
+    return atomic_write_text(out / f"{slug}.html", page)
