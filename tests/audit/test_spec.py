@@ -72,7 +72,7 @@ def test_run_audit_on_a_small_spec(lenet, digits_test):
     # probe left out of the spec: every applicable probe runs on the sensitive columns
     from xai.fairness import list_probes
 
-    assert [f.probe for f in result.fairness] == list_probes(handle=lenet)
+    assert [f.probe for f in result.fairness] == list_probes(handle=lenet, default_only=True)
     assert "group-metrics" in list_probes(handle=lenet) and "proxy" not in list_probes(handle=lenet)
     assert result.fairness[0].tables[0].feature == "ink"
     assert result.model.sha256 == lenet.sha256
@@ -86,3 +86,10 @@ def test_unknown_method_in_spec_fails_before_work():
     spec = parse_spec(GOOD.replace('"saliency"', '"gradcam++"'))
     with pytest.raises(UnknownNameError, match="integrated-gradients"):
         run_audit(spec, slug="x")
+
+
+def test_probes_that_need_options_only_run_when_named(lenet):
+    from xai.fairness import list_probes
+
+    assert "shortcut" in list_probes(handle=lenet)  # it applies to an image classifier ...
+    assert "shortcut" not in list_probes(handle=lenet, default_only=True)  # ... but needs its region

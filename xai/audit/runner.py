@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from xai._provenance import Provenance
 from xai._results import to_jsonable
@@ -142,9 +145,10 @@ def run_audit(
         data = sample_rows(data, spec.data.samples, spec.seed)
     notes: list[str] = []
     performance = handle.performance(data)
-    explanations = tuple(_run_explainers(spec, handle, data, notes))
-    fairness = tuple(_run_probes(spec, handle, data, notes))
-    sanity = tuple(_run_sanity(spec, handle, data))
+    with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:
+        explanations = tuple(_run_explainers(spec, handle, data, notes, steps))
+        fairness = tuple(_run_probes(spec, handle, data, notes, steps))
+        sanity = tuple(_run_sanity(spec, handle, data, steps))
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -184,8 +188,47 @@ def sample_rows(data: Dataset, n: int, seed: int) -> Dataset:
     return data.subset(index)
 
 
+class AuditProgress:
+    """A transient progress bar over an audit's steps (explainers, probes, sanity checks).
+
+    Does nothing without a console (``--json``, ``-q``, library use).
+    """
+
+    def __init__(self, console: Console | None, title: str, total: int) -> None:
+        self._progress = None if console is None or total == 0 else Progress(
+            TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True)
+        self._task: TaskID | None = None
+        self._title, self._total = title, total
+
+    def __enter__(self) -> AuditProgress:
+        if self._progress is not None:
+            self._progress.start()
+            self._task = self._progress.add_task("", total=self._total, title=self._title)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        """Show ``description`` while the body runs, then advance the bar."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=description)
+        yield
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+
+def _count_steps(spec: AuditSpec, handle: ModelHandle) -> int:
+    explain = len(list_explainers(handle=handle)) if spec.explain is None else len(spec.explain)
+    probes = len(list_probes(handle=handle, default_only=True)) if spec.probe is None else len(spec.probe)
+    return explain + probes + len(spec.sanity)
+
+
 def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                    notes: list[str]) -> list[AttributionResult]:
+                    notes: list[str], steps: AuditProgress) -> list[AttributionResult]:
     if spec.explain is None:
         plan = [(name, 8, "predicted", {}) for name in list_explainers(handle=handle)]
     else:
@@ -195,26 +238,30 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
         EXPLAINERS.get(method)  # unknown names fail before any work
         explainer = create_explainer(method, handle, **options)
         subset = sample_rows(data, samples, spec.seed)
-        results.append(explainer.explain(subset, target=target, seed=spec.seed))
+        with steps.step(f"explain {method} ({len(subset)} samples)"):
+            results.append(explainer.explain(subset, target=target, seed=spec.seed))
     if not results and spec.explain is None:
         notes.append("no registered explainer applies to this model")
     return results
 
 
-def _run_sanity(spec: AuditSpec, handle: ModelHandle, data: Dataset) -> list[SanityResult]:
+def _run_sanity(spec: AuditSpec, handle: ModelHandle, data: Dataset,
+                steps: AuditProgress) -> list[SanityResult]:
     for check in spec.sanity:
         EXPLAINERS.get(check.method)  # unknown names fail before any work
-    return [
-        sanity_check(handle, check.method, sample_rows(data, check.samples, spec.seed), options=check.options,
-                     target=check.target, steps=check.steps, seed=spec.seed)
-        for check in spec.sanity
-    ]
+    results = []
+    for check in spec.sanity:
+        with steps.step(f"sanity {check.method}"):
+            results.append(sanity_check(handle, check.method, sample_rows(data, check.samples, spec.seed),
+                                        options=check.options, target=check.target, steps=check.steps,
+                                        seed=spec.seed))
+    return results
 
 
 def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                notes: list[str]) -> list[FairnessResult]:
+                notes: list[str], steps: AuditProgress) -> list[FairnessResult]:
     if spec.probe is None:
-        plan = [(name, None, {}) for name in list_probes(handle=handle)]
+        plan = [(name, None, {}) for name in list_probes(handle=handle, default_only=True)]
     else:
         plan = [(p.name, p.sensitive, p.options) for p in spec.probe]
     results = []
@@ -225,7 +272,8 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
             notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
             continue
         probe = create_probe(name, handle, **options)
-        result = probe.run(data, sensitive=columns, seed=spec.seed)
+        with steps.step(f"probe {name} by {', '.join(columns)}"):
+            result = probe.run(data, sensitive=columns, seed=spec.seed)
         notes.extend(f"{name}: {note}" for note in result.notes)
         results.append(result)
     return results

@@ -99,6 +99,9 @@ class Probe(ABC):
     name: ClassVar[str] = ""
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
     paper: ClassVar[str] = ""
+    #: Whether an audit that names no probes runs this one (off for probes that need
+    #: options to mean anything, or that cost much more than a table of counts).
+    default: ClassVar[bool] = True
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
         reason = self.why_not(handle)
@@ -132,9 +135,12 @@ def register_probe(name: str) -> Callable[[type[Probe]], type[Probe]]:
     return decorator
 
 
-def list_probes(pattern: str = "*", handle: ModelHandle | None = None) -> list[str]:
-    """Registered probe names; with ``handle``, only those that apply to it."""
-    names = PROBES.names(pattern)
+def list_probes(pattern: str = "*", handle: ModelHandle | None = None, *, default_only: bool = False) -> list[str]:
+    """Registered probe names; with ``handle``, only those that apply to it.
+
+    ``default_only`` keeps the probes an audit runs when its spec names none.
+    """
+    names = [n for n in PROBES.names(pattern) if PROBES.get(n).default or not default_only]
     if handle is None:
         return names
     return [n for n in names if PROBES.get(n).why_not(handle) is None]

@@ -85,6 +85,7 @@ class MitigationWhatIf(Probe):
 
     tasks: ClassVar[frozenset[str]] = frozenset({"binary-classification"})
     paper = "https://arxiv.org/abs/1803.02453"
+    default = False  # refits models for seconds: named in a spec on purpose
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:

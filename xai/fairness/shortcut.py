@@ -61,6 +61,7 @@ class ShortcutProbe(Probe):
     """
 
     paper = "https://arxiv.org/abs/2004.07780"
+    default = False  # needs a region to mean anything: named in a spec on purpose
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
 
     @classmethod
