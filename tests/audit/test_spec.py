@@ -93,3 +93,23 @@ def test_probes_that_need_options_only_run_when_named(lenet):
 
     assert "shortcut" in list_probes(handle=lenet)  # it applies to an image classifier ...
     assert "shortcut" not in list_probes(handle=lenet, default_only=True)  # ... but needs its region
+
+
+def test_audit_progress_names_each_step_and_counts_them():
+    import io
+
+    from rich.console import Console
+
+    from xai.audit.runner import AuditProgress
+
+    stream = io.StringIO()
+    console = Console(file=stream, force_terminal=True, width=120)
+    with AuditProgress(console, "LeNet", 2) as steps:
+        with steps.step("explain saliency (8 samples)"):
+            pass
+        with steps.step("probe group-metrics by ink"):
+            console.file.flush()
+    shown = stream.getvalue()
+    assert "explain saliency (8 samples)" in shown and "probe group-metrics by ink" in shown
+    with AuditProgress(None, "quiet", 3) as steps, steps.step("nothing shown"):
+        pass  # no console (--json, -q): no display, no error

@@ -215,7 +215,7 @@ class AuditProgress:
     def step(self, description: str) -> Iterator[None]:
         """Show ``description`` while the body runs, then advance the bar."""
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=description)
+            self._progress.update(self._task, description=description, refresh=True)
         yield
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task)
