@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from xai.audit import collect_spec_paths, default_specs, load_spec, parse_spec, run_audit
 from xai.errors import SpecError, UnknownNameError
+from xai.zoo import load_model
 
 GOOD = """
 title = "t"
@@ -113,3 +115,23 @@ def test_audit_progress_names_each_step_and_counts_them():
     assert "explain saliency (8 samples)" in shown and "probe group-metrics by ink" in shown
     with AuditProgress(None, "quiet", 3) as steps, steps.step("nothing shown"):
         pass  # no console (--json, -q): no display, no error
+
+
+def test_dream_panels_run_in_an_audit_and_reach_the_page(tmp_path):
+    from xai.audit.spec import parse_spec
+    from xai.explain.dream import dream
+    from xai.report.html import render_audit_page
+
+    spec = parse_spec('title = "d"\n[model]\nname = "lenet"\n[data]\nsamples = 20\nsensitive = ["ink"]\n'
+                      '[[explain]]\nmethod = "saliency"\nsamples = 2\n[[probe]]\nname = "group-metrics"\n'
+                      '[[dream]]\nlayer = "conv2"\nchannel = 3\nsteps = 6\ntop_k = 2\n')
+    result = run_audit(spec, slug="d")
+    direct = dream(load_model("lenet"), "conv2", channel=3, steps=6, top_k=2, seed=0)
+    (panel,) = result.dreams
+    np.testing.assert_allclose(panel.image, direct.image, rtol=1e-5, atol=1e-6)  # the same seeded ascent
+    metrics = result.metrics()
+    assert metrics["dream.conv2.channel3.end"] == pytest.approx(direct.end_value, rel=1e-5)
+    page = render_audit_page(result)
+    assert 'id="dreams"' in page and "image optimised to excite conv2.channel3" in page
+    with pytest.raises(SpecError, match="needs `layer`"):
+        parse_spec('title = "d"\n[model]\nname = "lenet"\n[[dream]]\nchannel = 1\n')

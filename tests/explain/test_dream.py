@@ -51,8 +51,8 @@ def test_channel_objective_rises_5x_and_equals_an_independent_hook(lenet, lenet_
     assert r.start_value == pytest.approx(start, rel=1e-5, abs=1e-6)
     assert start > 0 and end / start >= 5.0
     metrics = r.metrics()
-    assert metrics["dream.conv2.channel.gain"] == pytest.approx(end / start, rel=1e-5)
-    assert metrics["dream.conv2.channel.vs_top1"] == pytest.approx(end / float(r.top_values[0]), rel=1e-5)
+    assert metrics["dream.conv2.channel3.gain"] == pytest.approx(end / start, rel=1e-5)
+    assert metrics["dream.conv2.channel3.vs_top1"] == pytest.approx(end / float(r.top_values[0]), rel=1e-5)
     assert r.image.shape == (1, 1, 32, 32) and np.isfinite(r.image).all()
     assert r.image.min() >= 0.0 and r.image.max() <= 1.0  # projected into the data range
     assert len(r.trace) == 64 and np.isfinite(r.trace).all()
@@ -197,7 +197,7 @@ def test_cli_json_and_html_page(tmp_path):
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout)
     assert doc["layer"] == "conv2" and doc["channel"] == 3 and len(doc["trace"]) == 8
-    assert doc["metrics"]["dream.conv2.channel.end"] == pytest.approx(doc["end_value"])
+    assert doc["metrics"]["dream.conv2.channel3.end"] == pytest.approx(doc["end_value"])
     page = (tmp_path / "dream-lenet-conv2.channel3.html").read_text()
     assert json.loads((tmp_path / "dream-lenet-conv2.channel3.json").read_text())["top_indices"] == doc["top_indices"]
     assert "<polyline" in page and page.count("data:image/png;base64,") >= 3 + 1 + 2
@@ -219,7 +219,7 @@ def test_a_silent_unit_is_reported_not_hidden():
     r = dream(handle, "1", channel=0, steps=4, top_k=3)
     assert r.start_value == r.end_value == 0.0 and np.all(r.top_values == 0.0)
     assert any("never moved" in note for note in r.notes)
-    assert "dream.1.channel.gain" not in r.metrics()  # 0/0 is not a gain
+    assert "dream.1.channel0.gain" not in r.metrics() and "dream.1.channel0.end" in r.metrics()  # 0/0 is not a gain
 
 
 def _image_entries() -> list[str]:

@@ -122,6 +122,8 @@ def _sections(audit: AuditResult) -> Iterable[tuple[str, Any]]:
         yield _unique(f"fairness.{getattr(result, 'probe', type(result).__name__)}", seen), result
     for result in getattr(audit, "sanity", ()):
         yield _unique(f"sanity.{result.method}", seen), result
+    for result in getattr(audit, "dreams", ()):
+        yield "", result  # DreamResult.metrics() names itself: dream.<unit>.*
 
 
 def audit_metrics(audit: AuditResult) -> dict[str, float]:
@@ -129,7 +131,7 @@ def audit_metrics(audit: AuditResult) -> dict[str, float]:
     out = {str(k): float(v) for k, v in audit.performance.items()}
     for prefix, result in _sections(audit):
         for name, value in result_metrics(result).items():
-            out[f"{prefix}.{name}"] = value
+            out[f"{prefix}.{name}" if prefix else name] = value
         share = sensitive_share(result, audit.data.sensitive)
         if share is not None:
             out[f"{prefix}.sensitive_share"] = share

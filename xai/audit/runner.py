@@ -18,8 +18,9 @@ from xai._results import to_jsonable
 from xai.audit.metrics import audit_intervals, audit_metrics
 from xai.audit.spec import AuditSpec
 from xai.datasets import Dataset, load_dataset
-from xai.errors import DataError
+from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
+from xai.explain.dream import DreamResult, dream, why_not_dream
 from xai.explain.sanity import SanityResult, sanity_check
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
 from xai.zoo import ModelHandle, load_model
@@ -64,6 +65,7 @@ class AuditResult:
     provenance: Provenance
     notes: tuple[str, ...] = field(default_factory=tuple)
     sanity: tuple[SanityResult, ...] = field(default_factory=tuple)
+    dreams: tuple[DreamResult, ...] = field(default_factory=tuple)
 
     def untrusted(self) -> dict[str, str]:
         """Methods whose sanity check failed on this model, with the reason."""
@@ -106,6 +108,7 @@ class AuditResult:
         out = to_jsonable(self)
         out["explanations"] = [e.to_dict() for e in self.explanations]
         out["sanity"] = [s.to_dict() for s in self.sanity]
+        out["dreams"] = [d.to_dict() for d in self.dreams]
         out["headline"] = to_jsonable(self.headline())
         metrics = self.metrics()
         out["metrics"] = to_jsonable(metrics)
@@ -149,6 +152,7 @@ def run_audit(
         explanations = tuple(_run_explainers(spec, handle, data, notes, steps))
         fairness = tuple(_run_probes(spec, handle, data, notes, steps))
         sanity = tuple(_run_sanity(spec, handle, data, steps))
+        dreams = tuple(_run_dreams(spec, handle, steps))
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -176,6 +180,7 @@ def run_audit(
         ),
         notes=tuple(notes),
         sanity=sanity,
+        dreams=dreams,
     )
 
 
@@ -224,7 +229,7 @@ class AuditProgress:
 def _count_steps(spec: AuditSpec, handle: ModelHandle) -> int:
     explain = len(list_explainers(handle=handle)) if spec.explain is None else len(spec.explain)
     probes = len(list_probes(handle=handle, default_only=True)) if spec.probe is None else len(spec.probe)
-    return explain + probes + len(spec.sanity)
+    return explain + probes + len(spec.sanity) + len(spec.dream)
 
 
 def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
@@ -255,6 +260,19 @@ def _run_sanity(spec: AuditSpec, handle: ModelHandle, data: Dataset,
             results.append(sanity_check(handle, check.method, sample_rows(data, check.samples, spec.seed),
                                         options=check.options, target=check.target, steps=check.steps,
                                         seed=spec.seed))
+    return results
+
+
+def _run_dreams(spec: AuditSpec, handle: ModelHandle, steps: AuditProgress) -> list[DreamResult]:
+    if spec.dream:
+        reason = why_not_dream(handle, spec.dream[0].objective)
+        if reason:
+            raise NotApplicableError(f"dream does not apply to {handle.name}: {reason}")
+    results = []
+    for panel in spec.dream:
+        options = panel.model_dump(exclude={"layer"})
+        with steps.step(f"dream {panel.layer or 'class'} {panel.objective} {panel.channel}"):
+            results.append(dream(handle, panel.layer, seed=spec.seed, **options))
     return results
 
 

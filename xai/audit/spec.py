@@ -92,6 +92,27 @@ class SanitySpec(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class DreamSpec(_Strict):
+    """One activation-maximisation panel: the input that most excites a unit (``xai dream``)."""
+
+    layer: str | None = None
+    channel: int = Field(default=0, ge=0)
+    objective: Literal["channel", "neuron", "layer", "class"] = "channel"
+    steps: int = Field(default=64, gt=0)
+    param: Literal["pixel", "fourier"] = "pixel"
+    octaves: int = Field(default=1, gt=0)
+    lr: float = Field(default=0.05, gt=0)
+    tv: float = Field(default=0.0, ge=0)
+    l2: float = Field(default=0.0, ge=0)
+    top_k: int = Field(default=6, ge=0)
+
+    @model_validator(mode="after")
+    def _layer_unless_class(self) -> DreamSpec:
+        if self.objective != "class" and self.layer is None:
+            raise ValueError(f"a {self.objective} objective needs `layer`")
+        return self
+
+
 class GateSpec(_Strict):
     """One gate: ``metric op value``, or (``regression = true``) ``metric op baseline ± slack``.
 
@@ -138,6 +159,7 @@ class AuditSpec(_Strict):
     explain: list[ExplainSpec] | None = None
     probe: list[ProbeSpec] | None = None
     sanity: list[SanitySpec] = Field(default_factory=list)
+    dream: list[DreamSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = 0
 

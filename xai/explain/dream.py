@@ -313,8 +313,8 @@ class DreamResult:
         return f"{self.layer}.{self.objective}{self.channel}{where}"
 
     def metrics(self) -> dict[str, float]:
-        """Named scalars: ``dream.<layer>.<objective>.{start,end,gain,increase,vs_top1}``."""
-        base = f"dream.{self.layer}.{self.objective}"
+        """Named scalars: ``dream.<unit>.{start,end,gain,increase,vs_top1}`` (``dream.conv2.channel3.gain``)."""
+        base = f"dream.{self.unit}"
         out = {f"{base}.start": self.start_value, f"{base}.end": self.end_value,
                f"{base}.increase": self.end_value - self.start_value}
         if self.start_value > 0:

@@ -18,6 +18,7 @@ from xai._io import atomic_write_text
 from xai.audit.gates import GateResult
 from xai.audit.runner import AuditResult
 from xai.explain import AttributionResult
+from xai.explain.dream import DreamResult
 from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
 from xai.report.json import audit_json
@@ -206,6 +207,20 @@ def _stamp() -> dict[str, str]:
 GateMap = Mapping[str, Sequence[GateResult]]
 
 
+def _dream_view(result: DreamResult) -> dict[str, Any]:
+    from xai.report.dream import _png  # the dream page's image helper (it imports this module)
+
+    top = []
+    for idx, value, label, image in zip(result.top_indices, result.top_values, result.top_labels,
+                                        result.top_images, strict=True):
+        name = result.class_names[int(label)] if result.class_names else str(int(label))
+        top.append({"uri": _png(image, 96), "alt": f"test image {int(idx)} (label {name}) exciting {result.unit}",
+                    "caption": f"#{int(idx)} {name} · {float(value):.3g}"})
+    return {"unit": result.unit, "start": _png(result.start_image[0], 96), "end": _png(result.image[0], 96),
+            "start_value": result.start_value, "end_value": result.end_value, "gain": result.gain,
+            "top": top, "notes": result.notes}
+
+
 def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
     """The HTML page of one audit; ``gates`` (from ``xai check``) adds the gate table."""
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
@@ -221,6 +236,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
         explanations=explanations,
         fairness=fairness,
         sanity=audit.sanity,
+        dreams=[_dream_view(d) for d in audit.dreams],
         untrusted=audit.untrusted(),
         json_name=f"{audit.slug}.json",
         palette=OKABE_ITO,
