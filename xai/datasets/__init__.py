@@ -1,5 +1,6 @@
 """Bundled datasets (files under ``xai/datasets/data/``) and seeded generators."""
 
+from xai.datasets import _analogies, _pydoc  # noqa: F401  (importing registers the datasets)
 from xai.datasets._adult import adult_encoder, load_adult, read_adult_frame
 from xai.datasets._base import (
     DATASETS,
