@@ -99,6 +99,8 @@ class Probe(ABC):
     name: ClassVar[str] = ""
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
     paper: ClassVar[str] = ""
+    #: Whether the probe groups rows by sensitive columns (the runner skips it without any).
+    needs_sensitive: ClassVar[bool] = True
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
         reason = self.why_not(handle)
