@@ -44,8 +44,22 @@ def test_entry_builds_runs_trains_and_round_trips(name, tmp_path):
 def test_targets_adapter_gives_one_scalar_per_sample_with_input_gradient(name):
     handle = load_model(name, zoo_dir=ZOO)
     data = load_dataset(handle.dataset, "test").head(5)
-    x = data.x.clone().requires_grad_()
-    scores = handle.forward_target(x, data.y)
+    if data.x.is_floating_point():
+        x = data.x.clone().requires_grad_()
+        scores = handle.forward_target(x, data.y)
+    else:  # integer inputs (word ids) have no gradient: check it at the first layer's output (the embedding)
+        seen: list[torch.Tensor] = []
+
+        def keep(_module, _inputs, output):
+            output.retain_grad()
+            seen.append(output)
+
+        hook = handle.get_layer(handle.layers[0]).register_forward_hook(keep)
+        try:
+            scores = handle.forward_target(data.x, data.y)
+        finally:
+            hook.remove()
+        x = seen[0]
     assert scores.shape == (5,)
     scores.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0

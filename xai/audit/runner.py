@@ -286,7 +286,7 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     for name, sensitive, options in plan:
         PROBES.get(name)
         columns = sensitive if sensitive is not None else list(spec.data.sensitive)
-        if not columns:
+        if not columns and PROBES.get(name).needs_sensitive:
             notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
             continue
         probe = create_probe(name, handle, **options)

@@ -1,4 +1,4 @@
-"""``xai bias``: embedding-bias probes of static word vectors (``xai bias weat``)."""
+"""``xai bias``: embedding-bias probes of static word vectors (``xai bias weat``, ``xai bias direct``)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from xai.cli._common import JsonOpt, OutOpt, print_json, stdout_console
-from xai.datasets import list_word_vectors, load_word_vectors
+from xai.datasets import WordVectors, list_word_vectors, load_word_vectors
 from xai.errors import DataError
+from xai.fairness.direct_bias import (
+    DirectBiasResult,
+    bolukbasi_definitional_pairs,
+    bolukbasi_neutral_professions,
+    bolukbasi_professions,
+    direct_bias,
+    read_word_pairs,
+)
 from xai.fairness.embedding import (
     DEFAULT_PERMUTATIONS,
     WeatResult,
@@ -30,10 +38,12 @@ _SETS = ("X", "Y", "A", "B")
 
 @bias_app.command("weat")
 def weat_command(
-    vectors: Annotated[Path | None, typer.Option(
-        "--vectors", help="Word vectors file: word2vec binary or text, GloVe text, or .npz (words, vectors).")] = None,
+    vectors: Annotated[str | None, typer.Option(
+        "--vectors", help="Word vectors: a file (word2vec binary or text, GloVe text, or .npz with words, "
+                          f"vectors) or a shipped embedding ({', '.join(list_word_vectors())}).")] = None,
     embedding: Annotated[str | None, typer.Option(
-        "--embedding", help=f"Shipped embedding: {', '.join(list_word_vectors())} (the default).")] = None,
+        "--embedding", help=f"Shipped embedding: {', '.join(list_word_vectors())} "
+                            "(default googlenews-weat; same as --vectors NAME).")] = None,
     test: Annotated[list[str] | None, typer.Option(
         "--test", help=f"Shipped WEAT test; repeat for more [default: all]. Known: {', '.join(weat_tests())}.")
     ] = None,
@@ -52,6 +62,7 @@ def weat_command(
 
     xai bias weat --embedding googlenews-weat --test math-arts
     xai bias weat --vectors my.bin --targets x.txt y.txt --attributes a.txt b.txt
+    xai bias weat --vectors googlenews --targets x.txt y.txt --attributes a.txt b.txt
     """
     if vectors is not None and embedding is not None:
         raise DataError("give --vectors FILE or --embedding NAME, not both")
@@ -64,7 +75,7 @@ def weat_command(
         tests = [*(tests or []), custom]
     if vectors is not None:
         wanted = {w for t in (_resolve(tests)) for s in t.sets for w in s.words}
-        wv = read_word_vectors(vectors, keep=wanted)
+        wv = load_vectors(vectors, keep=wanted)
     else:
         wv = load_word_vectors(embedding or "googlenews-weat")
     result = weat(wv, tests, permutations=permutations, seed=seed)
@@ -76,6 +87,81 @@ def weat_command(
     _print_result(console, result)
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")
+
+
+def load_vectors(spec: str, keep: set[str] | None = None) -> WordVectors:
+    """A vectors file (``keep``: only these words) or, when no such file exists, a shipped embedding."""
+    path = Path(spec)
+    if path.is_file():
+        return read_word_vectors(path, keep=keep)
+    if spec in list_word_vectors():
+        return load_word_vectors(spec)
+    raise DataError(f"--vectors {spec}: no such file, and not a shipped embedding "
+                    f"(known: {', '.join(list_word_vectors())})")
+
+
+@bias_app.command("direct")
+def direct_command(
+    vectors: Annotated[str, typer.Option(
+        "--vectors", help="Word vectors: a file (word2vec binary or text, GloVe text, .npz) or a shipped "
+                          f"embedding ({', '.join(list_word_vectors())}).")] = "googlenews",
+    pairs: Annotated[Path | None, typer.Option(
+        "--pairs", help="Definitional pairs file, two words per line [default: Bolukbasi's ten, female first].")
+    ] = None,
+    neutral: Annotated[Path | None, typer.Option(
+        "--neutral", help="Gender-neutral words, one per line [default: Bolukbasi's neutral professions].")
+    ] = None,
+    words: Annotated[Path | None, typer.Option(
+        "--words", help="Words to project and rank, one per line [default: --neutral, else all professions].")
+    ] = None,
+    c: Annotated[float, typer.Option("--c", help="Strictness of DirectBias_c (1: mean |cos|).")] = 1.0,
+    top: Annotated[int, typer.Option("--top", help="Length of the most-positive / most-negative lists.")] = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Direct bias (Bolukbasi et al. 2016): gender direction by PCA, projections, DirectBias_c.
+
+    xai bias direct                                   # shipped GoogleNews subset, Bolukbasi's words
+    xai bias direct --vectors my.bin --pairs pairs.txt --neutral jobs.txt --c 1 --json
+    """
+    if top < 0:
+        raise DataError(f"--top must be at least 0, got {top}")
+    pair_list = read_word_pairs(pairs) if pairs is not None else bolukbasi_definitional_pairs()
+    neutral_list = list(read_word_set(neutral).words) if neutral is not None else None
+    shown = list(read_word_set(words).words) if words is not None else None
+    wanted = {w for pair in pair_list for w in pair}
+    wanted |= set(neutral_list if neutral_list is not None else bolukbasi_neutral_professions())
+    wanted |= set(shown if shown is not None else (neutral_list or bolukbasi_professions()))
+    wv = load_vectors(vectors, keep=wanted)
+    result = direct_bias(wv, pairs=pair_list, neutral=neutral_list, project=shown, c=c, top=top)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    _print_direct(stdout_console(), result)
+
+
+def _print_direct(console: Console, result: DirectBiasResult) -> None:
+    ratios = ", ".join(f"{r:.3f}" for r in result.explained_variance_ratio[:5])
+    console.print(f"Direct bias on [bold]{result.embedding}[/] ({result.vocab_size:,} words, {result.dim} dimensions)")
+    console.print(f"gender direction: first principal component of {len(result.pairs)} definitional pairs; "
+                  f"explained variance ratios {ratios}")
+    console.print(f"DirectBias_{result.c:g} = [bold]{result.direct_bias:.4f}[/] over "
+                  f"{len(result.neutral_words)} neutral words")
+    view = Table(title="projections cos(w, g) (positive: towards the pairs' first words)", title_justify="left")
+    view.add_column("most positive")
+    view.add_column("cos", justify="right")
+    view.add_column("most negative")
+    view.add_column("cos", justify="right")
+    for i in range(max(len(result.top), len(result.bottom))):
+        high = result.top[i] if i < len(result.top) else ""
+        low = result.bottom[i] if i < len(result.bottom) else ""
+        view.add_row(high, f"{result.projections[high]:+.3f}" if high else "",
+                     low, f"{result.projections[low]:+.3f}" if low else "")
+    console.print(view)
+    for label, lost in (("pairs", [f"{f}/{m}" for f, m in result.missing_pairs]),
+                        ("neutral words", list(result.missing_neutral)),
+                        ("projected words", list(result.missing_projected))):
+        if lost:
+            console.print(f"[yellow]missing {label} ({len(lost)}):[/] {', '.join(lost)}")
 
 
 def _resolve(tests: list[str | WeatTest] | None) -> list[WeatTest]:

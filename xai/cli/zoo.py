@@ -133,4 +133,6 @@ def card(
     for key in ("architecture", "family", "task", "params", "dataset", "split", "metrics",
                 "headline", "seed", "recipe", "train_seconds", "layers", "paper", "weights_sha256"):
         table.add_row(key, str(data.get(key)))
+    for key, value in data.get("details", {}).items():  # non-numeric results (nearest neighbours ...)
+        table.add_row(key, str(value))
     stdout_console().print(table)

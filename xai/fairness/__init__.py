@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, mitigation, proxy, representation, shortcut  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, embedding_probes, group, mitigation, proxy, representation, shortcut  # noqa: F401,E501  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,

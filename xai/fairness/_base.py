@@ -102,6 +102,8 @@ class Probe(ABC):
     #: Whether an audit that names no probes runs this one (off for probes that need
     #: options to mean anything, or that cost much more than a table of counts).
     default: ClassVar[bool] = True
+    #: Whether the probe groups rows by sensitive columns (the runner skips it without any).
+    needs_sensitive: ClassVar[bool] = True
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
         reason = self.why_not(handle)

@@ -226,6 +226,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
     fairness = [
         {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings, "heatmap": _heatmap_view(f),
+         "values": getattr(f, "values", {}),  # probes without group tables (embedding bias)
          "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))]}
         for f in audit.fairness
     ]

@@ -143,7 +143,13 @@ def train_entry(
 def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, float], *,
                seed: int, seconds: float, train_rows: int, test_rows: int,
                weights_sha256: str, device: str) -> dict[str, Any]:
-    """The model card (JSON-ready)."""
+    """The model card (JSON-ready).
+
+    Numbers of ``metrics`` go to ``"metrics"``; anything else a recipe reports (nearest
+    neighbours of probe words, ...) goes to ``"details"``.
+    """
+    details = {k: v for k, v in metrics.items() if not isinstance(v, int | float)}
+    metrics = {k: v for k, v in metrics.items() if k not in details}
     card: dict[str, Any] = {
         "name": entry.name,
         "family": entry.family,
@@ -169,4 +175,6 @@ def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, floa
     }
     if entry.attention:
         card["attention"] = list(entry.attention)
+    if details:
+        card["details"] = details
     return card

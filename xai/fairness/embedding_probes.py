@@ -1,0 +1,169 @@
+"""WEAT and direct bias as audit probes of word-embedding models (``[[probe]] name = "weat"``).
+
+They apply to zoo entries of the ``embedding`` task whose module exposes ``word_vectors()``
+(``skipgram``, ``cbow``, ``googlenews``), need no sensitive column, and give gateable
+metrics under ``fairness.<probe>.``:
+
+- ``weat``: ``<test>.weat_effect_size``, ``<test>.weat_abs_effect_size``,
+  ``<test>.weat_p_value`` and ``<test>.weat_n_missing`` per WEAT test that ran (a gate on
+  the short name ``weat_abs_effect_size`` checks the largest). Options: ``tests`` (shipped
+  test names; default all that the vocabulary allows), ``permutations`` (default 10,000),
+  ``targets`` and ``attributes`` (two word-set files each: a custom test named ``X-Y``).
+- ``direct-bias``: ``direct_bias``, ``explained_variance_first``, ``n_neutral``,
+  ``n_missing_neutral``, ``n_pairs``. Options: ``c`` (default 1), ``pairs`` (a pairs file or
+  a list of ``[first, second]``), ``neutral`` (a word file or a list).
+
+A probe that cannot run on the model's vocabulary (too few words) reports why in its
+notes and gives no metrics, so a gate on them fails as "unknown metric" instead of passing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from xai._provenance import Provenance
+from xai.datasets import Dataset, WordVectors
+from xai.errors import DataError
+from xai.fairness._base import GroupTable, Probe, register_probe
+from xai.fairness.direct_bias import DirectBiasResult, direct_bias, read_word_pairs
+from xai.fairness.embedding import WeatResult, WeatTest, read_word_set, weat
+from xai.zoo.handle import ModelHandle
+
+__all__ = ["DirectBiasProbe", "EmbeddingBiasResult", "WeatProbe"]
+
+
+@dataclass(frozen=True)
+class EmbeddingBiasResult:
+    """An embedding probe's result, shaped like a fairness result without group tables.
+
+    ``values`` holds the gateable numbers (``metrics()``); ``weat`` / ``direct`` the full
+    result of the underlying test.
+    """
+
+    probe: str
+    model: str
+    dataset: str
+    values: dict[str, float]
+    provenance: Provenance
+    notes: tuple[str, ...] = ()
+    weat: WeatResult | None = None
+    direct: DirectBiasResult | None = None
+    tables: tuple[GroupTable, ...] = ()
+    intersection: GroupTable | None = None
+    positive_class: str | None = None
+    rankings: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, float]:
+        """The gateable numbers (see the module docstring)."""
+        return dict(self.values)
+
+
+def _word_vectors(handle: ModelHandle) -> WordVectors:
+    return handle.module.word_vectors()  # type: ignore[operator]
+
+
+class _EmbeddingProbe(Probe):
+    tasks: ClassVar[frozenset[str]] = frozenset({"embedding"})
+    needs_sensitive: ClassVar[bool] = False
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        reason = super().why_not(handle)
+        if reason is None and not callable(getattr(handle.module, "word_vectors", None)):
+            return "its module has no word_vectors() (a static word embedding)"
+        return reason
+
+    def _result(self, data: Dataset, start: float, wv: WordVectors, values: dict[str, float],
+                notes: list[str], seed: int, **parts: Any) -> EmbeddingBiasResult:
+        return EmbeddingBiasResult(
+            probe=self.name, model=self.handle.name, dataset=wv.name, values=values, notes=tuple(notes),
+            provenance=Provenance(model_sha256=self.handle.sha256, data_sha256=wv.sha256, seed=seed,
+                                  wall_seconds=round(time.perf_counter() - start, 4), device="cpu"),
+            **parts,
+        )
+
+
+def _word_list(value: Any, what: str) -> list[str]:
+    if isinstance(value, str):
+        return list(read_word_set(value).words)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise DataError(f"option {what}: a word-list file or a list of words, got {value!r}")
+
+
+@register_probe("weat")
+class WeatProbe(_EmbeddingProbe):
+    """WEAT (Caliskan et al. 2017) on the model's word vectors; see :mod:`xai.fairness.embedding`."""
+
+    paper = "https://arxiv.org/abs/1608.07187"
+
+    def __init__(self, handle: ModelHandle, tests: list[str] | None = None, permutations: int = 10_000,
+                 targets: list[str] | None = None, attributes: list[str] | None = None) -> None:
+        super().__init__(handle)
+        if (targets is None) != (attributes is None) or any(
+                v is not None and (not isinstance(v, list) or len(v) != 2) for v in (targets, attributes)):
+            raise DataError("a custom WEAT needs options targets = [X, Y] and attributes = [A, B] (word-set files)")
+        self.chosen: list[str | WeatTest] | None = list(tests) if tests is not None else None
+        if targets is not None and attributes is not None:
+            sets = [read_word_set(Path(p)) for p in (*targets, *attributes)]
+            self.chosen = [*(self.chosen or []), WeatTest(f"{sets[0].name}-{sets[1].name}", *sets)]
+        self.permutations = int(permutations)
+
+    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
+        """WEAT on the model's vectors (``data`` and ``sensitive`` are not used)."""
+        start = time.perf_counter()
+        wv = _word_vectors(self.handle)
+        notes: list[str] = []
+        try:
+            result = weat(wv, self.chosen, permutations=self.permutations, seed=seed)
+        except DataError as exc:
+            return self._result(data, start, wv, {}, [f"not run: {exc}"], seed)
+        values: dict[str, float] = {}
+        for score in result.scores:
+            values[f"{score.test}.weat_effect_size"] = score.effect_size
+            values[f"{score.test}.weat_abs_effect_size"] = abs(score.effect_size)
+            values[f"{score.test}.weat_p_value"] = score.p_value
+            values[f"{score.test}.weat_n_missing"] = float(score.n_missing)
+            if score.n_missing:
+                lost = "; ".join(f"{label}: {', '.join(m)}"
+                                 for label, m in zip("XYAB", score.missing, strict=True) if m)
+                notes.append(f"{score.test}: {score.n_missing} words missing from the vocabulary ({lost})")
+        notes += [f"{name} not run: {reason}" for name, reason in result.skipped.items()]
+        return self._result(data, start, wv, values, notes, seed, weat=result)
+
+
+@register_probe("direct-bias")
+class DirectBiasProbe(_EmbeddingProbe):
+    """Direct bias along the gender direction (Bolukbasi et al. 2016); see :mod:`xai.fairness.direct_bias`."""
+
+    paper = "https://arxiv.org/abs/1607.06520"
+
+    def __init__(self, handle: ModelHandle, c: float = 1.0, pairs: str | list[list[str]] | None = None,
+                 neutral: str | list[str] | None = None) -> None:
+        super().__init__(handle)
+        self.c = float(c)
+        if pairs is None or isinstance(pairs, str):
+            self.pairs = read_word_pairs(pairs) if pairs is not None else None
+        elif all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+            self.pairs = [(str(a), str(b)) for a, b in pairs]
+        else:
+            raise DataError(f"option pairs: a pairs file or a list of [first, second], got {pairs!r}")
+        self.neutral = _word_list(neutral, "neutral") if neutral is not None else None
+
+    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
+        """Direct bias of the model's vectors (``data`` and ``sensitive`` are not used)."""
+        start = time.perf_counter()
+        wv = _word_vectors(self.handle)
+        try:
+            result = direct_bias(wv, pairs=self.pairs, neutral=self.neutral, c=self.c)
+        except DataError as exc:
+            return self._result(data, start, wv, {}, [f"not run: {exc}"], seed)
+        notes = []
+        if result.missing_pairs:
+            notes.append("definitional pairs missing: " + ", ".join(f"{a}/{b}" for a, b in result.missing_pairs))
+        if result.missing_neutral:
+            notes.append(f"{len(result.missing_neutral)} neutral words missing: " + ", ".join(result.missing_neutral))
+        return self._result(data, start, wv, result.metrics(), notes, seed, direct=result)
