@@ -13,6 +13,7 @@ from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
+from xai.datasets._text import WordTokenizer, load_sentiment_text, sentiment_tokenizer
 from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Dataset",
     "Split",
     "TabularEncoder",
+    "WordTokenizer",
     "WordVectors",
     "adult_encoder",
     "compas_encoder",
@@ -33,6 +35,7 @@ __all__ = [
     "load_digit_rows",
     "load_digits32",
     "load_german",
+    "load_sentiment_text",
     "load_word_vectors",
     "read_adult_frame",
     "read_bundled_csv",
@@ -40,6 +43,7 @@ __all__ = [
     "read_german_frame",
     "read_weat_json",
     "register_dataset",
+    "sentiment_tokenizer",
     "tabular_dataset",
     "upsample_digits",
 ]
