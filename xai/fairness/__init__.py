@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, proxy, representation  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, group, proxy, representation, template  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -15,12 +15,14 @@ from xai.fairness.embedding import WeatResult, read_word_vectors, weat
 from xai.fairness.group import GroupMetrics, group_table
 from xai.fairness.proxy import ProxyDetection
 from xai.fairness.representation import RepresentationProbe
+from xai.fairness.template import TemplateBias
 
 __all__ = [
     "CounterfactualFlip",
     "PROBES",
     "ProxyDetection",
     "RepresentationProbe",
+    "TemplateBias",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",

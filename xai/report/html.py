@@ -62,6 +62,8 @@ class _TableView:
     def fmt(metric: str, value: float | None) -> str:
         if value is None or not np.isfinite(value):  # missing, or NaN for an empty group
             return "–"
+        if metric.endswith("_p"):  # p-values: significant digits, not a fixed point
+            return f"{value:.3g}"
         return f"{int(value):,}" if metric == "count" else f"{value:.4f}"
 
     def overall_extra(self) -> dict[str, float]:
