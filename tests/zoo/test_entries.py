@@ -42,27 +42,33 @@ def test_entry_builds_runs_trains_and_round_trips(name, tmp_path):
 
 @pytest.mark.parametrize("name", list_models())
 def test_targets_adapter_gives_one_scalar_per_sample_with_input_gradient(name):
+    # Integer inputs (token ids) cannot carry a gradient: those entries must give one at
+    # the output of their first layer (the token embedding), what layer methods attribute to.
     handle = load_model(name, zoo_dir=ZOO)
     data = load_dataset(handle.dataset, "test").head(5)
     if data.x.is_floating_point():
         x = data.x.clone().requires_grad_()
         scores = handle.forward_target(x, data.y)
-    else:  # integer inputs (word ids) have no gradient: check it at the first layer's output (the embedding)
-        seen: list[torch.Tensor] = []
+        assert scores.shape == (5,)
+        scores.sum().backward()
+        grad = x.grad
+    else:
+        seen = []
 
-        def keep(_module, _inputs, output):
-            output.retain_grad()
-            seen.append(output)
+        def keep(_module, _inputs, out):
+            out.retain_grad()
+            seen.append(out)
 
         hook = handle.get_layer(handle.layers[0]).register_forward_hook(keep)
         try:
             scores = handle.forward_target(data.x, data.y)
         finally:
             hook.remove()
-        x = seen[0]
-    assert scores.shape == (5,)
-    scores.sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+        assert scores.shape == (5,)
+        scores.sum().backward()
+        assert len(seen) == 1 and seen[0].shape[:data.x.ndim] == data.x.shape  # one vector per token
+        grad = seen[0].grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", list_models())

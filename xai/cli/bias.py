@@ -7,9 +7,26 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from xai.cli._common import JsonOpt, OutOpt, print_json, stdout_console
+from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
+from xai.cli._common import (
+    DataOpt,
+    DeviceOpt,
+    JsonOpt,
+    MethodOptionsOpt,
+    ModelArg,
+    OutOpt,
+    SeedOpt,
+    TrustPickleOpt,
+    WeightsOpt,
+    ZooDirOpt,
+    parse_options,
+    print_json,
+    run_cli_audit,
+    stdout_console,
+)
 from xai.datasets import WordVectors, list_word_vectors, load_word_vectors
 from xai.errors import DataError
 from xai.fairness.direct_bias import (
@@ -31,7 +48,7 @@ from xai.fairness.embedding import (
 )
 from xai.report.weat import write_weat_report
 
-bias_app = typer.Typer(help="Bias probes of word embeddings.", no_args_is_help=True)
+bias_app = typer.Typer(help="Bias probes of word embeddings and text classifiers.", no_args_is_help=True)
 
 _SETS = ("X", "Y", "A", "B")
 
@@ -190,3 +207,74 @@ def _print_result(console: Console, result: WeatResult) -> None:
                           f"p {score.reference.get('p', '?')}[/]")
     for name, reason in result.skipped.items():
         console.print(f"[yellow]not run:[/] {name}: {reason}")
+
+
+@bias_app.command("eec")
+def eec_command(
+    model: ModelArg,
+    axis: Annotated[list[str] | None, typer.Option(
+        "--axis", help="Group axis to compare; repeat for more [default: gender and name_group].")] = None,
+    score: Annotated[str, typer.Option(
+        "--score", help="probability of the positive class, or its log-odds.")] = "probability",
+    top: Annotated[int, typer.Option("--top", min=1, help="How many frames with the largest gaps to list.")] = 5,
+    option: MethodOptionsOpt = None,
+    data: DataOpt = None,
+    weights: WeightsOpt = None,
+    trust_pickle: TrustPickleOpt = False,
+    out: OutOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """EEC-style template bias (Kiritchenko & Mohammad 2018) of a text classifier.
+
+    Fills sentiment templates with the words of two groups and compares the model's
+    positive scores over identical templates: mean difference, Wilcoxon and paired-t
+    p-values, and the templates with the largest gaps.
+
+    xai bias eec bert-mini
+    xai bias eec lstm-text --axis name_group --score log-odds --json
+    """
+    axes = list(axis) if axis else ["gender", "name_group"]
+    options = {**parse_options(option), "score": score, "top": top}
+    spec = AuditSpec(
+        title=f"template bias of {model}",
+        model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+        data=DataSpec(name=data, sensitive=axes),
+        explain=[],
+        probe=[ProbeSpec(name="template-bias", sensitive=axes, options=options)],
+        seed=seed or 0,
+    )
+    result, page = run_cli_audit(spec, slug="bias-eec", device=device, zoo_dir=zoo_dir, json_out=json_out, out=out)
+    probe = result.fairness[0]
+    if json_out:
+        print_json(probe.to_dict())
+        return
+    console = stdout_console()
+    console.print(f"Template bias of [bold]{probe.model}[/] ({probe.dataset}); score: "
+                  f"{options['score']} of {probe.positive_class}")
+    for table in probe.tables:
+        a, b = table.groups
+        view = Table(title=f"{table.feature}: {a} vs {b}", title_justify="left", show_header=False)
+        view.add_column("measure")
+        view.add_column("value", justify="right")
+        mean = table.by_group["mean_score"]
+        overall = table.overall
+        rows = [(f"mean score, {a}", f"{mean[a]:.4g}"), (f"mean score, {b}", f"{mean[b]:.4g}"),
+                (f"mean difference ({a} - {b})", f"{overall['mean_difference']:+.4g}"),
+                ("Wilcoxon signed-rank p", f"{overall['wilcoxon_p']:.3g}"),
+                ("paired t-test p", f"{overall['ttest_p']:.3g}"),
+                ("largest template gap", f"{table.disparities['max_template_gap']:.4g}"),
+                ("flagged", "[red]yes[/]" if overall["flagged"] else "no")]
+        for name, value in rows:
+            view.add_row(escape(name), value)
+        console.print(view)
+        gaps = Table(title=f"largest gaps ({a} - {b})", title_justify="left", show_header=False)
+        gaps.add_column("template")
+        gaps.add_column("gap", justify="right")
+        for frame, gap in probe.rankings.get(table.feature, {}).items():
+            gaps.add_row(escape(frame), f"{gap:+.4g}")
+        console.print(gaps)
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
@@ -28,7 +30,7 @@ from xai.cli._common import (
     stdout_console,
     with_layer,
 )
-from xai.explain import EXPLAINERS
+from xai.explain import EXPLAINERS, AttributionResult
 
 
 def explain(
@@ -74,6 +76,8 @@ def explain(
         table.add_column("mean |attr|", justify="right")
         for name, value in explanation.column_importance().items():
             table.add_row(name, f"{value:.4f}")
+    elif explanation.tokens:
+        table = _token_table(explanation, f"{method} on {result.model.name}")
     else:
         table = Table(title=f"{method} on {result.model.name}")
         for column in ("sample", "label", "predicted", "target", "sum", "max |attr|"):
@@ -86,3 +90,18 @@ def explain(
     console.print(table)
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")
+
+
+def _token_table(explanation: AttributionResult, title: str, top: int = 3) -> Table:
+    """Text models: each sentence with the scores of its ``top`` tokens by |attribution|."""
+    table = Table(title=title, caption=f"top {top} tokens by |attribution| in brackets")
+    for column in ("sample", "label", "predicted", "target", "sum", "tokens"):
+        table.add_column(column, justify="left" if column == "tokens" else "right")
+    names = explanation.class_names
+    for i, tokens in enumerate(explanation.tokens):
+        scores = explanation.attributions[i][:len(tokens)]
+        best = set(np.argsort(-np.abs(scores), kind="stable")[:top].tolist())
+        words = [f"{t}({scores[j]:+.2f})" if j in best else t for j, t in enumerate(tokens)]
+        table.add_row(str(i), names[explanation.labels[i]], names[explanation.predictions[i]],
+                      names[explanation.targets[i]], f"{scores.sum():.4f}", escape(" ".join(words)))
+    return table

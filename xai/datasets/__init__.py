@@ -15,6 +15,7 @@ from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
+from xai.datasets._text import WordTokenizer, load_sentiment_text, sentiment_tokenizer
 from xai.datasets._words import (
     EMBEDDINGS,
     WordVectors,
@@ -32,6 +33,7 @@ __all__ = [
     "Dataset",
     "Split",
     "TabularEncoder",
+    "WordTokenizer",
     "WordVectors",
     "adult_encoder",
     "compas_encoder",
@@ -46,6 +48,7 @@ __all__ = [
     "load_digits_marked",
     "load_digits_shortcut",
     "load_german",
+    "load_sentiment_text",
     "load_word_vectors",
     "read_adult_frame",
     "read_analogies",
@@ -55,6 +58,7 @@ __all__ = [
     "read_german_frame",
     "read_weat_json",
     "register_dataset",
+    "sentiment_tokenizer",
     "tabular_dataset",
     "upsample_digits",
 ]

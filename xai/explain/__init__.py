@@ -1,6 +1,6 @@
 """Attribution methods, one module per family, registered with ``@register_explainer``."""
 
-from xai.explain import cam, gradient, perturbation, rollout  # noqa: F401  (importing registers the methods)
+from xai.explain import cam, gradient, perturbation, rollout, text  # noqa: F401  (importing registers the methods)
 from xai.explain._base import (
     EXPLAINERS,
     AttributionResult,
@@ -15,6 +15,7 @@ from xai.explain.dream import DreamResult, LayerCapture, dream
 from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
 from xai.explain.perturbation import Occlusion
 from xai.explain.rollout import AttentionRecorder, AttentionRollout
+from xai.explain.text import LayerGradientXActivation, LayerIntegratedGradients
 
 __all__ = [
     "EXPLAINERS",
@@ -28,6 +29,8 @@ __all__ = [
     "GradientShap",
     "GuidedGradCam",
     "IntegratedGradients",
+    "LayerGradientXActivation",
+    "LayerIntegratedGradients",
     "Occlusion",
     "LayerCapture",
     "Saliency",

@@ -37,6 +37,9 @@ class AttributionResult:
         ``(N, len(column_names))`` (one-hot levels add up to their column).
     convergence_delta
         Integrated Gradients' completeness gap per sample, when the method has one.
+    tokens
+        Text only: the token strings of each sample (``module.tokenizer.tokens``), for
+        heat maps; padding left out, so a row's first ``len(tokens[i])`` scores are its tokens'.
     """
 
     method: str
@@ -54,6 +57,7 @@ class AttributionResult:
     column_names: tuple[str, ...] = ()
     column_attributions: np.ndarray | None = None
     convergence_delta: np.ndarray | None = None
+    tokens: tuple[tuple[str, ...], ...] = ()
 
     def column_importance(self) -> dict[str, float]:
         """Mean absolute attribution per raw column, largest first (tabular)."""
@@ -193,7 +197,16 @@ class Explainer(ABC):
             column_names=column_names,
             column_attributions=column_attr,
             convergence_delta=delta_tensor.numpy() if delta_tensor is not None else None,
+            tokens=token_strings(handle, data.x),
         )
+
+
+def token_strings(handle: ModelHandle, x: torch.Tensor) -> tuple[tuple[str, ...], ...]:
+    """Each row's token strings for a text model with a ``tokenizer`` (else ``()``)."""
+    tokens = getattr(getattr(handle.module, "tokenizer", None), "tokens", None)
+    if handle.modality != "text" or not callable(tokens) or x.is_floating_point():
+        return ()
+    return tuple(tuple(str(t) for t in tokens(row)) for row in x.cpu())
 
 
 def _choose_targets(target: TargetChoice, predictions: torch.Tensor, labels: torch.Tensor,

@@ -515,6 +515,9 @@ def sanity_check(
     >>> print(result.verdict)  # doctest: +SKIP
     trustworthy: passes randomisation, deletion, insertion
     """
+    if not data.x.is_floating_point():
+        raise NotApplicableError(f"sanity checks perturb and add noise to float inputs; {handle.name} takes "
+                                 f"integer inputs ({data.name}: token ids)")
     start = time.perf_counter()
     note = progress or (lambda _: None)
     explainer = create_explainer(method, handle, **(options or {}))

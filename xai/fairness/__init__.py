@@ -1,6 +1,16 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, embedding_probes, group, mitigation, proxy, representation, shortcut  # noqa: F401,E501  (importing registers the probes)
+from xai.fairness import (  # noqa: F401  (importing registers the probes)
+    counterfactual,
+    embedding,
+    embedding_probes,
+    group,
+    mitigation,
+    proxy,
+    representation,
+    shortcut,
+    template,
+)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -17,6 +27,7 @@ from xai.fairness.mitigation import MitigationWhatIf
 from xai.fairness.proxy import ProxyDetection
 from xai.fairness.representation import RepresentationProbe
 from xai.fairness.shortcut import ShortcutProbe
+from xai.fairness.template import TemplateBias
 
 __all__ = [
     "CounterfactualFlip",
@@ -24,6 +35,7 @@ __all__ = [
     "ProxyDetection",
     "RepresentationProbe",
     "ShortcutProbe",
+    "TemplateBias",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",

@@ -63,6 +63,8 @@ class _TableView:
     def fmt(metric: str, value: float | None) -> str:
         if value is None or not np.isfinite(value):  # missing, or NaN for an empty group
             return "–"
+        if metric.endswith("_p"):  # p-values: significant digits, not a fixed point
+            return f"{value:.3g}"
         return f"{int(value):,}" if metric == "count" else f"{value:.4f}"
 
     def overall_extra(self) -> dict[str, float]:
@@ -147,13 +149,43 @@ def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...]) -> 
         "delta": delta,
         "image": None,
         "tabular": None,
+        "text": None,
     }
     # A (T, F) sequence of pixel rows is drawn as a one-channel T x F image.
     if result.modality == "image" or (result.modality == "sequence" and result.inputs.ndim == 3):
         view["image"] = _image_view(result)
     elif result.column_attributions is not None:
         view["tabular"] = _tabular_view(result, sensitive)
+    elif result.modality == "text" and result.tokens:
+        view["text"] = _text_view(result)
     return view
+
+
+#: Token heat map colours (Okabe-Ito): towards the explained class, away from it.
+_TOWARDS, _AWAY = (0, 114, 178), (213, 94, 0)
+
+
+def _text_view(result: AttributionResult, rows: int = 8) -> list[dict[str, Any]]:
+    """Token heat maps: each token shaded by its signed score, scaled to the row's largest |score|."""
+    out = []
+    for i in range(min(rows, len(result.tokens))):
+        tokens = result.tokens[i]
+        scores = np.asarray(result.attributions[i], dtype=np.float64).reshape(-1)[:len(tokens)]
+        limit = float(np.abs(scores).max()) if len(scores) else 0.0
+        limit = limit or 1.0
+        cells = []
+        for token, value in zip(tokens, scores, strict=True):
+            red, green, blue = _TOWARDS if value >= 0 else _AWAY
+            alpha = min(abs(float(value)) / limit, 1.0)
+            cells.append({"token": token, "value": float(value),
+                          "style": f"background: rgba({red}, {green}, {blue}, {alpha:.2f}); "
+                                   f"color: {'#fff' if alpha > 0.6 else '#000'}"})
+        out.append({"index": i, "pred": result.class_names[result.predictions[i]],
+                    "label": result.class_names[result.labels[i]],
+                    "target": result.class_names[result.targets[i]],
+                    "wrong": bool(result.predictions[i] != result.labels[i]),
+                    "sum": float(scores.sum()), "cells": cells})
+    return out
 
 
 def _table_view(table: GroupTable) -> _TableView:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import pickle
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -114,7 +115,14 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
         target_names=entry.target_names,
         predicted_target=entry.predicted_target or arg_max,
         evaluate=entry.evaluate,
+        preprocess=_tokenizer_encode(module),
     )
+
+
+def _tokenizer_encode(module: nn.Module) -> Callable[..., torch.Tensor] | None:
+    """``module.tokenizer.encode`` for text models that carry a tokenizer, else ``None``."""
+    encode = getattr(getattr(module, "tokenizer", None), "encode", None)
+    return encode if callable(encode) else None
 
 
 def _looks_like_factory(spec: str) -> bool:
@@ -143,6 +151,7 @@ def _user_handle(name: str, module: nn.Module, source: str, sha256: str,
         dataset=data,
         layers=layers,
         targets_adapter=TARGETS_BY_TASK[task],
+        preprocess=_tokenizer_encode(module),
     )
 
 
