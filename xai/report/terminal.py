@@ -15,18 +15,20 @@ _SHORT = {
     "equalized_odds_difference": "EO difference",
     "counterfactual_flip_rate": "counterfactual flips",
     "flip_rate_difference": "flip-rate gap",
+    "calibration_error_difference": "ECE gap",
 }
 
 
 def audit_summary_table(audits: list[AuditResult]) -> Table:
     """One row per audit: accuracy, explainer count, worst disparities, seconds."""
     table = Table(title="xai audit", title_justify="left")
-    table.add_column("audit", style="bold", no_wrap=True)
+    # names and numbers never wrap; the disparities column wraps when the terminal is narrow
+    table.add_column("audit", style="bold", no_wrap=True, min_width=max((len(a.slug) for a in audits), default=5))
     table.add_column("data", no_wrap=True)
-    table.add_column("accuracy", justify="right", no_wrap=True)
-    table.add_column("expl", justify="right")
-    table.add_column("worst disparities", no_wrap=True)
-    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("accuracy", justify="right", no_wrap=True, min_width=8)
+    table.add_column("expl", justify="right", no_wrap=True, min_width=4)
+    table.add_column("worst disparities")
+    table.add_column("s", justify="right", no_wrap=True, min_width=5)
     for audit in audits:
         head = audit.headline()
         worst = "\n".join(f"{_SHORT.get(k, k.replace('_', ' '))} {v:.3f}"
