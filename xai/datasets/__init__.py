@@ -10,6 +10,7 @@ from xai.datasets._base import (
     register_dataset,
 )
 from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
+from xai.datasets._control import load_cartpole_states, load_mountaincar_states
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
@@ -28,11 +29,13 @@ __all__ = [
     "list_datasets",
     "list_word_vectors",
     "load_adult",
+    "load_cartpole_states",
     "load_compas",
     "load_dataset",
     "load_digit_rows",
     "load_digits32",
     "load_german",
+    "load_mountaincar_states",
     "load_word_vectors",
     "read_adult_frame",
     "read_bundled_csv",
