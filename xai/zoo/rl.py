@@ -19,7 +19,6 @@ no training run uses.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -466,10 +465,9 @@ def _agreement(module: nn.Module, data: Dataset, device: torch.device) -> float:
 
 
 def _train_cartpole(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    start = time.perf_counter()
     stats = ppo(module, ctx, CARTPOLE, _CARTPOLE_RECIPE, label="cartpole-ac",
                 stop_at=_CARTPOLE_RECIPE["stop_at_validation_return"])
-    stats["train_loop_seconds"] = time.perf_counter() - start
+    stats.pop("train_successes")  # CartPole episodes end in a fall, never at a goal
     return {**evaluate_cartpole(module, ctx.test, ctx.device), **stats}
 
 
