@@ -11,6 +11,7 @@ from xai.datasets._base import (
     register_dataset,
 )
 from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
+from xai.datasets._control import load_cartpole_states, load_mountaincar_states
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
@@ -41,6 +42,7 @@ __all__ = [
     "list_datasets",
     "list_word_vectors",
     "load_adult",
+    "load_cartpole_states",
     "load_compas",
     "load_dataset",
     "load_digit_rows",
@@ -49,6 +51,7 @@ __all__ = [
     "load_digits_shortcut",
     "load_german",
     "load_sentiment_text",
+    "load_mountaincar_states",
     "load_word_vectors",
     "read_adult_frame",
     "read_analogies",

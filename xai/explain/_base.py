@@ -33,8 +33,9 @@ class AttributionResult:
     attributions
         Same shape as ``inputs``: ``(N, C, H, W)`` or ``(N, F)``.
     column_attributions
-        Tabular only: attributions summed over the input columns of each raw column
-        ``(N, len(column_names))`` (one-hot levels add up to their column).
+        Tabular (and named state variables) only: attributions summed over the input
+        columns of each raw column ``(N, len(column_names))`` (one-hot levels add up to
+        their column).
     convergence_delta
         Integrated Gradients' completeness gap per sample, when the method has one.
     tokens
@@ -223,7 +224,7 @@ def _choose_targets(target: TargetChoice, predictions: torch.Tensor, labels: tor
 
 def _columns(data: Dataset, attr: np.ndarray,
              reduce: Literal["sum", "active"]) -> tuple[tuple[str, ...], np.ndarray | None]:
-    if data.modality != "tabular" or not data.feature_columns:
+    if data.modality not in ("tabular", "state") or not data.feature_columns:
         return (), None
     names = tuple(dict.fromkeys(data.feature_columns))
     index = {name: i for i, name in enumerate(names)}

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from xai.datasets import load_dataset
+from xai.datasets._control import CARTPOLE_FEATURES
+from xai.errors import DataError
+from xai.explain import create_explainer
+from xai.zoo import get_entry, load_model
+from xai.zoo.rl import (
+    CARTPOLE,
+    EVAL_SEEDS,
+    ActorCritic,
+    CuriosityModule,
+    _gae,
+    build_mountaincar_icm,
+    greedy_action,
+    policy_target,
+    run_episodes,
+)
+
+from ..conftest import ZOO
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    return load_model("cartpole-ac", zoo_dir=ZOO)
+
+
+@pytest.fixture(scope="module")
+def states():
+    return load_dataset("cartpole-states", "test").head(6)
+
+
+def test_adapter_picks_the_action_or_the_value_column_of_a_hand_made_output():
+    output = torch.tensor([[-0.1, -2.3, 7.0],
+                           [-1.6, -0.2, -4.0],
+                           [-0.7, -0.7, 0.5]])
+    torch.testing.assert_close(policy_target(output, torch.tensor([0, 1, 2])),
+                               torch.tensor([-0.1, -0.2, 0.5]))
+    torch.testing.assert_close(policy_target(output, torch.tensor([2, 2, 0])),
+                               torch.tensor([7.0, -4.0, -0.7]))
+    # the value column is never an action, even where it is the largest entry
+    assert greedy_action(output).tolist() == [0, 1, 0]
+    with pytest.raises(DataError, match="0..2"):
+        policy_target(output, torch.tensor([0, 3, 1]))
+
+
+def test_entry_declares_actions_then_value(cartpole):
+    entry = get_entry("cartpole-ac")
+    assert entry.target_names == ("push left", "push right", "value")
+    assert cartpole.target_names == entry.target_names and cartpole.task == "policy"
+
+
+def test_forward_is_action_log_probabilities_then_the_value_head(cartpole, states):
+    module = cartpole.module
+    out = module(states.x)
+    assert out.shape == (6, 3)
+    torch.testing.assert_close(out[:, :2].exp().sum(1), torch.ones(6))
+    z = (states.x - module.shift) / module.scale
+    torch.testing.assert_close(out[:, :2], F.log_softmax(module.policy(z), 1))
+    torch.testing.assert_close(out[:, 2], module.value(z).squeeze(1))
+
+
+@pytest.mark.parametrize("target", [0, 1, 2])
+def test_integrated_gradients_is_complete_on_the_policy(cartpole, states, target):
+    result = create_explainer("integrated-gradients", cartpole, steps=200).explain(states, target=target)
+    assert result.attributions.shape == (6, 4) and np.isfinite(result.attributions).all()
+    with torch.no_grad():
+        f_x = cartpole.module(states.x)[:, target]
+        f_0 = cartpole.module(torch.zeros(1, 4))[:, target]  # the zero baseline: upright, centred
+    np.testing.assert_allclose(result.attributions.sum(1), (f_x - f_0).numpy(), atol=2e-3)
+
+
+def test_saliency_is_the_input_gradient_of_the_chosen_column(cartpole, states):
+    result = create_explainer("saliency", cartpole, abs=False).explain(states, target="predicted")
+    x = states.x.clone().requires_grad_()
+    out = cartpole.module(x)
+    chosen = out[:, :2].argmax(1)
+    out.gather(1, chosen.view(-1, 1)).sum().backward()
+    np.testing.assert_allclose(result.attributions, x.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert result.targets.tolist() == chosen.tolist()
+    # named state variables, summed per column like tabular features
+    assert result.feature_names == CARTPOLE_FEATURES
+    assert set(result.column_importance()) == set(CARTPOLE_FEATURES)
+    np.testing.assert_allclose(result.column_attributions, result.attributions)
+
+
+class _Linear(nn.Module):
+    """A hand-made policy: action 1 (push right) where ``w . s > 0``; constant value."""
+
+    def __init__(self, w: tuple[float, ...]) -> None:
+        super().__init__()
+        self.w = torch.tensor(w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = x @ self.w  # (B,)
+        return torch.stack([-score, score, torch.zeros_like(score)], 1)
+
+
+def _plain_gym_return(policy, seed: int) -> float:
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        obs, reward, terminated, truncated, _ = env.step(policy(obs))
+        total += reward
+        done = terminated or truncated
+    return total
+
+
+def test_run_episodes_matches_a_plain_gymnasium_loop():
+    seeds = EVAL_SEEDS[:4]
+    always_left = run_episodes(_Linear((0.0, 0.0, 0.0, 0.0)), CARTPOLE, seeds)  # ties -> action 0
+    expected = [_plain_gym_return(lambda _obs: 0, s) for s in seeds]
+    assert always_left["mean_return"] == pytest.approx(np.mean(expected))
+    assert always_left["terminated_rate"] == 1.0 and always_left["mean_return"] < 20
+    gains = (0.1, 0.3, 3.0, 1.0)  # the dataset's reference controller balances to the limit
+    balanced = run_episodes(_Linear(gains), CARTPOLE, seeds)
+    assert balanced == {"mean_return": 500.0, "std_return": 0.0, "terminated_rate": 0.0,
+                        "mean_steps": 500.0}
+
+
+def test_gae_on_a_hand_worked_rollout():
+    # one env, three steps, the episode ends after step 1; gamma 0.5, lambda 0.5
+    rewards = torch.tensor([[1.0], [2.0], [4.0]])
+    values = torch.tensor([[0.5], [1.0], [2.0]])
+    dones = torch.tensor([[0.0], [1.0], [0.0]])
+    last = torch.tensor([8.0])
+    adv = _gae(rewards, values, dones, last, gamma=0.5, lam=0.5)
+    d2 = 4.0 + 0.5 * 8.0 - 2.0  # 6
+    d1 = 2.0 - 1.0  # 1 (episode end: no bootstrap, no carry)
+    d0 = 1.0 + 0.5 * 1.0 - 0.5  # 1
+    torch.testing.assert_close(adv, torch.tensor([[d0 + 0.25 * d1], [d1], [d2]]))
+
+
+def test_curiosity_reward_is_the_forward_models_error():
+    torch.manual_seed(0)
+    icm = CuriosityModule(obs_dim=2, n_actions=3, features=5, hidden=7)
+    z, z_next = torch.randn(4, 2), torch.randn(4, 2)
+    action = torch.tensor([0, 2, 1, 2])
+    f, f_next = icm.phi(z), icm.phi(z_next)
+    predicted = icm.forward_model(torch.cat([f, F.one_hot(action, 3).float()], 1))
+    torch.testing.assert_close(icm(z, z_next, action), 0.5 * ((predicted - f_next) ** 2).sum(1))
+    inverse, _ = icm.losses(z, z_next, action)
+    logits = icm.inverse(torch.cat([f, f_next], 1))
+    torch.testing.assert_close(inverse, -logits.log_softmax(1)[torch.arange(4), action])
+
+
+def test_curious_agent_keeps_the_policy_forward_and_saves_its_curiosity_module():
+    module = build_mountaincar_icm()
+    plain = ActorCritic(2, 3, shift=(-0.3, 0.0), scale=(0.9, 0.07))
+    plain.load_state_dict({k: v for k, v in module.state_dict().items() if not k.startswith("icm.")})
+    x = torch.tensor([[-0.5, 0.01], [0.2, -0.03]])
+    torch.testing.assert_close(module(x), plain(x))
+    assert any(k.startswith("icm.forward_model.") for k in module.state_dict())
