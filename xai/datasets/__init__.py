@@ -12,11 +12,13 @@ from xai.datasets._base import (
 from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
+from xai.datasets._sentences import PAIR_LEVELS, sentence_pairs
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
 
 __all__ = [
     "DATASETS",
+    "PAIR_LEVELS",
     "EMBEDDINGS",
     "Dataset",
     "Split",
@@ -40,6 +42,7 @@ __all__ = [
     "read_german_frame",
     "read_weat_json",
     "register_dataset",
+    "sentence_pairs",
     "tabular_dataset",
     "upsample_digits",
 ]
