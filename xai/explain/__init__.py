@@ -15,6 +15,7 @@ from xai.explain.dream import DreamResult, LayerCapture, dream
 from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
 from xai.explain.perturbation import Occlusion
 from xai.explain.rollout import AttentionRecorder, AttentionRollout
+from xai.explain.tokens import TokenRelevance, token_relevance
 
 __all__ = [
     "EXPLAINERS",
@@ -33,9 +34,11 @@ __all__ = [
     "Saliency",
     "SmoothGrad",
     "TargetModule",
+    "TokenRelevance",
     "conv_layers",
     "create_explainer",
     "dream",
     "list_explainers",
     "register_explainer",
+    "token_relevance",
 ]
