@@ -117,3 +117,11 @@ def test_cli_text_rollout_json_and_escaped_heat_map(tmp_path):
     assert samples.exit_code == 0, samples.output
     assert len(json.loads(samples.stdout)["samples"]) == 2
     assert load_dataset("sentence-pairs", "test").modality == "text"
+
+
+def test_audit_page_of_a_text_embedding_model_shows_its_own_metric(tmp_path):
+    result = runner.invoke(app, ["explain", "minilm", "--method", "attention-rollout", "-n", "2",
+                                 "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "explain-attention-rollout.html").read_text()
+    assert "spearman" in page and "Accuracy" not in page

@@ -76,7 +76,7 @@ def list_(
         return
     table = Table(title="xai zoo")
     for column in ("name", "family", "task", "dataset", "params", "trained", "metric"):
-        table.add_column(column, justify="right" if column == "params" else "left")
+        table.add_column(column, justify="right" if column == "params" else "left", no_wrap=column == "name")
     for r in rows:
         metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
                   else f"{r['metric']} - (floor {r['floor']})")
