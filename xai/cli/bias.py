@@ -113,7 +113,8 @@ def _print_result(console: Console, result: WeatResult) -> None:
 def seat_command(
     model: Annotated[str, typer.Option("--model", help="Sentence encoder: a zoo name or folder.")] = "minilm",
     test: Annotated[list[str] | None, typer.Option(
-        "--test", help=f"Shipped WEAT test; repeat for more [default: all]. Known: {', '.join(weat_tests())}.")
+        "--test", "--tests",
+        help=f"Shipped WEAT test; repeat for more [default: all]. Known: {', '.join(weat_tests())}.")
     ] = None,
     permutations: Annotated[int, typer.Option(
         "--permutations", help="Exact p-value up to this many partitions, else this many random ones.")
