@@ -230,7 +230,7 @@ def test_cli_rollout_exit_codes(tmp_path):
 
     for args, message in (
         (["rollout", "lenet", "-n", "2"], "needs attention modules; lenet has none"),
-        (["rollout", "vit", "--text", "a sentence"], "needs a text model; none in the zoo yet"),
+        (["rollout", "vit", "--text", "a sentence"], "needs a text model; vit takes image inputs"),
         (["rollout", "vit", "--mode", "lrp"], "--mode must be one of"),
         (["rollout", "vit", "--discard-ratio", "1.5"], "discard_ratio must be in"),
     ):

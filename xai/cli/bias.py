@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from xai._io import atomic_write_text
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
 from xai.cli._common import (
     DataOpt,
@@ -46,6 +47,7 @@ from xai.fairness.embedding import (
     weat,
     weat_tests,
 )
+from xai.report.json import dumps
 from xai.report.weat import write_weat_report
 
 bias_app = typer.Typer(help="Bias probes of word embeddings and text classifiers.", no_args_is_help=True)
@@ -276,5 +278,51 @@ def eec_command(
         for frame, gap in probe.rankings.get(table.feature, {}).items():
             gaps.add_row(escape(frame), f"{gap:+.4g}")
         console.print(gaps)
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")
+
+
+@bias_app.command("seat")
+def seat_command(
+    model: Annotated[str, typer.Option("--model", help="Sentence encoder: a zoo name or folder.")] = "minilm",
+    test: Annotated[list[str] | None, typer.Option(
+        "--test", "--tests",
+        help=f"Shipped WEAT test; repeat for more [default: all]. Known: {', '.join(weat_tests())}.")
+    ] = None,
+    permutations: Annotated[int, typer.Option(
+        "--permutations", help="Exact p-value up to this many partitions, else this many random ones.")
+    ] = DEFAULT_PERMUTATIONS,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random partitions.")] = 0,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+    out: OutOpt = None,
+) -> None:
+    """SEAT (May et al. 2019): WEAT over sentence embeddings of the word sets in bleached templates.
+
+    xai bias seat --model minilm --test career-family --test math-arts
+    """
+    from xai.fairness.seat import seat
+    from xai.report.weat import render_weat_page
+    from xai.zoo import load_model
+
+    handle = load_model(model, zoo_dir=zoo_dir)
+    result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
+    page = None
+    if out is not None:
+        folder = Path(out)
+        html = render_weat_page(result.weat, json_name="seat.json")
+        atomic_write_text(folder / "seat.json", dumps(result.to_dict(), indent=2))
+        atomic_write_text(folder / "seat.html", html)
+        page = folder / "seat.html"
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = stdout_console()
+    console.print(f"SEAT on [bold]{escape(result.model)}[/]: templates "
+                  + ", ".join(escape(repr(t)) for t in result.templates))
+    _print_result(console, result.weat)
+    for name, missing in result.missing_words.items():
+        lost = "; ".join(f"{key}: {', '.join(m)}" for key, m in zip(_SETS, missing, strict=True) if m)
+        console.print(f"{name}: words the tokenizer cannot spell: {escape(lost) if lost else 'none'}")
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")

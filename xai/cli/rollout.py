@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from xai._device import resolve_device
 from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
     DataOpt,
@@ -19,13 +22,19 @@ from xai.cli._common import (
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
+    check_device,
     parse_target,
     print_json,
     run_cli_audit,
     stdout_console,
 )
+from xai.datasets import load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain.rollout import HEAD_FUSIONS, MODES
+from xai.explain.tokens import TokenRelevance, token_relevance
+from xai.report.tokens import write_tokens_report
+from xai.zoo import MODELS, get_entry, load_model
+from xai.zoo.handle import eval_mode
 
 METHOD = "attention-rollout"
 
@@ -34,7 +43,12 @@ def rollout(
     model: ModelArg,
     samples: Annotated[int | None, typer.Option("--samples", "-n", min=1,
                                                 help="How many samples to explain [default: 8].")] = None,
-    text: Annotated[str | None, typer.Option("--text", help="Explain this sentence (text models).")] = None,
+    text: Annotated[list[str] | None, typer.Option(
+        "--text", help="Explain this sentence (text models); repeat for more.")] = None,
+    compare: Annotated[str | None, typer.Option(
+        "--compare", help="grad mode on a sentence encoder: explain the cosine similarity to this sentence.")] = None,
+    pool: Annotated[str | None, typer.Option(
+        "--pool", help="Row of the rollout that scores tokens: cls or mean [default: the model's pooling].")] = None,
     mode: Annotated[str, typer.Option("--mode", help="rollout, flow (slow; small T) or grad (Chefer 2021).")]
     = "rollout",
     head_fusion: Annotated[str, typer.Option("--head-fusion", help="Fuse heads by mean, max or min.")] = "mean",
@@ -51,16 +65,38 @@ def rollout(
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Which input patches the CLS token draws on, through every attention layer."""
-    if text is not None and samples is not None:
+    """Which input patches (or tokens) the CLS token, or the pooled sentence, draws on through every attention layer.
+
+    xai rollout vit --mode grad
+    xai rollout minilm --text "The nurse said she would help." [--mode rollout|flow|grad] [--json] [-o DIR]
+    xai rollout minilm --mode grad --text "A man plays guitar." --compare "Someone is making music."
+    """
+    if text and samples is not None:
         raise DataError("give --samples or --text, not both")
-    if text is not None:
-        raise NotApplicableError("--text needs a text model; none in the zoo yet (use --samples on an image model)")
     if mode not in MODES:
         raise DataError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if head_fusion not in HEAD_FUSIONS:
         raise DataError(f"--head-fusion must be one of {', '.join(HEAD_FUSIONS)}, got {head_fusion!r}")
-    options = {"mode": mode, "head_fusion": head_fusion, "discard_ratio": discard_ratio}
+    options: dict[str, Any] = {"mode": mode, "head_fusion": head_fusion, "discard_ratio": discard_ratio}
+    if pool is not None:
+        options["pool"] = pool
+    if compare is not None:
+        options["compare"] = compare
+    if text or (model in MODELS and get_entry(model).modality == "text"):
+        handle = load_model(model, weights=weights, data=data, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
+                            seed=seed or 0).to(resolve_device(check_device(device)))
+        if handle.modality != "text":
+            raise NotApplicableError(f"--text needs a text model; {model} takes {handle.modality} inputs")
+        with eval_mode(handle.module):
+            if text:
+                result = token_relevance(handle, list(text), target=parse_target(target), **options)
+            else:
+                ids = load_dataset(data or handle.dataset or "", "test").x[: samples or 8]
+                result = token_relevance(handle, ids=ids, target=parse_target(target), **options)
+        _text_output(result, json_out=json_out, out=out)
+        return
+    if pool is not None or compare is not None:
+        raise DataError("--pool and --compare apply to text models")
     spec = AuditSpec(
         title=f"attention {mode} on {model}",
         model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
@@ -89,5 +125,29 @@ def rollout(
                       f"({row}, {col})")
     console = stdout_console()
     console.print(table)
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")
+
+
+def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) -> None:
+    """Print (or dump as JSON) each sentence's token relevance; write the heat-map page with ``-o``."""
+    page = write_tokens_report(result, out, slug=f"rollout-text-{result.options['mode']}") if out is not None else None
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = stdout_console()
+    options = result.options
+    for i, (text, explained) in enumerate(zip(result.texts, result.explained, strict=True)):
+        table = Table(title=escape(f"attention {options['mode']} on {result.model}: {text}"), title_justify="left",
+                      caption=escape(f"{explained}; heads: {options['head_fusion']}, "
+                                     f"discard {options['discard_ratio']:g}"))
+        table.add_column("#", justify="right")
+        table.add_column("token")
+        table.add_column("relevance", justify="right")
+        table.add_column("")
+        top = max(result.relevance[i], default=0.0) or 1.0
+        for j, (token, value) in enumerate(zip(result.tokens[i], result.relevance[i], strict=True)):
+            table.add_row(str(j), escape(token), f"{value:.4f}", "█" * max(0, round(20 * value / top)))
+        console.print(table)
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")

