@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, proxy, representation  # noqa: F401  (importing registers the probes)
+from xai.fairness import compression, counterfactual, embedding, group, proxy, representation  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -10,6 +10,7 @@ from xai.fairness._base import (
     list_probes,
     register_probe,
 )
+from xai.fairness.compression import CompressionProbe, compression_table
 from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.embedding import WeatResult, read_word_vectors, weat
 from xai.fairness.group import GroupMetrics, group_table
@@ -17,6 +18,8 @@ from xai.fairness.proxy import ProxyDetection
 from xai.fairness.representation import RepresentationProbe
 
 __all__ = [
+    "CompressionProbe",
+    "compression_table",
     "CounterfactualFlip",
     "PROBES",
     "ProxyDetection",
