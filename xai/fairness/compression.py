@@ -261,9 +261,12 @@ class CompressionProbe(Probe):
             for name in variants:
                 group, drop = worst_hit(table, name)
                 before = table.by_group["accuracy"][group]
-                notes.append(f"{table.feature}: {name} hits {group!r} hardest: accuracy {before:.3f} -> "
-                             f"{before - drop:.3f} ({-drop:+.3f}; overall "
-                             f"{table.overall[f'{name}_change']:+.3f})")
+                overall = table.overall[f"{name}_change"]
+                if drop > 0:
+                    notes.append(f"{table.feature}: {name} hits {group!r} hardest: accuracy {before:.3f} -> "
+                                 f"{before - drop:.3f} ({-drop:+.3f}; overall {overall:+.3f})")
+                else:
+                    notes.append(f"{table.feature}: {name} costs no group accuracy (overall {overall:+.3f})")
             notes.extend(table.warnings)
         metric_names = ("accuracy", "count", *(f"{n}_{k}" for n in variants for k in ("accuracy", "change")))
         return FairnessResult(

@@ -78,21 +78,25 @@ def count_nonzero(module: nn.Module) -> int:
 @torch.inference_mode()
 def cpu_latency(modules: dict[str, nn.Module], x: torch.Tensor, *, repeats: int = 40,
                 warmup: int = 3) -> dict[str, float]:
-    """Fastest seconds of one forward pass of ``x`` for each module, measured interleaved.
+    """CPU seconds of one forward pass of ``x`` for each module (fastest round), interleaved.
 
-    The modules take turns within each round, so load on a shared machine hits them alike
-    and their ratio means more than either number; the minimum over rounds (timeit's
-    advice) is the least disturbed by other processes.
+    Runs torch on one thread and reads that thread's CPU clock (``time.thread_time``), so
+    time spent waiting for a core on a shared machine is not counted; the modules take
+    turns within each round, and the fastest round (timeit's advice) is the least
+    disturbed by cache pollution from other processes. Read the ratio between modules.
     """
+    from xai.zoo._store import single_cpu_thread
+
     times: dict[str, list[float]] = {k: [] for k in modules}
     for m in modules.values():
         m.eval()
-    for round_ in range(warmup + repeats):
-        for key, module in modules.items():
-            start = time.perf_counter()
-            module(x)
-            if round_ >= warmup:
-                times[key].append(time.perf_counter() - start)
+    with single_cpu_thread():
+        for round_ in range(warmup + repeats):
+            for key, module in modules.items():
+                start = time.thread_time()
+                module(x)
+                if round_ >= warmup:
+                    times[key].append(time.thread_time() - start)
     return {k: min(v) for k, v in times.items()}
 
 
@@ -357,6 +361,7 @@ def _quiet_eager_quantization() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*reduce_range will be deprecated.*")
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
         yield
 
 
