@@ -57,7 +57,7 @@ def main() -> None:
             rows.append((name, module, size, gz, seconds))
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"engine {torch.backends.quantized.engine}, load average {os.getloadavg()[0]:.1f}; batch {args.batch}, "
-          f"1 thread, fastest of {args.repeats} interleaved rounds\n")
+          f"1 thread, thread CPU time, fastest of {args.repeats} interleaved rounds\n")
     print("| entry | params | non-zero | safetensors bytes (x lenet) | zlib bytes (x lenet) | "
           "latency ms (x lenet) | accuracy (change) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
