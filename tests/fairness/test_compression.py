@@ -12,8 +12,8 @@ from torch import nn
 
 from xai.audit.metrics import result_metrics
 from xai.datasets import Dataset
-from xai.errors import DataError, UnknownNameError
-from xai.fairness import create_probe
+from xai.errors import DataError, NotApplicableError, UnknownNameError
+from xai.fairness import create_probe, list_probes
 from xai.fairness.compression import compression_table, default_variants, worst_hit
 from xai.zoo import ModelHandle, load_model
 
@@ -118,12 +118,14 @@ def test_probe_rejects_bad_options_and_mismatched_variants(constructed):
     other.class_names = ("p", "q", "r")
     with pytest.raises(DataError, match="does not classify like orig"):
         create_probe("compression", _handle("orig", original), variants=[other])
-    with pytest.raises(DataError, match="no trained compressed variant of orig"):
+    with pytest.raises(NotApplicableError, match="no trained compressed variant of orig"):
         create_probe("compression", _handle("orig", original))
+    assert "compression" not in list_probes(handle=_handle("orig", original))  # audits skip it by default
 
 
 def test_lenet_and_its_pruned_variant_on_digits(lenet, digits_test):
     assert set(default_variants(lenet)) >= {"lenet-pruned50", "lenet-pruned80", "lenet-int8", "lenet-distilled"}
+    assert "compression" in list_probes(handle=lenet)
     result = create_probe("compression", lenet, variants=["lenet-pruned80"], n_boot=0).run(
         digits_test, sensitive=["ink"])
     ink = result.tables[0]

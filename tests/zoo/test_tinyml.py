@@ -74,6 +74,7 @@ def test_global_pruning_removes_the_smallest_magnitudes_across_layers():
                   if v) == [7.0, 8.0]
 
 
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
 def test_fake_quant_equals_quantize_then_dequantize():
     x = torch.linspace(-1, 3, 1001)
     ours = FakeQuant(scale=0.0125, zero_point=17)(x)

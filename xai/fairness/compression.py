@@ -25,7 +25,7 @@ import pandas as pd
 
 from xai._provenance import Provenance
 from xai.datasets import Dataset
-from xai.errors import DataError, UnknownNameError
+from xai.errors import DataError, NotApplicableError, UnknownNameError
 from xai.fairness import _engine
 from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
 from xai.fairness.metrics import MIN_GROUP_SIZE
@@ -200,16 +200,18 @@ class CompressionProbe(Probe):
     paper = "https://arxiv.org/abs/1911.05248"
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
-        super().__init__(handle, **options)
         unknown = set(options) - set(PROBE_OPTIONS)
         if unknown:
             raise UnknownNameError("compression option", sorted(unknown)[0], PROBE_OPTIONS)
+        # with explicit variants only the task matters; without, the zoo must know some
+        reason = Probe.why_not(handle) if options.get("variants") is not None else self.why_not(handle)
+        if reason:
+            raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
+        self.handle = handle
+        self.options = options
         specs = options.get("variants")
         if specs is None:
             specs = default_variants(handle)
-            if not specs:
-                raise DataError(f"no trained compressed variant of {handle.name} is known; "
-                                "pass the option variants = [\"NAME\", ...]")
         if isinstance(specs, str | ModelHandle):
             specs = [specs]
         self.variants = [self._load(spec) for spec in specs]
@@ -220,6 +222,15 @@ class CompressionProbe(Probe):
         self.n_boot = int(options.get("n_boot", 1000))
         self.confidence = float(options.get("confidence", 0.95))
         self.min_group_size = int(options.get("min_group_size", MIN_GROUP_SIZE))
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """Not a classifier, or (without the option ``variants``) no trained compressed variant known."""
+        reason = super().why_not(handle)
+        if reason is None and not default_variants(handle):
+            reason = (f"no trained compressed variant of {handle.name} is known; pass the option "
+                      "variants = [\"NAME\", ...]")
+        return reason
 
     def _load(self, spec: str | ModelHandle) -> ModelHandle:
         if isinstance(spec, ModelHandle):
