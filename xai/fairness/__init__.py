@@ -1,6 +1,7 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
 from xai.fairness import (  # noqa: F401  (importing registers the probes)
+    compression,
     counterfactual,
     embedding,
     embedding_probes,
@@ -20,6 +21,7 @@ from xai.fairness._base import (
     list_probes,
     register_probe,
 )
+from xai.fairness.compression import CompressionProbe, compression_table
 from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.embedding import WeatResult, read_word_vectors, weat
 from xai.fairness.group import GroupMetrics, group_table
@@ -30,6 +32,8 @@ from xai.fairness.shortcut import ShortcutProbe
 from xai.fairness.template import TemplateBias
 
 __all__ = [
+    "CompressionProbe",
+    "compression_table",
     "CounterfactualFlip",
     "PROBES",
     "ProxyDetection",

@@ -1,6 +1,18 @@
 """The model zoo: architectures, recipes, trained entries and model loading."""
 
-from xai.zoo import bert, cnn, rl, rnn, shortcut, tabular, text, transformer, word2vec  # noqa: F401  (importing registers the entries)
+from xai.zoo import (  # noqa: F401  (importing registers the entries)
+    bert,
+    cnn,
+    protonet,
+    rl,
+    rnn,
+    shortcut,
+    tabular,
+    text,
+    tinyml,
+    transformer,
+    word2vec,
+)
 from xai.zoo._entry import MODELS, ZooEntry, create_model, get_entry, list_models, register_model
 from xai.zoo._store import (
     entry_dir,
