@@ -219,9 +219,9 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
         plan = [(p.name, p.sensitive, p.options) for p in spec.probe]
     results = []
     for name, sensitive, options in plan:
-        PROBES.get(name)
+        probe_class = PROBES.get(name)
         columns = sensitive if sensitive is not None else list(spec.data.sensitive)
-        if not columns:
+        if not columns and probe_class.needs_sensitive:
             notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
             continue
         probe = create_probe(name, handle, **options)

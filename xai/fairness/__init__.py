@@ -1,6 +1,6 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import counterfactual, embedding, group, proxy, representation  # noqa: F401  (importing registers the probes)
+from xai.fairness import counterfactual, embedding, generative, group, proxy, representation  # noqa: F401  (importing registers the probes)
 from xai.fairness._base import (
     PROBES,
     FairnessResult,
@@ -12,6 +12,7 @@ from xai.fairness._base import (
 )
 from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.embedding import WeatResult, read_word_vectors, weat
+from xai.fairness.generative import SampleDistribution
 from xai.fairness.group import GroupMetrics, group_table
 from xai.fairness.proxy import ProxyDetection
 from xai.fairness.representation import RepresentationProbe
@@ -21,6 +22,7 @@ __all__ = [
     "PROBES",
     "ProxyDetection",
     "RepresentationProbe",
+    "SampleDistribution",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",

@@ -95,6 +95,8 @@ class Probe(ABC):
     name: ClassVar[str] = ""
     tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
     paper: ClassVar[str] = ""
+    #: Whether the probe groups rows by sensitive columns (an audit skips it when none is named).
+    needs_sensitive: ClassVar[bool] = True
 
     def __init__(self, handle: ModelHandle, **options: Any) -> None:
         reason = self.why_not(handle)
