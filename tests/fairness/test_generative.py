@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -93,3 +94,43 @@ def test_models_without_sample_are_refused(lenet):
     with pytest.raises(NotApplicableError, match="sample"):
         create_probe("sample-distribution", lenet)
     assert "sample-distribution" in list_probes(handle=_handle(FakeSampler()))
+
+
+def test_cli_runs_the_probe_without_a_sensitive_column():
+    from typer.testing import CliRunner
+
+    from xai.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["fairness", "dcgan", "--probe", "sample-distribution", "--option", "samples=300",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    table = document["tables"][0]
+    assert document["probe"] == "sample-distribution" and table["feature"] == "class"
+    assert table["overall"]["count"] == 300 and sum(table["by_group"]["count"].values()) == 300
+    assert sum(table["by_group"]["share"].values()) == pytest.approx(1.0)
+    # group metrics still needs a sensitive column, and says so
+    refused = runner.invoke(app, ["fairness", "lenet"])
+    assert refused.exit_code == 2 and "--sensitive" in refused.output
+
+
+def test_audit_spec_gates_the_probe_by_name():
+    from xai.audit import parse_spec
+    from xai.audit.runner import run_audit
+
+    spec = parse_spec("""
+title = "vae samples"
+[model]
+name = "vae"
+[[probe]]
+name = "sample-distribution"
+options = { samples = 200 }
+""")
+    audit = run_audit(spec, slug="vae-samples")
+    metrics = audit.metrics()
+    p_value = metrics["fairness.sample-distribution.class.overall.p_value"]
+    assert 0.0 <= p_value <= 1.0
+    assert metrics["fairness.sample-distribution.class.total_variation"] >= 0.0
+    assert "elbo_per_pixel" in metrics  # the VAE's own evaluation is the audit's performance
+    assert not any("skipped" in note for note in audit.notes)

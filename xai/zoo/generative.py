@@ -504,7 +504,7 @@ def _train_vae(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     return {**evaluate_vae(module, ctx.test, ctx.device), "train_loss": train_loss}
 
 
-_GAN_RECIPE = {"epochs": 120, "lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "noise": NOISE,
+_GAN_RECIPE = {"epochs": 150, "lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "noise": NOISE,
                "loss": "non-saturating, one-sided label smoothing 0.9"}
 
 
@@ -537,6 +537,17 @@ def _train_dcgan(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- registry
+# Floors, and why (held-out digits, 32x32, pixels in [0, 1]):
+# - autoencoder: reconstruction MSE <= 0.0045, the held-out MSE of PCA with 16 components
+#   fitted on the training digits (the best *linear* autoencoder with the same code size;
+#   predicting the mean image scores 0.0468). A 16-d nonlinear code must beat it.
+# - vae: ELBO >= 1.0 nats per pixel. A VAE whose posterior collapsed (decoder ignores z,
+#   outputs the mean image, sigma^2 = its MSE) scores -0.5 log(2 pi 0.0468) - 0.5 = 0.11;
+#   a decoder as accurate as PCA-16 (sigma^2 = 0.0045) would score 1.28 before the KL
+#   cost. The floor sits between: the latent must carry most of the digit.
+# - dcgan: share of 1000 seeded samples the zoo LeNet-5 labels with probability >= 0.9;
+#   held-out real digits score 0.979 (their Frechet distance to the training digits on
+#   LeNet's penultimate features is 3.9, for scale).
 _LATENT_NAMES = tuple(f"latent {k}" for k in range(LATENT))
 
 register_model(
@@ -578,7 +589,7 @@ register_model(
         class_names=_LATENT_NAMES,
         layers=("encoder.conv1", "encoder.conv2", "encoder.conv3"),
         metric="elbo_per_pixel",
-        floor=0.5,
+        floor=1.0,
         paper="https://arxiv.org/abs/1312.6114",
         description="VAE (16-d latent, Gaussian decoder with learned sigma) on the digits at 32x32; "
                     "forward = posterior mean",
