@@ -34,7 +34,7 @@ def audit_summary_table(audits: list[AuditResult]) -> Table:
         table.add_row(
             audit.slug,
             head["data"],
-            f"{head['accuracy']:.4f}",
+            f"{head['accuracy']:.4f}" if head["accuracy"] is not None else "-",  # non-classifiers
             str(len(head["explainers"])),
             worst,
             f"{head['wall_seconds']:.1f}",
