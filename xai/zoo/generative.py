@@ -545,9 +545,11 @@ def _train_dcgan(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
 #   outputs the mean image, sigma^2 = its MSE) scores -0.5 log(2 pi 0.0468) - 0.5 = 0.11;
 #   a decoder as accurate as PCA-16 (sigma^2 = 0.0045) would score 1.28 before the KL
 #   cost. The floor sits between: the latent must carry most of the digit.
-# - dcgan: share of 1000 seeded samples the zoo LeNet-5 labels with probability >= 0.9;
-#   held-out real digits score 0.979 (their Frechet distance to the training digits on
-#   LeNet's penultimate features is 3.9, for scale).
+# - dcgan: share of 1000 seeded samples the zoo LeNet-5 labels with probability >= 0.9
+#   >= 0.65; held-out real digits score 0.979 (their Frechet distance to the training
+#   digits on LeNet's penultimate features is 3.9, for scale). The committed generator
+#   scores 0.713 at the evaluation seed but 0.694 over 10,000 samples and 0.657-0.702 at
+#   seeds 0-3 (1000 samples each): a floor of 0.7 would pass or fail by the seed, 0.65 does not.
 _LATENT_NAMES = tuple(f"latent {k}" for k in range(LATENT))
 
 register_model(
@@ -615,7 +617,7 @@ register_model(
         class_names=("real",),
         layers=("discriminator.conv1", "discriminator.conv2"),
         metric="confident_share",
-        floor=0.7,
+        floor=0.65,
         paper="https://arxiv.org/abs/1511.06434",
         description="DCGAN on the digits at 32x32; forward = discriminator logit, sample() = generator",
         recipe=_GAN_RECIPE,
