@@ -121,6 +121,7 @@ def test_audit_spec_gates_the_probe_by_name():
 
     spec = parse_spec("""
 title = "vae samples"
+explain = []
 [model]
 name = "vae"
 [[probe]]
