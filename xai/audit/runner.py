@@ -284,13 +284,13 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
         plan = [(p.name, p.sensitive, p.options) for p in spec.probe]
     results = []
     for name, sensitive, options in plan:
-        PROBES.get(name)
+        probe_class = PROBES.get(name)
         columns = sensitive if sensitive is not None else list(spec.data.sensitive)
-        if not columns and PROBES.get(name).needs_sensitive:
+        if not columns and probe_class.needs_sensitive:
             notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
             continue
         probe = create_probe(name, handle, **options)
-        with steps.step(f"probe {name} by {', '.join(columns)}"):
+        with steps.step(f"probe {name}" + (f" by {', '.join(columns)}" if columns else "")):
             result = probe.run(data, sensitive=columns, seed=spec.seed)
         notes.extend(f"{name}: {note}" for note in result.notes)
         results.append(result)

@@ -82,10 +82,9 @@ def explain(
         table = Table(title=f"{method} on {result.model.name}")
         for column in ("sample", "label", "predicted", "target", "sum", "max |attr|"):
             table.add_column(column, justify="right")
-        names = explanation.class_names
         for i, attr in enumerate(explanation.attributions):
-            table.add_row(str(i), names[explanation.labels[i]], names[explanation.predictions[i]],
-                          names[explanation.targets[i]], f"{attr.sum():.4f}",
+            table.add_row(str(i), explanation.name_of("label", i), explanation.name_of("prediction", i),
+                          explanation.name_of("target", i), f"{attr.sum():.4f}",
                           f"{abs(attr).max():.4f}")
     console.print(table)
     if page is not None:

@@ -14,11 +14,13 @@ from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
+    MethodOptionsOpt,
     OutOpt,
     SeedOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
+    parse_options,
     print_json,
     run_cli_audit,
     stdout_console,
@@ -33,8 +35,8 @@ _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
 
 def fairness(
     sensitive: Annotated[
-        list[str], typer.Option("--sensitive", "-s", help="Sensitive column; repeat or comma-separate.")
-    ],
+        list[str] | None, typer.Option("--sensitive", "-s", help="Sensitive column; repeat or comma-separate.")
+    ] = None,
     model: Annotated[
         str | None,
         typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, or package.module:factory. "
@@ -68,6 +70,7 @@ def fairness(
     device: DeviceOpt = "auto",
     seed: SeedOpt = None,
     zoo_dir: ZooDirOpt = None,
+    option: MethodOptionsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Per-group accuracy, selection rate, TPR, FPR, disparities and bootstrap intervals.
@@ -75,7 +78,7 @@ def fairness(
     Audit a MODEL on bundled data, or, without a model, the predictions of any system:
     xai fairness --data preds.csv --y-true label --y-pred pred --sensitive sex,race
     """
-    columns = [c.strip() for item in sensitive for c in item.split(",") if c.strip()]
+    columns = [c.strip() for item in sensitive or [] for c in item.split(",") if c.strip()]
     options = {"n_boot": n_boot, "confidence": confidence, "min_group_size": min_group_size}
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
                                        ("--threshold", threshold), ("--pos-label", pos_label),
@@ -87,6 +90,8 @@ def fairness(
             raise DataError("a prediction-only audit needs --y-true COL")
         if threshold is not None and score is None:
             raise DataError("--threshold applies to --score")
+        if not columns:
+            raise DataError("a prediction-only audit needs --sensitive COLUMN")
         predictions = load_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
                                        threshold=0.5 if threshold is None else threshold,
                                        pos_label=pos_label, sensitive=columns, task=task)
@@ -96,14 +101,16 @@ def fairness(
     else:
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
-        PROBES.get(probe)
+        if not columns and PROBES.get(probe).needs_sensitive:
+            raise DataError(f"{probe} needs --sensitive COLUMN")
         spec = AuditSpec(
             title=f"{probe} of {model}",
             model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
             data=DataSpec(name=data, split=split, sensitive=columns),
             explain=[],
             probe=[ProbeSpec(name=probe, sensitive=columns,
-                             options=options if probe == "group-metrics" else {})],
+                             options={**(options if probe == "group-metrics" else {}),
+                                      **parse_options(option)})],
             seed=seed or 0,
         )
         result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,

@@ -108,7 +108,7 @@ def train(
         cards.append(card)
         if not json_out:
             head = card["headline"]
-            verdict = "[green]meets[/]" if head["value"] >= head["floor"] else "[red]misses[/]"
+            verdict = "[green]meets[/]" if get_entry(name).meets_floor(head["value"]) else "[red]misses[/]"
             stdout_console().print(
                 f"{name}: held-out {head['metric']} {head['value']:.4f} {verdict} floor "
                 f"{head['floor']} in {card['train_seconds']:.1f} s")

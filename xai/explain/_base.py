@@ -59,6 +59,15 @@ class AttributionResult:
     column_attributions: np.ndarray | None = None
     convergence_delta: np.ndarray | None = None
     tokens: tuple[tuple[str, ...], ...] = ()
+    #: Names of the dataset's labels when they differ from the targets' (``class_names``),
+    #: e.g. digits explained through a GAN discriminator's single "real" target.
+    label_names: tuple[str, ...] = ()
+
+    def name_of(self, kind: Literal["label", "prediction", "target"], i: int) -> str:
+        """Display name of sample ``i``'s label, predicted target or explained target."""
+        names = (self.label_names or self.class_names) if kind == "label" else self.class_names
+        index = int({"label": self.labels, "prediction": self.predictions, "target": self.targets}[kind][i])
+        return names[index] if 0 <= index < len(names) else str(index)
 
     def column_importance(self) -> dict[str, float]:
         """Mean absolute attribution per raw column, largest first (tabular)."""
@@ -199,6 +208,7 @@ class Explainer(ABC):
             column_attributions=column_attr,
             convergence_delta=delta_tensor.numpy() if delta_tensor is not None else None,
             tokens=token_strings(handle, data.x),
+            label_names=data.class_names if data.class_names != handle.target_names else (),
         )
 
 

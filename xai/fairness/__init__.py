@@ -5,6 +5,7 @@ from xai.fairness import (  # noqa: F401  (importing registers the probes)
     counterfactual,
     embedding,
     embedding_probes,
+    generative,
     group,
     mitigation,
     proxy,
@@ -24,6 +25,7 @@ from xai.fairness._base import (
 from xai.fairness.compression import CompressionProbe, compression_table
 from xai.fairness.counterfactual import CounterfactualFlip
 from xai.fairness.embedding import WeatResult, read_word_vectors, weat
+from xai.fairness.generative import SampleDistribution
 from xai.fairness.group import GroupMetrics, group_table
 from xai.fairness.mitigation import MitigationWhatIf
 from xai.fairness.proxy import ProxyDetection
@@ -40,6 +42,7 @@ __all__ = [
     "RepresentationProbe",
     "ShortcutProbe",
     "TemplateBias",
+    "SampleDistribution",
     "FairnessResult",
     "GroupMetrics",
     "GroupTable",

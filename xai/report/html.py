@@ -98,15 +98,13 @@ def _image_view(result: AttributionResult) -> dict[str, Any]:
     drawn = images.attribution_tiles(result, scale=max(4, 128 // result.inputs.shape[-1]))
     tiles = []
     for i, png in enumerate(drawn.tiles):
-        pred = result.class_names[result.predictions[i]]
-        label = result.class_names[result.labels[i]]
-        target = result.class_names[result.targets[i]]
+        pred, label, target = (result.name_of(kind, i) for kind in ("prediction", "label", "target"))
         tiles.append(_Tile(
             uri=data_uri(png),
             alt=f"{result.method} map for sample {i} (target {target}) over the input, "
                 f"predicted {pred}, label {label}",
             caption=f"pred {pred} · label {label}",
-            wrong=pred != label,
+            wrong=not result.label_names and pred != label,  # labels and targets name the same classes
         ))
     return {"tiles": tiles, "colorbar": data_uri(drawn.colorbar), "cmap": drawn.cmap,
             "vmin": drawn.vmin, "vmax": drawn.vmax}

@@ -1,0 +1,203 @@
+"""Generative probe: whether a model's samples cover the classes of its training data.
+
+A generator that under-produces some classes (mode dropping) or collapses onto a few
+(mode collapse) hands downstream users a skewed picture of the data: the generative
+counterpart of a classifier's disparity between groups.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Any, ClassVar, get_args
+
+import numpy as np
+import torch
+from scipy.stats import chisquare
+
+from xai._provenance import Provenance
+from xai._typing import Task
+from xai.datasets import Dataset, load_dataset
+from xai.errors import DataError, UnknownNameError
+from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.zoo._frechet import classify, confident_share
+from xai.zoo.handle import ModelHandle, eval_mode
+
+__all__ = ["SampleDistribution", "class_distribution_table", "mean_pairwise_distance"]
+
+#: Options of the probe (``[[probe]] options`` in a spec).
+PROBE_OPTIONS = ("classifier", "samples", "collapse_ratio", "confidence", "reference", "diversity_rows")
+
+
+def mean_pairwise_distance(x: torch.Tensor) -> float:
+    """Mean Euclidean distance between distinct rows of ``x`` flattened ``(N, D)``; N >= 2."""
+    flat = x.flatten(1).double()
+    if len(flat) < 2:
+        raise DataError("a mean pairwise distance needs at least 2 rows")
+    dist = torch.cdist(flat, flat)  # (N, N), zero diagonal
+    n = len(flat)
+    return float(dist.sum() / (n * (n - 1)))
+
+
+def class_distribution_table(counts: np.ndarray, expected_share: np.ndarray, class_names: tuple[str, ...], *,
+                             collapse_ratio: float = 0.25) -> GroupTable:
+    """Per-class shares of the samples against the expected shares, and the summary tests.
+
+    ``overall`` holds ``count`` (samples), ``chi2`` and ``p_value`` (scipy's
+    ``chisquare`` of the counts against ``expected_share * count``, over the classes the
+    reference has), ``normalised_entropy`` (entropy of the sample shares over
+    ``log(classes)``: 1 is uniform, 0 is a single class) and ``collapsed_classes``
+    (classes whose share is below ``collapse_ratio`` times the expected one).
+    ``disparities`` holds ``total_variation`` (half the L1 distance of the two
+    distributions, larger is worse); ``ratios`` holds ``min_share_ratio`` (the smallest
+    share over expected share, smaller is worse).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    expected_share = np.asarray(expected_share, dtype=np.float64)
+    total = counts.sum()
+    if total <= 0 or len(counts) != len(expected_share) or len(counts) != len(class_names):
+        raise DataError("a class distribution needs as many counts as expected shares and class names, "
+                        "and at least one sample")
+    expected_share = expected_share / expected_share.sum()
+    share = counts / total
+    present = expected_share > 0
+    stat, p_value = chisquare(counts[present], f_exp=expected_share[present] * counts[present].sum())
+    nonzero = share[share > 0]
+    entropy = float(-(nonzero * np.log(nonzero)).sum() / math.log(len(share))) if len(share) > 1 else 1.0
+    ratio = np.divide(share, expected_share, out=np.full_like(share, np.nan), where=present)
+    collapsed = present & (share < collapse_ratio * expected_share)
+    groups = tuple(class_names)
+    warnings = tuple(f"class {class_names[i]} is collapsed: share {share[i]:.4f}, expected "
+                     f"{expected_share[i]:.4f}" for i in np.flatnonzero(collapsed))
+    return GroupTable(
+        feature="class",
+        groups=groups,
+        by_group={
+            "count": dict(zip(groups, counts.tolist(), strict=True)),
+            "share": dict(zip(groups, share.tolist(), strict=True)),
+            "expected_share": dict(zip(groups, expected_share.tolist(), strict=True)),
+            "share_ratio": dict(zip(groups, ratio.tolist(), strict=True)),
+        },
+        overall={
+            "count": float(total),
+            "chi2": float(stat),
+            "p_value": float(p_value),
+            "normalised_entropy": entropy,
+            "collapsed_classes": float(collapsed.sum()),
+        },
+        disparities={"total_variation": float(0.5 * np.abs(share - expected_share).sum())},
+        ratios={"min_share_ratio": float(np.nanmin(ratio))},
+        warnings=warnings,
+    )
+
+
+@register_probe("sample-distribution")
+class SampleDistribution(Probe):
+    """Classify seeded samples of a generative model and compare their classes with the data's.
+
+    Draws ``samples`` images with the model's ``sample(n, generator)`` (seeded), labels
+    them with a classifier of the same data (default the zoo ``lenet``), and tests the
+    class counts against the class shares of the reference labels with a chi-square
+    goodness-of-fit test (scipy.stats.chisquare). Mode collapse shows as classes whose
+    share falls below ``collapse_ratio`` of the expected one, as a low normalised
+    entropy, and as a low ``diversity_ratio``: the mean pairwise distance between
+    samples over that between as many reference images (about 1 for a generator as
+    varied as the data, near 0 when it repeats one image). ``confident_share`` is the
+    share of samples the classifier labels with probability >= ``confidence``.
+
+    Applies to any model whose module has ``sample(n, generator)``; it needs no
+    sensitive column (the groups are the classifier's classes).
+
+    Options: ``classifier`` (zoo name or a loaded :class:`ModelHandle`; ``"lenet"``),
+    ``samples`` (1000), ``collapse_ratio`` (0.25), ``confidence`` (0.9), ``reference``
+    (``"train"``: labels of the training split of the audited dataset; ``"data"``: the
+    audited rows themselves), ``diversity_rows`` (500).
+    Paper (mode collapse and its measurement): https://arxiv.org/abs/1606.03498.
+    """
+
+    paper = "https://arxiv.org/abs/1606.03498"
+    tasks: ClassVar[frozenset[str]] = frozenset(get_args(Task))
+    needs_sensitive: ClassVar[bool] = False
+
+    def __init__(self, handle: ModelHandle, **options: Any) -> None:
+        super().__init__(handle)
+        unknown = set(options) - set(PROBE_OPTIONS)
+        if unknown:
+            raise UnknownNameError("sample-distribution option", sorted(unknown)[0], PROBE_OPTIONS)
+        self.classifier = options.get("classifier", "lenet")
+        self.samples = int(options.get("samples", 1000))
+        self.collapse_ratio = float(options.get("collapse_ratio", 0.25))
+        self.confidence = float(options.get("confidence", 0.9))
+        self.reference = str(options.get("reference", "train"))
+        self.diversity_rows = int(options.get("diversity_rows", 500))
+        if self.samples < 2 or self.diversity_rows < 2:
+            raise DataError("sample-distribution needs samples >= 2 and diversity_rows >= 2")
+        if self.reference not in ("train", "data"):
+            raise DataError(f"sample-distribution reference must be 'train' or 'data', got {self.reference!r}")
+        self.options = {"classifier": getattr(self.classifier, "name", self.classifier), "samples": self.samples,
+                        "collapse_ratio": self.collapse_ratio, "confidence": self.confidence,
+                        "reference": self.reference, "diversity_rows": self.diversity_rows}
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """Needs a module with a ``sample(n, generator)`` method."""
+        if not callable(getattr(handle.module, "sample", None)):
+            return "it needs a generative model with sample(n, generator); " \
+                   f"{type(handle.module).__name__} has no sample method"
+        return super().why_not(handle)
+
+    def _judge(self) -> ModelHandle:
+        if isinstance(self.classifier, ModelHandle):
+            return self.classifier
+        from xai.zoo.loaders import load_model  # late: keeps the probe registry import-light
+
+        return load_model(str(self.classifier))
+
+    def run(self, data: Dataset, *, sensitive: list[str] | None = None, seed: int = 0) -> FairnessResult:
+        """Sample, classify and compare with the reference classes (``sensitive`` is ignored)."""
+        del sensitive  # the groups are the classifier's classes
+        start = time.perf_counter()
+        judge = self._judge()
+        reference = data if self.reference == "data" else load_dataset(data.name, "train")
+        if len(reference) < 2:
+            raise DataError("sample-distribution needs at least 2 reference rows")
+        with eval_mode(self.handle.module), torch.no_grad():
+            samples = self.handle.module.sample(self.samples, torch.Generator().manual_seed(seed)).float().cpu()
+        if samples.shape[1:] != reference.x.shape[1:]:
+            raise DataError(f"{self.handle.name} samples {tuple(samples.shape[1:])}, the reference data is "
+                            f"{tuple(reference.x.shape[1:])}")
+        probs = classify(judge.module, samples)  # (N, classes)
+        classes = judge.class_names
+        counts = np.bincount(probs.argmax(1).numpy(), minlength=len(classes))
+        expected = np.bincount(reference.y.numpy(), minlength=len(classes)).astype(np.float64)
+        if len(expected) != len(classes):
+            raise DataError(f"the reference labels go beyond the {len(classes)} classes of {judge.name}")
+        table = class_distribution_table(counts, expected, classes, collapse_ratio=self.collapse_ratio)
+        rows = min(self.diversity_rows, len(samples), len(reference))
+        pick = torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))[:rows]
+        diversity = mean_pairwise_distance(samples[:rows]) / mean_pairwise_distance(reference.x[pick])
+        overall = {**table.overall, "diversity_ratio": diversity,
+                   "confident_share": confident_share(probs, self.confidence)}
+        table = replace(table, overall=overall)
+        collapsed = int(overall["collapsed_classes"])
+        notes = [f"{self.samples} samples (seed {seed}) classified by {judge.name}; reference: "
+                 f"{reference.name}:{reference.split} labels; chi-square p = {overall['p_value']:.3g}"]
+        if collapsed:
+            notes.append(f"mode collapse: {collapsed} class(es) below {self.collapse_ratio:g} of their expected "
+                         "share")
+        return FairnessResult(
+            probe=self.name,
+            model=self.handle.name,
+            dataset=f"{reference.name}:{reference.split}",
+            metrics=tuple(table.by_group),
+            tables=(table,),
+            notes=tuple(notes),
+            provenance=Provenance(
+                model_sha256=self.handle.sha256,
+                data_sha256=reference.sha256,
+                seed=seed,
+                wall_seconds=round(time.perf_counter() - start, 4),
+                device=str(self.handle.device),
+            ),
+        )
