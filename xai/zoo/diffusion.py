@@ -53,6 +53,7 @@ from xai.datasets._digits import DIGIT_CLASSES
 from xai.errors import DataError, ModelLoadError
 from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, seed_everything
+from xai.zoo.handle import class_logit
 
 __all__ = [
     "TOKENS",
@@ -463,21 +464,28 @@ def diffusion_eval(module: nn.Module, test: Dataset, device: torch.device) -> di
     - ``test_reconstruction_mse``: the autoencoder's pixel MSE on the held-out digits;
     - ``test_diffusion_classifier_accuracy``: arg-max of ``forward`` (the diffusion classifier)
       against the held-out labels.
+
+    Runs on one CPU thread, as the recipe does, so a re-evaluation of the saved weights
+    reproduces the card's numbers bit for bit (a sample on LeNet's decision boundary would
+    otherwise flip with the thread count's rounding).
     """
     assert isinstance(module, LatentDiffusion)
+    from xai.zoo._store import single_cpu_thread
+
     was_training = module.training
     module.eval()
     try:
-        judge = _judge().to(device)
-        classes = torch.arange(module.num_classes).repeat_interleave(_EVAL_PER_CLASS)
-        images = module.sample(len(classes), torch.Generator().manual_seed(_EVAL_SEED), classes)
-        probs = judge(images.to(device)).softmax(1).cpu()  # (N, 10)
-        x, y = test.x.to(device), test.y.to(device)
-        z0 = module.encode(x)
-        recon = module.decode(z0)
-        gen = torch.Generator().manual_seed(_EVAL_SEED)
-        denoise = float(ddpm_loss(module, z0, y, gen, drop=0.0))
-        scores = torch.cat([module(x[i:i + 64]) for i in range(0, len(x), 64)])
+        with single_cpu_thread():  # one thread: the same bits as the recipe's evaluation
+            judge = _judge().to(device)
+            classes = torch.arange(module.num_classes).repeat_interleave(_EVAL_PER_CLASS)
+            images = module.sample(len(classes), torch.Generator().manual_seed(_EVAL_SEED), classes)
+            probs = judge(images.to(device)).softmax(1).cpu()  # (N, 10)
+            x, y = test.x.to(device), test.y.to(device)
+            z0 = module.encode(x)
+            recon = module.decode(z0)
+            gen = torch.Generator().manual_seed(_EVAL_SEED)
+            denoise = float(ddpm_loss(module, z0, y, gen, drop=0.0))
+            scores = torch.cat([module(x[i:i + 64]) for i in range(0, len(x), 64)])
     finally:
         module.train(was_training)
     return {
@@ -588,6 +596,7 @@ register_model(
         recipe=_LDM_RECIPE,
         loss=_entry_loss,
         evaluate=diffusion_eval,
+        targets=class_logit,  # forward's (B, 10) per-class scores: the prompted class's score
         target_names=DIGIT_CLASSES,
     )
 )
