@@ -24,11 +24,13 @@ What the explainers see
 -----------------------
 ``forward(x)`` scores every class for a batch of images: the negative epsilon-prediction
 error of the denoiser, prompted with each class, on the image's latent noised with fixed
-noise at fixed timesteps (the "diffusion classifier" of Li et al. 2023,
-https://arxiv.org/abs/2303.16203). The output is ``(B, 10)``, higher = the class prompt
-explains the image better, differentiable in the input, so the class-logit targets adapter
-gives one scalar per sample ("how much does this pixel make the model's denoiser prefer
-class c").
+noise at the fixed timesteps :data:`SCORE_TIMESTEPS` (one, ``t = 400``: the "diffusion
+classifier" of Li et al. 2023, https://arxiv.org/abs/2303.16203, with a single noise draw;
+it classifies 85% of the held-out digits, three timesteps 90% at three times the cost).
+The output is ``(B, 10)``, higher = the class prompt explains the image better,
+differentiable in the input, so the class-logit targets adapter gives one scalar per
+sample ("how much does this pixel make the model's denoiser prefer class c"). The
+default explained target is the arg-max: the diffusion classifier's own prediction.
 
 Cross-attention for DAAM
 ------------------------
@@ -69,8 +71,8 @@ __all__ = [
 TOKENS: tuple[str, ...] = ("digit", *(f"<{c}>" for c in DIGIT_CLASSES), "<null>")
 NULL_TOKEN = len(TOKENS) - 1
 PROMPT_LENGTH = 2
-#: The fixed (timestep, noise seed) pairs at which ``forward`` scores the classes.
-SCORE_TIMESTEPS: tuple[int, ...] = (200, 400, 600)
+#: The fixed timesteps at which ``forward`` scores the classes (one noise draw each, seeded).
+SCORE_TIMESTEPS: tuple[int, ...] = (400,)
 _SCORE_NOISE_SEED = 1234
 
 
