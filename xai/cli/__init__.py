@@ -11,6 +11,7 @@ from xai import __version__
 from xai.cli.audit import audit
 from xai.cli.bias import bias_app
 from xai.cli.check import check
+from xai.cli.daam import daam_command
 from xai.cli.dream import dream_command
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
@@ -60,6 +61,7 @@ def _root(
 
 app.command("audit")(audit)
 app.command("check")(check)
+app.command("daam")(daam_command)
 app.command("dream")(dream_command)
 app.command("explain")(explain)
 app.command("fairness")(fairness)

@@ -11,6 +11,7 @@ from xai.explain._base import (
     register_explainer,
 )
 from xai.explain.cam import GradCam, GuidedGradCam, conv_layers
+from xai.explain.daam import CrossAttentionMaps, DaamResult, daam
 from xai.explain.dream import DreamResult, LayerCapture, dream
 from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
 from xai.explain.perturbation import Occlusion
@@ -23,6 +24,8 @@ __all__ = [
     "AttentionRecorder",
     "AttentionRollout",
     "AttributionResult",
+    "CrossAttentionMaps",
+    "DaamResult",
     "DeepLift",
     "DreamResult",
     "Explainer",
@@ -40,6 +43,7 @@ __all__ = [
     "TokenRelevance",
     "conv_layers",
     "create_explainer",
+    "daam",
     "dream",
     "list_explainers",
     "register_explainer",

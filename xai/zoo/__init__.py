@@ -3,6 +3,7 @@
 from xai.zoo import (  # noqa: F401  (importing registers the entries)
     bert,
     cnn,
+    diffusion,
     generative,
     protonet,
     rl,

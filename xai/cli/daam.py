@@ -1,0 +1,68 @@
+"""``xai daam``: per-token cross-attention heat maps (DAAM) of a diffusion model's samples."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xai._device import resolve_device
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelArg,
+    OutOpt,
+    SeedOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.errors import NotApplicableError
+from xai.explain.daam import daam, why_not_daam
+from xai.zoo import load_model
+
+
+def daam_command(
+    model: ModelArg,
+    class_index: Annotated[int, typer.Option("--class", "-c", help="The prompted class (index).")] = 0,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Images to generate.")] = 4,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="DDIM steps [default: the model's].")] = None,
+    guidance: Annotated[float | None, typer.Option("--guidance", min=0.0,
+                                                   help="Classifier-free guidance scale [default: the model's].")]
+    = None,
+    out: OutOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate images of one class and map each prompt token's cross-attention onto them (DAAM)."""
+    dev = resolve_device(check_device(device))
+    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type),
+                        console=stderr_console(enabled=not json_out)).to(dev)
+    reason = why_not_daam(handle)
+    if reason:
+        raise NotApplicableError(f"daam does not apply to {handle.name}: {reason}")
+    result = daam(handle, class_index, samples=samples, seed=seed or 0, sample_steps=steps, guidance=guidance)
+    page = None
+    if out is not None:
+        from xai.report.daam import write_daam_report  # jinja2 only when a page is asked for
+
+        page = write_daam_report(result, out)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = stdout_console()
+    table = Table(title=f"daam: class {result.class_name} of {result.model}",
+                  caption=f"{len(result.images)} samples, {result.steps} steps, guidance {result.guidance:g}, "
+                          f"{result.provenance.wall_seconds:.2f} s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics().items():
+        table.add_row(name, f"{value:.4g}")
+    console.print(table)
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")
