@@ -196,11 +196,12 @@ def sample_rows(data: Dataset, n: int, seed: int) -> Dataset:
 class AuditProgress:
     """A transient progress bar over an audit's steps (explainers, probes, sanity checks).
 
-    Does nothing without a console (``--json``, ``-q``, library use).
+    Does nothing without an interactive console (``--json``, ``-q``, CI logs, library use).
     """
 
     def __init__(self, console: Console | None, title: str, total: int) -> None:
-        self._progress = None if console is None or total == 0 else Progress(
+        live = console is not None and console.is_terminal and total > 0
+        self._progress = None if not live else Progress(
             TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True)
         self._task: TaskID | None = None
