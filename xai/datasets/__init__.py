@@ -12,18 +12,36 @@ from xai.datasets._base import (
 from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
+from xai.datasets._shapes import (
+    COLOURS,
+    SHAPE_CLASSES,
+    SHAPES,
+    Scene,
+    ShapeObject,
+    generate_scenes,
+    load_shapes_det,
+    load_shapes_seg,
+    scene_masks,
+    scene_targets,
+)
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
 
 __all__ = [
+    "COLOURS",
     "DATASETS",
     "EMBEDDINGS",
+    "SHAPES",
+    "SHAPE_CLASSES",
+    "Scene",
+    "ShapeObject",
     "Dataset",
     "Split",
     "TabularEncoder",
     "WordVectors",
     "adult_encoder",
     "compas_encoder",
+    "generate_scenes",
     "german_encoder",
     "list_datasets",
     "list_word_vectors",
@@ -33,6 +51,8 @@ __all__ = [
     "load_digit_rows",
     "load_digits32",
     "load_german",
+    "load_shapes_det",
+    "load_shapes_seg",
     "load_word_vectors",
     "read_adult_frame",
     "read_bundled_csv",
@@ -40,6 +60,8 @@ __all__ = [
     "read_german_frame",
     "read_weat_json",
     "register_dataset",
+    "scene_masks",
+    "scene_targets",
     "tabular_dataset",
     "upsample_digits",
 ]
