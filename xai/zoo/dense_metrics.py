@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torchvision.ops import box_iou
 
@@ -56,11 +57,11 @@ def average_precision(recall: torch.Tensor, precision: torch.Tensor) -> float:
     All-point interpolation (PASCAL VOC 2010 onwards): precision at recall ``r`` is the
     highest precision at any recall ``>= r``, integrated over the recall steps.
     """
-    r = torch.cat([torch.zeros(1, dtype=torch.float64), recall.double(), torch.ones(1, dtype=torch.float64)])
-    p = torch.cat([torch.zeros(1, dtype=torch.float64), precision.double(), torch.zeros(1, dtype=torch.float64)])
-    p = torch.flip(torch.cummax(torch.flip(p, [0]), 0).values, [0])  # envelope
-    steps = torch.nonzero(r[1:] != r[:-1]).squeeze(1)
-    return float(((r[steps + 1] - r[steps]) * p[steps + 1]).sum())
+    r = np.concatenate([[0.0], recall.detach().cpu().double().numpy(), [1.0]])
+    p = np.concatenate([[0.0], precision.detach().cpu().double().numpy(), [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]  # envelope: best precision at any higher recall
+    steps = np.flatnonzero(r[1:] != r[:-1])
+    return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
 
 
 def mean_average_precision(
