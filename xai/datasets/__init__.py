@@ -15,6 +15,18 @@ from xai.datasets._control import load_cartpole_states, load_mountaincar_states
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
 from xai.datasets._sentences import PAIR_LEVELS, sentence_pairs
+from xai.datasets._shapes import (
+    COLOURS,
+    SHAPE_CLASSES,
+    SHAPES,
+    Scene,
+    ShapeObject,
+    generate_scenes,
+    load_shapes_det,
+    load_shapes_seg,
+    scene_masks,
+    scene_targets,
+)
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._text import WordTokenizer, load_sentiment_text, sentiment_tokenizer
@@ -29,10 +41,15 @@ from xai.datasets._words import (
 )
 
 __all__ = [
+    "COLOURS",
     "DATASETS",
     "PAIR_LEVELS",
     "EMBEDDINGS",
     "MARK_REGION",
+    "SHAPES",
+    "SHAPE_CLASSES",
+    "Scene",
+    "ShapeObject",
     "Dataset",
     "Split",
     "TabularEncoder",
@@ -40,6 +57,7 @@ __all__ = [
     "WordVectors",
     "adult_encoder",
     "compas_encoder",
+    "generate_scenes",
     "german_encoder",
     "list_datasets",
     "list_word_vectors",
@@ -54,6 +72,8 @@ __all__ = [
     "load_german",
     "load_sentiment_text",
     "load_mountaincar_states",
+    "load_shapes_det",
+    "load_shapes_seg",
     "load_word_vectors",
     "read_adult_frame",
     "read_analogies",
@@ -65,6 +85,8 @@ __all__ = [
     "register_dataset",
     "sentiment_tokenizer",
     "sentence_pairs",
+    "scene_masks",
+    "scene_targets",
     "tabular_dataset",
     "upsample_digits",
 ]

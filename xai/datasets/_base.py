@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -32,6 +33,9 @@ class Dataset:
         Names of the input columns for tabular data (``x.shape[1]`` of them).
     feature_columns
         For each input column, the raw column it encodes (one-hot levels share one).
+    annotations
+        Optional per-row records beyond ``y`` (one per row, e.g. a scene's class mask,
+        boxes and objects for segmentation and detection); ``subset`` keeps them aligned.
     """
 
     name: str
@@ -44,6 +48,7 @@ class Dataset:
     feature_names: tuple[str, ...] = ()
     feature_columns: tuple[str, ...] = ()
     description: str = ""
+    annotations: tuple[Any, ...] = ()
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -67,6 +72,8 @@ class Dataset:
             feature_names=self.feature_names,
             feature_columns=self.feature_columns,
             description=self.description,
+            annotations=(tuple(self.annotations[i] for i in np.arange(len(self))[idx])
+                         if self.annotations else ()),
         )
 
     def head(self, n: int) -> Dataset:

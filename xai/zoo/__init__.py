@@ -3,11 +3,13 @@
 from xai.zoo import (  # noqa: F401  (importing registers the entries)
     bert,
     cnn,
+    detection,
     diffusion,
     generative,
     protonet,
     rl,
     rnn,
+    segmentation,
     shortcut,
     tabular,
     text,
