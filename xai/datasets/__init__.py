@@ -24,10 +24,12 @@ from xai.datasets._shapes import (
     scene_masks,
     scene_targets,
 )
+from xai.datasets._vqa import ANSWERS, VOCAB, load_shapes_vqa
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
 
 __all__ = [
+    "ANSWERS",
     "COLOURS",
     "DATASETS",
     "EMBEDDINGS",
@@ -53,6 +55,7 @@ __all__ = [
     "load_german",
     "load_shapes_det",
     "load_shapes_seg",
+    "load_shapes_vqa",
     "load_word_vectors",
     "read_adult_frame",
     "read_bundled_csv",
@@ -64,4 +67,5 @@ __all__ = [
     "scene_targets",
     "tabular_dataset",
     "upsample_digits",
+    "VOCAB",
 ]

@@ -1,6 +1,6 @@
 """The model zoo: architectures, recipes, trained entries and model loading."""
 
-from xai.zoo import cnn, detection, rnn, segmentation, tabular, transformer  # noqa: F401  (importing registers the entries)
+from xai.zoo import cnn, detection, multimodal, rnn, segmentation, tabular, transformer  # noqa: F401  (importing registers the entries)
 from xai.zoo._entry import MODELS, ZooEntry, create_model, get_entry, list_models, register_model
 from xai.zoo._store import (
     entry_dir,
