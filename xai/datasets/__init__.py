@@ -24,8 +24,8 @@ from xai.datasets._shapes import (
     scene_masks,
     scene_targets,
 )
-from xai.datasets._vqa import ANSWERS, VOCAB, load_shapes_vqa
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
+from xai.datasets._vqa import ANSWERS, VOCAB, load_shapes_vqa
 from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
 
 __all__ = [
