@@ -22,7 +22,7 @@ from xai.datasets._vqa import (
 from xai.errors import DataError
 from xai.explain import create_explainer
 from xai.zoo import get_entry, load_model, read_card
-from xai.zoo.multimodal import question_attributions
+from xai.zoo.multimodal import question_attributions, split_attributions
 
 from ..conftest import ZOO
 
@@ -168,6 +168,10 @@ def test_xai_integrated_gradients_explains_the_packed_input(vqa, vqa_test):
     theirs = IntegratedGradients(vqa.forward_target).attribute(
         data.x, baselines=torch.zeros_like(data.x), additional_forward_args=(data.y,), n_steps=32)
     np.testing.assert_allclose(result.attributions, theirs.numpy(), rtol=1e-4, atol=1e-6)
+    image, tokens = split_attributions(result.attributions)
+    assert image.shape == (2, 3, 40, 40) and tokens.shape == (2, QUESTION_LENGTH)
+    np.testing.assert_allclose(image.sum((1, 2, 3)) + tokens.sum(1), result.attributions.sum((1, 2, 3)),
+                               rtol=1e-5, atol=1e-6)  # the plane is zero outside the token rows
 
 
 def test_fusion_variants_are_cards_side_by_side():
