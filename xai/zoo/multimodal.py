@@ -60,20 +60,27 @@ class VQANet(nn.Module):
             self.question_channels = nn.Linear(hidden, extra)
         w1, w2, width = widths
         self.conv1 = nn.Conv2d(3 + extra, w1, 3, padding=1)  # (B, w1, 40, 40)
+        self.bn1 = nn.BatchNorm2d(w1)
         self.relu1 = nn.ReLU()
         self.pool1 = nn.MaxPool2d(2)  # (B, w1, 20, 20)
         self.conv2 = nn.Conv2d(w1, w2, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(w2)
         self.relu2 = nn.ReLU()
         self.pool2 = nn.MaxPool2d(2)  # (B, w2, 10, 10)
         self.conv3 = nn.Conv2d(w2, width, 3, padding=1)  # (B, width, 10, 10)
+        self.bn3 = nn.BatchNorm2d(width, affine=fusion != "intermediate")  # FiLM is the affine
         self.relu3 = nn.ReLU()
         if fusion == "intermediate":
             self.film = nn.Linear(hidden, 2 * width)
-        self.conv4 = nn.Conv2d(width, width, 1)
+        if fusion == "late":  # on the pooled (B, 2 width, 1, 1) vector
+            self.conv4 = nn.Conv2d(2 * width, 2 * width, 1)
+        else:
+            self.conv4 = nn.Conv2d(width, width, 3, padding=1)
         self.relu4 = nn.ReLU()
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.avg = nn.AdaptiveAvgPool2d(1)  # counts (how much of it)
+        self.max = nn.AdaptiveMaxPool2d(1)  # presence (is it anywhere)
         self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(width + hidden, 128)
+        self.fc1 = nn.Linear(2 * width + hidden, 128)
         self.relu5 = nn.ReLU()
         self.fc2 = nn.Linear(128, num_answers)
 
@@ -93,18 +100,20 @@ class VQANet(nn.Module):
         if self.fusion == "early":
             planes = self.question_channels(q)[:, :, None, None].expand(-1, -1, *image.shape[-2:])
             image = torch.cat([image, planes], 1)
-        h = self.pool1(self.relu1(self.conv1(image)))
-        h = self.pool2(self.relu2(self.conv2(h)))
-        h = self.conv3(h)
+        h = self.pool1(self.relu1(self.bn1(self.conv1(image))))
+        h = self.pool2(self.relu2(self.bn2(self.conv2(h))))
+        h = self.bn3(self.conv3(h))
         if self.fusion == "intermediate":
             gamma, beta = self.film(q)[:, :, None, None].chunk(2, 1)
             h = h * (1 + gamma) + beta
         h = self.relu3(h)
         if self.fusion == "late":  # pool first: no spatial binding with the question
-            h = self.relu4(self.conv4(self.pool(h)))
+            h = torch.cat([self.avg(h), self.max(h)], 1)  # (B, 2 width, 1, 1)
+            h = self.flatten(self.relu4(self.conv4(h)))
         else:
-            h = self.pool(self.relu4(self.conv4(h)))
-        h = torch.cat([self.flatten(h), q], 1)
+            h = self.relu4(self.conv4(h))
+            h = torch.cat([self.flatten(self.avg(h)), self.flatten(self.max(h))], 1)
+        h = torch.cat([h, q], 1)
         return self.fc2(self.relu5(self.fc1(h)))
 
 
@@ -155,9 +164,9 @@ def question_attributions(module: nn.Module, x: torch.Tensor, target: torch.Tens
     return attr.sum(-1).detach().cpu().numpy(), delta.detach().cpu().numpy()
 
 
-_VQA_RECIPE: dict[str, float | int] = {"epochs": 10, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4}
+_VQA_RECIPE: dict[str, float | int] = {"epochs": 10, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4}
 #: The three fusion variants share one shorter recipe, so only the fusion differs.
-_FUSION_RECIPE: dict[str, float | int] = {"epochs": 6, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4}
+_FUSION_RECIPE: dict[str, float | int] = {"epochs": 6, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4}
 
 
 def _register(name: str, fusion: Fusion, floor: float, description: str, paper: str,
