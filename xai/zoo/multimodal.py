@@ -194,10 +194,10 @@ _FILM = "https://arxiv.org/abs/1709.07871"
 _register("vqa", "intermediate", 0.85,
           "VQA on shapes scenes: CNN + LSTM question encoder, FiLM fusion, answer classifier", _FILM,
           base=_VQA_RECIPE)
-_register("fusion-early", "early", 0.5,
+_register("fusion-early", "early", 0.62,
           "VQA fusion variant: question vector broadcast as extra CNN input channels (early)", _FILM)
-_register("fusion-intermediate", "intermediate", 0.85,
+_register("fusion-intermediate", "intermediate", 0.80,
           "VQA fusion variant: FiLM on the mid-level feature map (intermediate)", _FILM)
-_register("fusion-late", "late", 0.5,
+_register("fusion-late", "late", 0.68,
           "VQA fusion variant: image pooled to one vector, joined with the question at the "
           "classifier (late)", "https://arxiv.org/abs/1505.00468")
