@@ -30,6 +30,7 @@ from xai.datasets._shapes import (
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._text import WordTokenizer, load_sentiment_text, sentiment_tokenizer
+from xai.datasets._vqa import ANSWERS, VOCAB, load_shapes_vqa
 from xai.datasets._words import (
     EMBEDDINGS,
     WordVectors,
@@ -41,6 +42,7 @@ from xai.datasets._words import (
 )
 
 __all__ = [
+    "ANSWERS",
     "COLOURS",
     "DATASETS",
     "PAIR_LEVELS",
@@ -74,6 +76,7 @@ __all__ = [
     "load_mountaincar_states",
     "load_shapes_det",
     "load_shapes_seg",
+    "load_shapes_vqa",
     "load_word_vectors",
     "read_adult_frame",
     "read_analogies",
@@ -89,4 +92,5 @@ __all__ = [
     "scene_targets",
     "tabular_dataset",
     "upsample_digits",
+    "VOCAB",
 ]

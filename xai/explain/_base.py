@@ -94,7 +94,7 @@ class Explainer(ABC):
     name: ClassVar[str] = ""
     #: Any task whose targets adapter turns outputs into one scalar per sample.
     tasks: ClassVar[frozenset[str]] = frozenset(get_args(Task)) - {"embedding"}
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "sequence", "state"})
+    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "sequence", "state", "multimodal"})
     needs_layer: ClassVar[bool] = False
     needs_attention: ClassVar[bool] = False
     paper: ClassVar[str] = ""

@@ -6,6 +6,7 @@ from xai.zoo import (  # noqa: F401  (importing registers the entries)
     detection,
     diffusion,
     generative,
+    multimodal,
     protonet,
     rl,
     rnn,
