@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from xai._provenance import sha256_state_dict
+from xai.cli import app
 from xai.errors import DataError, UnknownNameError
 from xai.explain.inversion import gram_matrix, invert, load_image, style_reconstruction, style_transfer
+
+from ..conftest import ZOO
 
 runner = CliRunner()
 
@@ -122,3 +127,38 @@ def test_image_file_is_read_resized_and_scaled(tmp_path):
     (tmp_path / "bad.png").write_text("not an image")
     with pytest.raises(DataError, match="cannot read"):
         load_image(tmp_path / "bad.png", (1, 4, 8))
+
+
+def test_cli_gallery_json_and_page(tmp_path):
+    result = runner.invoke(app, ["invert", "lenet", "--all-layers", "--steps", "5", "--sample", "2", "--json",
+                                 "-o", str(tmp_path), "--zoo-dir", str(ZOO)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["layers"] == ["conv1", "conv2", "fc1"]
+    assert set(doc["metrics"]) == {f"invert.{k}.relative_error" for k in doc["layers"]}
+    page = (tmp_path / "invert-lenet-gallery.html").read_text()
+    assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
+    assert (tmp_path / "invert-lenet-gallery-00-conv1-reconstruction.png").is_file()
+    assert json.loads((tmp_path / "invert-lenet-gallery.json").read_text())["metrics"] == doc["metrics"]
+
+
+def test_cli_style_transfer_from_files_escapes_names(tmp_path):
+    name = tmp_path / "<i>st&yle.png"
+    Image.fromarray((np.arange(64 * 64) % 256).astype(np.uint8).reshape(64, 64), "L").save(name)
+    result = runner.invoke(app, ["invert", "lenet", "-l", "conv2", "--style", str(name), "--steps", "3",
+                                 "-o", str(tmp_path), "--zoo-dir", str(ZOO)])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "invert-lenet-transfer.conv2.html").read_text()
+    assert "&lt;i&gt;st&amp;yle.png" in page and "<i>st" not in page
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-l", "conv9"], "conv1"),
+    (["-l", "conv1", "--image", "missing.png"], "does not exist"),
+    (["-l", "conv1", "--sample", "99999"], "out of range"),
+    ([], "--layer"),
+])
+def test_cli_bad_input_exits_2(args, message):
+    result = runner.invoke(app, ["invert", "lenet", "--steps", "1", *args, "--zoo-dir", str(ZOO)])
+    assert result.exit_code == 2
+    assert message in result.output

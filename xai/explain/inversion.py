@@ -430,7 +430,7 @@ def invert(
     notes = []
     if error >= 0.5:
         notes.append(f"the relative feature error stayed at {error:.3g}: more --steps or a larger --lr may help")
-    options = {"steps": steps, "lr": lr, "tv": tv, "noise": noise, "image": source.name}
+    options = {"steps": steps, "lr": lr, "tv": tv, "noise": noise, "image": source.name, "range": [lo, hi]}
     return InversionResult(
         model=handle.name, kind="features", layers=(layer,), style_layers=(), param=param,
         reconstruction=final.cpu().numpy(), start_image=start.cpu().numpy(),
@@ -503,7 +503,7 @@ def style_reconstruction(
         final, trace, errors = _optimise(start, objective, steps=steps, lr=lr, tv=tv, param=param, lo=lo, hi=hi)
         with torch.no_grad():
             end_loss_t, rel = _style_terms(phi(final), grams, norms)
-    options = {"steps": steps, "lr": lr, "tv": tv, "noise": noise, "image": source.name}
+    options = {"steps": steps, "lr": lr, "tv": tv, "noise": noise, "image": source.name, "range": [lo, hi]}
     layer_errors = {k: float(v) for k, v in rel.items()}
     return InversionResult(
         model=handle.name, kind="style", layers=layers, style_layers=layers, param=param,
@@ -584,7 +584,8 @@ def style_transfer(
             c_end = float((feats[content_layer] - phi_c).pow(2).sum() / c_norm)
             s_end_t, rel = _style_terms(feats, grams, norms)
     options = {"steps": steps, "lr": lr, "tv": tv, "content_weight": content_weight,
-               "style_weight": style_weight, "content": content_src.name, "style": style_src.name}
+               "style_weight": style_weight, "content": content_src.name, "style": style_src.name,
+               "range": [lo, hi]}
     return InversionResult(
         model=handle.name, kind="transfer", layers=(content_layer,), style_layers=styles, param=param,
         reconstruction=final.cpu().numpy(), start_image=start.cpu().numpy(),
