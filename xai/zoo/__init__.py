@@ -1,6 +1,13 @@
 """The model zoo: architectures, recipes, trained entries and model loading."""
 
-from xai.zoo import cnn, rnn, shortcut, tabular, transformer  # noqa: F401  (importing registers the entries)
+from xai.zoo import (  # noqa: F401  (importing registers the entries)
+    cnn,
+    rnn,
+    shortcut,
+    tabular,
+    transformer,
+    vision,  # noqa: F401  (registers espcn)
+)
 from xai.zoo._entry import MODELS, ZooEntry, create_model, get_entry, list_models, register_model
 from xai.zoo._store import (
     entry_dir,
