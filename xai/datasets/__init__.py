@@ -12,7 +12,7 @@ from xai.datasets._base import (
 from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
-from xai.datasets._photos import PairedDataset, load_sr_patches
+from xai.datasets._photos import PairedDataset, load_sr_patches, load_style_content
 from xai.datasets._shortcut import MARK_REGION, load_digits_marked, load_digits_shortcut
 from xai.datasets._tabular import TabularEncoder, read_bundled_csv, tabular_dataset
 from xai.datasets._words import EMBEDDINGS, WordVectors, list_word_vectors, load_word_vectors, read_weat_json
@@ -36,6 +36,7 @@ __all__ = [
     "load_dataset",
     "load_digit_rows",
     "load_sr_patches",
+    "load_style_content",
     "load_digits32",
     "load_digits_marked",
     "load_digits_shortcut",

@@ -135,3 +135,74 @@ def load_sr_patches(split: Split = "test") -> PairedDataset:
         description="grey 32x32 patches of scikit-image photos and their x2 bicubic-downsampled 16x16 inputs",
         target=hr,
     )
+
+
+# ---------------------------------------------------------------- style transfer content
+
+#: Content photos of the ``style-content`` dataset (RGB; grey photos repeated on 3 channels),
+#: split by photo. The style image of ``style-net`` is ``STYLE_PHOTO``, used by neither split.
+CONTENT_TRAIN_PHOTOS = ("astronaut", "coffee", "rocket", "camera", "coins", "brick")
+CONTENT_TEST_PHOTOS = ("chelsea", "hubble_deep_field")
+STYLE_PHOTO = "immunohistochemistry"
+CONTENT_SIZE = 64
+CONTENT_PATCHES = {"train": 768, "test": 64}
+COLOUR_NAMES = ("red", "green", "blue")
+
+
+def rgb_photo(name: str, size: int | None = None) -> torch.Tensor:
+    """``skimage.data.<name>`` as ``(1, 3, H, W)`` floats in [0, 1] (grey repeated, alpha dropped).
+
+    With ``size``, the shorter side is first resized to ``size * 4`` (antialiased), so a crop
+    of ``size`` pixels holds a recognisable part of the photo.
+    """
+    import skimage.data
+
+    image = getattr(skimage.data, name)()
+    array = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    x = torch.from_numpy(np.ascontiguousarray(array[..., :3].transpose(2, 0, 1)))[None]  # (1, 3, H, W)
+    if size is not None:
+        factor = size * 4 / min(x.shape[-2:])
+        x = F.interpolate(x, scale_factor=factor, mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp(0, 1)
+
+
+@lru_cache(maxsize=2)
+def _content(split: str) -> tuple[torch.Tensor, np.ndarray]:
+    photos = CONTENT_TRAIN_PHOTOS if split == "train" else CONTENT_TEST_PHOTOS
+    gen = np.random.default_rng(_SEEDS[split] + 10)
+    per_photo = CONTENT_PATCHES[split] // len(photos)
+    crops, names = [], []
+    for name in photos:
+        full = rgb_photo(name, CONTENT_SIZE)[0]  # (3, H, W)
+        h, w = full.shape[-2:]
+        for _ in range(per_photo):
+            top = int(gen.integers(0, h - CONTENT_SIZE + 1))
+            left = int(gen.integers(0, w - CONTENT_SIZE + 1))
+            crops.append(full[:, top:top + CONTENT_SIZE, left:left + CONTENT_SIZE])
+            names.append(name)
+    return torch.stack(crops).contiguous(), np.asarray(names)
+
+
+@register_dataset("style-content")
+def load_style_content(split: Split = "test") -> Dataset:
+    """RGB 64x64 crops ``(N, 3, 64, 64)`` in [0, 1] of scikit-image photos, split by photo.
+
+    ``y`` is each crop's brightest colour channel (0 red, 1 green, 2 blue: the default target
+    of the ``style-net`` targets adapter, the mean of one output channel); ``groups`` holds
+    the source ``photo``. 768 train crops from 6 photos, 64 test crops from 2 others.
+    """
+    splits = ["train", "test"] if split == "all" else [split]
+    parts = [_content(s) for s in splits]
+    x = torch.cat([p[0] for p in parts])
+    return Dataset(
+        name="style-content",
+        split=split,
+        modality="image",
+        x=x,
+        y=x.mean(dim=(2, 3)).argmax(dim=1),
+        class_names=COLOUR_NAMES,
+        groups=pd.DataFrame({"photo": np.concatenate([p[1] for p in parts])}),
+        description="RGB 64x64 crops of scikit-image photos (content images for style transfer)",
+    )

@@ -13,6 +13,8 @@ used.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
@@ -22,7 +24,8 @@ from xai.datasets._photos import SR_GRID, SR_SCALE, PairedDataset, bicubic_upsam
 from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, seed_everything
 
-__all__ = ["ESPCN", "blurred_baseline", "cell_mean", "psnr_gain"]
+__all__ = ["ESPCN", "RandomFeatures", "StyleNet", "blurred_baseline", "cell_mean", "channel_mean", "psnr_gain",
+           "style_losses", "style_scores"]
 
 #: Pixels cut from each border of a 32x32 patch before PSNR (both methods see the same
 #: interior; the patch border lacks the context bicubic and the network need).
@@ -174,5 +177,222 @@ register_model(
         targets=cell_mean,
         target_names=_cell_names(),
         predicted_target=busiest_cell,
+    )
+)
+
+
+# ---------------------------------------------------------------- fast style transfer
+
+
+class RandomFeatures(nn.Module):
+    """A shallow random-weight CNN whose Gram matrices carry texture (Ustyuzhaninov et al. 2016).
+
+    https://arxiv.org/abs/1606.00021: random filters are enough for texture synthesis.
+    Weights are drawn from a fixed seed (He-normal), never trained and never stored: the
+    loss of ``style-net`` rebuilds the same network each time.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.AvgPool2d(2)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.AvgPool2d(2)
+        self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
+        self.relu3 = nn.ReLU()
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for conv in (self.conv1, self.conv2, self.conv3):
+                fan_in = conv.in_channels * 9
+                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                conv.bias.zero_()
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``relu1`` ``(B, 32, H, W)``, ``relu2`` ``(B, 64, H/2, W/2)``, ``relu3`` ``(B, 128, H/4, W/4)``."""
+        r1 = self.relu1(self.conv1(x - 0.5))
+        r2 = self.relu2(self.conv2(self.pool1(r1)))
+        r3 = self.relu3(self.conv3(self.pool2(r2)))
+        return {"relu1": r1, "relu2": r2, "relu3": r3}
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode="reflect")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.relu(self.conv1(x)))
+
+
+class StyleNet(nn.Module):
+    """A small feed-forward style-transfer network (Johnson, Alahi & Fei-Fei 2016).
+
+    https://arxiv.org/abs/1603.08155: convolution, a stride-2 downsampling, residual blocks,
+    nearest upsampling and a convolution back to RGB (sigmoid into [0, 1]); trained once
+    with a Gatys loss for one style, it stylises any image in one forward pass. Smaller than
+    the paper's (16/32 channels, two residual blocks, no normalisation layers).
+
+    Examples
+    --------
+    >>> StyleNet()(torch.zeros(2, 3, 64, 64)).shape
+    torch.Size([2, 3, 64, 64])
+    """
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv2d(3, width, 5, padding=2, padding_mode="reflect")  # (B, 16, H, W)
+        self.relu_in = nn.ReLU()
+        self.down = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)  # (B, 32, H/2, W/2)
+        self.relu_down = nn.ReLU()
+        self.res1 = _Residual(2 * width)
+        self.res2 = _Residual(2 * width)
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")  # (B, 32, H, W)
+        self.conv_up = nn.Conv2d(2 * width, width, 3, padding=1, padding_mode="reflect")
+        self.relu_up = nn.ReLU()
+        self.conv_out = nn.Conv2d(width, 3, 5, padding=2, padding_mode="reflect")  # (B, 3, H, W)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Stylised ``(B, 3, H, W)`` in [0, 1] (H, W even)."""
+        h = self.relu_down(self.down(self.relu_in(self.conv_in(x))))
+        h = self.res2(self.res1(h))
+        return self.sigmoid(self.conv_out(self.relu_up(self.conv_up(self.up(h)))))
+
+
+STYLE_LAYERS = ("relu1", "relu2", "relu3")
+CONTENT_LAYER = "relu2"
+_STYLE_RECIPE = {"steps": 300, "lr": 3e-3, "batch_size": 4, "content_weight": 1.0, "style_weight": 0.2,
+                 "features": "RandomFeatures(seed=0): 3 random 3x3 conv + ReLU layers (32/64/128 channels)",
+                 "content_layer": CONTENT_LAYER, "style_layers": list(STYLE_LAYERS),
+                 "style_image": "skimage.data.immunohistochemistry, whole photo resized to 256x256"}
+
+
+@lru_cache(maxsize=1)
+def _style_targets() -> tuple[RandomFeatures, dict[str, torch.Tensor]]:
+    from xai.datasets._photos import STYLE_PHOTO, rgb_photo
+    from xai.explain.inversion import gram_matrix
+
+    phi = RandomFeatures()
+    style = rgb_photo(STYLE_PHOTO, 64)  # (1, 3, 256, 256): the whole photo at 4x crop size
+    with torch.no_grad():
+        grams = {k: gram_matrix(v) for k, v in phi(style).items() if k in STYLE_LAYERS}
+    return phi, grams
+
+
+def style_losses(output: torch.Tensor, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image relative content loss at ``relu2`` and style loss (sum over layers) ``(B,)``, ``(B,)``.
+
+    Content: ``||phi(out) - phi(content)||^2 / ||phi(content)||^2``; style: ``sum_l ||G_l(out) -
+    G_l(s)||^2 / ||G_l(s)||^2`` against the style photo's Gram matrices.
+    """
+    from xai.explain.inversion import gram_matrix
+
+    phi, grams = _style_targets()
+    phi.to(output.device)
+    f_out, f_c = phi(output), phi(content)
+    c = f_c[CONTENT_LAYER]
+    content_loss = (f_out[CONTENT_LAYER] - c).pow(2).flatten(1).sum(1) / c.pow(2).flatten(1).sum(1).clamp_min(1e-12)
+    style_loss = torch.zeros(len(output), device=output.device)
+    for name in STYLE_LAYERS:
+        g_s = grams[name].to(output.device)
+        style_loss = style_loss + (gram_matrix(f_out[name]) - g_s).pow(2).flatten(1).sum(1) / g_s.pow(2).sum()
+    return content_loss, style_loss
+
+
+def _style_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
+    w_c, w_s = float(_STYLE_RECIPE["content_weight"]), float(_STYLE_RECIPE["style_weight"])
+    content, style = style_losses(module(batch.x), batch.x)
+    return (w_c * content + w_s * style).mean()
+
+
+@torch.no_grad()
+def style_scores(module: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:
+    """Held-out content and style losses of the stylised images, and the style loss of the inputs.
+
+    ``style_loss_ratio`` = style loss of the outputs / style loss of the unchanged content
+    images (how much closer to the style the network brings them; lower is better).
+    """
+    was = module.training
+    module.eval()
+    try:
+        x = data.x.to(device)
+        content, style = [], []
+        base = []
+        for i in range(0, len(x), 16):
+            out = module(x[i:i + 16])
+            c, s = style_losses(out, x[i:i + 16])
+            content.append(c.cpu()), style.append(s.cpu())
+            base.append(style_losses(x[i:i + 16], x[i:i + 16])[1].cpu())
+    finally:
+        module.train(was)
+    c_loss, s_loss, s_base = (float(torch.cat(v).mean()) for v in (content, style, base))
+    return {"style_loss_ratio": s_loss / s_base, "content_loss": c_loss, "style_loss": s_loss,
+            "content_image_style_loss": s_base}
+
+
+def _train_style_net(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    generator = seed_everything(ctx.seed)
+    module.to(ctx.device).train()
+    steps, batch_size = int(_STYLE_RECIPE["steps"]), int(_STYLE_RECIPE["batch_size"])
+    optimiser = torch.optim.Adam(module.parameters(), lr=float(_STYLE_RECIPE["lr"]))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
+    x_all = ctx.train.x
+    running = float("nan")
+    with ctx.progress() as progress:
+        task = progress.add_task("style-net", total=steps, status="")
+        for step in range(steps):
+            idx = torch.randint(0, len(x_all), (batch_size,), generator=generator)
+            optimiser.zero_grad(set_to_none=True)
+            batch = Dataset(name=ctx.train.name, split="train", modality="image", x=x_all[idx].to(ctx.device),
+                            y=ctx.train.y[idx], class_names=ctx.train.class_names)
+            loss = _style_loss(module, batch)
+            loss.backward()
+            optimiser.step()
+            scheduler.step()
+            running = float(loss.detach()) if step == 0 else 0.9 * running + 0.1 * float(loss.detach())
+            progress.update(task, advance=1, status=f"loss {running:.4f}")
+    module.eval()
+    return {**style_scores(module, ctx.test, ctx.device), "train_loss": running}
+
+
+def channel_mean(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Targets adapter: mean of output colour channel ``target`` ``(B, 3, H, W)`` -> ``(B,)``."""
+    return output.mean(dim=(2, 3)).gather(1, target.long().view(-1, 1)).squeeze(1)
+
+
+def _brightest(output: torch.Tensor) -> torch.Tensor:
+    return output.mean(dim=(2, 3)).argmax(dim=1)
+
+
+register_model(
+    ZooEntry(
+        name="style-net",
+        family="style-transfer",
+        task="generation",
+        modality="image",
+        dataset="style-content",
+        build=StyleNet,
+        train=_train_style_net,
+        input_shape=(3, 64, 64),
+        class_names=(),
+        layers=("conv_in", "res1", "res2", "conv_up"),
+        metric="style_loss_ratio",
+        floor=0.5,
+        higher_is_better=False,
+        paper="https://arxiv.org/abs/1603.08155",
+        description="fast feed-forward style transfer (Johnson et al. 2016, small) trained with a Gatys loss "
+                    "on random-weight CNN features for skimage's immunohistochemistry texture",
+        recipe=_STYLE_RECIPE,
+        loss=_style_loss,
+        evaluate=style_scores,
+        targets=channel_mean,
+        target_names=("red", "green", "blue"),
+        predicted_target=_brightest,
     )
 )
