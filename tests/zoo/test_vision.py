@@ -78,3 +78,20 @@ def test_channel_mean_adapter_and_style_net_shape():
     assert out.shape == (2, 3, 64, 64) and 0 <= float(out.min()) and float(out.max()) <= 1
     assert channel_mean(out, torch.tensor([2, 0])).tolist() == pytest.approx(
         [float(out[0, 2].mean()), float(out[1, 0].mean())])
+
+
+def test_lam_style_integrated_gradients_from_the_blurred_baseline_is_complete(sr_test):
+    from captum.attr import IntegratedGradients
+
+    torch.manual_seed(0)
+    model = ESPCN().eval()
+    x = sr_test.x[:3]
+    target = sr_test.y[:3]
+    baseline = blurred_baseline(x)
+    ig = IntegratedGradients(lambda inp, t: cell_mean(model(inp), t))  # captum expands t with the steps
+    attr, delta = ig.attribute(x, baselines=baseline, additional_forward_args=(target,), n_steps=64,
+                               return_convergence_delta=True)
+    with torch.no_grad():
+        gap = cell_mean(model(x), target) - cell_mean(model(baseline), target)
+    torch.testing.assert_close(attr.flatten(1).sum(1), gap, atol=1e-4, rtol=1e-3)
+    assert float(delta.abs().max()) < 1e-4

@@ -47,7 +47,8 @@ def invert_command(
     gram: Annotated[bool, typer.Option("--gram", help="Texture only: match the Gram matrices of --layer.")] = False,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 300,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Adam step (0.05; 0.02 with --style).")] = None,
-    tv: Annotated[float, typer.Option("--tv", min=0.0, help="Total-variation prior weight.")] = 0.0,
+    tv: Annotated[float | None, typer.Option(
+        "--tv", min=0.0, help="Total-variation prior weight (0.02 inverting features, else 0).")] = None,
     style_weight: Annotated[float, typer.Option("--style-weight", min=0.0, help="Style vs content weight.")] = 10.0,
     param: Annotated[str, typer.Option("--param", help=f"Parametrisation: {', '.join(PARAMETRISATIONS)}.")] = "pixel",
     out: OutOpt = None,
@@ -72,19 +73,18 @@ def invert_command(
         raise DataError(f"--layer (or --all-layers) is required; {handle.name}'s layers worth explaining: "
                         f"{', '.join(handle.layers) or 'none named'}")
     source = image if image is not None else sample
-    common = {"steps": steps, "tv": tv, "param": param, "seed": seed or 0}
+    common = {"steps": steps, "param": param, "seed": seed or 0}
     result: InversionResult | InversionGallery
     if style is not None:
         if gram:
             raise DataError("--gram reconstructs the style of one image; --style transfers it: pick one")
         result = style_transfer(handle, layers[0], style_layer or None, content=source, style=style,
-                                style_weight=style_weight, lr=lr or 0.02, **common)
+                                style_weight=style_weight, lr=lr or 0.02, tv=tv or 0.0, **common)
     elif gram:
-        result = style_reconstruction(handle, layers, image=source, lr=lr or 0.05, **common)
-    elif len(layers) > 1:
-        result = invert_layers(handle, layers, image=source, lr=lr or 0.05, **common)
+        result = style_reconstruction(handle, layers, image=source, lr=lr or 0.05, tv=tv or 0.0, **common)
     else:
-        result = invert_layers(handle, layers, image=source, lr=lr or 0.05, **common).results[0]
+        gallery = invert_layers(handle, layers, image=source, lr=lr or 0.05, tv=0.02 if tv is None else tv, **common)
+        result = gallery if len(layers) > 1 else gallery.results[0]
     page = None
     if out is not None:
         from xai.report.inversion import write_inversion_report  # jinja2 only when a page is asked for

@@ -380,7 +380,7 @@ def invert(
     image: ImageSpec = None,
     steps: int = 300,
     lr: float = 0.05,
-    tv: float = 0.0,
+    tv: float = 0.02,
     param: str = "pixel",
     noise: float = 0.1,
     data: Dataset | None = None,

@@ -36,7 +36,8 @@ class ESPCN(nn.Module):
     """Efficient sub-pixel CNN (Shi et al. 2016, https://arxiv.org/abs/1609.05158), x2, grey.
 
     Three convolutions on the low-resolution input, then a pixel shuffle rearranges the
-    ``r^2`` output channels into an ``r``-times larger image. Here the network predicts the
+    ``r^2`` output channels into an ``r``-times larger image (ReLU instead of the paper's
+    tanh: it trains faster in this short budget). Here the network predicts the
     residual over bicubic interpolation (``out = bicubic(x) + shuffle(net(x))``), which
     trains faster from a good starting point. Every activation is its own module.
 
@@ -50,9 +51,9 @@ class ESPCN(nn.Module):
         super().__init__()
         self.scale = scale
         self.conv1 = nn.Conv2d(1, width, 5, padding=2)  # (B, 64, h, w)
-        self.act1 = nn.Tanh()
+        self.act1 = nn.ReLU()
         self.conv2 = nn.Conv2d(width, width // 2, 3, padding=1)  # (B, 32, h, w)
-        self.act2 = nn.Tanh()
+        self.act2 = nn.ReLU()
         self.conv3 = nn.Conv2d(width // 2, scale * scale, 3, padding=1)  # (B, r^2, h, w)
         self.shuffle = nn.PixelShuffle(scale)  # (B, 1, r h, r w)
 
@@ -112,7 +113,7 @@ def _dihedral(x: torch.Tensor, k: int, flip: int) -> torch.Tensor:
     return torch.flip(x, dims=(3,)) if flip else x
 
 
-_RECIPE = {"epochs": 30, "lr": 2e-3, "batch_size": 64, "augment": "random 90-degree rotations and flips",
+_RECIPE = {"epochs": 30, "lr": 3e-3, "batch_size": 32, "augment": "random 90-degree rotations and flips",
            "loss": "MSE on the HR patch", "psnr_shave": SHAVE}
 
 
