@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 from xai._provenance import sha256_state_dict
 from xai.cli import app
 from xai.errors import DataError, UnknownNameError
-from xai.explain.inversion import gram_matrix, invert, load_image, style_reconstruction, style_transfer
+from xai.explain.inversion import (
+    gram_matrix,
+    invert,
+    invert_layers,
+    load_image,
+    style_reconstruction,
+    style_transfer,
+)
 
 from ..conftest import ZOO
 
@@ -162,3 +169,22 @@ def test_cli_bad_input_exits_2(args, message):
     result = runner.invoke(app, ["invert", "lenet", "--steps", "1", *args, "--zoo-dir", str(ZOO)])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def _image_entries() -> list[str]:
+    from xai.zoo import get_entry, list_models
+
+    return [n for n in list_models() if get_entry(n).modality == "image"]
+
+
+@pytest.mark.parametrize("name", _image_entries())
+def test_every_image_zoo_entry_inverts_each_named_layer(name):
+    from xai.zoo import load_model
+
+    handle = load_model(name, zoo_dir=ZOO)
+    gallery = invert_layers(handle, image=0, steps=2)
+    assert gallery.layers == handle.layers
+    for r in gallery.results:
+        assert r.reconstruction.shape == (1, *handle.input_shape) and np.isfinite(r.reconstruction).all()
+        assert np.isfinite(r.relative_error) and r.error_trace[-1] >= 0
+    assert _no_hooks(handle.module)
