@@ -383,7 +383,10 @@ register_model(
         train=_train_style_net,
         input_shape=(3, 64, 64),
         class_names=(),
-        layers=("conv_in", "res1", "res2", "conv_up"),
+        # conv_in last: CAM methods take the last named layer, and for a colour-channel target
+        # the deeper maps of this image-to-image net are negative everywhere (zero after
+        # Grad-CAM's ReLU); the first convolution's map is not.
+        layers=("down", "res1", "res2", "conv_up", "conv_in"),
         metric="style_loss_ratio",
         floor=0.5,
         higher_is_better=False,
