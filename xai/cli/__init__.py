@@ -16,6 +16,7 @@ from xai.cli.dream import dream_command
 from xai.cli.explain import explain
 from xai.cli.fairness import fairness
 from xai.cli.init import init
+from xai.cli.invert import invert_command
 from xai.cli.project import project_command
 from xai.cli.rollout import rollout
 from xai.cli.sanity import sanity
@@ -66,6 +67,7 @@ app.command("dream")(dream_command)
 app.command("explain")(explain)
 app.command("fairness")(fairness)
 app.command("init")(init)
+app.command("invert")(invert_command)
 app.command("project")(project_command)
 app.command("sanity")(sanity)
 app.command("rollout")(rollout)

@@ -14,6 +14,7 @@ from xai.datasets._compas import compas_encoder, load_compas, read_compas_frame
 from xai.datasets._control import load_cartpole_states, load_mountaincar_states
 from xai.datasets._digits import load_digit_rows, load_digits32, upsample_digits
 from xai.datasets._german import german_encoder, load_german, read_german_frame
+from xai.datasets._photos import PairedDataset, load_sr_patches, load_style_content
 from xai.datasets._sentences import PAIR_LEVELS, sentence_pairs
 from xai.datasets._shapes import (
     COLOURS,
@@ -53,6 +54,7 @@ __all__ = [
     "Scene",
     "ShapeObject",
     "Dataset",
+    "PairedDataset",
     "Split",
     "TabularEncoder",
     "WordTokenizer",
@@ -68,6 +70,8 @@ __all__ = [
     "load_compas",
     "load_dataset",
     "load_digit_rows",
+    "load_sr_patches",
+    "load_style_content",
     "load_digits32",
     "load_digits_marked",
     "load_digits_shortcut",

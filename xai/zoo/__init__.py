@@ -16,6 +16,7 @@ from xai.zoo import (  # noqa: F401  (importing registers the entries)
     text,
     tinyml,
     transformer,
+    vision,
     word2vec,
 )
 from xai.zoo._entry import MODELS, ZooEntry, create_model, get_entry, list_models, register_model

@@ -1,0 +1,109 @@
+"""``xai invert``: feature inversion, style reconstruction and style transfer for an image model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from xai._device import resolve_device
+from xai.cli._common import (
+    DeviceOpt,
+    JsonOpt,
+    ModelArg,
+    OutOpt,
+    SeedOpt,
+    ZooDirOpt,
+    check_device,
+    print_json,
+    stderr_console,
+    stdout_console,
+)
+from xai.errors import DataError, NotApplicableError
+from xai.explain.dream import PARAMETRISATIONS
+from xai.explain.inversion import (
+    InversionGallery,
+    InversionResult,
+    invert_layers,
+    style_reconstruction,
+    style_transfer,
+    why_not_invert,
+)
+from xai.zoo import load_model
+
+
+def invert_command(
+    model: ModelArg,
+    layer: Annotated[list[str] | None, typer.Option(
+        "--layer", "-l", help="Layer to invert (repeat for several; the content layer with --style).")] = None,
+    all_layers: Annotated[bool, typer.Option("--all-layers", help="Invert from each of the model's layers.")] = False,
+    sample: Annotated[int | None, typer.Option("--sample", help="Test-split sample to invert (default 0).")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="PNG/JPEG to invert (the content image).")] = None,
+    style: Annotated[Path | None, typer.Option("--style", help="Style image: Gatys style transfer.")] = None,
+    style_layer: Annotated[list[str] | None, typer.Option(
+        "--style-layer", help="Gram-matrix layers for --style (default: the model's layers).")] = None,
+    gram: Annotated[bool, typer.Option("--gram", help="Texture only: match the Gram matrices of --layer.")] = False,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimisation steps.")] = 300,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Adam step (0.05; 0.02 with --style).")] = None,
+    tv: Annotated[float | None, typer.Option(
+        "--tv", min=0.0, help="Total-variation prior weight (0.02 inverting features, else 0).")] = None,
+    style_weight: Annotated[float, typer.Option("--style-weight", min=0.0, help="Style vs content weight.")] = 10.0,
+    param: Annotated[str, typer.Option("--param", help=f"Parametrisation: {', '.join(PARAMETRISATIONS)}.")] = "pixel",
+    out: OutOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Reconstruct an input from a layer's features, a texture from Gram matrices, or transfer a style."""
+    if sample is not None and image is not None:
+        raise DataError("give --sample or --image, not both")
+    if param not in PARAMETRISATIONS:
+        raise DataError(f"--param must be one of {', '.join(PARAMETRISATIONS)}, got {param!r}")
+    dev = resolve_device(check_device(device))
+    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type),
+                        console=stderr_console(enabled=not json_out)).to(dev)
+    reason = why_not_invert(handle)
+    if reason:
+        raise NotApplicableError(f"inversion does not apply to {handle.name}: {reason}")
+    layers = list(handle.layers) if all_layers else list(layer or [])
+    if not layers:
+        raise DataError(f"--layer (or --all-layers) is required; {handle.name}'s layers worth explaining: "
+                        f"{', '.join(handle.layers) or 'none named'}")
+    source = image if image is not None else sample
+    common = {"steps": steps, "param": param, "seed": seed or 0}
+    result: InversionResult | InversionGallery
+    if style is not None:
+        if gram:
+            raise DataError("--gram reconstructs the style of one image; --style transfers it: pick one")
+        result = style_transfer(handle, layers[0], style_layer or None, content=source, style=style,
+                                style_weight=style_weight, lr=lr or 0.02, tv=tv or 0.0, **common)
+    elif gram:
+        result = style_reconstruction(handle, layers, image=source, lr=lr or 0.05, tv=tv or 0.0, **common)
+    else:
+        gallery = invert_layers(handle, layers, image=source, lr=lr or 0.05, tv=0.02 if tv is None else tv, **common)
+        result = gallery if len(layers) > 1 else gallery.results[0]
+    page = None
+    if out is not None:
+        from xai.report.inversion import write_inversion_report  # jinja2 only when a page is asked for
+
+        page = write_inversion_report(result, out)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = stdout_console()
+    results = result.results if isinstance(result, InversionGallery) else (result,)
+    table = Table(title=f"invert: {handle.name}",
+                  caption=f"{steps} steps, {sum(r.provenance.wall_seconds for r in results):.2f} s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics().items():
+        table.add_row(name, f"{value:.4g}")
+    console.print(table)
+    for r in results:
+        for note in r.notes:
+            console.print(f"[yellow]note:[/] {note}")
+    if page is not None:
+        console.print(f"Report: [bold]{page}[/]")
