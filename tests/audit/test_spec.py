@@ -135,3 +135,26 @@ def test_dream_panels_run_in_an_audit_and_reach_the_page(tmp_path):
     assert 'id="dreams"' in page and "image optimised to excite conv2.channel3" in page
     with pytest.raises(SpecError, match="needs `layer`"):
         parse_spec('title = "d"\n[model]\nname = "lenet"\n[[dream]]\nchannel = 1\n')
+
+
+def test_invert_panels_run_in_an_audit_and_reach_the_page():
+    from xai.audit.spec import parse_spec
+    from xai.datasets import load_dataset
+    from xai.explain.inversion import invert
+    from xai.report.html import render_audit_page
+
+    spec = parse_spec('title = "i"\n[model]\nname = "lenet"\n[data]\nsamples = 20\nsensitive = ["ink"]\n'
+                      '[[explain]]\nmethod = "saliency"\nsamples = 2\n[[probe]]\nname = "group-metrics"\n'
+                      '[[invert]]\nlayer = "conv1"\nsample = 3\nsteps = 8\n')
+    result = run_audit(spec, slug="i")
+    (panel,) = result.inversions
+    from xai.audit.runner import sample_rows
+
+    rows = sample_rows(load_dataset("digits", "test"), 20, 0)
+    direct = invert(load_model("lenet"), "conv1", image=3, data=rows, steps=8, seed=0)
+    np.testing.assert_allclose(panel.target, rows.x[3:4].numpy())  # the audited rows' sample 3
+    np.testing.assert_allclose(panel.reconstruction, direct.reconstruction, rtol=1e-5, atol=1e-6)
+    assert result.metrics()["invert.conv1.relative_error"] == pytest.approx(direct.relative_error, rel=1e-5)
+    assert 'id="inversions"' in render_audit_page(result)
+    with pytest.raises(SpecError, match="invert.0.layer"):
+        parse_spec('title = "i"\n[model]\nname = "lenet"\n[[invert]]\nsteps = 3\n')

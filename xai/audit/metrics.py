@@ -124,6 +124,8 @@ def _sections(audit: AuditResult) -> Iterable[tuple[str, Any]]:
         yield _unique(f"sanity.{result.method}", seen), result
     for result in getattr(audit, "dreams", ()):
         yield "", result  # DreamResult.metrics() names itself: dream.<unit>.*
+    for result in getattr(audit, "inversions", ()):
+        yield "", result  # InversionResult.metrics() names itself: invert.<layer>.relative_error
 
 
 def audit_metrics(audit: AuditResult) -> dict[str, float]:

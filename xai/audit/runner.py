@@ -21,6 +21,7 @@ from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
 from xai.explain.dream import DreamResult, dream, why_not_dream
+from xai.explain.inversion import InversionResult, invert, why_not_invert
 from xai.explain.sanity import SanityResult, sanity_check
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
 from xai.zoo import ModelHandle, load_model
@@ -66,6 +67,7 @@ class AuditResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     sanity: tuple[SanityResult, ...] = field(default_factory=tuple)
     dreams: tuple[DreamResult, ...] = field(default_factory=tuple)
+    inversions: tuple[InversionResult, ...] = field(default_factory=tuple)
 
     def untrusted(self) -> dict[str, str]:
         """Methods whose sanity check failed on this model, with the reason."""
@@ -109,6 +111,7 @@ class AuditResult:
         out["explanations"] = [e.to_dict() for e in self.explanations]
         out["sanity"] = [s.to_dict() for s in self.sanity]
         out["dreams"] = [d.to_dict() for d in self.dreams]
+        out["inversions"] = [i.to_dict() for i in self.inversions]
         out["headline"] = to_jsonable(self.headline())
         metrics = self.metrics()
         out["metrics"] = to_jsonable(metrics)
@@ -153,6 +156,7 @@ def run_audit(
         fairness = tuple(_run_probes(spec, handle, data, notes, steps))
         sanity = tuple(_run_sanity(spec, handle, data, steps))
         dreams = tuple(_run_dreams(spec, handle, steps))
+        inversions = tuple(_run_inversions(spec, handle, data, steps))
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -181,6 +185,7 @@ def run_audit(
         notes=tuple(notes),
         sanity=sanity,
         dreams=dreams,
+        inversions=inversions,
     )
 
 
@@ -230,7 +235,7 @@ class AuditProgress:
 def _count_steps(spec: AuditSpec, handle: ModelHandle) -> int:
     explain = len(list_explainers(handle=handle)) if spec.explain is None else len(spec.explain)
     probes = len(list_probes(handle=handle, default_only=True)) if spec.probe is None else len(spec.probe)
-    return explain + probes + len(spec.sanity) + len(spec.dream)
+    return explain + probes + len(spec.sanity) + len(spec.dream) + len(spec.invert)
 
 
 def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
@@ -274,6 +279,20 @@ def _run_dreams(spec: AuditSpec, handle: ModelHandle, steps: AuditProgress) -> l
         options = panel.model_dump(exclude={"layer"})
         with steps.step(f"dream {panel.layer or 'class'} {panel.objective} {panel.channel}"):
             results.append(dream(handle, panel.layer, seed=spec.seed, **options))
+    return results
+
+
+def _run_inversions(spec: AuditSpec, handle: ModelHandle, data: Dataset,
+                    steps: AuditProgress) -> list[InversionResult]:
+    if spec.invert:
+        reason = why_not_invert(handle)
+        if reason:
+            raise NotApplicableError(f"invert does not apply to {handle.name}: {reason}")
+    results = []
+    for panel in spec.invert:
+        with steps.step(f"invert {panel.layer} (sample {panel.sample})"):
+            results.append(invert(handle, panel.layer, image=panel.sample, data=data, steps=panel.steps,
+                                  lr=panel.lr, tv=panel.tv, param=panel.param, seed=spec.seed))
     return results
 
 

@@ -113,6 +113,17 @@ class DreamSpec(_Strict):
         return self
 
 
+class InvertSpec(_Strict):
+    """One feature-inversion panel: a test image reconstructed from one layer (``xai invert``)."""
+
+    layer: str = Field(min_length=1)
+    sample: int = Field(default=0, ge=0)
+    steps: int = Field(default=200, gt=0)
+    lr: float = Field(default=0.05, gt=0)
+    tv: float = Field(default=0.02, ge=0)
+    param: Literal["pixel", "fourier"] = "pixel"
+
+
 class GateSpec(_Strict):
     """One gate: ``metric op value``, or (``regression = true``) ``metric op baseline ± slack``.
 
@@ -160,6 +171,7 @@ class AuditSpec(_Strict):
     probe: list[ProbeSpec] | None = None
     sanity: list[SanitySpec] = Field(default_factory=list)
     dream: list[DreamSpec] = Field(default_factory=list)
+    invert: list[InvertSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = 0
 

@@ -19,6 +19,7 @@ from xai.audit.gates import GateResult
 from xai.audit.runner import AuditResult
 from xai.explain import AttributionResult
 from xai.explain.dream import DreamResult
+from xai.explain.inversion import InversionResult
 from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
 from xai.report.json import audit_json
@@ -251,6 +252,15 @@ def _dream_view(result: DreamResult) -> dict[str, Any]:
             "top": top, "notes": result.notes}
 
 
+def _inversion_view(result: InversionResult) -> dict[str, Any]:
+    from xai.report.dream import _png  # the dream page's image helper (it imports this module)
+
+    layer = "+".join(result.layers)
+    return {"layer": layer, "target": _png(result.target[0], 96), "reconstruction": _png(result.reconstruction[0], 96),
+            "target_name": result.target_name, "error": result.relative_error, "steps": len(result.error_trace),
+            "notes": result.notes}
+
+
 def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
     """The HTML page of one audit; ``gates`` (from ``xai check``) adds the gate table."""
     explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
@@ -268,6 +278,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
         fairness=fairness,
         sanity=audit.sanity,
         dreams=[_dream_view(d) for d in audit.dreams],
+        inversions=[_inversion_view(i) for i in audit.inversions],
         untrusted=audit.untrusted(),
         json_name=f"{audit.slug}.json",
         palette=OKABE_ITO,
