@@ -17,6 +17,7 @@ import pickle
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -25,7 +26,7 @@ from torch import nn
 from xai._provenance import sha256_file, sha256_state_dict
 from xai.datasets import load_dataset
 from xai.errors import ModelLoadError, UnknownNameError
-from xai.zoo._entry import MODELS, get_entry
+from xai.zoo._entry import MODELS, ZooEntry, get_entry
 from xai.zoo._store import (
     CARD_FILE,
     WEIGHTS_FILE,
@@ -96,29 +97,8 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
     folder = entry_dir(name, zoo_dir)
     module = entry.build()
     load_state_into(module, folder / WEIGHTS_FILE)
-    module.eval()
-    input_shape = entry.input_shape
-    if input_shape is None:
-        input_shape = tuple(load_dataset(entry.dataset, "test").x.shape[1:])
-    return ModelHandle(
-        name=name,
-        module=module,
-        task=entry.task,
-        modality=entry.modality,
-        input_shape=input_shape,
-        class_names=entry.class_names,
-        source=f"zoo:{folder}",
-        sha256=sha256_file(folder / WEIGHTS_FILE),
-        dataset=entry.dataset,
-        layers=entry.layers,
-        card=read_card(name, zoo_dir),
-        targets_adapter=entry.targets or TARGETS_BY_TASK[entry.task],
-        attention=entry.attention,
-        target_names=entry.target_names,
-        predicted_target=entry.predicted_target or arg_max,
-        evaluate=entry.evaluate,
-        preprocess=_tokenizer_encode(module),
-    )
+    return _entry_handle(entry, module, source=f"zoo:{folder}", sha256=sha256_file(folder / WEIGHTS_FILE),
+                         card=read_card(name, zoo_dir))
 
 
 def _load_pretrained(name: str, zoo_dir: str | Path | None) -> ModelHandle:
@@ -127,20 +107,26 @@ def _load_pretrained(name: str, zoo_dir: str | Path | None) -> ModelHandle:
     assert entry.pretrained is not None
     module = entry.build()
     digest = entry.pretrained.load(module)
+    card = read_card(name, zoo_dir) if (entry_dir(name, zoo_dir) / CARD_FILE).is_file() else None
+    return _entry_handle(entry, module, source=f"pretrained:{entry.pretrained.source}", sha256=digest, card=card)
+
+
+def _entry_handle(entry: ZooEntry, module: nn.Module, *, source: str, sha256: str,
+                  card: dict[str, Any] | None) -> ModelHandle:
+    """The handle of a zoo entry whose weights are loaded into ``module`` (put in eval mode)."""
     module.eval()
     input_shape = entry.input_shape
     if input_shape is None:
         input_shape = tuple(load_dataset(entry.dataset, "test").x.shape[1:])
-    card = read_card(name, zoo_dir) if (entry_dir(name, zoo_dir) / CARD_FILE).is_file() else None
-    handle = ModelHandle(
-        name=name,
+    return ModelHandle(
+        name=entry.name,
         module=module,
         task=entry.task,
         modality=entry.modality,
         input_shape=input_shape,
         class_names=entry.class_names,
-        source=f"pretrained:{entry.pretrained.source}",
-        sha256=digest,
+        source=source,
+        sha256=sha256,
         dataset=entry.dataset,
         layers=entry.layers,
         card=card,
@@ -149,9 +135,8 @@ def _load_pretrained(name: str, zoo_dir: str | Path | None) -> ModelHandle:
         target_names=entry.target_names,
         predicted_target=entry.predicted_target or arg_max,
         evaluate=entry.evaluate,
+        preprocess=_tokenizer_encode(module),
     )
-    handle.preprocess = _tokenizer_encode(module)
-    return handle
 
 
 def _tokenizer_encode(module: nn.Module) -> Callable[..., torch.Tensor] | None:
