@@ -16,26 +16,9 @@ from xai.explain.dream import _Fourier, _transform, dream, total_variation
 from xai.zoo import load_model
 
 from ..conftest import ZOO
+from ._hooks import hooked_output, no_hooks
 
 runner = CliRunner()
-
-
-def _hooked(module: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The layer's output for ``x``, with a plain forward hook (independent of dream.py)."""
-    seen: list[torch.Tensor] = []
-    handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
-    try:
-        with torch.no_grad():
-            module.eval()
-            module(x)
-    finally:
-        handle.remove()
-    return seen[0]
-
-
-def _no_hooks(module: torch.nn.Module) -> bool:
-    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
-               for m in module.modules())
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +28,8 @@ def lenet_channel(lenet):
 
 def test_channel_objective_rises_5x_and_equals_an_independent_hook(lenet, lenet_channel):
     r = lenet_channel
-    end = _hooked(lenet.module, lenet.module.conv2, torch.from_numpy(r.image))[0, 3].mean().item()
-    start = _hooked(lenet.module, lenet.module.conv2, torch.from_numpy(r.start_image))[0, 3].mean().item()
+    end = hooked_output(lenet.module, lenet.module.conv2, torch.from_numpy(r.image))[0, 3].mean().item()
+    start = hooked_output(lenet.module, lenet.module.conv2, torch.from_numpy(r.start_image))[0, 3].mean().item()
     assert r.end_value == pytest.approx(end, rel=1e-5, abs=1e-6)
     assert r.start_value == pytest.approx(start, rel=1e-5, abs=1e-6)
     assert start > 0 and end / start >= 5.0
@@ -59,7 +42,7 @@ def test_channel_objective_rises_5x_and_equals_an_independent_hook(lenet, lenet_
 
 
 def test_top_k_are_the_test_images_that_excite_the_channel_most(lenet, lenet_channel, digits_test):
-    acts = _hooked(lenet.module, lenet.module.conv2, digits_test.x)[:, 3].mean(dim=(1, 2)).numpy()
+    acts = hooked_output(lenet.module, lenet.module.conv2, digits_test.x)[:, 3].mean(dim=(1, 2)).numpy()
     order = np.argsort(-acts, kind="stable")[:8]
     np.testing.assert_allclose(lenet_channel.top_values, acts[order], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(acts[lenet_channel.top_indices], acts[order], rtol=1e-5, atol=1e-6)
@@ -70,14 +53,14 @@ def test_neuron_layer_and_class_objectives_recomputed(lenet):
     conv2 = lenet.module.conv2
     neuron = dream(lenet, "conv2", objective="neuron", channel=5, steps=16, top_k=0)
     assert neuron.position == (5, 5)  # centre of the 10x10 map
-    act = _hooked(lenet.module, conv2, torch.from_numpy(neuron.image))
+    act = hooked_output(lenet.module, conv2, torch.from_numpy(neuron.image))
     assert neuron.end_value == pytest.approx(act[0, 5, 5, 5].item(), rel=1e-5, abs=1e-6)
     corner = dream(lenet, "conv2", objective="neuron", channel=5, position=(0, 9), steps=4, top_k=0)
-    act = _hooked(lenet.module, conv2, torch.from_numpy(corner.image))
+    act = hooked_output(lenet.module, conv2, torch.from_numpy(corner.image))
     assert corner.end_value == pytest.approx(act[0, 5, 0, 9].item(), rel=1e-5, abs=1e-6)
 
     layer = dream(lenet, "conv2", objective="layer", steps=16, top_k=0)
-    act = _hooked(lenet.module, conv2, torch.from_numpy(layer.image))
+    act = hooked_output(lenet.module, conv2, torch.from_numpy(layer.image))
     assert layer.end_value == pytest.approx(float(np.sqrt((act.numpy() ** 2).sum())), rel=1e-5)
     assert layer.end_value > layer.start_value
 
@@ -91,7 +74,7 @@ def test_neuron_layer_and_class_objectives_recomputed(lenet):
 def test_token_layer_channel_is_the_feature_mean_over_tokens():
     vit = load_model("vit", zoo_dir=ZOO)
     r = dream(vit, "blocks.1", channel=4, steps=8, top_k=2, jitter=0, scales=(), degrees=0)
-    act = _hooked(vit.module, vit.module.blocks[1], torch.from_numpy(r.image))  # (1, T, D)
+    act = hooked_output(vit.module, vit.module.blocks[1], torch.from_numpy(r.image))  # (1, T, D)
     assert r.end_value == pytest.approx(act[0, :, 4].mean().item(), rel=1e-5, abs=1e-6)
 
 
@@ -99,8 +82,8 @@ def test_googlenet_channel_rises_5x():
     net = load_model("googlenet", zoo_dir=ZOO)
     r = dream(net, "inception3a", channel=1, steps=64, top_k=0)
     layer = net.module.inception3a
-    end = _hooked(net.module, layer, torch.from_numpy(r.image))[0, 1].mean().item()
-    start = _hooked(net.module, layer, torch.from_numpy(r.start_image))[0, 1].mean().item()
+    end = hooked_output(net.module, layer, torch.from_numpy(r.image))[0, 1].mean().item()
+    start = hooked_output(net.module, layer, torch.from_numpy(r.start_image))[0, 1].mean().item()
     assert r.end_value == pytest.approx(end, rel=1e-4, abs=1e-6)
     assert start > 0 and end / start >= 5.0
 
@@ -120,7 +103,7 @@ def test_model_untouched_hooks_removed_no_parameter_grads(lenet):
         module.eval()
     assert sha256_state_dict(module) == before
     assert all(p.grad is None for p in module.parameters())
-    assert _no_hooks(module)
+    assert no_hooks(module)
     assert torch.get_num_threads() == threads  # the one-thread CPU loop restores the count
 
 
@@ -235,4 +218,4 @@ def test_every_image_zoo_entry_dreams_on_each_named_layer(name):
         r = dream(handle, layer, channel=0, steps=3, top_k=1)
         assert r.image.shape == (1, *handle.input_shape) and np.isfinite(r.image).all()
         assert np.isfinite(r.trace).all() and len(r.top_indices) == 1
-    assert _no_hooks(handle.module)
+    assert no_hooks(handle.module)

@@ -23,26 +23,9 @@ from xai.explain.inversion import (
 )
 
 from ..conftest import ZOO
+from ._hooks import hooked_output, no_hooks
 
 runner = CliRunner()
-
-
-def _hooked(module: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The layer's output for ``x``, with a plain forward hook (independent of inversion.py)."""
-    seen: list[torch.Tensor] = []
-    handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out.detach()))
-    try:
-        with torch.no_grad():
-            module.eval()
-            module(x)
-    finally:
-        handle.remove()
-    return seen[0]
-
-
-def _no_hooks(module: torch.nn.Module) -> bool:
-    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
-               for m in module.modules())
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +37,11 @@ def test_conv1_inversion_reaches_relative_error_below_0_1_recomputed_with_a_plai
     r = conv1_inversion
     x = torch.from_numpy(r.reconstruction)
     x0 = torch.from_numpy(r.target)
-    phi, phi0 = _hooked(lenet.module, lenet.module.conv1, x), _hooked(lenet.module, lenet.module.conv1, x0)
+    phi, phi0 = hooked_output(lenet.module, lenet.module.conv1, x), hooked_output(lenet.module, lenet.module.conv1, x0)
     expected = float((phi - phi0).norm() / phi0.norm())
     assert r.relative_error == pytest.approx(expected, rel=1e-4, abs=1e-6)
     assert expected < 0.1  # the done-criterion
-    start_err = float((_hooked(lenet.module, lenet.module.conv1, torch.from_numpy(r.start_image)) - phi0).norm()
+    start_err = float((hooked_output(lenet.module, lenet.module.conv1, torch.from_numpy(r.start_image)) - phi0).norm()
                       / phi0.norm())
     assert r.error_trace[0] == pytest.approx(start_err, rel=1e-4)
     assert r.metrics() == {"invert.conv1.relative_error": r.relative_error}
@@ -81,7 +64,7 @@ def test_model_untouched_and_hooks_removed(lenet):
     finally:
         lenet.module.eval()
     assert sha256_state_dict(lenet.module) == before
-    assert _no_hooks(lenet.module)
+    assert no_hooks(lenet.module)
     assert all(p.grad is None for p in lenet.module.parameters())
 
 
@@ -104,7 +87,7 @@ def test_style_loss_decreases_and_gram_errors_recomputed(lenet):
     x, s = torch.from_numpy(r.reconstruction), torch.from_numpy(r.style_image)
     for name in ("conv1", "conv2"):
         layer = lenet.module.get_submodule(name)
-        gx, gs = gram_matrix(_hooked(lenet.module, layer, x)), gram_matrix(_hooked(lenet.module, layer, s))
+        gx, gs = gram_matrix(hooked_output(lenet.module, layer, x)), gram_matrix(hooked_output(lenet.module, layer, s))
         assert r.layer_errors[name] == pytest.approx(float((gx - gs).norm() / gs.norm()), rel=1e-3, abs=1e-6)
     assert r.metrics()["style.style_loss"] == pytest.approx(sum(e * e for e in r.layer_errors.values()), rel=1e-3)
 
@@ -114,7 +97,7 @@ def test_style_transfer_reports_content_and_style_losses(lenet):
     assert r.content_loss_start < 1e-3  # starts at the content image
     assert r.style_loss < r.style_loss_start
     x, c = torch.from_numpy(r.reconstruction), torch.from_numpy(r.target)
-    phi, phic = _hooked(lenet.module, lenet.module.conv2, x), _hooked(lenet.module, lenet.module.conv2, c)
+    phi, phic = hooked_output(lenet.module, lenet.module.conv2, x), hooked_output(lenet.module, lenet.module.conv2, c)
     assert r.content_loss == pytest.approx(float(((phi - phic) ** 2).sum() / (phic ** 2).sum()), rel=1e-3)
     assert {"transfer.content_loss", "transfer.style_loss", "transfer.conv1.gram_error"} <= set(r.metrics())
 
@@ -187,4 +170,4 @@ def test_every_image_zoo_entry_inverts_each_named_layer(name):
     for r in gallery.results:
         assert r.reconstruction.shape == (1, *handle.input_shape) and np.isfinite(r.reconstruction).all()
         assert np.isfinite(r.relative_error) and r.error_trace[-1] >= 0
-    assert _no_hooks(handle.module)
+    assert no_hooks(handle.module)
