@@ -40,7 +40,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -51,6 +50,7 @@ from torch import nn
 from xai._provenance import Provenance, sha256_array
 from xai._results import to_jsonable
 from xai.errors import DataError, NotApplicableError
+from xai.explain._hooks import NamedForwardHooks
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = ["CrossAttentionMaps", "DaamResult", "daam", "ink_lift", "why_not_daam"]
@@ -59,7 +59,7 @@ __all__ = ["CrossAttentionMaps", "DaamResult", "daam", "ink_lift", "why_not_daam
 INK_THRESHOLD = 0.5
 
 
-class CrossAttentionMaps:
+class CrossAttentionMaps(NamedForwardHooks):
     """Context manager: hooks that sum upsampled cross-attention maps over calls, heads and layers.
 
     Parameters
@@ -86,22 +86,18 @@ class CrossAttentionMaps:
     torch.Size([4, 2, 32, 32])
     """
 
+    what = "cross-attention"
+
     def __init__(self, module: nn.Module, names: Sequence[str], size: tuple[int, int],
                  rows: int | None = None) -> None:
-        modules = dict(module.named_modules())
-        missing = [n for n in names if n not in modules or n == ""]
-        if missing:
-            raise DataError(f"no cross-attention module named {', '.join(missing)} in the model")
         if not names:
             raise DataError("no cross-attention modules to hook")
-        self._modules = [modules[n] for n in names]
-        self.names = tuple(names)
+        super().__init__(module, names)
         self.size = (int(size[0]), int(size[1]))
         self.rows = rows
         self.total: torch.Tensor | None = None  # (rows, tokens, H, W), sum over maps
         self.count = 0  # how many (call, layer, head) maps were added
         self.calls = 0
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _grid(self, queries: int) -> tuple[int, int]:
         height, width = self.size
@@ -125,24 +121,12 @@ class CrossAttentionMaps:
         self.count += heads
         self.calls += 1
 
-    def __enter__(self) -> CrossAttentionMaps:
+    def _reset(self) -> None:
         self.total, self.count, self.calls = None, 0, 0
-        try:
-            for m in self._modules:
-                self._handles.append(m.register_forward_hook(self._hook))
-        except BaseException:
-            self._remove()
-            raise
+
+    def __enter__(self) -> CrossAttentionMaps:
+        super().__enter__()
         return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
     def maps(self) -> torch.Tensor:
         """Mean upsampled attention per row and token ``(rows, tokens, H, W)``."""

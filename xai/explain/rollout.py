@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, Literal
 
 import numpy as np
@@ -51,6 +50,7 @@ from torch import nn
 
 from xai.errors import DataError
 from xai.explain._base import Explainer, register_explainer
+from xai.explain._hooks import NamedForwardHooks
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
@@ -78,7 +78,7 @@ FLOW_MAX_TOKENS = 65
 _FLOW_SCALE = 1_000_000
 
 
-class AttentionRecorder:
+class AttentionRecorder(NamedForwardHooks):
     """Context manager: forward hooks that keep the output of each attention module.
 
     Parameters
@@ -100,37 +100,19 @@ class AttentionRecorder:
     """
 
     def __init__(self, module: nn.Module, names: Sequence[str], retain_graph: bool = False) -> None:
-        modules = dict(module.named_modules())
-        missing = [n for n in names if n not in modules or n == ""]
-        if missing:
-            raise DataError(f"no attention module named {', '.join(missing)} in the model")
-        self._modules = [modules[n] for n in names]
-        self.names = tuple(names)
+        super().__init__(module, names)
         self.retain_graph = retain_graph
         self.attentions: list[torch.Tensor] = []
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _hook(self, _module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
         self.attentions.append(output if self.retain_graph else output.detach())
 
-    def __enter__(self) -> AttentionRecorder:
+    def _reset(self) -> None:
         self.attentions = []
-        try:
-            for m in self._modules:
-                self._handles.append(m.register_forward_hook(self._hook))
-        except BaseException:
-            self._remove()
-            raise
+
+    def __enter__(self) -> AttentionRecorder:
+        super().__enter__()
         return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
 
     def checked(self) -> list[torch.Tensor]:
         """The recorded attentions, one ``(B, heads, T, T)`` per layer (validated)."""
