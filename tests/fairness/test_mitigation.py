@@ -80,3 +80,14 @@ def test_bad_options_and_models_are_clear_errors(adult_mlp, lenet):
         create_probe("mitigation", adult_mlp).run(data, sensitive=["gender"])
     with pytest.raises(NotApplicableError, match="not classification"):
         create_probe("mitigation", lenet)
+
+
+def test_what_if_rows_stay_out_of_the_audit_headline_but_remain_gateable():
+    from xai.audit import parse_spec, run_audit
+
+    spec = parse_spec('title = "m"\n[model]\nname = "adult-mlp"\n[data]\nsamples = 600\nsensitive = ["sex"]\n'
+                      '[[explain]]\nmethod = "saliency"\nsamples = 2\n'
+                      '[[probe]]\nname = "mitigation"\noptions = { fit_rows = 500, max_iter = 3 }\n')
+    result = run_audit(spec, slug="m")
+    assert result.headline()["worst_disparity"] == {}  # no gap of this model is measured by a what-if
+    assert "fairness.mitigation.sex.best_demographic_parity_difference" in result.metrics()

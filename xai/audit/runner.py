@@ -78,6 +78,8 @@ class AuditResult:
         worst: dict[str, float] = {}
         for result in self.fairness:
             for table in result.tables:
+                if table.kind == "strategy":  # a what-if table (mitigation), not a gap of this model
+                    continue
                 for name, value in table.disparities.items():
                     worst[name] = max(worst.get(name, float("-inf")), value)
         return {
