@@ -43,3 +43,35 @@ def test_explain_faster_rcnn_integrated_gradients_equals_captum():
     theirs = IntegratedGradients(handle.forward_target).attribute(
         inputs, baselines=torch.zeros_like(inputs), additional_forward_args=(targets,), n_steps=8)
     np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_explain_espcn_defaults_to_the_lam_blurred_baseline_and_equals_captum():
+    from xai.zoo.vision import blurred_baseline
+
+    result = runner.invoke(app, ["explain", "espcn", "-m", "integrated-gradients", "-n", "3",
+                                 "--option", "steps=16", "--option", "sigma=1.5", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["options"]["baseline"] == "blurred" and document["options"]["sigma"] == 1.5
+    ours = np.array(document["attributions"])
+    handle = load_model("espcn", zoo_dir=ZOO)
+    inputs = torch.tensor(document["inputs"], dtype=torch.float32)
+    targets = torch.tensor(document["targets"])
+    baseline = blurred_baseline(inputs, 1.5)
+    theirs = IntegratedGradients(handle.forward_target).attribute(
+        inputs, baselines=baseline, additional_forward_args=(targets,), n_steps=16)
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-6)
+    # completeness from the blurred image, not from black
+    with torch.no_grad():
+        gap = handle.forward_target(inputs, targets) - handle.forward_target(baseline, targets)
+    np.testing.assert_allclose(ours.reshape(3, -1).sum(1), gap.numpy(), atol=5e-3)
+    np.testing.assert_allclose(document["convergence_delta"], ours.reshape(3, -1).sum(1) - gap.numpy(), atol=1e-5)
+
+
+def test_blurred_baseline_option_errors_name_the_problem():
+    tabular = runner.invoke(app, ["explain", "adult-mlp", "-m", "integrated-gradients", "-n", "2",
+                                  "--option", "baseline=blurred"])
+    assert tabular.exit_code == 2 and "blurs images" in tabular.output
+    stray = runner.invoke(app, ["explain", "lenet", "-m", "integrated-gradients", "-n", "2",
+                                "--option", "baseline=zeros", "--option", "sigma=2"])
+    assert stray.exit_code == 2 and "sigma is the blur of baseline=blurred" in stray.output

@@ -64,3 +64,14 @@ def test_bad_inputs_exit_2_with_a_reason():
     _fails("explain", "lenet", "-m", "grad-cam", "--layer", "conv1", "--option", "layer=conv2",
            message="disagree")
     _fails("sanity", "lenet", "-m", "saliency", "-n", "1", message="Invalid value")
+
+
+def test_sanity_on_a_token_model_writes_a_page_without_noise_metrics(tmp_path):
+    result = run("sanity", "lstm-text", "-m", "layer-integrated-gradients", "-n", "8", "--steps", "4",
+                 "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "not defined on token ids" in result.output
+    page = (tmp_path / "sanity-lstm-text-layer-integrated-gradients.html").read_text()
+    assert "not defined on token ids" in page and "target probability" in page
+    document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())
+    assert document["infidelity"] is None and "infidelity" not in document["metrics"]

@@ -230,3 +230,80 @@ def test_sanity_check_end_to_end_is_json_and_keeps_the_model(adult_mlp, adult_te
     assert [s["layer"] for s in document["randomisation"]] == ["head", "body.2", "body.0"]
     assert result.deletion.random_auc == pytest.approx(
         np.trapezoid(result.deletion.random_scores, result.deletion.fractions))
+
+
+# ----------------------------------------------------- token and non-classifier models
+
+
+class _BagOfWords(nn.Module):
+    """logits (0, sum of the ids' weights); id 0 (padding) weighs 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(8, 1, padding_idx=0)
+        with torch.no_grad():
+            self.embed.weight.copy_(torch.tensor([[0.0], [0.5], [1.0], [2.0], [3.0], [-1.0], [4.0], [0.25]]))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        total = self.embed(ids).sum((1, 2))
+        return torch.stack([torch.zeros_like(total), total], 1)
+
+
+def test_token_curves_count_each_sentences_own_words_and_never_touch_specials_or_padding():
+    handle = ModelHandle(name="bow", module=_BagOfWords(), task="classification", modality="text",
+                         input_shape=(6,), class_names=("a", "b"), source="test", sha256="0")
+    ids = torch.tensor([[1, 4, 2, 3, 0, 0],    # [CLS]-like first token, three words, padding
+                        [1, 6, 5, 2, 7, 3]])   # five words
+    weights = handle.module.embed.weight[:, 0].detach()
+    scores = weights[ids].clone()  # the true ranking: heaviest word first
+    baseline = torch.where(torch.arange(6) == 0, ids, torch.zeros_like(ids)) * (ids != 0)  # words -> pad
+    valid = baseline != ids
+    deletion, insertion = perturbation_curves(handle, ids, scores, torch.arange(6), torch.tensor([1, 1]),
+                                              baseline, valid=valid, steps=2)
+
+    def p(total):
+        return _sigmoid(total)
+
+    # sentence 0 (0.5 kept + words 3, 1, 2): half of 3 words rounds to 2 -> removes 3.0 and 2.0
+    # sentence 1 (0.5 kept + words 4, -1, 1, 0.25, 2): half of 5 rounds to 2 -> removes 4.0 and 2.0
+    expected_deletion = [(p(6.5) + p(6.75)) / 2, (p(1.5) + p(0.75)) / 2, (p(0.5) + p(0.5)) / 2]
+    expected_insertion = [(p(0.5) + p(0.5)) / 2, (p(5.5) + p(6.5)) / 2, (p(6.5) + p(6.75)) / 2]
+    np.testing.assert_allclose(deletion.scores, expected_deletion, rtol=1e-6)
+    np.testing.assert_allclose(insertion.scores, expected_insertion, rtol=1e-6)
+    # random rankings also stay inside the words: fully deleted is the kept [CLS] alone
+    assert deletion.random_scores[-1] == pytest.approx(p(0.5))
+
+
+def test_token_model_sanity_check_runs_on_words_only():
+    from xai.datasets import load_dataset
+    from xai.zoo import load_model
+
+    handle = load_model("bert-mini")
+    rows = sample_rows(load_dataset(handle.dataset, "test"), 12, 0)
+    before = {k: v.clone() for k, v in handle.module.state_dict().items()}
+    result = sanity_check(handle, "layer-integrated-gradients", rows, steps=5, mprt_steps=3,
+                          options={"steps": 16})
+    assert result.infidelity is None and result.sensitivity_max is None
+    assert "infidelity" not in result.metrics() and np.isfinite(list(result.metrics().values())).all()
+    assert result.deletion.scores[0] == pytest.approx(result.deletion.random_scores[0])
+    # the trained model's own token attributions remove the evidence faster than chance
+    assert result.deletion.gain > 0 and result.insertion.gain > 0
+    assert all(torch.equal(v, before[k]) for k, v in handle.module.state_dict().items())
+    json.dumps(result.to_dict())
+
+
+def test_non_classifier_curves_follow_the_targets_scalar_not_a_softmax():
+    from xai.datasets import load_dataset
+    from xai.zoo import load_model
+
+    handle = load_model("unet")
+    rows = load_dataset(handle.dataset, "test").head(4)
+    targets = handle.predict_targets(rows.x)
+    scores = torch.rand(4, 64 * 64, generator=torch.Generator().manual_seed(0))
+    deletion, _ = perturbation_curves(handle, rows.x, scores, torch.arange(64 * 64).view(1, 64, 64).expand(3, 64, 64),
+                                      targets, torch.zeros(1, 3, 64, 64), steps=2)
+    with torch.no_grad():
+        start = handle.forward_target(rows.x, targets).mean()
+        end = handle.forward_target(torch.zeros(4, 3, 64, 64), targets).mean()
+    assert deletion.scores[0] == pytest.approx(float(start), rel=1e-5)
+    assert deletion.scores[-1] == pytest.approx(float(end), rel=1e-5, abs=1e-6)

@@ -88,8 +88,11 @@ def sanity(
         table.add_row(f"{curve.kind} AUC gain over random", f"{curve.gain:+.4f}",
                       f"> 0 (ours {curve.auc:.3f}, random {curve.random_auc:.3f})",
                       "pass" if checks[curve.kind] else "[bold red]FAIL[/]")
-    table.add_row("infidelity (normalised)", f"{result.infidelity:.4g}", "reported", "-")
-    table.add_row("max-sensitivity", f"{result.sensitivity_max:.4g}", "reported", "-")
+    if result.infidelity is not None and result.sensitivity_max is not None:
+        table.add_row("infidelity (normalised)", f"{result.infidelity:.4g}", "reported", "-")
+        table.add_row("max-sensitivity", f"{result.sensitivity_max:.4g}", "reported", "-")
+    else:
+        table.add_row("infidelity, max-sensitivity", "n/a", "not defined on token ids", "-")
     stdout.print(table)
     colour = "green" if result.verdict.trustworthy else "red"
     stdout.print(f"[bold {colour}]{result.verdict}[/]")

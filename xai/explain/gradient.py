@@ -25,6 +25,7 @@ from xai.explain._base import (
     quiet_hook_warnings,
     register_explainer,
 )
+from xai.zoo.vision import blurred_baseline
 
 __all__ = ["DeepLift", "GradientShap", "IntegratedGradients", "Saliency", "SmoothGrad"]
 
@@ -63,9 +64,13 @@ class IntegratedGradients(Explainer):
     """Path integral of gradients from a baseline to the input (Sundararajan et al. 2017).
 
     Paper: https://arxiv.org/abs/1703.01365. Options: ``steps`` (50), ``baseline``
-    (``zeros``, or ``mean`` of the explained data; default ``zeros`` for images and
-    ``mean`` for tabular rows), ``internal_batch_size``. Completeness: the attributions
-    of a sample add up to ``f(x) - f(baseline)``; the gap is kept as ``convergence_delta``.
+    (``zeros``; ``mean`` of the explained data; or ``blurred``, each image blurred by a
+    Gaussian of ``sigma`` pixels (2.0), the baseline of LAM, Gu & Dong 2021,
+    https://arxiv.org/abs/2011.11036, which asks which pixels' *detail* the output uses),
+    ``internal_batch_size``. Defaults: ``mean`` for tabular rows, ``blurred`` for
+    image-to-image regression (super-resolution), ``zeros`` otherwise. Completeness: the
+    attributions of a sample add up to ``f(x) - f(baseline)``; the gap is kept as
+    ``convergence_delta``.
     """
 
     paper = "https://arxiv.org/abs/1703.01365"
@@ -74,20 +79,31 @@ class IntegratedGradients(Explainer):
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Accept ``steps``, ``baseline`` and ``internal_batch_size``."""
-        unknown = set(options) - {"steps", "baseline", "internal_batch_size"}
-        if unknown:
-            raise DataError("integrated-gradients takes options steps, baseline, "
-                            f"internal_batch_size, not {', '.join(sorted(unknown))}")
-        default_baseline = "mean" if self.handle.modality == "tabular" else "zeros"
+        check_known_options(self.name, options, ("steps", "baseline", "sigma", "internal_batch_size"))
+        handle = self.handle
+        if handle.modality == "tabular":
+            default_baseline = "mean"
+        elif handle.modality == "image" and handle.task == "regression":
+            default_baseline = "blurred"
+        else:
+            default_baseline = "zeros"
         baseline = options.get("baseline", default_baseline)
-        if baseline not in ("zeros", "mean"):
-            raise DataError(f"baseline must be 'zeros' or 'mean', got {baseline!r}")
+        if baseline not in ("zeros", "mean", "blurred"):
+            raise DataError(f"baseline must be 'zeros', 'mean' or 'blurred', got {baseline!r}")
+        if baseline == "blurred" and handle.modality != "image":
+            raise DataError(f"baseline 'blurred' blurs images; {handle.name} takes {handle.modality} inputs")
+        if "sigma" in options and baseline != "blurred":
+            raise DataError("sigma is the blur of baseline=blurred; it does not apply to "
+                            f"baseline={baseline}")
         steps = int(options.get("steps", 50))
         if steps < 2:
             raise DataError(f"steps must be at least 2, got {steps}")
         internal = options.get("internal_batch_size")
-        return {"steps": steps, "baseline": baseline,
-                "internal_batch_size": int(internal) if internal else None}
+        out = {"steps": steps, "baseline": baseline,
+               "internal_batch_size": int(internal) if internal else None}
+        if baseline == "blurred":
+            out["sigma"] = _positive("sigma", options.get("sigma", 2.0), float)
+        return out
 
     def prepare(self, data: Dataset) -> None:
         """Fix the baseline on the whole explained set (so batching cannot change it)."""
@@ -98,9 +114,12 @@ class IntegratedGradients(Explainer):
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """IG attributions for one batch; also records the completeness gap."""
-        if not hasattr(self, "_baseline"):
-            self._baseline = torch.zeros((1, *x.shape[1:]))
-        baseline = self._baseline.to(x.device).expand_as(x)
+        if self.options["baseline"] == "blurred":  # per image, so batching cannot change it
+            baseline = blurred_baseline(x.detach(), self.options["sigma"])
+        else:
+            if not hasattr(self, "_baseline"):
+                self._baseline = torch.zeros((1, *x.shape[1:]))
+            baseline = self._baseline.to(x.device).expand_as(x)
         method = CaptumIG(self.handle.forward_target)
         attr, delta = method.attribute(
             x,

@@ -16,6 +16,14 @@ Four checks, each a function, and :func:`sanity_check` that runs them all for on
 - **Infidelity** and **max-sensitivity** (Yeh et al. 2019, https://arxiv.org/abs/1901.09392):
   captum's ``infidelity`` and ``sensitivity_max``, reported (no absolute threshold exists).
 
+Classifiers are followed through the explained class's probability; other tasks
+(segmentation, detection, super-resolution, policies) through the explained target's own
+scalar (the targets adapter's output), so their AUCs are in that target's units. Token
+models (integer ids) remove a word by replacing it with the explanation's baseline token
+(``[PAD]``, which the zoo's text models mask out, or ``[MASK]``); special tokens and
+padding are never units, each sentence's fraction counts its own words, and infidelity
+and max-sensitivity (Gaussian noise on the input) are not defined on token ids.
+
 Verdict thresholds are the module constants below.
 """
 
@@ -48,6 +56,7 @@ from xai.explain._base import (
     data_baseline,
     seeded,
 )
+from xai.explain.text import token_baseline
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
@@ -89,11 +98,11 @@ class Curve:
     fractions
         Fraction of features removed (deletion) or inserted (insertion), ``(K + 1,)``.
     scores, random_scores
-        Mean target-class probability at each fraction, for the method's ranking and for
-        a seeded random ranking.
+        Mean target-class probability (classifiers; else the target's scalar) at each
+        fraction, for the method's ranking and for a seeded random ranking.
     gain
         How much better than random, always "higher is better": ``random_auc - auc`` for
-        deletion and ``auc - random_auc`` for insertion. Both AUCs lie in [0, 1].
+        deletion and ``auc - random_auc`` for insertion. For classifiers both AUCs lie in [0, 1].
     """
 
     kind: Literal["deletion", "insertion"]
@@ -146,6 +155,8 @@ class SanityResult:
 
     ``example_maps`` holds, for images, the normalised ``|attribution|`` maps of the first
     few samples before randomisation and after each cascade step ``(S + 1, n, H, W)``.
+    ``infidelity`` and ``sensitivity_max`` are ``None`` for token inputs (no Gaussian noise
+    on ids); ``score`` names what the deletion and insertion curves follow.
     """
 
     method: str
@@ -157,12 +168,13 @@ class SanityResult:
     deletion: Curve
     insertion: Curve
     randomisation: tuple[RandomisationStep, ...]
-    infidelity: float
-    sensitivity_max: float
+    infidelity: float | None
+    sensitivity_max: float | None
     verdict: Verdict
     provenance: Provenance
     example_inputs: np.ndarray | None = None
     example_maps: np.ndarray | None = None
+    score: str = "target probability"
 
     def metrics(self) -> dict[str, float]:
         """Named numbers for gates (``sanity.<method>.<name>`` in an audit)."""
@@ -173,9 +185,10 @@ class SanityResult:
             "deletion_auc_gain": self.deletion.gain,
             "insertion_auc": self.insertion.auc,
             "insertion_auc_gain": self.insertion.gain,
-            "infidelity": self.infidelity,
-            "sensitivity_max": self.sensitivity_max,
         }
+        if self.infidelity is not None and self.sensitivity_max is not None:
+            out["infidelity"] = self.infidelity
+            out["sensitivity_max"] = self.sensitivity_max
         if final is not None:
             out["mprt_final_spearman"] = final.spearman
             if final.ssim is not None:
@@ -230,11 +243,13 @@ def _units(result: AttributionResult, data: Dataset) -> tuple[torch.Tensor, torc
 
     Returns ``groups`` (the unit index of every input element, shaped like one input)
     and ``scores`` ``(N, G)``: image pixels (all channels at once, attributions summed
-    over channels) or tabular raw columns (one-hot levels together, scored as the
-    explanation's column attributions).
+    over channels), tabular raw columns (one-hot levels together, scored as the
+    explanation's column attributions), or token positions.
     """
     shape = tuple(data.x.shape[1:])
     attr = torch.from_numpy(result.attributions).float()
+    if not data.x.is_floating_point():  # token ids (N, T): one unit per position
+        return torch.arange(shape[0]), attr.reshape(len(attr), -1)
     if data.modality == "image" and len(shape) == 3:
         c, h, w = shape
         groups = torch.arange(h * w).view(1, h, w).expand(c, h, w)  # (C, H, W)
@@ -247,10 +262,15 @@ def _units(result: AttributionResult, data: Dataset) -> tuple[torch.Tensor, torc
     return groups, attr.reshape(len(attr), -1)
 
 
-def _target_probability(handle: ModelHandle, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Probability of each sample's target class ``(B,)`` (softmax of the outputs)."""
+CLASSIFIERS = ("classification", "binary-classification")
+
+
+def _target_score(handle: ModelHandle, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """What the curves follow ``(B,)``: a classifier's target-class probability, else the target's scalar."""
     output = handle.module(x.to(handle.device))
-    return handle.targets(output.float().softmax(1), target.to(handle.device)).cpu()
+    if handle.task in CLASSIFIERS:
+        output = output.float().softmax(1)
+    return handle.targets(output, target.to(handle.device)).float().cpu()
 
 
 @torch.no_grad()
@@ -262,6 +282,7 @@ def perturbation_curves(
     targets: torch.Tensor,
     baseline: torch.Tensor,
     *,
+    valid: torch.Tensor | None = None,
     steps: int = 20,
     seed: int = 0,
     batch_size: int = 64,
@@ -277,7 +298,11 @@ def perturbation_curves(
     groups
         Unit index of every input element, shaped like one input (``x.shape[1:]``).
     baseline
-        What a removed (or not yet inserted) unit is set to, ``(1, ...)``.
+        What a removed (or not yet inserted) unit is set to, ``(1, ...)`` or per sample ``(N, ...)``.
+    valid
+        Optional ``(N, G)`` mask of the units that take part (token models: the words of
+        each sentence); the others rank last and are never removed, and a fraction counts
+        each sample's own valid units.
     steps
         ``K``: the curves have ``K + 1`` points at fractions ``0, 1/K, ..., 1``.
 
@@ -291,26 +316,34 @@ def perturbation_curves(
     n, g = scores.shape
     generator = torch.Generator().manual_seed(seed)
     random_scores = torch.stack([torch.randperm(g, generator=generator) for _ in range(n)]).float()
+    scores = scores.float()
+    if valid is not None:  # units outside the mask rank last in both rankings
+        scores = scores.masked_fill(~valid, -torch.inf)
+        random_scores = random_scores.masked_fill(~valid, -torch.inf)
+    units = (valid.sum(1) if valid is not None else torch.full((n,), g)).double()  # (N,)
     fractions = np.linspace(0.0, 1.0, steps + 1)
-    counts = [round(f * g) for f in fractions]
     curves = {key: np.zeros((steps + 1, n)) for key in ("del", "ins", "rdel", "rins")}
     flat_groups = groups.reshape(-1).to(handle.device)  # (E,)
-    base = baseline.to(handle.device).reshape(1, -1)  # (1, E)
+    per_sample = baseline.shape[0] == n and n > 1
     with eval_mode(handle.module):
         for begin in range(0, n, batch_size):
             xb = x[begin:begin + batch_size].to(handle.device)
             tb = targets[begin:begin + batch_size]
             flat = xb.reshape(len(xb), -1)  # (B, E)
+            base = (baseline[begin:begin + len(xb)] if per_sample else baseline).to(handle.device)
+            base = base.reshape(len(base), -1).to(flat.dtype)  # (B or 1, E)
+            sample_units = units[begin:begin + len(xb)]
             for name, ranking in (("", scores), ("r", random_scores)):
                 order = ranking[begin:begin + batch_size].argsort(dim=1, descending=True, stable=True)  # (B, G)
                 rank = torch.empty_like(order).scatter_(1, order, torch.arange(g).expand_as(order))
                 rank = rank.to(handle.device)[:, flat_groups]  # (B, E) rank of each element's unit
-                for k, count in enumerate(counts):
-                    gone = rank < count  # (B, E) units among the first `count`
+                for k, fraction in enumerate(fractions):
+                    count = torch.round(fraction * sample_units).long().to(handle.device).view(-1, 1)  # (B, 1)
+                    gone = rank < count  # (B, E) units among each sample's first `count`
                     deleted = torch.where(gone, base, flat).view_as(xb)
                     inserted = torch.where(gone, flat, base).view_as(xb)
-                    curves[f"{name}del"][k, begin:begin + len(xb)] = _target_probability(handle, deleted, tb)
-                    curves[f"{name}ins"][k, begin:begin + len(xb)] = _target_probability(handle, inserted, tb)
+                    curves[f"{name}del"][k, begin:begin + len(xb)] = _target_score(handle, deleted, tb)
+                    curves[f"{name}ins"][k, begin:begin + len(xb)] = _target_score(handle, inserted, tb)
     out = []
     for kind, key in (("deletion", "del"), ("insertion", "ins")):
         ours, rand = curves[key].mean(1), curves[f"r{key}"].mean(1)
@@ -364,6 +397,7 @@ def randomisation_test(
     reference: torch.Tensor,
     *,
     options: dict[str, Any] | None = None,
+    valid: torch.Tensor | None = None,
     max_steps: int = 8,
     seed: int = 0,
     batch_size: int = 64,
@@ -373,7 +407,9 @@ def randomisation_test(
     Layers that own parameters are re-initialised one by one from the output side; the
     attributions are recomputed (same targets, same seed) at up to ``max_steps`` evenly
     spaced points of the cascade, always including the fully randomised model, and
-    compared with ``reference``. The caller's module is never touched.
+    compared with ``reference``. The caller's module is never touched. ``valid`` ``(N, E)``
+    restricts the rank correlation to the elements that take part (token models: the
+    words, not padding that both runs score 0).
 
     Returns the steps and, for images, the maps of the first 4 samples per step
     ``(S + 1, n, H, W)`` (the reference first).
@@ -387,6 +423,7 @@ def randomisation_test(
     stops = set(np.unique(np.linspace(0, len(cascade) - 1, min(max_steps, len(cascade))).round().astype(int)))
     image = data.modality == "image" and reference.ndim == 4
     ref_abs = reference.abs().reshape(len(reference), -1).numpy()
+    keep = valid.reshape(len(reference), -1).numpy() if valid is not None else np.ones_like(ref_abs, dtype=bool)
     ref_maps = _maps(reference) if image else None
     shown = [ref_maps[:4]] if ref_maps is not None else []
     steps = []
@@ -400,7 +437,7 @@ def randomisation_test(
             explainer.prepare(data)
             attr, _ = explainer.attribute_all(data.x, targets, batch_size=batch_size)
         flat = attr.abs().reshape(len(attr), -1).numpy()
-        rho = np.array([_rank_correlation(ref_abs[j], flat[j]) for j in range(len(flat))])
+        rho = np.array([_rank_correlation(ref_abs[j][keep[j]], flat[j][keep[j]]) for j in range(len(flat))])
         mean_ssim = None
         if ref_maps is not None:
             maps = _maps(attr)
@@ -515,9 +552,6 @@ def sanity_check(
     >>> print(result.verdict)  # doctest: +SKIP
     trustworthy: passes randomisation, deletion, insertion
     """
-    if not data.x.is_floating_point():
-        raise NotApplicableError(f"sanity checks perturb and add noise to float inputs; {handle.name} takes "
-                                 f"integer inputs ({data.name}: token ids)")
     start = time.perf_counter()
     note = progress or (lambda _: None)
     explainer = create_explainer(method, handle, **(options or {}))
@@ -527,15 +561,25 @@ def sanity_check(
     attributions = torch.from_numpy(explained.attributions)
     note(f"deletion and insertion curves ({steps} steps)")
     groups, scores = _units(explained, data)
-    baseline = data_baseline("mean" if data.modality == "tabular" else "zeros", data)
-    deletion, insertion = perturbation_curves(handle, data.x, scores, groups, targets, baseline,
+    tokens = not data.x.is_floating_point()
+    if tokens:  # a removed word becomes the explanation's baseline token; specials and padding stay
+        baseline = token_baseline(data.x, explainer.options.get("baseline", "pad"),
+                                  getattr(handle.module, "tokenizer", None))
+        valid = baseline != data.x  # (N, T)
+    else:
+        baseline = data_baseline("mean" if data.modality == "tabular" else "zeros", data)
+        valid = None
+    deletion, insertion = perturbation_curves(handle, data.x, scores, groups, targets, baseline, valid=valid,
                                               steps=steps, seed=seed, batch_size=batch_size)
     note("model-parameter randomisation (cascading)")
     cascade, maps = randomisation_test(handle, method, data, targets, attributions, options=explainer.options,
-                                       max_steps=mprt_steps, seed=seed, batch_size=batch_size)
-    note("infidelity and max-sensitivity")
-    infid, sens = infidelity_and_sensitivity(explainer, data, targets, attributions,
-                                             sensitivity_samples=sensitivity_samples, seed=seed)
+                                       valid=valid, max_steps=mprt_steps, seed=seed, batch_size=batch_size)
+    if tokens:
+        infid = sens = None
+    else:
+        note("infidelity and max-sensitivity")
+        infid, sens = infidelity_and_sensitivity(explainer, data, targets, attributions,
+                                                 sensitivity_samples=sensitivity_samples, seed=seed)
     provenance = Provenance(model_sha256=handle.sha256, data_sha256=data.sha256, seed=seed,
                             wall_seconds=round(time.perf_counter() - start, 4), device=str(handle.device))
     return SanityResult(
@@ -554,4 +598,5 @@ def sanity_check(
         provenance=provenance,
         example_inputs=explained.inputs[:4] if maps is not None else None,
         example_maps=maps,
+        score="target probability" if handle.task in CLASSIFIERS else f"target score ({handle.task})",
     )

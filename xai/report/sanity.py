@@ -40,7 +40,14 @@ def _points(xs: np.ndarray, ys: np.ndarray) -> str:
                     for x, y in zip(xs, ys, strict=True))
 
 
-def _curve_view(curve: Curve, threshold: float) -> dict[str, Any]:
+def _curve_view(curve: Curve, threshold: float, score: str) -> dict[str, Any]:
+    """Template values of one curve: probabilities on [0, 1], other targets' scores on their own range."""
+    lo, hi = 0.0, 1.0
+    if score != "target probability":
+        both = np.concatenate([curve.scores, curve.random_scores])
+        lo, hi = float(both.min()), float(both.max())
+        hi = hi if hi > lo else lo + 1.0
+    scale = hi - lo
     return {
         "kind": curve.kind,
         "auc": curve.auc,
@@ -48,10 +55,11 @@ def _curve_view(curve: Curve, threshold: float) -> dict[str, Any]:
         "gain": curve.gain,
         "threshold": threshold,
         "passed": curve.gain > threshold,
-        "ours": _points(curve.fractions, curve.scores),
-        "random": _points(curve.fractions, curve.random_scores),
+        "ours": _points(curve.fractions, (curve.scores - lo) / scale),
+        "random": _points(curve.fractions, (curve.random_scores - lo) / scale),
         "width": _W, "height": _H, "pad": _PAD,
         "x_label": f"fraction of features {'removed' if curve.kind == 'deletion' else 'inserted'}",
+        "y_label": f"{score} ({lo:.3g} to {hi:.3g})",
     }
 
 
@@ -83,8 +91,8 @@ def render_sanity_page(result: SanityResult, json_name: str | None = None) -> st
         r=result,
         verdict=result.verdict,
         summary=str(result.verdict),
-        curves=[_curve_view(result.deletion, MIN_DELETION_GAIN),
-                _curve_view(result.insertion, MIN_INSERTION_GAIN)],
+        curves=[_curve_view(result.deletion, MIN_DELETION_GAIN, result.score),
+                _curve_view(result.insertion, MIN_INSERTION_GAIN, result.score)],
         steps=result.randomisation,
         final=final,
         mprt_threshold=MPRT_MAX_CORRELATION,
