@@ -180,3 +180,40 @@ def test_fusion_variants_are_cards_side_by_side():
         assert card["recipe"]["fusion"] == name.split("-")[1]
         assert {f"accuracy_{k}" for k in QUESTION_TYPES} <= set(card["metrics"])
         assert get_entry(name).meets_floor(card["metrics"]["accuracy"])
+
+
+def test_explanations_carry_each_questions_words_their_scores_and_the_question_share(vqa, vqa_test):
+    from xai.datasets._vqa import vqa_rows
+
+    data = vqa_test.head(4)
+    result = create_explainer("integrated-gradients", vqa, steps=16).explain(data, target="label")
+    questions = [q.text.split() for _, q in vqa_rows("test")[:4]]
+    assert [list(t) for t in result.tokens] == questions
+    # word scores are the plane rows of captum's IG, left padding moved to the end
+    theirs = IntegratedGradients(vqa.forward_target).attribute(
+        data.x, baselines=torch.zeros_like(data.x), additional_forward_args=(data.y,), n_steps=16).numpy()
+    rows = theirs[:, 3, :QUESTION_LENGTH, :].sum(-1)  # (N, L), left-padded
+    for i, words in enumerate(questions):
+        np.testing.assert_allclose(result.token_attributions[i, :len(words)], rows[i, -len(words):],
+                                   rtol=1e-4, atol=1e-6)
+        assert not result.token_attributions[i, len(words):].any()
+    words = np.abs(rows).sum(1)
+    share = words / (words + np.abs(theirs[:, :3]).sum((1, 2, 3)))
+    np.testing.assert_allclose(result.question_share, share, rtol=1e-4)
+
+
+def test_xai_explain_vqa_prints_and_reports_the_question(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from xai.cli import app
+
+    result = CliRunner().invoke(app, ["explain", "vqa", "-m", "saliency", "-n", "3", "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "question share" in result.output
+    document = json.loads((tmp_path / "explain-saliency.json").read_text())
+    explanation = document["explanations"][0]
+    assert len(explanation["tokens"]) == 3 and len(explanation["question_share"]) == 3
+    page = (tmp_path / "explain-saliency.html").read_text()
+    assert "Question share" in page and page.count('class="tok"') == sum(map(len, explanation["tokens"]))

@@ -92,15 +92,28 @@ def explain(
 
 
 def _token_table(explanation: AttributionResult, title: str, top: int = 3) -> Table:
-    """Text models: each sentence with the scores of its ``top`` tokens by |attribution|."""
-    table = Table(title=title, caption=f"top {top} tokens by |attribution| in brackets")
-    for column in ("sample", "label", "predicted", "target", "sum", "tokens"):
+    """Text models: each sentence with the scores of its ``top`` tokens by |attribution|.
+
+    Multimodal (VQA) models: each question, and the share of |attribution| on it vs the image.
+    """
+    share = explanation.question_share
+    caption = f"top {top} tokens by |attribution| in brackets"
+    if share is not None:
+        caption += "; question share: |attribution| on the words / on words and image"
+    table = Table(title=title, caption=caption)
+    columns = ["sample", "label", "predicted", "target", "sum", "tokens"]
+    if share is not None:
+        columns.append("question share")
+    for column in columns:
         table.add_column(column, justify="left" if column == "tokens" else "right")
-    names = explanation.class_names
+    per_token = explanation.attributions if explanation.token_attributions is None else explanation.token_attributions
     for i, tokens in enumerate(explanation.tokens):
-        scores = explanation.attributions[i][:len(tokens)]
+        scores = per_token[i][:len(tokens)]
         best = set(np.argsort(-np.abs(scores), kind="stable")[:top].tolist())
         words = [f"{t}({scores[j]:+.2f})" if j in best else t for j, t in enumerate(tokens)]
-        table.add_row(str(i), names[explanation.labels[i]], names[explanation.predictions[i]],
-                      names[explanation.targets[i]], f"{scores.sum():.4f}", escape(" ".join(words)))
+        row = [str(i), *(explanation.name_of(kind, i) for kind in ("label", "prediction", "target")),
+               f"{scores.sum():.4f}", escape(" ".join(words))]
+        if share is not None:
+            row.append(f"{share[i]:.2f}")
+        table.add_row(*row)
     return table

@@ -19,7 +19,7 @@ from xai._results import to_jsonable
 from xai._typing import Task
 from xai.datasets import Dataset
 from xai.errors import DataError, NotApplicableError
-from xai.zoo.handle import ModelHandle, eval_mode
+from xai.zoo.handle import ModalitySplit, ModelHandle, eval_mode
 
 TargetChoice = Literal["predicted", "label"] | int
 
@@ -39,8 +39,18 @@ class AttributionResult:
     convergence_delta
         Integrated Gradients' completeness gap per sample, when the method has one.
     tokens
-        Text only: the token strings of each sample (``module.tokenizer.tokens``), for
-        heat maps; padding left out, so a row's first ``len(tokens[i])`` scores are its tokens'.
+        Text: the token strings of each sample (``module.tokenizer.tokens``), for heat
+        maps; padding left out, so a row's first ``len(tokens[i])`` scores are its tokens'.
+        Multimodal (packed image + question): the question's words.
+    token_attributions
+        Multimodal only: each question word's score ``(N, L)`` (first ``len(tokens[i])``
+        entries), split out of ``attributions`` by the model's ``split_modalities``.
+    question_share
+        Multimodal only: ``sum |word scores| / (sum |word scores| + sum |image attributions|)``
+        per sample ``(N,)``; near 0 the answer was read off the image, near 1 off the
+        question alone (a language prior).
+    image_channels
+        Multimodal only: the first ``image_channels`` input channels are the image (for maps).
     """
 
     method: str
@@ -62,6 +72,9 @@ class AttributionResult:
     #: Names of the dataset's labels when they differ from the targets' (``class_names``),
     #: e.g. digits explained through a GAN discriminator's single "real" target.
     label_names: tuple[str, ...] = ()
+    token_attributions: np.ndarray | None = None
+    question_share: np.ndarray | None = None
+    image_channels: int = 0
 
     def name_of(self, kind: Literal["label", "prediction", "target"], i: int) -> str:
         """Display name of sample ``i``'s label, predicted target or explained target."""
@@ -183,6 +196,7 @@ class Explainer(ABC):
             self.prepare(data)
             attr_tensor, delta_tensor = self.attribute_all(data.x, targets, batch_size=batch_size)
         attr = attr_tensor.numpy()
+        split = handle.split_modalities(data.x.numpy(), attr) if handle.split_modalities else None
         column_names, column_attr = _columns(data, attr, self.column_reduce)
         provenance = Provenance(
             model_sha256=handle.sha256,
@@ -207,9 +221,19 @@ class Explainer(ABC):
             column_names=column_names,
             column_attributions=column_attr,
             convergence_delta=delta_tensor.numpy() if delta_tensor is not None else None,
-            tokens=token_strings(handle, data.x),
+            tokens=split.tokens if split is not None else token_strings(handle, data.x),
             label_names=data.class_names if data.class_names != handle.target_names else (),
+            token_attributions=split.token_attributions if split is not None else None,
+            question_share=_question_share(split) if split is not None else None,
+            image_channels=split.image_inputs.shape[1] if split is not None else 0,
         )
+
+
+def _question_share(split: ModalitySplit) -> np.ndarray:
+    words = np.abs(split.token_attributions).sum(1).astype(np.float64)
+    image = np.abs(split.image_attributions).reshape(len(words), -1).sum(1)
+    total = words + image
+    return np.divide(words, total, out=np.zeros_like(words), where=total > 0)
 
 
 def token_strings(handle: ModelHandle, x: torch.Tensor) -> tuple[tuple[str, ...], ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -157,6 +158,11 @@ def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...]) -> 
         view["tabular"] = _tabular_view(result, sensitive)
     elif result.modality == "text" and result.tokens:
         view["text"] = _text_view(result)
+    elif result.image_channels and result.token_attributions is not None:  # packed image + question
+        c = result.image_channels
+        view["image"] = _image_view(dataclasses.replace(result, inputs=result.inputs[:, :c],
+                                                        attributions=result.attributions[:, :c]))
+        view["text"] = _text_view(result)
     return view
 
 
@@ -169,7 +175,8 @@ def _text_view(result: AttributionResult, rows: int = 8) -> list[dict[str, Any]]
     out = []
     for i in range(min(rows, len(result.tokens))):
         tokens = result.tokens[i]
-        scores = np.asarray(result.attributions[i], dtype=np.float64).reshape(-1)[:len(tokens)]
+        per_token = result.attributions if result.token_attributions is None else result.token_attributions
+        scores = np.asarray(per_token[i], dtype=np.float64).reshape(-1)[:len(tokens)]
         limit = float(np.abs(scores).max()) if len(scores) else 0.0
         limit = limit or 1.0
         cells = []
@@ -183,7 +190,9 @@ def _text_view(result: AttributionResult, rows: int = 8) -> list[dict[str, Any]]
                     "label": result.class_names[result.labels[i]],
                     "target": result.class_names[result.targets[i]],
                     "wrong": bool(result.predictions[i] != result.labels[i]),
-                    "sum": float(scores.sum()), "cells": cells})
+                    "sum": float(scores.sum()), "cells": cells,
+                    "question_share": (float(result.question_share[i])
+                                       if result.question_share is not None else None)})
     return out
 
 

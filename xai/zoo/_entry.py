@@ -13,9 +13,11 @@ from xai._registry import Registry
 from xai._typing import Modality, Task
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from xai.datasets import Dataset
     from xai.zoo._train import TrainContext
-    from xai.zoo.handle import TargetsAdapter
+    from xai.zoo.handle import ModalitySplit, TargetsAdapter
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class ZooEntry:
     pretrained
         Set for an entry whose weights ship in an installed package: ``xai zoo train``
         then only evaluates them and writes the card (no weights file is written).
+    split_modalities
+        Multimodal entries with packed inputs: how to split inputs and attributions into
+        the image and the question's tokens (see :class:`~xai.zoo.handle.ModalitySplit`).
     """
 
     name: str
@@ -105,6 +110,7 @@ class ZooEntry:
     target_names: tuple[str, ...] = ()
     predicted_target: Callable[[Any], torch.Tensor] | None = None
     pretrained: Pretrained | None = None
+    split_modalities: Callable[[np.ndarray, np.ndarray], ModalitySplit] | None = None
 
     def meets_floor(self, value: float) -> bool:
         """Whether a headline value reaches this entry's floor."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,6 +42,21 @@ TARGETS_BY_TASK: dict[str, TargetsAdapter] = {
     "classification": class_logit,
     "binary-classification": class_logit,
 }
+
+
+class ModalitySplit(NamedTuple):
+    """Packed multimodal inputs and their attributions, split into image and question.
+
+    ``image_inputs`` / ``image_attributions`` are ``(N, C, H, W)``, the first ``C`` channels
+    of the packed input; ``tokens`` holds each
+    question's words (padding dropped) and ``token_attributions`` ``(N, L)`` their scores,
+    a row's first ``len(tokens[i])`` entries being its words' (the text-model convention).
+    """
+
+    image_inputs: np.ndarray
+    image_attributions: np.ndarray
+    tokens: tuple[tuple[str, ...], ...]
+    token_attributions: np.ndarray
 
 
 def set_eval(module: nn.Module) -> None:
@@ -90,6 +106,9 @@ class ModelHandle:
         tasks); ``None``: accuracy of the arg-max class.
     preprocess
         Raw input -> model-ready tensor, when the model expects an encoding.
+    split_modalities
+        Multimodal models whose inputs pack an image and a question into one tensor:
+        ``(inputs, attributions)`` -> :class:`ModalitySplit` (``None`` for the others).
     """
 
     name: str
@@ -109,6 +128,7 @@ class ModelHandle:
     target_names: tuple[str, ...] = ()
     predicted_target: Callable[[Any], torch.Tensor] = field(default=arg_max)
     evaluate: Callable[[nn.Module, Any, torch.device], dict[str, float]] | None = None
+    split_modalities: Callable[[np.ndarray, np.ndarray], ModalitySplit] | None = None
 
     def __post_init__(self) -> None:
         if not self.target_names:

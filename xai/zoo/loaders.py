@@ -136,6 +136,7 @@ def _entry_handle(entry: ZooEntry, module: nn.Module, *, source: str, sha256: st
         predicted_target=entry.predicted_target or arg_max,
         evaluate=entry.evaluate,
         preprocess=_tokenizer_encode(module),
+        split_modalities=entry.split_modalities,
     )
 
 

@@ -23,11 +23,12 @@ from captum.attr import LayerIntegratedGradients
 from torch import nn
 
 from xai.datasets import Dataset
-from xai.datasets._vqa import ANSWERS, QUESTION_LENGTH, QUESTION_TYPES, VOCAB
+from xai.datasets._vqa import ANSWERS, QUESTION_LENGTH, QUESTION_TYPES, VOCAB, decode_plane
 from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, fit_classifier, predict_logits
+from xai.zoo.handle import ModalitySplit
 
-__all__ = ["VQANet", "question_attributions", "split_attributions", "vqa_accuracy"]
+__all__ = ["VQANet", "question_attributions", "split_attributions", "split_packed", "vqa_accuracy"]
 
 Fusion = Literal["early", "intermediate", "late"]
 
@@ -141,6 +142,23 @@ def split_attributions(attributions: np.ndarray | torch.Tensor) -> tuple[np.ndar
     return attr[:, :3], attr[:, 3, :QUESTION_LENGTH, :len(VOCAB)].sum(-1)
 
 
+def split_packed(inputs: np.ndarray, attributions: np.ndarray) -> ModalitySplit:
+    """Packed ``shapes-vqa`` inputs and attributions -> image part and question words with scores.
+
+    The question's words are decoded from the plane (left padding dropped) and each
+    word's score is its plane row's sum (:func:`split_attributions`), moved to the front
+    of the row like a text model's.
+    """
+    image_attr, row_scores = split_attributions(attributions)  # (N, 3, S, S), (N, L)
+    ids = decode_plane(torch.as_tensor(inputs)).numpy()  # (N, L), left-padded
+    tokens, scores = [], np.zeros_like(row_scores)
+    for i, row in enumerate(ids):
+        words = np.flatnonzero(row)
+        tokens.append(tuple(VOCAB[int(row[t])] for t in words))
+        scores[i, :len(words)] = row_scores[i, words]
+    return ModalitySplit(np.asarray(inputs)[:, :3], image_attr, tuple(tokens), scores)
+
+
 def question_attributions(module: nn.Module, x: torch.Tensor, target: torch.Tensor,
                           steps: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Integrated gradients of the answer logits over the question tokens.
@@ -186,7 +204,7 @@ def _register(name: str, fusion: Fusion, floor: float, description: str, paper: 
         dataset="shapes-vqa", build=build, train=train, input_shape=(4, 40, 40),
         class_names=ANSWERS, layers=("conv1", "conv2", "conv3", "lstm"),
         metric="accuracy", floor=floor, paper=paper, description=description,
-        recipe=recipe, evaluate=vqa_accuracy,
+        recipe=recipe, evaluate=vqa_accuracy, split_modalities=split_packed,
     ))
 
 
