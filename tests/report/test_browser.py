@@ -67,6 +67,57 @@ value = 0.9
 name = "NAME"
 '''
 
+# Every section a page can carry: dreams, inversions, sanity maps, a mitigation
+# (strategy) table, and a multimodal explanation with its question heat map.
+SECTIONS = {
+    "sections": '''title = "LeNet-5 sections (browser test)"
+[model]
+name = "lenet"
+[data]
+samples = 40
+[[explain]]
+method = "saliency"
+samples = 4
+[[sanity]]
+method = "saliency"
+samples = 4
+[[dream]]
+layer = "conv2"
+channel = 3
+steps = 8
+[[invert]]
+layer = "conv1"
+steps = 10
+''',
+    "mitigation": '''title = "Adult mitigation (browser test)"
+[model]
+name = "adult-mlp"
+[data]
+samples = 400
+sensitive = ["sex"]
+[[probe]]
+name = "mitigation"
+sensitive = ["sex"]
+options = { fit_rows = 600, max_iter = 3 }
+''',
+    "vqa": '''title = "VQA question heat map (browser test)"
+[model]
+name = "vqa"
+[data]
+samples = 8
+[[explain]]
+method = "integrated-gradients"
+samples = 3
+options = { steps = 8 }
+''',
+}
+#: What each page of SECTIONS must show, as CSS selectors of visible elements.
+SHOWN = {
+    "sections": ["#dreams", "#inversions", "#sanity", ".tiles img", "nav.toc a[href='#dreams']"],
+    "mitigation": ["#fairness ~ table"],
+    "vqa": ["table.tokens span.tok", "img[alt^='integrated-gradients map']"],
+}
+
 
 def _hostile(result):
     """The audit with a hostile class name, column name, sensitive feature and group name."""
@@ -93,6 +144,14 @@ def report(tmp_path_factory):
     results = [checked[0].result, _hostile(checked[1].result)]
     index = write_report(results, out, gates={c.result.slug: c.gates for c in checked})
     return index, checked
+
+
+@pytest.fixture(scope="module")
+def sections(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sections")
+    checked = [check_spec(parse_spec(text, f"{slug}.toml"), slug=slug, baselines_dir=out / "none")
+               for slug, text in SECTIONS.items()]
+    return write_report([c.result for c in checked], out, gates={c.result.slug: c.gates for c in checked})
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +214,31 @@ def test_hostile_strings_render_as_text(report, browser):
                             f"td.textContent.includes({HOSTILE!r}))")
     count = browser.evaluate(f"document.body.innerText.split({HOSTILE!r}).length - 1")
     assert count >= 5
+
+
+@pytest.mark.parametrize("slug", list(SECTIONS))
+def test_every_section_renders_with_decoded_images_alt_text_and_a_keyboard_path(sections, browser, slug):
+    page = sections.parent / f"{slug}.html"
+    browser.load(page)
+    _assert_clean(browser, page)
+    for selector in SHOWN[slug]:
+        box = browser.evaluate(f"""(() => {{
+            const e = document.querySelector({selector!r});
+            if (!e) return null;
+            e.scrollIntoView();
+            const r = e.getBoundingClientRect();
+            return {{w: r.width, h: r.height, visibility: getComputedStyle(e).visibility}};
+        }})()""")
+        assert box is not None and box["w"] > 0 and box["h"] > 0 and box["visibility"] == "visible", selector
+    images = browser.evaluate("[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, "
+                              "alt: (i.getAttribute('alt') || '').trim()}))")
+    assert bool(images) == (slug != "mitigation")  # the mitigation page has tables only
+    assert all(i["ok"] for i in images), "an image did not decode"
+    assert all(i["alt"] for i in images), "an image has no alt text"
+    if slug == "mitigation":
+        assert "Before and after mitigation" in browser.evaluate("document.body.innerText")
+    # the table of contents is reachable with the keyboard: every link takes focus
+    focusable = browser.evaluate("""[...document.querySelectorAll('nav.toc a')].map(a => {
+        a.focus(); return document.activeElement === a; })""")
+    assert focusable and all(focusable)
+    assert browser.screenshot(SHOTS / f"section-{slug}.png").stat().st_size > 1000
