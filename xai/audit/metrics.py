@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 #: Fields that describe how a result was made, not what it found.
-_SKIP_FIELDS = frozenset({"provenance", "options", "intervals"})
+#: Fields that are settings or layout, not measurements (``image_channels``: where a packed
+#: multimodal input's image ends).
+_SKIP_FIELDS = frozenset({"provenance", "options", "intervals", "image_channels"})
 #: Keys of a list item that name it (so list entries get a readable path, not an index).
 _NAME_KEYS = ("feature", "name", "method", "probe", "test", "metric")
 
