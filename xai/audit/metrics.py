@@ -45,9 +45,8 @@ __all__ = [
     "short_names",
 ]
 
-#: Fields that describe how a result was made, not what it found.
-#: Fields that are settings or layout, not measurements (``image_channels``: where a packed
-#: multimodal input's image ends).
+#: Fields that describe how a result was made, not what it found (``image_channels``: where a
+#: packed multimodal input's image ends).
 _SKIP_FIELDS = frozenset({"provenance", "options", "intervals", "image_channels"})
 #: Keys of a list item that name it (so list entries get a readable path, not an index).
 _NAME_KEYS = ("feature", "name", "method", "probe", "test", "metric")
