@@ -140,19 +140,15 @@ def rollout(
 def _multimodal_table(explanation: AttributionResult, title: str) -> Table:
     """Packed image + question: the CLS's relevance on the image and on each question word."""
     table = Table(title=escape(title), caption="CLS-to-token relevance: image = sum over the patches, "
-                                               "question = sum over the words (share of both); "
-                                               "top pixel (row, col) of the most relevant patch")
-    for column in ("sample", "label", "predicted", "target", "image", "question", "share", "top (row, col)",
-                   "question words (relevance)"):
+                                               "question = sum over the words, share = question / both")
+    for column in ("#", "label", "pred", "image", "question", "share", "question words (relevance)"):
         table.add_column(column, justify="left" if column.startswith("question words") else "right")
     c = explanation.image_channels
     for i, tokens in enumerate(explanation.tokens):
-        image = explanation.attributions[i, :c]  # (C, H, W)
         words = explanation.token_attributions[i, :len(tokens)]
-        row, col = divmod(int(image.sum(0).argmax()), image.shape[-1])
         share = explanation.question_share[i] if explanation.question_share is not None else float("nan")
-        table.add_row(str(i), *(escape(explanation.name_of(kind, i)) for kind in ("label", "prediction", "target")),
-                      f"{image.sum():.4f}", f"{words.sum():.4f}", f"{share:.2f}", f"({row}, {col})",
+        table.add_row(str(i), escape(explanation.name_of("label", i)), escape(explanation.name_of("prediction", i)),
+                      f"{explanation.attributions[i, :c].sum():.3f}", f"{words.sum():.3f}", f"{share:.2f}",
                       escape(" ".join(f"{t}({v:.3f})" for t, v in zip(tokens, words, strict=True))))
     return table
 
