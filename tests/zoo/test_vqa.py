@@ -265,3 +265,14 @@ def test_vqa_transformer_answer_does_not_depend_on_where_the_padding_sits(vilt, 
     blank = x.clone()
     blank[:, 3] = 0
     assert not torch.allclose(vilt.predict(blank), vilt.predict(x), atol=1e-3)
+
+
+def test_vqa_transformer_fades_words_in_continuously_from_the_empty_question(vilt, vqa_test):
+    # padding is masked by the key bias log(row mass): a question scaled towards zero tends to the
+    # empty plane's answer (no jump at the IG baseline), and a full question is the one-hot input
+    x = vqa_test.x[:4]
+    empty, faint = x.clone(), x.clone()
+    empty[:, 3] = 0
+    faint[:, 3] *= 1e-12
+    torch.testing.assert_close(vilt.predict(faint), vilt.predict(empty), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(vilt.predict(x), vilt.predict(empty), atol=1e-3)

@@ -28,10 +28,42 @@ from xai.datasets._vqa import ANSWERS, QUESTION_LENGTH, VOCAB, VQA_IMAGE_SIZE
 from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, fit_classifier
 from xai.zoo.multimodal import split_packed, vqa_accuracy
-from xai.zoo.text import EncoderBlock
-from xai.zoo.transformer import PatchEmbedding
+from xai.zoo.transformer import MLP, MultiHeadSelfAttention, PatchEmbedding
 
-__all__ = ["VQATransformer"]
+__all__ = ["KeyBiasedBlock", "KeyBiasedSelfAttention", "VQATransformer"]
+
+
+class KeyBiasedSelfAttention(MultiHeadSelfAttention):
+    """:class:`MultiHeadSelfAttention` with an additive bias per key ``(B, T)`` (``-inf``-like: masked).
+
+    ``self.softmax`` outputs the attention probabilities ``(B, heads, T, T)``.
+    """
+
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        """``(B, T, dim)`` and ``(B, T)`` key biases -> ``(B, T, dim)``."""
+        b, t, d = x.shape
+        qkv = self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, T, d_head) each
+        scores = q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5 + key_bias[:, None, None, :]  # (B, H, T, T)
+        attn = self.softmax(scores)  # (B, H, T, T)
+        out = (attn @ v).transpose(1, 2).reshape(b, t, d)  # (B, T, dim)
+        return self.proj(out)
+
+
+class KeyBiasedBlock(nn.Module):
+    """Pre-norm encoder block with key biases: ``x + attn(norm(x), bias)``, ``x + mlp(norm(x))``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = KeyBiasedSelfAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio * dim)
+
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        """``(B, T, dim)`` -> ``(B, T, dim)``."""
+        x = x + self.attn(self.norm1(x), key_bias)
+        return x + self.mlp(self.norm2(x))
 
 
 class VQATransformer(nn.Module):
@@ -83,7 +115,7 @@ class VQATransformer(nn.Module):
         self.patch_pos = nn.Parameter(torch.randn(1, self.grid ** 2, dim) * 0.02)
         self.word_pos = nn.Parameter(torch.randn(max_words, dim) * 0.02)
         self.modality = nn.Parameter(torch.randn(2, dim) * 0.02)  # 0: image, 1: question
-        self.blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio) for _ in range(depth))
+        self.blocks = nn.ModuleList(KeyBiasedBlock(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_answers)
 
@@ -127,15 +159,20 @@ class VQATransformer(nn.Module):
         """Answer logits ``(B, len(ANSWERS))`` for packed inputs ``(B, 4, S, S)``."""
         patches = self.patch_embed(self.stem(x[:, :3])) + self.patch_pos + self.modality[0]  # (B, P, dim)
         rows = self.word_rows(x)  # (B, L, V)
-        pad = ~self.token_mask(x)  # (B, T), True = padding word
-        real = ~pad[:, 1 + self.num_patches:]  # (B, L)
+        # mass: 1 for a word, 0 for padding, and the scale along a path from the empty plane (IG), so
+        # the word's position/modality embeddings and its key bias log(mass) fade out continuously
+        mass = rows.sum(-1)  # (B, L)
+        real = mass.detach() > 0  # (B, L)
         # position = rank among the real words, so padding does not move the question
         position = (real.long().cumsum(1) - 1).clamp(0, self.max_words - 1)  # (B, L)
-        words = self.embed(rows) + (self.word_pos[position] + self.modality[1]) * real[..., None]  # (B, L, dim)
+        words = self.embed(rows) + (self.word_pos[position] + self.modality[1]) * mass[..., None]  # (B, L, dim)
+        masked = torch.finfo(mass.dtype).min
+        word_bias = torch.where(real, mass.clamp_min(torch.finfo(mass.dtype).tiny).log(), masked)  # padding: masked
+        key_bias = torch.cat([torch.zeros_like(mass[:, :1]).expand(-1, 1 + self.num_patches), word_bias], 1)
         cls = self.cls_token.expand(len(x), -1, -1)  # (B, 1, dim)
         tokens = torch.cat([cls, patches, words], 1)  # (B, T, dim)
         for block in self.blocks:
-            tokens = block(tokens, pad)
+            tokens = block(tokens, key_bias)
         return self.head(self.norm(tokens)[:, 0])  # read from the [CLS] token
 
 
