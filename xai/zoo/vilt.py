@@ -5,7 +5,9 @@ one-hot question plane, see :mod:`xai.datasets._vqa`) as one token sequence
 ``[CLS, patch_1 .. patch_P, word_1 .. word_L]`` (Kim et al. 2021, ViLT, without the
 pretraining): linear patch embeddings of the image, the plane's rows times an embedding
 matrix for the words (the padding id 0 embeds to zero, and padding words are masked as
-keys), plus position and modality embeddings, then pre-norm encoder blocks whose
+keys by the additive key bias ``log(row mass)``: 0 for a word, masked for padding, and
+continuous when integrated gradients scales the plane up from zero), plus position and
+modality embeddings, then pre-norm encoder blocks whose
 attention probabilities are the outputs of ``blocks.<i>.attn.softmax`` ``(B, heads, T, T)``
 (as for the ViT and BERT-mini), and an answer classifier on the final ``[CLS]`` state.
 
