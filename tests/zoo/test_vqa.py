@@ -101,8 +101,9 @@ def test_splits_are_seeded_and_disjoint():
     assert not any(t[:3].numpy().tobytes() in images for t in a.x[::4])
 
 
-def test_question_plane_embeds_like_an_embedding_with_padding_idx_0(vqa, vqa_test):
-    module = vqa.module
+@pytest.mark.parametrize("name", ["vqa", "vqa-transformer"])
+def test_question_plane_embeds_like_an_embedding_with_padding_idx_0(name, vqa_test):
+    module = load_model(name, zoo_dir=ZOO).module
     x = vqa_test.x[:6]
     table = torch.nn.Embedding(len(VOCAB), module.embed.out_features, padding_idx=0)
     with torch.no_grad():
@@ -120,13 +121,14 @@ def test_targets_adapter_picks_the_answer_logit(vqa, vqa_test):
     torch.testing.assert_close(picked, logits[torch.arange(5), target])
 
 
-def test_card_reports_accuracy_per_question_type(vqa_test):
-    card = read_card("vqa", ZOO)
+@pytest.mark.parametrize("name", ["vqa", "vqa-transformer"])
+def test_card_reports_accuracy_per_question_type(name, vqa_test):
+    card = read_card(name, ZOO)
     metrics = card["metrics"]
     counts = vqa_test.groups["question"].value_counts()
     weighted = sum(metrics[f"accuracy_{k}"] * counts[k] for k in QUESTION_TYPES) / len(vqa_test)
     assert weighted == pytest.approx(metrics["accuracy"], abs=1e-5)
-    assert metrics["accuracy"] >= get_entry("vqa").floor
+    assert metrics["accuracy"] >= get_entry(name).floor
 
 
 def test_integrated_gradients_on_the_image_path_is_complete(vqa, vqa_test):
@@ -217,3 +219,60 @@ def test_xai_explain_vqa_prints_and_reports_the_question(tmp_path):
     assert len(explanation["tokens"]) == 3 and len(explanation["question_share"]) == 3
     page = (tmp_path / "explain-saliency.html").read_text()
     assert "Question share" in page and page.count('class="tok"') == sum(map(len, explanation["tokens"]))
+
+
+# ---- the single-stream transformer (vqa-transformer) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def vilt():
+    return load_model("vqa-transformer", zoo_dir=ZOO)
+
+
+def test_vqa_transformer_attends_over_cls_patches_and_words_never_to_padding(vilt, vqa_test):
+    x = vqa_test.x[:5]
+    maps = []
+    hooks = [vilt.get_layer(n).register_forward_hook(lambda _m, _i, out: maps.append(out.detach()))
+             for n in vilt.attention]
+    try:
+        vilt.predict(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    recipe = vilt.card["recipe"]
+    tokens = 1 + (40 // recipe["patch"]) ** 2 + QUESTION_LENGTH  # CLS, patches, word rows
+    pads = torch.cat([torch.zeros(5, tokens - QUESTION_LENGTH, dtype=torch.bool), decode_plane(x) == 0], 1)
+    assert len(maps) == recipe["depth"] and pads.any()
+    for attn in maps:
+        assert attn.shape == (5, recipe["heads"], tokens, tokens)
+        torch.testing.assert_close(attn.sum(-1), torch.ones(5, recipe["heads"], tokens))
+        assert (attn.permute(0, 1, 3, 2)[pads[:, None, :].expand(-1, recipe["heads"], -1)] == 0).all()
+    real = vilt.module.token_mask(x)
+    assert torch.equal(real, ~pads)
+
+
+def test_vqa_transformer_answer_does_not_depend_on_where_the_padding_sits(vilt, vqa_test):
+    # word positions count real words only: right-padding the question (rows moved up) changes nothing
+    x = vqa_test.x[:8]
+    moved = x.clone()
+    for i, ids in enumerate(decode_plane(x)):
+        words = int((ids != 0).sum())
+        moved[i, 3, :QUESTION_LENGTH] = 0
+        moved[i, 3, :words] = x[i, 3, QUESTION_LENGTH - words:QUESTION_LENGTH]
+    assert not torch.equal(moved, x)
+    torch.testing.assert_close(vilt.predict(moved), vilt.predict(x), rtol=1e-5, atol=1e-5)
+    # a question word does matter: replace each question by an all-padding plane
+    blank = x.clone()
+    blank[:, 3] = 0
+    assert not torch.allclose(vilt.predict(blank), vilt.predict(x), atol=1e-3)
+
+
+def test_vqa_transformer_fades_words_in_continuously_from_the_empty_question(vilt, vqa_test):
+    # padding is masked by the key bias log(row mass): a question scaled towards zero tends to the
+    # empty plane's answer (no jump at the IG baseline), and a full question is the one-hot input
+    x = vqa_test.x[:4]
+    empty, faint = x.clone(), x.clone()
+    empty[:, 3] = 0
+    faint[:, 3] *= 1e-12
+    torch.testing.assert_close(vilt.predict(faint), vilt.predict(empty), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(vilt.predict(x), vilt.predict(empty), atol=1e-3)

@@ -30,6 +30,7 @@ from xai.cli._common import (
 )
 from xai.datasets import load_dataset
 from xai.errors import DataError, NotApplicableError
+from xai.explain import AttributionResult
 from xai.explain.rollout import HEAD_FUSIONS, MODES
 from xai.explain.tokens import TokenRelevance, token_relevance
 from xai.report.tokens import write_tokens_report
@@ -68,6 +69,7 @@ def rollout(
     """Which input patches (or tokens) the CLS token, or the pooled sentence, draws on through every attention layer.
 
     xai rollout vit --mode grad
+    xai rollout vqa-transformer --samples 4   # image patches + question words (padding excluded)
     xai rollout minilm --text "The nurse said she would help." [--mode rollout|flow|grad] [--json] [-o DIR]
     xai rollout minilm --mode grad --text "A man plays guitar." --compare "Someone is making music."
     """
@@ -111,6 +113,13 @@ def rollout(
     if json_out:
         print_json(explanation.to_dict())
         return
+    console = stdout_console()
+    if explanation.token_attributions is not None and explanation.image_channels:
+        console.print(_multimodal_table(explanation, f"attention {mode} on {result.model.name} "
+                                                     f"(heads: {head_fusion}, discard {discard_ratio:g})"))
+        if page is not None:
+            console.print(f"Report: [bold]{page}[/]")
+        return
     table = Table(title=f"attention {mode} on {result.model.name} (heads: {head_fusion}, "
                         f"discard {discard_ratio:g})",
                   caption="CLS-to-patch relevance; top pixel (row, col) of the most relevant patch")
@@ -123,10 +132,25 @@ def rollout(
         table.add_row(str(i), names[explanation.labels[i]], names[explanation.predictions[i]],
                       names[explanation.targets[i]], f"{plane.sum():.4f}", f"{plane.max():.4f}",
                       f"({row}, {col})")
-    console = stdout_console()
     console.print(table)
     if page is not None:
         console.print(f"Report: [bold]{page}[/]")
+
+
+def _multimodal_table(explanation: AttributionResult, title: str) -> Table:
+    """Packed image + question: the CLS's relevance on the image and on each question word."""
+    table = Table(title=escape(title), caption="CLS-to-token relevance: image = sum over the patches, "
+                                               "question = sum over the words, share = question / both")
+    for column in ("#", "label", "pred", "image", "question", "share", "question words (relevance)"):
+        table.add_column(column, justify="left" if column.startswith("question words") else "right")
+    c = explanation.image_channels
+    for i, tokens in enumerate(explanation.tokens):
+        words = explanation.token_attributions[i, :len(tokens)]
+        share = explanation.question_share[i] if explanation.question_share is not None else float("nan")
+        table.add_row(str(i), escape(explanation.name_of("label", i)), escape(explanation.name_of("prediction", i)),
+                      f"{explanation.attributions[i, :c].sum():.3f}", f"{words.sum():.3f}", f"{share:.2f}",
+                      escape(" ".join(f"{t}({v:.3f})" for t, v in zip(tokens, words, strict=True))))
+    return table
 
 
 def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) -> None:

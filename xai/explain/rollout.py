@@ -20,6 +20,14 @@ modules, ``(B, heads, T, T)``, token 0 the CLS token):
 The CLS-to-token relevance is mapped back to the input's spatial shape (patch grid,
 nearest upsampling), so an image model's attributions have the input's shape.
 
+A model whose tokens are not just a patch grid declares its token layout (see
+:class:`TokenLayout`): ``module.token_mask(x)``, the ``(B, T)`` real tokens (padding is
+then excluded exactly as for text), and ``module.tokens_to_input(scores, x)``, the
+``(B, T - 1)`` scores of the tokens after CLS back in the input's shape. The single-stream
+VQA transformer (``vqa-transformer``, packed image + question plane) is one: its patch
+scores land on the RGB channels and each word's on its question-plane row, so the
+explanation splits into an image map and question-word scores like any other method's.
+
 Text models (``(B, T)`` token ids, pad id 0) get one relevance per token, ``(B, T)``:
 the CLS row, or for a mean-pooled sentence encoder (``module.pooling == "mean"``, e.g.
 MiniLM) the mean of the real tokens' rows, which is what the pooled embedding reads
@@ -39,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -57,6 +65,7 @@ __all__ = [
     "FLOW_MAX_TOKENS",
     "AttentionRecorder",
     "AttentionRollout",
+    "TokenLayout",
     "attention_flow",
     "discard_lowest",
     "fuse_heads",
@@ -76,6 +85,22 @@ POOLS: tuple[str, ...] = ("cls", "mean")
 FLOW_MAX_TOKENS = 65
 #: Flow capacities are scaled to integers (scipy's max-flow is exact on integers).
 _FLOW_SCALE = 1_000_000
+
+
+@runtime_checkable
+class TokenLayout(Protocol):
+    """A module that says which of its tokens are real and how token scores map onto its input.
+
+    Token 0 is the CLS token; the explainer reads relevance over the other ``T - 1`` tokens.
+    """
+
+    def token_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` bool, True for real tokens (CLS included), False for padding."""
+        ...
+
+    def tokens_to_input(self, scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Scores of the tokens after CLS ``(B, T - 1)`` -> a tensor of ``x``'s shape."""
+        ...
 
 
 class AttentionRecorder(NamedForwardHooks):
@@ -290,7 +315,7 @@ def _to_input_shape(tokens: torch.Tensor, shape: torch.Size) -> torch.Tensor:
 
 @register_explainer("attention-rollout")
 class AttentionRollout(Explainer):
-    """CLS-to-patch (images) or per-token (text) relevance from every layer's attention.
+    """CLS-to-patch (images), per-token (text) or per-token-layout (multimodal) relevance from every layer's attention.
 
     Options: ``mode`` (``rollout``, ``flow`` or ``grad``; default ``rollout``),
     ``head_fusion`` (``mean``, ``max`` or ``min``; default ``mean``), ``discard_ratio``
@@ -313,9 +338,17 @@ class AttentionRollout(Explainer):
 
     paper = "https://arxiv.org/abs/2005.00928"
     tasks = Explainer.tasks | {"embedding"}
-    modalities = frozenset({"image", "text"})
+    modalities = frozenset({"image", "text", "multimodal"})
     needs_attention = True
     input_grad = False  # grad mode makes its own leaf; token ids cannot require grad
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """Also: a multimodal model must declare its token layout (:class:`TokenLayout`)."""
+        reason = super().why_not(handle)
+        if reason is None and handle.modality == "multimodal" and not isinstance(handle.module, TokenLayout):
+            return "a multimodal model needs a token layout (module.token_mask and module.tokens_to_input)"
+        return reason
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Accept ``mode``, ``head_fusion``, ``discard_ratio``, ``pool`` and ``compare``."""
@@ -355,9 +388,17 @@ class AttentionRollout(Explainer):
     def _text(self) -> bool:
         return self.handle.modality == "text"
 
+    @property
+    def _layout(self) -> TokenLayout | None:
+        module = self.handle.module
+        return module if isinstance(module, TokenLayout) else None
+
     def _mask(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Real-token mask ``(B, T)`` of token ids (pad id 0); ``None`` for other inputs."""
-        return (x != 0) if self._text and not x.is_floating_point() else None
+        """Real-token mask ``(B, T)``: token ids (pad id 0), the module's :class:`TokenLayout`, else ``None``."""
+        if self._text and not x.is_floating_point():
+            return x != 0
+        layout = self._layout
+        return layout.token_mask(x).to(torch.bool) if layout is not None else None
 
     def matrix(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
         """The full ``(B, T, T)`` rollout (``rollout``) or relevance (``grad``) matrix for ``x``."""
@@ -374,7 +415,7 @@ class AttentionRollout(Explainer):
             return rollout(_attentions(handle, x), fusion, ratio, mask)
 
     def relevance(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
-        """Token relevance: images ``(B, T - 1)`` (the CLS entry dropped); text ``(B, T)``, padding 0.
+        """Token relevance: images and token-layout models ``(B, T - 1)`` (CLS dropped); text ``(B, T)``; padding 0.
 
         The row read is the CLS token's (``pool="cls"``) or the mean over the real
         tokens' rows (``pool="mean"``). In ``grad`` mode the row is read from ``R - I``,
@@ -393,9 +434,9 @@ class AttentionRollout(Explainer):
                 matrix = matrix - torch.eye(matrix.shape[-1], dtype=matrix.dtype, device=matrix.device)
             real = mask if mask is not None else torch.ones(matrix.shape[:2], dtype=torch.bool, device=matrix.device)
             scores = pooled_row(matrix, real, pool)  # (B, T)
-        if self._text:
-            return scores if mask is None else scores * mask.to(scores.dtype)  # padding: 0
-        return scores[:, 1:]  # (B, T - 1): patches only
+        if mask is not None:
+            scores = scores * mask.to(scores.dtype)  # padding: exactly 0
+        return scores if self._text else scores[:, 1:]  # (B, T - 1): CLS dropped
 
     def _reference(self) -> torch.Tensor | None:
         """The compared sentence's embedding ``(1, D)`` (fixed), when ``compare`` is set."""
@@ -407,9 +448,17 @@ class AttentionRollout(Explainer):
             return module(ids).detach()
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Relevance in the input's shape: per token ``(B, T)`` for text, upsampled ``(B, C, H, W)`` for images."""
+        """Relevance in the input's shape: per token ``(B, T)`` for text, upsampled ``(B, C, H, W)`` for images.
+
+        A :class:`TokenLayout` module maps its token scores itself (``tokens_to_input``).
+        """
         scores = self.relevance(x, target).float()
-        return scores if self._text else _to_input_shape(scores, x.shape)
+        if self._text:
+            return scores
+        layout = self._layout
+        if layout is not None:
+            return layout.tokens_to_input(scores, x).float()
+        return _to_input_shape(scores, x.shape)
 
 
 def pooled_row(matrix: torch.Tensor, real: torch.Tensor, pool: str) -> torch.Tensor:

@@ -16,6 +16,7 @@ from xai.zoo import (  # noqa: F401  (importing registers the entries)
     text,
     tinyml,
     transformer,
+    vilt,
     vision,
     word2vec,
 )
