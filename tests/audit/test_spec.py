@@ -158,3 +158,18 @@ def test_invert_panels_run_in_an_audit_and_reach_the_page():
     assert 'id="inversions"' in render_audit_page(result)
     with pytest.raises(SpecError, match="invert.0.layer"):
         parse_spec('title = "i"\n[model]\nname = "lenet"\n[[invert]]\nsteps = 3\n')
+
+
+def test_sample_rows_keeps_sentence_pairs_whole():
+    from collections import Counter
+
+    from xai.audit.runner import sample_rows
+    from xai.datasets import load_dataset
+
+    full = load_dataset("sentence-pairs", "test")
+    sizes = Counter(full.groups["pair"].tolist())
+    rows = sample_rows(full, 40, 0)
+    kept = Counter(rows.groups["pair"].tolist())
+    assert len(kept) == 20 and all(kept[p] == sizes[p] for p in kept)
+    assert len(rows) == sum(sizes[p] for p in kept)
+    assert Counter(sample_rows(full, 40, 0).groups["pair"].tolist()) == kept  # seeded

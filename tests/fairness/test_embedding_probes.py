@@ -78,3 +78,20 @@ def test_custom_weat_needs_both_pairs_of_files(tmp_path):
     handle = load_model("googlenews", zoo_dir=ZOO)
     with pytest.raises(DataError, match="targets = \\[X, Y\\] and attributes"):
         create_probe("weat", handle, targets=["x.txt", "y.txt"])
+
+
+def test_xai_fairness_runs_an_embedding_probe_in_the_terminal_and_as_json():
+    import json
+
+    from typer.testing import CliRunner
+
+    from xai.cli import app
+
+    runner = CliRunner()
+    args = ["fairness", "googlenews", "--probe", "direct-bias", "--device", "cpu"]
+    document = runner.invoke(app, [*args, "--json"])
+    assert document.exit_code == 0, document.output
+    values = json.loads(document.stdout)["values"]
+    assert values["direct_bias"] == pytest.approx(0.07307904, abs=2e-4)  # responsibly's documented value
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0 and "direct_bias" in shown.stdout and f"{values['direct_bias']:.4f}" in shown.stdout

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -122,3 +123,42 @@ def test_corrupt_weights_file_is_a_clear_error(tmp_path):
     (folder / WEIGHTS_FILE).write_bytes(b"not a safetensors file")
     with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
         load_model("lenet", zoo_dir=tmp_path)
+
+
+def test_training_order_puts_used_entries_first_and_keeps_the_rest_in_place():
+    from xai.zoo._store import training_order
+
+    names = list(list_models())
+    order = training_order(names)
+    assert sorted(order) == sorted(names)
+    for name in names:
+        for used in get_entry(name).uses:
+            assert used in names and order.index(used) < order.index(name), (used, name)
+    assert order.index("lenet") < order.index("dcgan") < order.index("latent-diffusion")
+    free = [n for n in names if not get_entry(n).uses and n != "lenet"]
+    assert [n for n in order if n in free] == free  # stable otherwise
+    assert training_order(["lenet-int8"]) == ["lenet-int8"]  # a dependency not asked for is not added
+
+
+def test_training_into_a_folder_reads_used_entries_from_that_folder(tmp_path, monkeypatch):
+    # the int8 variant calibrates the lenet it finds; with --zoo-dir that is the folder's own lenet
+    import shutil
+
+    from xai.zoo import tinyml
+
+    shutil.copytree(ZOO / "lenet", tmp_path / "lenet")
+    seen = []
+    real = tinyml.load_original
+
+    def spy(name=tinyml.ORIGINAL):
+        from xai.zoo._store import zoo_root
+
+        seen.append(zoo_root())
+        return real(name)
+
+    monkeypatch.setattr(tinyml, "load_original", spy)
+    monkeypatch.setenv("XAI_ZOO_DIR", str(ZOO))
+    train_entry("lenet-int8", seed=0, device="cpu", zoo_dir=tmp_path)
+    assert seen and all(path == tmp_path for path in seen)
+    assert (tmp_path / "lenet-int8" / "card.json").exists()
+    assert os.environ["XAI_ZOO_DIR"] == str(ZOO)  # restored

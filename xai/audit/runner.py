@@ -192,10 +192,20 @@ def run_audit(
 
 
 def sample_rows(data: Dataset, n: int, seed: int) -> Dataset:
-    """A seeded random subset of ``n`` rows (all rows when ``n`` exceeds them)."""
+    """A seeded random subset of ``n`` rows (all rows when ``n`` exceeds them).
+
+    Rows that belong together (a ``pair`` column in ``data.groups``, e.g. the sentence
+    pairs a sentence encoder is scored on) are drawn as whole pairs, so a subset scores
+    like the full set would, only with fewer pairs.
+    """
     if n >= len(data):
         return data
     generator = torch.Generator().manual_seed(seed)
+    if "pair" in data.groups:
+        pairs = torch.tensor(data.groups["pair"].tolist())
+        ids = torch.unique(pairs)
+        keep = ids[torch.randperm(len(ids), generator=generator)[:max(1, n // 2)]]
+        return data.subset(torch.isin(pairs, keep).nonzero().flatten())
     index = torch.randperm(len(data), generator=generator)[:n].sort().values
     return data.subset(index)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
@@ -126,6 +127,17 @@ def fairness(
 
 
 def _print_verdict(console: Console, verdict: FairnessResult) -> None:
+    if not verdict.tables and getattr(verdict, "values", None) is not None:  # embedding probes: named numbers
+        view = Table(title=f"{verdict.probe} of {verdict.model}")
+        view.add_column("metric")
+        view.add_column("value", justify="right")
+        for name, value in verdict.values.items():
+            view.add_row(escape(name), f"{value:.4f}")
+        console.print(view)
+        if not verdict.values:
+            console.print(f"[yellow]{verdict.probe} measured nothing on {verdict.model}[/]")
+    for note in getattr(verdict, "notes", ()) if not verdict.tables else ():
+        console.print(f"[dim]{escape(note)}[/]")
     for table in (*verdict.tables, *((verdict.intersection,) if verdict.intersection else ())):
         _print_table(console, f"{verdict.probe} of {verdict.model} by {table.feature}", table)
         for name, score in list(verdict.rankings.get(table.feature, {}).items())[:5]:

@@ -18,6 +18,7 @@ from xai.cli._common import (
 )
 from xai.errors import DataError
 from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, train_entry
+from xai.zoo._store import training_order
 
 zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
 
@@ -101,6 +102,7 @@ def train(
         raise DataError("name the entries to train, or pass --all")
     for name in targets:
         get_entry(name)  # unknown names fail before any training
+    targets = training_order(targets)  # e.g. lenet before its pruned variants and the GAN it judges
     console = stderr_console(enabled=not json_out)
     cards = []
     for name in targets:

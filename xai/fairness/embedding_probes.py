@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from xai._provenance import Provenance
+from xai._results import to_jsonable
 from xai.datasets import Dataset, WordVectors
 from xai.errors import DataError
 from xai.fairness._base import GroupTable, Probe, register_probe
@@ -59,6 +60,10 @@ class EmbeddingBiasResult:
     def metrics(self) -> dict[str, float]:
         """The gateable numbers (see the module docstring)."""
         return dict(self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (what ``xai fairness MODEL --probe weat --json`` prints)."""
+        return to_jsonable(self)
 
 
 def _word_vectors(handle: ModelHandle) -> WordVectors:

@@ -85,6 +85,10 @@ class ZooEntry:
     split_modalities
         Multimodal entries with packed inputs: how to split inputs and attributions into
         the image and the question's tokens (see :class:`~xai.zoo.handle.ModalitySplit`).
+    uses
+        Other entries this one loads while training or evaluating (a teacher, the original
+        of a compressed variant, the classifier that judges generated samples):
+        ``xai zoo train --all`` trains them first, into the same zoo folder.
     """
 
     name: str
@@ -111,6 +115,7 @@ class ZooEntry:
     predicted_target: Callable[[Any], torch.Tensor] | None = None
     pretrained: Pretrained | None = None
     split_modalities: Callable[[np.ndarray, np.ndarray], ModalitySplit] | None = None
+    uses: tuple[str, ...] = ()
 
     def meets_floor(self, value: float) -> bool:
         """Whether a headline value reaches this entry's floor."""

@@ -19,7 +19,7 @@ from xai._device import resolve_device
 from xai._io import atomic_write_bytes, atomic_write_text
 from xai._provenance import package_versions, sha256_file
 from xai.datasets import load_dataset
-from xai.errors import ModelLoadError
+from xai.errors import DataError, ModelLoadError
 from xai.zoo._entry import MODELS, ZooEntry, get_entry
 from xai.zoo._train import TrainContext, evaluate_entry, seed_everything
 
@@ -110,6 +110,43 @@ def single_cpu_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+@contextmanager
+def _zoo_env(zoo_dir: str | Path) -> Iterator[None]:
+    """``$XAI_ZOO_DIR`` set to ``zoo_dir`` for the duration (restored afterwards)."""
+    before = os.environ.get(ZOO_ENV)
+    os.environ[ZOO_ENV] = str(zoo_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ZOO_ENV, None)
+        else:
+            os.environ[ZOO_ENV] = before
+
+
+def training_order(names: list[str]) -> list[str]:
+    """``names`` with every entry after the entries it uses (``ZooEntry.uses``) that are also listed.
+
+    Stable: otherwise the given order. A cycle is an error.
+    """
+    wanted, done, out = set(names), set(), []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in path:
+            raise DataError(f"zoo entries use each other in a cycle: {' -> '.join((*path, name))}")
+        for dependency in get_entry(name).uses:
+            if dependency in wanted:
+                visit(dependency, (*path, name))
+        done.add(name)
+        out.append(name)
+
+    for name in names:
+        visit(name, ())
+    return out
+
+
 def train_entry(
     name: str,
     *,
@@ -127,6 +164,9 @@ def train_entry(
     entry = get_entry(name)
     if entry.pretrained is not None:
         return card_pretrained_entry(name, seed=seed, device=device, zoo_dir=zoo_dir)
+    if zoo_dir is not None:  # entries it uses (entry.uses) are read from the zoo being written
+        with _zoo_env(zoo_dir):
+            return train_entry(name, seed=seed, device=device, console=console)
     torch_device = resolve_device(device)
     train, test = load_dataset(entry.dataset, "train"), load_dataset(entry.dataset, "test")
     seed_everything(seed)

@@ -580,6 +580,7 @@ def _train_ldm(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
 register_model(
     ZooEntry(
         name="latent-diffusion",
+        uses=("lenet",),
         family="diffusion",
         task="generation",
         modality="image",

@@ -623,6 +623,7 @@ register_model(
         recipe=_GAN_RECIPE,
         loss=gan_loss,
         evaluate=evaluate_dcgan,
+        uses=(JUDGE,),
         targets=discriminator_score,
         target_names=("real",),
         predicted_target=always_real,

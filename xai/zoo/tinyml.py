@@ -199,6 +199,7 @@ for _sparsity, _schedule in ((0.5, (0.5,)), (0.8, (0.5, 0.8))):
     register_model(
         ZooEntry(
             name=_name,
+            uses=(ORIGINAL,),
             family="tinyml",
             task="classification",
             modality="image",
@@ -480,6 +481,7 @@ COMPRESSED_FROM["lenet-int8"] = ORIGINAL
 register_model(
     ZooEntry(
         name="lenet-int8",
+        uses=(ORIGINAL,),
         family="tinyml",
         task="classification",
         modality="image",
@@ -601,6 +603,7 @@ COMPRESSED_FROM["lenet-distilled"] = ORIGINAL
 register_model(
     ZooEntry(
         name="lenet-distilled",
+        uses=(ORIGINAL,),
         family="tinyml",
         task="classification",
         modality="image",
