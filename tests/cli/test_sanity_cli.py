@@ -73,5 +73,6 @@ def test_sanity_on_a_token_model_writes_a_page_without_noise_metrics(tmp_path):
     assert "not defined on token ids" in result.output
     page = (tmp_path / "sanity-lstm-text-layer-integrated-gradients.html").read_text()
     assert "not defined on token ids" in page and "target probability" in page
+    assert "fraction of words removed" in page and "n/a (not an image)" in page
     document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())
     assert document["infidelity"] is None and "infidelity" not in document["metrics"]

@@ -40,7 +40,10 @@ def _points(xs: np.ndarray, ys: np.ndarray) -> str:
                     for x, y in zip(xs, ys, strict=True))
 
 
-def _curve_view(curve: Curve, threshold: float, score: str) -> dict[str, Any]:
+_UNITS = {"image": "pixels", "text": "words"}  # what a deleted unit is, by modality (else features)
+
+
+def _curve_view(curve: Curve, threshold: float, score: str, units: str = "features") -> dict[str, Any]:
     """Template values of one curve: probabilities on [0, 1], other targets' scores on their own range."""
     lo, hi = 0.0, 1.0
     if score != "target probability":
@@ -58,7 +61,7 @@ def _curve_view(curve: Curve, threshold: float, score: str) -> dict[str, Any]:
         "ours": _points(curve.fractions, (curve.scores - lo) / scale),
         "random": _points(curve.fractions, (curve.random_scores - lo) / scale),
         "width": _W, "height": _H, "pad": _PAD,
-        "x_label": f"fraction of features {'removed' if curve.kind == 'deletion' else 'inserted'}",
+        "x_label": f"fraction of {units} {'removed' if curve.kind == 'deletion' else 'inserted'}",
         "y_label": f"{score} ({lo:.3g} to {hi:.3g})",
     }
 
@@ -91,8 +94,8 @@ def render_sanity_page(result: SanityResult, json_name: str | None = None) -> st
         r=result,
         verdict=result.verdict,
         summary=str(result.verdict),
-        curves=[_curve_view(result.deletion, MIN_DELETION_GAIN, result.score),
-                _curve_view(result.insertion, MIN_INSERTION_GAIN, result.score)],
+        curves=[_curve_view(curve, threshold, result.score, _UNITS.get(result.modality, "features"))
+                for curve, threshold in ((result.deletion, MIN_DELETION_GAIN), (result.insertion, MIN_INSERTION_GAIN))],
         steps=result.randomisation,
         final=final,
         mprt_threshold=MPRT_MAX_CORRELATION,
