@@ -3,7 +3,9 @@
 :class:`VQATransformer` reads the packed input of ``shapes-vqa`` (RGB image plus the
 one-hot question plane, see :mod:`xai.datasets._vqa`) as one token sequence
 ``[CLS, patch_1 .. patch_P, word_1 .. word_L]`` (Kim et al. 2021, ViLT, without the
-pretraining): linear patch embeddings of the image, the plane's rows times an embedding
+pretraining): patch embeddings of the image (the registered entry puts a small
+convolutional stem before them, the ViT paper's hybrid: linear 8x8 patches stalled near
+0.74 held-out accuracy), the plane's rows times an embedding
 matrix for the words (the padding id 0 embeds to zero, and padding words are masked as
 keys by the additive key bias ``log(row mass)``: 0 for a word, masked for padding, and
 continuous when integrated gradients scales the plane up from zero), plus position and
