@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from xai.datasets import (
     read_compas_frame,
     read_german_frame,
 )
+from xai.datasets._pydoc import TOKEN_PATTERN, TOPICS_FILE, pydoc_corpus, topic_tokens
 from xai.errors import UnknownNameError
 
 
@@ -124,3 +126,19 @@ def test_digit_rows_are_the_original_scans_with_the_digits_split_and_groups():
         assert np.array_equal(bunch.target[match.numpy()], rows.y.numpy())
     assert len(load_dataset("digits-rows", "all")) == 1797
     assert "digits-rows" in list_datasets()
+
+
+def test_pydoc_snapshot_matches_datasets_md_and_gives_the_documented_corpus():
+    data = resources.files("xai.datasets.data").joinpath(TOPICS_FILE).read_bytes()
+    datasets_md = Path(__file__).resolve().parents[2] / "DATASETS.md"
+    assert hashlib.sha256(data).hexdigest() in datasets_md.read_text(encoding="utf-8")
+    tokens = topic_tokens()
+    assert len(tokens) == 79 and sum(map(len, tokens)) == 63637
+    assert len(pydoc_corpus().words) == 1355  # the vocabulary the zoo's cbow/skipgram weights fit
+
+
+@pytest.mark.skipif(sys.version_info[:3] != (3, 11, 7), reason="the snapshot is CPython 3.11.7's help topics")
+def test_pydoc_snapshot_equals_the_interpreter_that_wrote_it():
+    from pydoc_data.topics import topics
+
+    assert topic_tokens() == [TOKEN_PATTERN.findall(topics[k].lower()) for k in sorted(topics)]

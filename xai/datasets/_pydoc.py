@@ -1,7 +1,10 @@
 """A word2vec corpus from Python's own documentation (``pydoc_data.topics``, in every CPython).
 
 The 79 help topics of the standard library (about 64k tokens) are tokenised (lower case,
-identifiers ``[a-z_][a-z0-9_]*``, so ``__init__`` stays one token), words seen fewer than
+identifiers ``[a-z_][a-z0-9_]*``, so ``__init__`` stays one token). The topics change
+between Python releases, so the tokens ship as a snapshot of CPython 3.11.7's
+(``data/pydoc-topics-tokens.txt.gz``, rebuilt by ``_build_pydoc.py``): every Python reads
+the same rows, and the zoo's word2vec weights fit its vocabulary. Words seen fewer than
 :data:`MIN_COUNT` times are dropped (the vocabulary is capped at :data:`MAX_VOCAB`), and
 frequent words are subsampled as in word2vec (Mikolov et al. 2013; keep probability
 ``(sqrt(f / t) + 1) t / f`` for a word of frequency ``f``, ``t = 1e-3``), once, with a fixed
@@ -14,16 +17,18 @@ seed. Two datasets come from the token stream of each topic:
   ``y`` the centre id.
 
 Each is split into train and held-out rows by a seeded permutation (10% held out,
-``seed 0``, independent of any training seed). Nothing is stored: the corpus ships with
-Python. :func:`pydoc_analogies` builds a small analogy set from the vocabulary (plurals,
-past tenses and builtin function -> dunder method, e.g. ``len : __len__ :: repr : __repr__``).
+``seed 0``, independent of any training seed). :func:`pydoc_analogies` builds a small
+analogy set from the vocabulary (plurals, past tenses and builtin function -> dunder method,
+e.g. ``len : __len__ :: repr : __repr__``).
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from itertools import permutations
 
 import numpy as np
@@ -46,7 +51,9 @@ SUBSAMPLE = 1e-3
 WINDOW = 2
 HELD_OUT = 0.1
 DATA_SEED = 0
-_TOKEN = re.compile(r"[a-z_][a-z0-9_]*")
+TOKEN_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+#: The tokens of CPython 3.11.7's help topics, one ``key<TAB>tokens`` line per topic (DATASETS.md).
+TOPICS_FILE = "pydoc-topics-tokens.txt.gz"
 
 #: Analogy relations: pairs are kept when both words are in the vocabulary.
 _PLURALS = ("object", "value", "function", "method", "exception", "statement", "type", "name", "instance",
@@ -79,10 +86,8 @@ class PydocCorpus:
 
 @lru_cache(maxsize=1)
 def pydoc_corpus() -> PydocCorpus:
-    """The corpus of ``pydoc_data.topics`` (see the module docstring); cached."""
-    from pydoc_data.topics import topics
-
-    texts = [_TOKEN.findall(topics[key].lower()) for key in sorted(topics)]
+    """The corpus of the shipped ``pydoc_data.topics`` snapshot (see the module docstring); cached."""
+    texts = topic_tokens()
     counter: dict[str, int] = {}
     for text in texts:
         for token in text:
@@ -100,6 +105,12 @@ def pydoc_corpus() -> PydocCorpus:
         documents.append(ids[rng.random(len(ids)) < keep[ids]])
     return PydocCorpus(words=words, counts=counts, documents=tuple(documents),
                        tokens=sum(len(t) for t in texts))
+
+
+def topic_tokens() -> list[list[str]]:
+    """The shipped help topics' tokens, one list per topic in sorted key order."""
+    raw = gzip.decompress(resources.files("xai.datasets.data").joinpath(TOPICS_FILE).read_bytes())
+    return [line.split("\t", 1)[1].split() for line in raw.decode().splitlines()]
 
 
 def _contexts(ids: np.ndarray, pad: int) -> np.ndarray:
