@@ -162,3 +162,10 @@ def test_training_into_a_folder_reads_used_entries_from_that_folder(tmp_path, mo
     assert seen and all(path == tmp_path for path in seen)
     assert (tmp_path / "lenet-int8" / "card.json").exists()
     assert os.environ["XAI_ZOO_DIR"] == str(ZOO)  # restored
+
+
+def test_untrained_entry_error_names_the_folder_to_train_into(tmp_path):
+    # A recipe that uses another entry (dcgan is judged by lenet) reads it from the zoo being
+    # written: the hint must train into that folder, not the default zoo.
+    with pytest.raises(ModelLoadError, match=rf"run `xai zoo train lenet --zoo-dir {tmp_path}`"):
+        load_model("lenet", zoo_dir=tmp_path)

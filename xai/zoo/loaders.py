@@ -36,6 +36,7 @@ from xai.zoo._store import (
     load_state_into,
     read_card,
     train_entry,
+    zoo_root,
 )
 from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle, arg_max, set_eval
 
@@ -89,8 +90,10 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
         return _load_pretrained(name, zoo_dir)
     if not is_trained(name, zoo_dir):
         if not train_missing:
+            root = zoo_root(zoo_dir)  # the hint trains into the folder that was searched
+            where = "" if root == Path("zoo") else f" --zoo-dir {root}"
             raise ModelLoadError(f"zoo entry {name!r} is not trained in {entry_dir(name, zoo_dir)};"
-                                 f" run `xai zoo train {name}`")
+                                 f" run `xai zoo train {name}{where}`")
         if console is not None:
             console.print(f"[dim]training zoo entry {name!r} (no weights yet)...[/]")
         train_entry(name, seed=seed, device=device, zoo_dir=zoo_dir, console=console)
