@@ -169,3 +169,19 @@ def test_untrained_entry_error_names_the_folder_to_train_into(tmp_path):
     # written: the hint must train into that folder, not the default zoo.
     with pytest.raises(ModelLoadError, match=rf"run `xai zoo train lenet --zoo-dir {tmp_path}`"):
         load_model("lenet", zoo_dir=tmp_path)
+
+
+def test_parallel_training_gives_the_cards_of_one_at_a_time_and_waits_for_used_entries(tmp_path):
+    from xai.zoo import train_entries
+
+    names = ["lenet-int8", "adult-mlp", "german-mlp", "lenet"]
+    finished = []
+    parallel = train_entries(names, jobs=2, device="cpu", zoo_dir=tmp_path / "par",
+                             on_done=lambda card: finished.append(card["name"]))
+    assert [c["name"] for c in parallel] == ["lenet", "lenet-int8", "adult-mlp", "german-mlp"]  # training order
+    assert sorted(finished) == sorted(names)
+    assert finished.index("lenet") < finished.index("lenet-int8")  # int8 starts once the folder has its lenet
+    serial = train_entries(["adult-mlp", "german-mlp"], jobs=1, device="cpu", zoo_dir=tmp_path / "one")
+    for one in serial:
+        two = next(c for c in parallel if c["name"] == one["name"])
+        assert two["weights_sha256"] == one["weights_sha256"] and two["metrics"] == one["metrics"]

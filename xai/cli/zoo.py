@@ -17,8 +17,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, train_entry
-from xai.zoo._store import training_order
+from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, train_entries
 
 zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
 
@@ -91,29 +90,33 @@ def train(
     names: Annotated[list[str] | None, typer.Argument(help="Entries to train.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Train every entry.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries trained at once, each in its own process "
+                                      "on one CPU thread (same cards as one at a time).")] = 1,
     device: DeviceOpt = "auto",
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Train entries from scratch (seeded) and write weights and card."""
     check_device(device)
+    if jobs < 1:
+        raise DataError(f"--jobs must be at least 1, got {jobs}")
     targets = list_models() if all_ else list(names or [])
     if not targets:
         raise DataError("name the entries to train, or pass --all")
     for name in targets:
         get_entry(name)  # unknown names fail before any training
-    targets = training_order(targets)  # e.g. lenet before its pruned variants and the GAN it judges
-    console = stderr_console(enabled=not json_out)
-    cards = []
-    for name in targets:
-        card = train_entry(name, seed=seed, device=device, zoo_dir=zoo_dir, console=console)
-        cards.append(card)
-        if not json_out:
-            head = card["headline"]
-            verdict = "[green]meets[/]" if get_entry(name).meets_floor(head["value"]) else "[red]misses[/]"
-            stdout_console().print(
-                f"{name}: held-out {head['metric']} {head['value']:.4f} {verdict} floor "
-                f"{head['floor']} in {card['train_seconds']:.1f} s")
+
+    def report(card: dict) -> None:
+        if json_out:
+            return
+        head = card["headline"]
+        verdict = "[green]meets[/]" if get_entry(card["name"]).meets_floor(head["value"]) else "[red]misses[/]"
+        stdout_console().print(f"{card['name']}: held-out {head['metric']} {head['value']:.4f} {verdict} floor "
+                               f"{head['floor']} in {card['train_seconds']:.1f} s")
+
+    # each entry after the ones it uses (e.g. lenet before its pruned variants and the GAN it judges)
+    cards = train_entries(targets, jobs=jobs, seed=seed, device=device, zoo_dir=zoo_dir,
+                          console=stderr_console(enabled=not json_out), on_done=report)
     if json_out:
         print_json(cards)
 

@@ -25,6 +25,7 @@ from xai.zoo._store import (
     entry_dir,
     is_trained,
     read_card,
+    train_entries,
     train_entry,
     zoo_root,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "read_card",
     "register_model",
     "seed_everything",
+    "train_entries",
     "train_entry",
     "zoo_root",
 ]
