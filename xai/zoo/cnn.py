@@ -219,7 +219,7 @@ class GoogLeNet(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
-_RESNET_RECIPE = {"epochs": 10, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
+_RESNET_RECIPE = {"epochs": 8, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
                   "augment": "random shift +-2 px"}
 
 
@@ -249,7 +249,7 @@ register_model(
 )
 
 
-_GOOGLENET_RECIPE = {"epochs": 8, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
+_GOOGLENET_RECIPE = {"epochs": 6, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
                      "augment": "random shift +-2 px"}
 
 

@@ -317,9 +317,9 @@ def _fit_detector(module: RCNN, ctx: TrainContext, recipe: dict[str, object], la
     return {**_evaluate_detector(module, ctx.test, ctx.device), "train_loss": running}
 
 
-_FASTER_RECIPE = {"epochs": 8, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
+_FASTER_RECIPE = {"epochs": 5, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
                   "anchors": "12, 18, 26 px, square", "proposals": "RPN, 30 per image at test"}
-_FAST_RECIPE = {"epochs": 6, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
+_FAST_RECIPE = {"epochs": 4, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
                 "proposals": "train: 8 jittered copies of each true box + 32 random boxes; "
                              "test: Felzenszwalb segment boxes at scales 100 and 300"}
 

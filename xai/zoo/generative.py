@@ -331,7 +331,7 @@ def autoencoder_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
 
 def vae_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Negative ELBO per pixel of a batch (one reparameterised draw per image)."""
-    log_lik, kl, _ = vae_terms(module, batch.x, torch.randn(len(batch.x), module.latent))
+    log_lik, kl, _ = vae_terms(module, batch.x, torch.randn(len(batch.x), module.latent, device=batch.x.device))
     return ((kl - log_lik).mean() / batch.x[0].numel()).float()
 
 
@@ -352,7 +352,7 @@ def gan_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     Training alternates the two (:func:`_train_dcgan`); their sum has a gradient for
     every parameter, which is what a single optimiser step needs.
     """
-    d_loss, g_loss = _gan_losses(module, batch.x, torch.randn(len(batch.x), module.noise))
+    d_loss, g_loss = _gan_losses(module, batch.x, torch.randn(len(batch.x), module.noise, device=batch.x.device))
     return d_loss + g_loss
 
 
@@ -460,7 +460,7 @@ def _loop(module: nn.Module, ctx: TrainContext, *, epochs: int, batch_size: int,
     return running
 
 
-_AE_RECIPE = {"epochs": 60, "lr": 2e-3, "batch_size": 32, "latent": LATENT, "loss": "MSE"}
+_AE_RECIPE = {"epochs": 30, "lr": 2e-3, "batch_size": 32, "latent": LATENT, "loss": "MSE"}
 
 
 def _train_autoencoder(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
@@ -480,7 +480,7 @@ def _train_autoencoder(module: nn.Module, ctx: TrainContext) -> dict[str, float]
     return {**evaluate_autoencoder(module, ctx.test, ctx.device), "train_loss": train_loss}
 
 
-_VAE_RECIPE = {"epochs": 80, "lr": 2e-3, "batch_size": 32, "latent": LATENT,
+_VAE_RECIPE = {"epochs": 25, "lr": 2e-3, "batch_size": 32, "latent": LATENT,
                "likelihood": "Gaussian, one learned sigma"}
 
 
@@ -504,7 +504,7 @@ def _train_vae(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     return {**evaluate_vae(module, ctx.test, ctx.device), "train_loss": train_loss}
 
 
-_GAN_RECIPE = {"epochs": 150, "lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "noise": NOISE,
+_GAN_RECIPE = {"epochs": 120, "lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "noise": NOISE,
                "loss": "non-saturating, one-sided label smoothing 0.9"}
 
 

@@ -151,7 +151,7 @@ def mask_tokens(ids: torch.Tensor, tokenizer: WordTokenizer, generator: torch.Ge
 
 
 _BERT_ARCH = {"dim": 64, "depth": 2, "heads": 4, "mlp_ratio": 2}
-_BERT_RECIPE = {"mlm_epochs": 10, "mlm_lr": 2e-3, "mask_rate": 0.15, "epochs": 12, "lr": 1e-3,
+_BERT_RECIPE = {"mlm_epochs": 6, "mlm_lr": 2e-3, "mask_rate": 0.15, "epochs": 8, "lr": 1e-3,
                 "batch_size": 64, "weight_decay": 1e-4, **_BERT_ARCH}
 
 
@@ -210,7 +210,7 @@ def _train_bert_mini(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     return {**metrics, "mlm_train_loss": mlm_loss, "mlm_accuracy_after_pretraining": mlm_acc}
 
 
-_LSTM_RECIPE = {"epochs": 15, "lr": 3e-3, "batch_size": 64, "dim": 32, "hidden": 64}
+_LSTM_RECIPE = {"epochs": 10, "lr": 3e-3, "batch_size": 64, "dim": 32, "hidden": 64}
 
 
 def _train_lstm_text(module: nn.Module, ctx: TrainContext) -> dict[str, float]:

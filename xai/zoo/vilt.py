@@ -183,7 +183,8 @@ class VQATransformer(nn.Module):
 # Linear 8x8 patches of the pixels (plain ViLT) stalled near 0.74 held-out accuracy in 15 epochs
 # (shape and count questions near chance); the two-stage conv stem reaches the 0.85 floor in 12.
 _ARCH: dict[str, int] = {"patch": 8, "stem": 16, "dim": 64, "depth": 3, "heads": 4, "mlp_ratio": 2}
-_RECIPE: dict[str, float | int] = {"epochs": 12, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4, **_ARCH}
+_RECIPE: dict[str, float | int] = {"epochs": 12, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4,
+                                   "channels_last": True, **_ARCH}
 
 
 def build_vqa_transformer() -> VQATransformer:
@@ -194,7 +195,7 @@ def build_vqa_transformer() -> VQATransformer:
 def _train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     fit = fit_classifier(module, ctx, epochs=int(_RECIPE["epochs"]), lr=float(_RECIPE["lr"]),
                          batch_size=int(_RECIPE["batch_size"]), weight_decay=float(_RECIPE["weight_decay"]),
-                         label="vqa-transformer")
+                         channels_last=bool(_RECIPE["channels_last"]), label="vqa-transformer")
     return {**vqa_accuracy(module, ctx.test, ctx.device), "train_loss": fit["train_loss"]}
 
 

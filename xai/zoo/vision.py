@@ -114,13 +114,15 @@ def _dihedral(x: torch.Tensor, k: int, flip: int) -> torch.Tensor:
     return torch.flip(x, dims=(3,)) if flip else x
 
 
-_RECIPE = {"epochs": 40, "lr": 2e-3, "batch_size": 32, "augment": "random 90-degree rotations and flips",
-           "loss": "MSE on the HR patch", "psnr_shave": SHAVE}
+_RECIPE = {"epochs": 25, "lr": 4e-3, "batch_size": 32, "augment": "random 90-degree rotations and flips",
+           "loss": "MSE on the HR patch", "psnr_shave": SHAVE, "channels_last": True}
 
 
 def _train_espcn(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     generator = seed_everything(ctx.seed)
     module.to(ctx.device).train()
+    layout = torch.channels_last if _RECIPE["channels_last"] else torch.contiguous_format
+    module.to(memory_format=layout)  # NHWC: 1.2x faster convolutions on CPU (BENCHMARKS.md)
     epochs, batch_size = int(_RECIPE["epochs"]), int(_RECIPE["batch_size"])
     optimiser = torch.optim.Adam(module.parameters(), lr=float(_RECIPE["lr"]))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
@@ -137,6 +139,7 @@ def _train_espcn(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
                 k, flip = (int(v) for v in torch.randint(0, 4, (2,), generator=generator))
                 flip = flip % 2
                 xb, hb = _dihedral(train.x[idx], k, flip), _dihedral(train.target[idx], k, flip)
+                xb, hb = xb.contiguous(memory_format=layout), hb.contiguous(memory_format=layout)
                 optimiser.zero_grad(set_to_none=True)
                 loss = F.mse_loss(module(xb.to(ctx.device)), hb.to(ctx.device))
                 loss.backward()
@@ -146,7 +149,7 @@ def _train_espcn(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
             scheduler.step()
             running = total / count
             progress.update(task, advance=1, status=f"loss {running:.5f}")
-    module.eval()
+    module.to(memory_format=torch.contiguous_format).eval()  # evaluate as a loaded checkpoint would
     return {**psnr_gain(module, ctx.test, ctx.device), "train_loss": running}
 
 
