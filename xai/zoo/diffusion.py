@@ -500,7 +500,7 @@ def diffusion_eval(module: nn.Module, test: Dataset, device: torch.device) -> di
 
 
 _LDM_RECIPE = {
-    "autoencoder": {"epochs": 10, "lr": 2e-3, "batch_size": 64, "kl_weight": 1e-4},
+    "autoencoder": {"epochs": 15, "lr": 2e-3, "batch_size": 64, "kl_weight": 1e-4},
     "denoiser": {"steps": 1000, "lr": 2e-3, "batch_size": 128, "ema": 0.999, "cond_drop": 0.1},
     "schedule": "linear betas 1e-4..0.02, T=1000, epsilon prediction",
     "sampler": "DDIM eta=0, 25 steps, guidance 3.0",
