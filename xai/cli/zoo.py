@@ -91,7 +91,7 @@ def train(
     all_: Annotated[bool, typer.Option("--all", help="Train every entry.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries trained at once, each in its own process "
-                                      "on one CPU thread (same cards as one at a time).")] = 1,
+                                      "on one CPU thread (the same recipes as one at a time).")] = 1,
     device: DeviceOpt = "auto",
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,

@@ -216,9 +216,10 @@ def train_entries(
     """Train ``names`` (each after the listed entries it uses); return the cards in training order.
 
     ``jobs > 1`` trains that many entries at once, each in its own process on one CPU
-    thread, so a card is the same as ``jobs=1`` gives (each entry's training is seeded and
-    single-threaded; only wall time changes). An entry starts once the entries it uses are
-    written; among the ready ones the longest (by its existing card) starts first.
+    thread: the same seeded, single-threaded recipe as ``jobs=1``, so the same card up to the
+    low-bit float noise seen between any two runs (BENCHMARKS.md); only wall time changes. An
+    entry starts once the entries it uses are written; among the ready ones the longest (by
+    its existing card) starts first.
     ``on_done(card)`` is called as each entry finishes.
     """
     order = training_order(names)
