@@ -149,6 +149,7 @@ def _pickled_model(tmp_path, lenet):
         (["explain", "lenet", "-m", "saliency", "--device", "tpu"], "--device must be one of"),
         (["zoo", "card", "resnet-0"], "unknown model 'resnet-0'"),
         (["zoo", "train"], "name the entries to train"),
+        (["zoo", "train", "adult-mlp", "--jobs", "0"], "--jobs must be at least 1, got 0"),
         (["explain", "lenet", "-m", "saliency", "--option", "steps"], "KEY=VALUE"),
         (["explain", "lenet", "-m", "saliency", "--target", "banana"], "--target must be"),
         (["fairness", "lenet", "-s", "ink", "--data", "nope"], "unknown dataset 'nope'"),
