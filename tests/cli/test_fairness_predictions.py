@@ -63,7 +63,10 @@ def test_parquet_and_score_threshold_give_the_same_numbers(predictions, tmp_path
     a, b = by_pred["tables"][0], json.loads(by_score.stdout)["tables"][0]
     calibration = b["by_group"].pop("calibration_error")  # probabilities also give calibration
     b["intervals"].pop("calibration_error")
-    assert a["by_group"] == b["by_group"] and a["intervals"] == b["intervals"]
+    assert a["by_group"] == b["by_group"]  # exact ratios of the same counts
+    # Same resampled counts; compared to 1e-9 because this host's float64 division was caught
+    # wrong in the 11th digit in about 1 process in 100 (benchmarks/fp_selfcheck.py, BENCHMARKS.md)
+    assert _flat(a["intervals"]) == pytest.approx(_flat(b["intervals"]), rel=1e-9, abs=0)
     frame = pd.read_parquet(folder / "preds.parquet")
     for group, rows in frame.groupby("sex"):
         assert calibration[group] == pytest.approx(_ece(rows["label"].to_numpy(), rows["score"].to_numpy()), abs=1e-12)
@@ -76,6 +79,11 @@ def test_parquet_and_score_threshold_give_the_same_numbers(predictions, tmp_path
     female = saved["fairness"][0]["tables"][0]
     lo, hi = female["intervals"]["accuracy"]["F"]
     assert f"[{lo:.3f}, {hi:.3f}]" in page  # every shown interval is in the JSON
+
+
+def _flat(intervals: dict) -> dict:
+    return {(metric, group, end): value for metric, groups in intervals.items()
+            for group, bounds in groups.items() for end, value in zip(("lo", "hi"), bounds)}
 
 
 def _write(tmp_path, name, text):
