@@ -11,8 +11,13 @@ A trial is ``NAME`` or ``NAME:key=value,key=value``; a nested recipe value is
 ``part.key=value`` (``latent-diffusion:denoiser.steps=800``). Entries that use others
 (``ZooEntry.uses``) read them from ``--uses-from`` (the committed zoo by default).
 
+``--seeds`` repeats every trial over several seeds, and ``--threads`` trains on more than
+one torch thread (a different summation order: a float-level perturbation of the same
+recipe). Together they show how far a headline moves when nothing but rounding changes.
+
 Usage:
     python benchmarks/zoo_recipe_trials.py espcn:epochs=30 vqa:epochs=8 --jobs 1
+    python benchmarks/zoo_recipe_trials.py fusion-early fusion-early:epochs=9 --seeds 0 1 2 3 --jobs 2
 """
 
 from __future__ import annotations
@@ -54,22 +59,22 @@ def _apply(recipe: dict, overrides: dict[str, object]) -> None:
         target[key] = value
 
 
-def run_trial(text: str, uses_from: str, device: str) -> dict[str, object]:
+def run_trial(text: str, uses_from: str, device: str, seed: int = 0, threads: int = 1) -> dict[str, object]:
     """Train one trial in a fresh folder; return its card's time and headline."""
     import torch
 
     from xai.zoo import get_entry
     from xai.zoo._store import train_entry
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     name, overrides = parse_trial(text)
     entry = get_entry(name)
     _apply(entry.recipe, overrides)  # the recipe dicts are the ones the train functions read
     with tempfile.TemporaryDirectory(prefix="trial-") as folder:
         for used in entry.uses:
             shutil.copytree(Path(uses_from) / used, Path(folder) / used)
-        card = train_entry(name, device=device, zoo_dir=folder)
-    return {"trial": text, "seconds": round(float(card["train_seconds"]), 1),
+        card = train_entry(name, seed=seed, device=device, zoo_dir=folder)
+    return {"trial": text, "seed": seed, "threads": threads, "seconds": round(float(card["train_seconds"]), 1),
             "metric": card["headline"]["metric"], "value": card["headline"]["value"],
             "floor": entry.floor, "metrics": card["metrics"]}
 
@@ -80,11 +85,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--uses-from", default=str(REPO / "zoo"))
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here (one JSON list)")
     args = parser.parse_args()
     results: list[dict[str, object]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {pool.submit(run_trial, t, args.uses_from, args.device): t for t in args.trials}
+        futures = {pool.submit(run_trial, t, args.uses_from, args.device, seed, args.threads): t
+                   for t in args.trials for seed in args.seeds}
         for future in as_completed(futures):
             try:
                 results.append(future.result())
@@ -93,13 +101,14 @@ def main() -> None:
             print(json.dumps(results[-1], default=str), flush=True)
             if args.json:  # written as they finish: a run cut short keeps what it has
                 args.json.write_text(json.dumps(results, indent=2, default=str))
-    results.sort(key=lambda r: args.trials.index(str(r["trial"])))
-    print("\n| trial | train s | headline | value | floor |\n|---|---:|---|---:|---:|")
+    results.sort(key=lambda r: (args.trials.index(str(r["trial"])), r.get("seed", 0)))
+    print("\n| trial | seed | threads | train s | headline | value | floor |\n|---|---:|---:|---:|---|---:|---:|")
     for r in results:
         if "error" in r:
-            print(f"| `{r['trial']}` | - | error | {r['error']} | |")
+            print(f"| `{r['trial']}` | | | - | error | {r['error']} | |")
         else:
-            print(f"| `{r['trial']}` | {r['seconds']} | {r['metric']} | {float(r['value']):.4f} | {r['floor']} |")
+            print(f"| `{r['trial']}` | {r['seed']} | {r['threads']} | {r['seconds']} | {r['metric']} "
+                  f"| {float(r['value']):.4f} | {r['floor']} |")
 
 
 if __name__ == "__main__":

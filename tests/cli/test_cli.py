@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ from captum.attr import Saliency
 from typer.testing import CliRunner
 
 from xai.cli import app
+from xai.zoo import train_entry
 from xai.zoo.cnn import LeNet5
 
 from ..conftest import ZOO
@@ -34,7 +36,8 @@ def test_every_command_has_help():
     paths = list(_command_paths(get_command(app)))
     # the tour of the README, at least, is reachable
     for expected in (["audit"], ["check"], ["explain"], ["fairness"], ["sanity"], ["rollout"], ["dream"],
-                     ["init"], ["bias", "weat"], ["zoo", "list"], ["zoo", "train"], ["zoo", "card"]):
+                     ["init"], ["bias", "weat"], ["zoo", "list"], ["zoo", "train"], ["zoo", "card"],
+                     ["zoo", "reproduce"]):
         assert expected in paths, expected
     for args in paths:
         result = run(*args, "--help")
@@ -68,6 +71,47 @@ def test_zoo_train_into_a_folder(tmp_path):
     cards = json.loads(result.stdout)
     assert cards[0]["name"] == "adult-mlp" and cards[0]["headline"]["value"] >= 0.84
     assert (tmp_path / "adult-mlp" / "weights.safetensors").is_file()
+
+
+def test_zoo_reproduce_retrains_from_the_card_and_leaves_the_zoo_alone(tmp_path):
+    card = train_entry("adult-mlp", seed=3, device="cpu", zoo_dir=tmp_path)
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = run("zoo", "reproduce", "adult-mlp", "--zoo-dir", str(tmp_path), "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["entries"][0]
+    # same seed (3, read from the card), same process: bit-identical, as test_same_seed_gives_the_same_card
+    assert row["weights_identical"] and row["difference"] == 0.0 and row["retrained"] == card["headline"]["value"]
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files
+
+    tampered = dict(card, headline=dict(card["headline"], value=card["headline"]["value"] + 0.01),
+                    weights_sha256="0" * 64)
+    (tmp_path / "adult-mlp" / "card.json").write_text(json.dumps(tampered))
+    result = run("zoo", "reproduce", "adult-mlp", "--zoo-dir", str(tmp_path), "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    assert "NOT REPRODUCED: adult-mlp" in result.stdout and "-1.00e-02" in result.stdout
+    assert "differ" in result.stdout
+
+
+@pytest.mark.slow
+def test_zoo_reproduce_reads_the_parent_from_the_zoo(tmp_path):
+    for name in ("lenet", "lenet-pruned50"):
+        shutil.copytree(ZOO / name, tmp_path / name)
+    parent = (tmp_path / "lenet" / "weights.safetensors").read_bytes()
+    result = run("zoo", "reproduce", "lenet-pruned50", "--zoo-dir", str(tmp_path), "--device", "cpu",
+                 "--tolerance", "0.002", "--json")  # another process trained the card: metrics, not bits
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)["entries"][0]
+    committed = json.loads((ZOO / "lenet-pruned50" / "card.json").read_text())["headline"]["value"]
+    assert row["card"] == committed and abs(row["retrained"] - committed) <= 0.002
+    assert (tmp_path / "lenet" / "weights.safetensors").read_bytes() == parent
+
+
+def test_zoo_reproduce_needs_the_entries_it_uses(tmp_path):
+    (tmp_path / "lenet-pruned50").mkdir()
+    shutil.copy(ZOO / "lenet-pruned50" / "card.json", tmp_path / "lenet-pruned50")
+    result = run("zoo", "reproduce", "lenet-pruned50", "--zoo-dir", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "lenet-pruned50 uses zoo entry 'lenet', which is not trained in" in result.stderr
 
 
 def test_explain_json_equals_captum(lenet, digits_test):
@@ -150,6 +194,9 @@ def _pickled_model(tmp_path, lenet):
         (["zoo", "card", "resnet-0"], "unknown model 'resnet-0'"),
         (["zoo", "train"], "name the entries to train"),
         (["zoo", "train", "adult-mlp", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+        (["zoo", "reproduce"], "name the entries to reproduce"),
+        (["zoo", "reproduce", "resnet-0"], "unknown model 'resnet-0'"),
+        (["zoo", "reproduce", "adult-mlp", "--tolerance", "-1"], "--tolerance must be zero or more"),
         (["explain", "lenet", "-m", "saliency", "--option", "steps"], "KEY=VALUE"),
         (["explain", "lenet", "-m", "saliency", "--target", "banana"], "--target must be"),
         (["fairness", "lenet", "-s", "ink", "--data", "nope"], "unknown dataset 'nope'"),

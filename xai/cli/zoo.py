@@ -1,4 +1,4 @@
-"""``xai zoo list | train | card``."""
+"""``xai zoo list | train | reproduce | card``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, train_entries
+from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, reproduce_entries, train_entries
 
 zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
 
@@ -119,6 +119,53 @@ def train(
                           console=stderr_console(enabled=not json_out), on_done=report)
     if json_out:
         print_json(cards)
+
+
+@zoo_app.command("reproduce")
+def reproduce(
+    names: Annotated[list[str] | None, typer.Argument(help="Entries to retrain and compare.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every trained entry.")] = False,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="Largest headline difference that still "
+                                             "counts as reproduced.")] = 1e-6,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries trained at once (as in xai zoo train).")] = 1,
+    device: DeviceOpt = "auto",
+    zoo_dir: ZooDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Retrain entries from their cards' seeds in a scratch folder and compare with the cards.
+
+    The zoo is not changed. Exit 1 when a retrained headline differs from its card by more
+    than --tolerance.
+    """
+    check_device(device)
+    if jobs < 1:
+        raise DataError(f"--jobs must be at least 1, got {jobs}")
+    if not tolerance >= 0:
+        raise DataError(f"--tolerance must be zero or more, got {tolerance}")
+    targets = [n for n in list_models() if is_trained(n, zoo_dir) and (entry_dir(n, zoo_dir) / "card.json").is_file()
+               ] if all_ else list(names or [])
+    if not targets:
+        raise DataError("name the entries to reproduce, or pass --all")
+    rows = reproduce_entries(targets, jobs=jobs, device=device, zoo_dir=zoo_dir,
+                             console=stderr_console(enabled=not json_out))
+    failed = [r["name"] for r in rows if abs(r["difference"]) > tolerance]
+    if json_out:
+        print_json({"tolerance": tolerance, "reproduced": not failed, "entries": rows})
+    else:
+        table = Table(title=f"xai zoo reproduce (tolerance {tolerance:g})")
+        for column in ("entry", "headline", "card", "retrained", "difference", "weights"):
+            table.add_column(column, justify="right" if column in ("card", "retrained", "difference") else "left",
+                             no_wrap=column == "entry")
+        for r in rows:
+            mark = "[red]" if r["name"] in failed else ""
+            table.add_row(r["name"], r["metric"], f"{r['card']:.6f}", f"{r['retrained']:.6f}",
+                          f"{mark}{r['difference']:+.2e}", "bit-identical" if r["weights_identical"] else "differ")
+        stdout_console().print(table)
+        verdict = (f"[red]NOT REPRODUCED[/]: {', '.join(failed)}" if failed
+                   else f"[green]REPRODUCED[/]: {len(rows)} entries within {tolerance:g}")
+        stdout_console().print(verdict)
+    if failed:
+        raise typer.Exit(1)
 
 
 @zoo_app.command("card")
