@@ -110,3 +110,37 @@ def test_explain_dcgan_terminal_table_names_labels_and_target():
     result = runner.invoke(app, ["explain", "dcgan", "-m", "saliency", "-n", "2"])
     assert result.exit_code == 0, result.output
     assert "real" in result.stdout
+
+
+def test_dcgan_saves_the_moving_average_of_its_generator(monkeypatch):
+    from torch.optim.swa_utils import AveragedModel
+
+    from xai.zoo import generative
+    from xai.zoo._train import TrainContext
+
+    iterates = []
+
+    class Recording(AveragedModel):
+        def update_parameters(self, model):
+            iterates.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+            super().update_parameters(model)
+
+    monkeypatch.setattr(generative, "AveragedModel", Recording)
+    monkeypatch.setattr(generative, "evaluate_dcgan", lambda *args: {})
+    monkeypatch.setitem(generative._GAN_RECIPE, "epochs", 1)
+    decay = generative._GAN_RECIPE["ema_decay"]
+    digits = load_dataset("digits", "train")
+    ctx = TrainContext(train=digits.head(192), test=digits.head(8), seed=0, device=torch.device("cpu"))
+    torch.manual_seed(0)
+    model = DCGAN()
+    generative._train_dcgan(model, ctx)
+    assert len(iterates) == 3  # one update per full batch of 64
+    expected = {k: v.clone() for k, v in iterates[0].items()}  # the average starts at the first iterate
+    for step in iterates[1:]:
+        for k, v in step.items():
+            if v.is_floating_point():
+                expected[k] = decay * expected[k] + (1 - decay) * v
+    for k, v in model.generator.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, expected[k], rtol=1e-6, atol=1e-7)
+    assert not torch.equal(model.generator.conv3.weight, iterates[-1]["conv3.weight"])  # not the last iterate

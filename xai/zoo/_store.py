@@ -218,8 +218,9 @@ def train_entries(
     """Train ``names`` (each after the listed entries it uses); return the cards in training order.
 
     ``jobs > 1`` trains that many entries at once, each in its own process on one CPU
-    thread: the same seeded, single-threaded recipe as ``jobs=1``, so the same card up to the
-    low-bit float noise seen between any two runs (BENCHMARKS.md); only wall time changes. An
+    thread: the same seeded, single-threaded recipe as ``jobs=1``, so the same weights bit for
+    bit on a sound CPU (BENCHMARKS.md: the 2-core CI box's vector division is not always
+    sound, ``benchmarks/host_float_check.py``); only wall time changes. An
     entry starts once the entries it uses are written; among the ready ones the longest (by
     its existing card) starts first.
     ``on_done(card)`` is called as each entry finishes.
