@@ -37,7 +37,7 @@ def worker(seconds: float) -> dict:
     rng = np.random.default_rng(0)
     num = rng.integers(1, 1000, 2000).astype(np.float64)
     den = rng.integers(1, 1000, 2000).astype(np.float64)
-    scalar = np.array([a / b for a, b in zip(num.tolist(), den.tolist())])
+    scalar = np.array([a / b for a, b in zip(num.tolist(), den.tolist(), strict=True)])
     rounds = wrong = 0
     examples: list[dict] = []
     start = time.perf_counter()
@@ -73,8 +73,8 @@ def main() -> None:
         results = list(pool.map(one, range(args.processes)))
     affected = [r for r in results if r["wrong"]]
     quotients = sum(r["quotients"] for r in results)
-    print(f"| processes | affected | quotients | wrong | wrong in affected processes |")
-    print(f"|---|---|---|---|---|")
+    print("| processes | affected | quotients | wrong | wrong in affected processes |")
+    print("|---|---|---|---|---|")
     share = (f"{sum(r['wrong'] for r in affected) / sum(r['quotients'] for r in affected):.2e}"
              if affected else "-")
     print(f"| {len(results)} | {len(affected)} | {quotients:,} | {sum(r['wrong'] for r in results):,} | {share} |")

@@ -83,7 +83,7 @@ def test_parquet_and_score_threshold_give_the_same_numbers(predictions, tmp_path
 
 def _flat(intervals: dict) -> dict:
     return {(metric, group, end): value for metric, groups in intervals.items()
-            for group, bounds in groups.items() for end, value in zip(("lo", "hi"), bounds)}
+            for group, bounds in groups.items() for end, value in zip(("lo", "hi"), bounds, strict=True)}
 
 
 def _write(tmp_path, name, text):
