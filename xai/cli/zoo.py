@@ -162,7 +162,8 @@ def reproduce(
                           f"{mark}{r['difference']:+.2e}", "bit-identical" if r["weights_identical"] else "differ")
         stdout_console().print(table)
         verdict = (f"[red]NOT REPRODUCED[/]: {', '.join(failed)}" if failed
-                   else f"[green]REPRODUCED[/]: {len(rows)} entries within {tolerance:g}")
+                   else f"[green]REPRODUCED[/]: {len(rows)} {'entry' if len(rows) == 1 else 'entries'} "
+                        f"within {tolerance:g}")
         stdout_console().print(verdict)
     if failed:
         raise typer.Exit(1)
