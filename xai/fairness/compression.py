@@ -102,10 +102,11 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
     disparities: dict[str, float] = {}
     for m, name in enumerate(names, start=1):
         by_group[f"{name}_accuracy"] = _named(labels, acc[m])
-        by_group[f"{name}_change"] = _named(labels, acc[m] - acc[0])
+        # changes from the difference of counts: exactly 0 where the models agree row by row
+        drops = _rate(right[0] - right[m], count)
+        by_group[f"{name}_change"] = _named(labels, _rate(right[m] - right[0], count))  # not -drops: no -0.0
         overall[f"{name}_accuracy"] = float(acc_all[m])
-        overall[f"{name}_change"] = float(acc_all[m] - acc_all[0])
-        drops = acc[0] - acc[m]
+        overall[f"{name}_change"] = float(_rate(right[m].sum() - right[0].sum(), count.sum()))
         disparities[f"{name}_worst_group_drop"] = float(np.nanmax(drops))
         disparities[f"{name}_drop_spread"] = float(np.nanmax(drops) - np.nanmin(drops))
     disparities["worst_group_drop"] = max(disparities[f"{n}_worst_group_drop"] for n in names)
@@ -133,11 +134,12 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
         overall_iv["accuracy"] = pair(b_all[:, 0])
         worst = []
         for m, name in enumerate(names, start=1):
-            drops = b_acc[:, 0] - b_acc[:, m]  # (R, G)
+            drops = _rate(b_right[:, 0] - b_right[:, m], b_count[:, 0])  # (R, G)
             intervals[f"{name}_accuracy"] = pairs(b_acc[:, m])
-            intervals[f"{name}_change"] = pairs(-drops)
+            intervals[f"{name}_change"] = pairs(_rate(b_right[:, m] - b_right[:, 0], b_count[:, 0]))
             overall_iv[f"{name}_accuracy"] = pair(b_all[:, m])
-            overall_iv[f"{name}_change"] = pair(b_all[:, m] - b_all[:, 0])
+            overall_iv[f"{name}_change"] = pair(_rate(b_right[:, m].sum(-1) - b_right[:, 0].sum(-1),
+                                                      b_count.sum(-1)[:, 0]))
             worst.append(_engine._nan_reduce(drops, "max"))
             disparity_iv[f"{name}_worst_group_drop"] = pair(worst[-1])
             disparity_iv[f"{name}_drop_spread"] = pair(worst[-1] - _engine._nan_reduce(drops, "min"))
