@@ -17,7 +17,16 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.zoo import entry_dir, get_entry, is_trained, list_models, read_card, reproduce_entries, train_entries
+from xai.zoo import (
+    entry_dir,
+    get_entry,
+    is_trained,
+    list_models,
+    read_card,
+    reproduce_entries,
+    train_entries,
+    zoo_root,
+)
 
 zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
 
@@ -145,7 +154,8 @@ def reproduce(
     targets = [n for n in list_models() if is_trained(n, zoo_dir) and (entry_dir(n, zoo_dir) / "card.json").is_file()
                ] if all_ else list(names or [])
     if not targets:
-        raise DataError("name the entries to reproduce, or pass --all")
+        raise DataError(f"no trained entries in {zoo_root(zoo_dir)} to reproduce" if all_
+                        else "name the entries to reproduce, or pass --all")
     rows = reproduce_entries(targets, jobs=jobs, device=device, zoo_dir=zoo_dir,
                              console=stderr_console(enabled=not json_out))
     failed = [r["name"] for r in rows if abs(r["difference"]) > tolerance]

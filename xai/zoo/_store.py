@@ -55,9 +55,9 @@ def read_card(name: str, zoo_dir: str | Path | None = None) -> dict[str, Any]:
     """The model card of a trained entry."""
     path = entry_dir(name, zoo_dir) / CARD_FILE
     if not path.is_file():
-        raise ModelLoadError(
-            f"zoo entry {name!r} has no card at {path}; train it with `xai zoo train {name}`"
-        )
+        root = zoo_root(zoo_dir)  # the hint trains into the folder that was searched
+        where = "" if root == Path("zoo") else f" --zoo-dir {root}"
+        raise ModelLoadError(f"zoo entry {name!r} has no card at {path}; train it with `xai zoo train {name}{where}`")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
