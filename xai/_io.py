@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -68,7 +69,8 @@ def check_writable_dir(out: str | os.PathLike[str]) -> Path:
         except OSError as exc:
             raise OutputError(f"cannot write into the output folder {path}: {exc.strerror or exc}") from None
         os.close(fd)
-        os.unlink(probe)
+        with contextlib.suppress(FileNotFoundError):  # a report writer may have cleaned it up already
+            os.unlink(probe)
     elif not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"cannot create the output folder {path}: {existing} is not writable")
     return path

@@ -112,16 +112,15 @@ def after(before, tmp_path) -> dict[str, bytes]:
 
 
 @contextlib.contextmanager
-def _fault_at(k: int, fault: Callable[[str], None]) -> Iterator[list[str]]:
-    """Run ``fault(op)`` instead of the ``k``-th disk-changing ``os`` call (1-based); yield the calls seen."""
+def _watch(action: Callable[[str, int], None]) -> Iterator[list[str]]:
+    """Call ``action(op, n)`` before the ``n``-th disk-changing ``os`` call (1-based); yield the calls seen."""
     calls: list[str] = []
     originals = {name: getattr(os, name) for name in OPS}
 
     def wrap(name: str) -> Callable[..., object]:
         def call(*args: object, **kwargs: object) -> object:
             calls.append(name)
-            if len(calls) == k:
-                fault(name)
+            action(name, len(calls))
             return originals[name](*args, **kwargs)
         return call
 
@@ -132,6 +131,11 @@ def _fault_at(k: int, fault: Callable[[str], None]) -> Iterator[list[str]]:
     finally:
         for name, original in originals.items():
             setattr(os, name, original)
+
+
+def _fault_at(k: int, fault: Callable[[str], None]) -> contextlib.AbstractContextManager[list[str]]:
+    """Run ``fault(op)`` instead of the ``k``-th disk-changing ``os`` call."""
+    return _watch(lambda op, n: fault(op) if n == k else None)
 
 
 def _count_steps(before: Path, tmp_path: Path) -> list[str]:
@@ -248,10 +252,49 @@ def test_leftovers_of_older_versions_and_killed_runs_are_cleaned(before):
         path.write_text("partial")
     (before / STATE_DIR / "stage-0123abcd" / "new").mkdir(parents=True)
     (before / STATE_DIR / "stage-0123abcd" / "new" / "0").write_text("staged, never committed")
-    keep = before / "junit.xml"  # other outputs in the folder are not the writer's to clean
-    keep.write_text("<testsuites/>")
+    # other outputs in the folder are not the writer's to clean, nor another command's temporary file
+    keep = [before / "junit.xml", before / ".sanity-lenet.html.abcdefgh.tmp"]
+    for path in keep:
+        path.write_text("<testsuites/>")
     write_report(_new(), before)
-    assert _leftovers(before) == [] and keep.read_text() == "<testsuites/>"
+    assert _leftovers(before) == [keep[1].name] and all(p.read_text() == "<testsuites/>" for p in keep)
+
+
+def test_a_hostile_journal_cannot_move_files_outside_the_report(before, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    stage = before / STATE_DIR / "stage-00ff"
+    (stage / "new").mkdir(parents=True)
+    (stage / "new" / "0").write_text("overwritten")
+    journal = {"format": 1, "run": "00ff", "stage": "stage-00ff",
+               "moves": [{"staged": "0", "target": "../victim.txt", "existed": True}]}
+    (before / STATE_DIR / "journal.json").write_text(json.dumps(journal))
+    old = _snapshot(before)
+    with pytest.raises(OutputError, match="outside the report"):
+        write_report(_new(), before)
+    assert victim.read_text() == "keep me" and _snapshot(before) == old
+
+
+def test_without_hard_links_the_backups_are_copies_and_a_failed_swap_still_restores(before, after, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "no hard links on this file system")
+
+    monkeypatch.setattr(os, "link", no_links)
+    old = _snapshot(before)
+    replaced = 0
+
+    def fault(op: str) -> None:
+        nonlocal replaced
+        if op == "replace":
+            replaced += 1
+            if replaced == 3:  # the third file of the swap
+                _enospc(op)
+
+    with pytest.raises(OutputError), _watch(lambda op, n: fault(op)):
+        write_report(_new(), before)
+    assert replaced >= 3 and _snapshot(before) == old and _leftovers(before) == []
+    write_report(_new(), before)
+    assert _public(_snapshot(before)) == after
 
 
 # --- faults ------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ FORMAT = 1
 _SAFE = r"[\w][\w.-]*"  # what xai.audit.safe_slug makes (also no leading dot)
 _TARGET = re.compile(rf"(?:{_SAFE}\.(?:html|json)|{re.escape(STATE_DIR)}/{MANIFESTS}/{_SAFE}\.json)")
 _STAGE = re.compile(r"stage-[0-9a-f]+")
-_STALE_TMP = re.compile(r"\..+\.(?:html|json)\.[A-Za-z0-9_]{8}\.tmp")  # xai._io's mkstemp names
+_STALE_TMP = re.compile(r"\.(.+\.(?:html|json))\.[a-z0-9_]{8}\.tmp")  # xai._io's mkstemp names: .<target>.<random>.tmp
 #: errnos of os.link that mean "no hard links here" (then the backup is a copy).
 _NO_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 
@@ -244,8 +244,13 @@ def _roll_back(out: Path, stage: Path, moves: Sequence[_Move]) -> None:
     _fsync_dir(out / STATE_DIR / MANIFESTS)
 
 
-def _recover(out: Path) -> None:
-    """Finish (or undo) what a killed writer left, then delete its leftovers. Caller holds the lock."""
+def _recover(out: Path, slugs: Sequence[str] = ()) -> None:
+    """Finish (or undo) what a killed writer left, then delete its leftovers. Caller holds the lock.
+
+    Temporary files of older versions are removed only for the report's own files (the
+    index and the pages and JSON of ``slugs`` and of the folder's manifests): another
+    command may be writing its own file into the same folder right now.
+    """
     state = out / STATE_DIR
     for name, finish in ((JOURNAL, _roll_forward), (ROLLBACK, _roll_back)):
         journal = state / name
@@ -257,9 +262,13 @@ def _recover(out: Path) -> None:
     for entry in state.iterdir():
         if _STAGE.fullmatch(entry.name):
             _remove_tree(entry)
+    owned = {"index.html"} | {f"{slug}.{ext}" for slug in (*slugs, *(m["slug"] for m in read_manifests(out)))
+                              for ext in ("html", "json")}
     for entry in out.iterdir():
-        if (_STALE_TMP.fullmatch(entry.name) or entry.name.startswith(PROBE_PREFIX)) and entry.is_file():
-            os.unlink(entry)
+        stale = _STALE_TMP.fullmatch(entry.name)
+        if ((stale and stale.group(1) in owned) or entry.name.startswith(PROBE_PREFIX)) and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry)
 
 
 def recover(out: str | Path) -> None:
@@ -297,7 +306,7 @@ def publish(out: str | Path, audits: Sequence[StagedAudit],
     try:
         (state / MANIFESTS).mkdir(parents=True, exist_ok=True)
         with _locked(state):
-            _recover(out)
+            _recover(out, slugs)
             _publish(out, audits, render_index)
     except OSError as exc:
         raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from exc
