@@ -327,11 +327,23 @@ def test_enospc_at_every_write_step_leaves_the_previous_report_byte_identical(be
         shutil.rmtree(out)
 
 
+def test_a_failed_first_write_leaves_nothing(tmp_path):
+    out = tmp_path / "fresh" / "reports"
+    with _watch(lambda op, n: None) as calls:
+        write_report(_old(), out)
+    shutil.rmtree(tmp_path / "fresh")
+    for k in (calls.index("open") + 1, calls.index("write") + 1, calls.index("rename") + 1):  # lock, stage, commit
+        with pytest.raises(OutputError), _fault_at(k, _enospc):
+            write_report(_old(), out)
+        assert list(tmp_path.iterdir()) == [], k
+
+
 def _killed_child(k: int, out: Path) -> int:
     """Fork; the child writes the new run into ``out`` and SIGKILLs itself at step ``k``. Return its status."""
     pid = os.fork()
     if pid == 0:  # the child: never return into pytest
         code = 0
+        signal.alarm(120)  # a child stuck on a lock inherited from a thread dies (SIGALRM) instead of hanging the test
         try:
             with _fault_at(k, lambda op: os.kill(os.getpid(), signal.SIGKILL)):
                 write_report(_new(), out)
@@ -367,6 +379,31 @@ def test_sigkill_at_every_write_step_then_recovery_finds_each_audit_whole(before
         _assert_consistent(out)
         shutil.rmtree(out)
     assert outcomes.count("old") > 20 and outcomes.count("new") > 10
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork (POSIX)")
+def test_two_writers_at_once_both_keep_their_audits(before):
+    def writer(slug: str) -> int:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            signal.alarm(120)
+            try:
+                for i in range(5):
+                    write_report([audit(table("sex", eo=0.01 * i), slug=slug, title=f"{slug} {i}")], before)
+            except BaseException:
+                code = 3
+            os._exit(code)
+        return pid
+
+    children = [writer("left"), writer("right")]
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert _index_rows(before) == [("alpha.html", "Alpha old"), ("beta.html", "Beta old"),
+                                   ("left.html", "left 4"), ("right.html", "right 4")]
+    _assert_consistent(before)
+    assert _leftovers(before) == []
 
 
 @pytest.mark.slow

@@ -301,14 +301,23 @@ def publish(out: str | Path, audits: Sequence[StagedAudit],
     for audit in audits:
         if not re.fullmatch(_SAFE, audit.slug) or any(
                 not _TARGET.fullmatch(n) or "/" in n for n in audit.files):
-            raise ValueError(f"unsafe report file name for audit {audit.slug!r}: {list(audit.files)}")
+            raise ValueError(f"unsafe report file name for audit {audit.slug!r}: {list(audit.files)} "
+                             "(xai.audit.safe_slug makes a safe slug)")
     state = out / STATE_DIR
+    fresh = not state.exists()
+    made = [p for p in (out, *out.parents) if not p.exists()]  # folders this write creates
     try:
         (state / MANIFESTS).mkdir(parents=True, exist_ok=True)
         with _locked(state):
             _recover(out, slugs)
             _publish(out, audits, render_index)
     except OSError as exc:
+        if fresh:  # a first write that failed leaves no empty state folder (nor the folders it made)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(state / LOCK)
+            with contextlib.suppress(OSError):
+                for folder in (state / MANIFESTS, state, *made):
+                    os.rmdir(folder)
         raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from exc
     return out / "index.html"
 
