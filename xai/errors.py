@@ -40,5 +40,9 @@ class SpecError(XaiError):
     """An audit spec that does not validate."""
 
 
+class OutputError(XaiError):
+    """An output folder or file that cannot be written (not a folder, read-only, disk full)."""
+
+
 class NotApplicableError(XaiError):
     """A method or probe that does not apply to the given model (the message says why)."""

@@ -9,7 +9,8 @@ import typer
 from rich.text import Text
 
 from xai._device import resolve_device
-from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, verdict_line
+from xai._io import check_writable_dir
+from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, spec_slugs, verdict_line
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -34,7 +35,7 @@ def check(
         list[str] | None,
         typer.Argument(help="Spec files or folders of *.toml [default: audits/]."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (HTML + JSON).")] = Path("reports"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Report folder (HTML + JSON).")] = "reports",
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here (one testcase per gate).")] = None,
     summary: Annotated[
         Path | None,
@@ -53,6 +54,7 @@ def check(
     quiet: QuietOpt = False,
 ) -> None:
     """Run audits and their gates; exit 0 when every gate passes, 1 when one fails, 2 on bad input."""
+    out_dir = check_writable_dir(out)  # a file or a read-only folder fails now, not after the audits
     torch_device = resolve_device(check_device(device))
     if not specs:
         if not Path(DEFAULT_SPECS).is_dir():
@@ -60,7 +62,8 @@ def check(
                             "or scaffold one with `xai init`")
         specs = [DEFAULT_SPECS]
     # Every spec is validated before any model runs: a typo fails in a second, not a minute.
-    plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
+    paths = collect_spec_paths(specs)
+    plan = [(slug, load_spec(p), str(p)) for slug, p in zip(spec_slugs(paths), paths, strict=True)]
     progress = stderr_console(enabled=not (json_out or quiet))
     checked: list[CheckedAudit] = []
     for slug, spec, source in plan:
@@ -69,7 +72,7 @@ def check(
         checked.append(check_spec(spec, slug=slug, spec_path=source, baselines_dir=baselines,
                                   update_baseline=update_baseline, device=torch_device,
                                   zoo_dir=zoo_dir, console=progress))
-    index = write_report([c.result for c in checked], out,
+    index = write_report([c.result for c in checked], out_dir,
                          gates={c.result.slug: c.gates for c in checked})
     if junit is not None:
         write_junit(checked, junit)
