@@ -22,8 +22,10 @@ removed.
 Examples
 --------
 >>> from xai.zoo import load_model
->>> result = dream(load_model("lenet"), "conv2", channel=3, steps=64)  # doctest: +SKIP
->>> result.metrics()["dream.conv2.channel.gain"] > 5  # doctest: +SKIP
+>>> result = dream(load_model("lenet"), "conv2", channel=3, steps=64)
+>>> result.image.shape
+(1, 1, 32, 32)
+>>> result.metrics()["dream.conv2.channel3.gain"] > 5  # end / start activation of the channel
 True
 """
 
