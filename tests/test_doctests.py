@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -57,3 +58,15 @@ def test_the_test_command_collects_the_docstring_examples():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "xai/zoo/_frechet.py::xai.zoo._frechet.gaussian_frechet_distance" in out.stdout
+
+
+def test_the_audit_spec_example_in_the_spec_module_docstring_is_a_valid_spec():
+    # the one example written as a literal block (TOML, not Python), so no doctest reads it
+    from xai.audit import spec
+
+    block = spec.__doc__.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    data = tomllib.loads(textwrap.dedent(block))
+    parsed = spec.AuditSpec.model_validate(data)
+    assert parsed.model.name == "lenet"
+    assert [g.metric for g in parsed.gate] == ["equalized_odds_difference", "accuracy"]
+    assert parsed.gate[1].regression and parsed.gate[1].tolerance == 0.01
