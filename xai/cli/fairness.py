@@ -176,7 +176,7 @@ def _print_table(console: Console, title: str, table: GroupTable) -> None:
     for name, value in (*table.disparities.items(), *table.ratios.items()):
         low_high = table.disparity_intervals.get(name)
         shown = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
-        console.print(f"  {name.replace('_', ' ')}: [bold]{value:.4f}[/]{shown}")
+        console.print(f"  {name.replace('_', ' ')}: [bold]{_fmt(name, value)}[/]{shown}")
     if table.four_fifths is not None:
         rule = table.four_fifths
         console.print(f"  four-fifths rule: [bold]{'pass' if rule.passed else 'FAIL'}[/] (selection-rate ratio "

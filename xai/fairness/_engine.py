@@ -421,14 +421,31 @@ def bootstrap_cells(cells: np.ndarray, *, n_boot: int, seed: int | np.random.Gen
 
 
 def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over the first axis, ignoring NaN resamples (all NaN -> NaN)."""
+    """Percentile interval over the first axis, ignoring NaN resamples (all NaN -> NaN).
+
+    Equal, bit for bit, to ``np.nanquantile(samples, [alpha, 1 - alpha], axis=0)`` (its
+    default ``linear`` method), but vectorised: ``nanquantile`` falls back to one Python
+    call per column when any value is NaN, which took minutes for 100k groups.
+    """
     alpha = (1 - confidence) / 2
-    finite = np.isfinite(samples)
-    # np.nanquantile warns on all-NaN slices; give those a dummy value and mask them after
-    filled = np.where(finite.any(axis=0), np.where(finite, samples, np.nan), 0.0)
-    lo, hi = np.nanquantile(filled, [alpha, 1 - alpha], axis=0)
-    dead = ~finite.any(axis=0)
-    return np.where(dead, np.nan, lo), np.where(dead, np.nan, hi)
+    values = np.where(np.isfinite(samples), samples, np.nan)
+    ordered = np.sort(values, axis=0)  # NaN last
+    count = np.isfinite(values).sum(axis=0)  # finite resamples per column
+    dead = count == 0
+    last = np.maximum(count - 1, 0)
+    out = []
+    for q in (alpha, 1 - alpha):
+        virtual = last * np.float64(q)  # numpy's linear method: (n - 1) * q
+        below = np.floor(virtual)
+        gamma = virtual - below
+        low_i = below.astype(np.intp)[None]
+        high_i = np.minimum(below.astype(np.intp) + 1, last)[None]
+        a = np.take_along_axis(ordered, low_i, axis=0)[0]
+        b = np.take_along_axis(ordered, high_i, axis=0)[0]
+        diff = b - a  # numpy's _lerp, including its switch at gamma >= 0.5
+        value = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+        out.append(np.where(dead, np.nan, value))
+    return out[0], out[1]
 
 
 # ----------------------------------------------------------------------------- calibration

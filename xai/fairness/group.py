@@ -98,10 +98,16 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
             group_iv["calibration_error"], overall_iv["calibration_error"], disparity_iv[
                 "calibration_error_difference"] = calibration.intervals(n_boot=n_boot, confidence=confidence,
                                                                         seed=seed)
+    rule = None
     if len(present) < 2:
         disparities = dict.fromkeys(disparities, math.nan)
         ratio_values = dict.fromkeys(ratio_values, math.nan)
         disparity_iv = {}
+    elif task == "binary":
+        try:
+            rule = four_fifths(frame)
+        except DataError as exc:  # no group selected: the rule is undefined, not failed
+            warnings = (f"{exc}: it does not apply", *warnings)
     return GroupTable(
         feature=frame.feature,
         groups=frame.groups,
@@ -109,7 +115,7 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         overall=overall,
         disparities=disparities,
         ratios=ratio_values,
-        four_fifths=four_fifths(frame) if task == "binary" and len(present) >= 2 else None,
+        four_fifths=rule,
         intervals=group_iv,
         overall_intervals=overall_iv,
         disparity_intervals=disparity_iv,

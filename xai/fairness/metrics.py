@@ -389,14 +389,18 @@ def four_fifths_rule(*, y_true: Any, y_pred: Any, sensitive_features: Any, thres
 def four_fifths(frame: GroupFrame, *, threshold: float = 0.8) -> FourFifths:
     """The four-fifths rule on a frame that has ``selection_rate``.
 
-    Raises :class:`~xai.errors.DataError` when fewer than two groups have rows: the rule
-    compares groups, so one group neither passes nor fails it.
+    Raises :class:`~xai.errors.DataError` when fewer than two groups have rows or no
+    group has a positive prediction: the rule compares selection rates, so then it
+    neither passes nor fails.
     """
     rates = {g: v for g, v in frame.by_group["selection_rate"].items() if np.isfinite(v)}
     if len(rates) < 2:
         raise DataError(f"the four-fifths rule compares groups; {frame.feature!r} has "
                         f"{len(rates)} group{'s' if len(rates) != 1 else ''} with rows")
     low, high = min(rates, key=rates.__getitem__), max(rates, key=rates.__getitem__)
+    if rates[high] == 0:
+        raise DataError(f"the four-fifths rule compares selection rates; no group of {frame.feature!r} "
+                        "has a positive prediction (0/0)")
     value = frame.ratio("selection_rate")
     return FourFifths(ratio=value, threshold=threshold, passed=bool(value >= threshold),
                       lowest_group=low, highest_group=high)
