@@ -300,8 +300,8 @@ def test_many_group_warnings_are_one_line_each_kind():
     y = np.ones(n, dtype=int)
     frame = M.group_frame(y_true=y, y_pred=y, sensitive_features=np.arange(n).astype(str))
     small = [w for w in frame.warnings if "rows" in w]
-    assert small == [f"200 groups have fewer than 30 rows: their metrics are unreliable "
-                     f"('0', '1', '10', '100', '101' ... and 195 more)"]
+    assert small == ["200 groups have fewer than 30 rows: their metrics are unreliable "
+                     "('0', '1', '10', '100', '101' ... and 195 more)"]
     assert len(frame.warnings) == 2  # and one for "no negative labels"
     few = M.group_frame(y_true=[1, 0, 1], y_pred=[1, 0, 0], sensitive_features=["a", "b", "b"])
     assert few.warnings[0] == "group 'a' has 1 rows (< 30): its metrics are unreliable"
