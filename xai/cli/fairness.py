@@ -61,8 +61,8 @@ def fairness(
                          ] = None,
     task: Annotated[str, typer.Option("--task", help=_PREDICTION_HELP + "binary, multiclass (any labels) or "
                                                             "regression (numbers).")] = "binary",
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the intervals (0: none).")
-                      ] = 1000,
+    n_boot: Annotated[int, typer.Option(
+        "--n-boot", help="Bootstrap resamples for the intervals (0: none; at most 100,000).")] = 1000,
     confidence: Annotated[float, typer.Option("--confidence", help="Nominal coverage of the intervals.")] = 0.95,
     min_group_size: Annotated[int, typer.Option("--min-group-size", help="Warn about groups with fewer rows.")
                               ] = 30,

@@ -134,8 +134,10 @@ class GroupMetrics(Probe):
     table of counts per (group, label, prediction); percentile bootstrap intervals come
     from multinomial draws of those counts. For binary tasks the positive class is index
     1 of the model's classes, whose softmax probability gives each group's expected
-    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none),
-    ``confidence`` (0.95), ``min_group_size`` (30).
+    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none,
+    at most 100,000), ``confidence`` (0.95), ``min_group_size`` (30), ``max_groups`` (1000 per
+    sensitive column and for their intersection). A feature with one group has undefined
+    (NaN, JSON null) disparities and no four-fifths verdict.
     """
 
     paper = "https://arxiv.org/abs/1610.02413"
