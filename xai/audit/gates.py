@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from xai import __version__
 from xai._io import atomic_write_text
 from xai._results import to_jsonable
-from xai.audit.metrics import half_width, resolve_metric
+from xai.audit.metrics import half_width, resolve_metric, undefined_metrics
 from xai.audit.runner import AuditResult
 from xai.audit.spec import GateSpec
 from xai.errors import DataError
@@ -101,14 +101,25 @@ def _worst(keys: list[str], metrics: Mapping[str, float], op: str) -> str:
 
 def evaluate_gate(gate: GateSpec, slug: str, metrics: Mapping[str, float],
                   intervals: Mapping[str, tuple[float, float]] | None = None,
-                  baseline: Baseline | None = None) -> GateResult:
+                  baseline: Baseline | None = None, undefined: Collection[str] = ()) -> GateResult:
     """Judge one gate on an audit's ``metrics``.
+
+    ``undefined`` names the audit's metrics that have no value (NaN: a disparity of a
+    feature with one group, a ratio of rates that are all 0).
 
     Raises
     ------
     UnknownNameError
         When the gate's metric names nothing in ``metrics`` (the message lists them).
+    DataError
+        When the gate's metric (or one it stands for) is undefined: the gate cannot be
+        judged, and skipping it would pass a bound nobody checked.
     """
+    lost = [k for k in undefined if k == gate.metric or k.endswith(f".{gate.metric}")]
+    if lost:
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        raise DataError(f"gate {gate.label!r} of {slug}: {lost[0]}{more} is undefined (no value: e.g. a "
+                        "disparity of a sensitive column with one group); see the audit's warnings")
     keys = resolve_metric(gate.metric, metrics)
     key = _worst(keys, metrics, gate.op)
     value = metrics[key]
@@ -152,7 +163,8 @@ def evaluate_gates(audit: AuditResult, gates: list[GateSpec], baseline: Baseline
     """Judge every gate of a spec on one audit result."""
     metrics = audit.metrics()
     intervals = audit.metric_intervals() if any(g.regression for g in gates) else {}
-    return [evaluate_gate(g, audit.slug, metrics, intervals, baseline) for g in gates]
+    undefined = undefined_metrics(audit) if gates else []
+    return [evaluate_gate(g, audit.slug, metrics, intervals, baseline, undefined) for g in gates]
 
 
 def baseline_path(baselines_dir: str | Path, slug: str) -> Path:

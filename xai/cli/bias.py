@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,7 @@ from xai.fairness.embedding import (
     DEFAULT_PERMUTATIONS,
     WeatResult,
     WeatTest,
+    check_permutations,
     read_word_set,
     read_word_vectors,
     weat,
@@ -83,6 +85,7 @@ def weat_command(
     xai bias weat --vectors my.bin --targets x.txt y.txt --attributes a.txt b.txt
     xai bias weat --vectors googlenews --targets x.txt y.txt --attributes a.txt b.txt
     """
+    check_permutations(permutations)  # before any file is read
     if vectors is not None and embedding is not None:
         raise DataError("give --vectors FILE or --embedding NAME, not both")
     if (targets is None) != (attributes is None):
@@ -201,9 +204,12 @@ def _print_result(console: Console, result: WeatResult) -> None:
         view.add_column("words X/Y/A/B", justify="right")
         view.add_column("missing words")
         lost = "; ".join(f"{name}: {', '.join(m)}" for name, m in zip(_SETS, score.missing, strict=True) if m)
-        view.add_row(f"{score.effect_size:.3f}", f"{score.p_value:.2g} ({score.p_method})", f"{score.statistic:.4f}",
+        effect = f"{score.effect_size:.3f}" if math.isfinite(score.effect_size) else "undefined"
+        view.add_row(effect, f"{score.p_value:.2g} ({score.p_method})", f"{score.statistic:.4f}",
                      "/".join(str(len(u)) for u in score.used), lost or "none")
         console.print(view)
+        for note in score.notes:
+            console.print(f"  [yellow]warning:[/] {escape(note)}")
         if score.reference:
             console.print(f"  [dim]published (human IAT): d {score.reference.get('d', '?')}, "
                           f"p {score.reference.get('p', '?')}[/]")
@@ -305,6 +311,7 @@ def seat_command(
     from xai.report.weat import render_weat_page
     from xai.zoo import load_model
 
+    check_permutations(permutations)  # before the encoder is loaded
     handle = load_model(model, zoo_dir=zoo_dir)
     result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
     page = None
