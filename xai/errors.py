@@ -42,3 +42,16 @@ class SpecError(XaiError):
 
 class NotApplicableError(XaiError):
     """A method or probe that does not apply to the given model (the message says why)."""
+
+
+def bad_option_error(method: str, options: dict[str, object], exc: Exception) -> DataError:
+    """A ``TypeError``/``ValueError`` met while a method read its options, as a :class:`DataError`.
+
+    Names the method and the option(s) whose value the message quotes (``int('many')``
+    says ``'many'``); when none can be told apart, every option given.
+    """
+    said = str(exc)
+    named = [k for k, v in options.items() if isinstance(v, str | bytes) and repr(v) in said]
+    named = named or [k for k, v in options.items() if not isinstance(v, bool | int | float)] or list(options)
+    shown = ", ".join(f"{k}={options[k]!r}" for k in named) or "(none)"
+    return DataError(f"{method}: bad option value {shown} ({said})")

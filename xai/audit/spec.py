@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xai._typing import SEED_MAX
 from xai.errors import SpecError
 
 
@@ -173,7 +174,7 @@ class AuditSpec(_Strict):
     dream: list[DreamSpec] = Field(default_factory=list)
     invert: list[InvertSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
 
 
 def parse_spec(text: str, source: str = "<spec>") -> AuditSpec:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from xai._device import resolve_device
-from xai._typing import DeviceName
+from xai._typing import SEED_MAX, DeviceName
 from xai.audit import AuditResult, AuditSpec, run_audit
 from xai.errors import DataError
 from xai.report.html import write_report
@@ -21,7 +21,8 @@ DeviceOpt = Annotated[
     typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
                  show_default=True),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the spec's).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, max=SEED_MAX,
+                                          help="Random seed (overrides the spec's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 ZooDirOpt = Annotated[
     Path | None,

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xai._io import atomic_write_text
+from xai._typing import SEED_MAX
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
 from xai.cli._common import (
     DataOpt,
@@ -73,7 +74,8 @@ def weat_command(
     permutations: Annotated[int, typer.Option(
         "--permutations", help="Exact p-value up to this many partitions, else this many random ones.")
     ] = DEFAULT_PERMUTATIONS,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random partitions.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                                help="Seed of the random partitions.")] = 0,
     json_out: JsonOpt = False,
     out: OutOpt = None,
 ) -> None:
@@ -292,7 +294,8 @@ def seat_command(
     permutations: Annotated[int, typer.Option(
         "--permutations", help="Exact p-value up to this many partitions, else this many random ones.")
     ] = DEFAULT_PERMUTATIONS,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random partitions.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                                help="Seed of the random partitions.")] = 0,
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,
     out: OutOpt = None,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from xai._typing import SEED_MAX
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -98,7 +99,7 @@ def list_(
 def train(
     names: Annotated[list[str] | None, typer.Argument(help="Entries to train.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Train every entry.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="Training seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries trained at once, each in its own process "
                                       "on one CPU thread (the same recipes as one at a time).")] = 1,
     device: DeviceOpt = "auto",
