@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,6 +77,47 @@ def check_device(device: str) -> str:
     if device not in DEVICES:
         raise DataError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     return device
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest of ``path``'s parents that exists (what a write would have to create folders in)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path(path.absolute().anchor)
+
+
+def check_output_file(path: Path, what: str, *, append: bool = False) -> Path:
+    """Refuse, before any work, an output file that cannot be written (one line, exit 2).
+
+    A folder, a path under a file, or a folder we may not write into fails now rather
+    than after minutes of auditing; ``append`` files (``$GITHUB_STEP_SUMMARY``) must also
+    be writable themselves, since they are not replaced.
+    """
+    if str(path) == "" or path.is_dir():
+        raise DataError(f"{what} {str(path)!r} is a folder; name a file")
+    if path.exists() and not path.is_file():
+        raise DataError(f"{what} {path}: not a regular file")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise DataError(f"{what} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"{what} {path}: cannot write into {ancestor}")
+    if append and path.exists() and not os.access(path, os.W_OK):
+        raise DataError(f"{what} {path}: file is not writable")
+    return path
+
+
+def check_output_dir(path: Path, what: str) -> Path:
+    """Refuse, before any work, a report folder that cannot be made or written (one line, exit 2)."""
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{what} {path} is a file, not a folder")
+    ancestor = path if path.is_dir() else _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise DataError(f"{what} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"{what} {path}: cannot write into {ancestor}")
+    return path
 
 
 def print_json(document: Any) -> None:

@@ -16,6 +16,7 @@ from xai.cli._common import (
     SeedOpt,
     ZooDirOpt,
     check_device,
+    check_output_dir,
     print_json,
     stderr_console,
     stdout_console,
@@ -43,6 +44,7 @@ def audit(
         plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
     else:
         plan = [(slug, spec, f"default:{slug}") for slug, spec in default_specs()]
+    check_output_dir(out, "--out")  # before minutes of auditing, not after
     progress = stderr_console(enabled=not (json_out or quiet))
     results: list[AuditResult] = []
     for slug, spec, source in plan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +11,15 @@ from rich.text import Text
 
 from xai._device import resolve_device
 from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, verdict_line
+from xai.audit.gates import load_baseline
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
     QuietOpt,
     ZooDirOpt,
     check_device,
+    check_output_dir,
+    check_output_file,
     print_json,
     stderr_console,
     stdout_console,
@@ -59,8 +63,21 @@ def check(
             raise SpecError(f"no {DEFAULT_SPECS}/ folder here: name spec files or folders, "
                             "or scaffold one with `xai init`")
         specs = [DEFAULT_SPECS]
-    # Every spec is validated before any model runs: a typo fails in a second, not a minute.
+    # Every spec, baseline and output path is validated before any model runs: a typo
+    # fails in a second, not a minute, and never as a failed gate (exit 1).
     plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
+    check_output_dir(out, "--out")
+    if junit is not None:
+        check_output_file(junit, "--junit")
+    if summary is not None:
+        check_output_file(summary, "--summary")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        check_output_file(Path(step_summary), "$GITHUB_STEP_SUMMARY", append=True)
+    if not update_baseline:  # --update-baseline replaces them: a broken one is fixed, not read
+        for slug, spec, _ in plan:
+            if any(g.regression for g in spec.gate):
+                load_baseline(baselines, slug)
     progress = stderr_console(enabled=not (json_out or quiet))
     checked: list[CheckedAudit] = []
     for slug, spec, source in plan:
