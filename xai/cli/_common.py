@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from xai._device import resolve_device
+from xai._text import SafeConsole
 from xai._typing import SEED_MAX, DeviceName
 from xai.audit import AuditResult, AuditSpec, run_audit
 from xai.errors import DataError
@@ -63,13 +64,13 @@ DEVICES: tuple[DeviceName, ...] = ("auto", "cpu", "cuda")
 
 
 def stdout_console() -> Console:
-    """Console for tables and verdicts (stdout)."""
-    return Console(file=sys.stdout, highlight=False)
+    """Console for tables and verdicts (stdout); user strings still go through :func:`safe_text`."""
+    return SafeConsole(file=sys.stdout, highlight=False)
 
 
 def stderr_console(enabled: bool = True) -> Console | None:
     """Console for progress and notes (stderr, so ``--json`` keeps stdout clean)."""
-    return Console(stderr=True, highlight=False) if enabled else None
+    return SafeConsole(stderr=True, highlight=False) if enabled else None
 
 
 def check_device(device: str) -> str:

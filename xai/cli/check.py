@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from xai._device import resolve_device
+from xai._text import safe_text, strip_controls
 from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, verdict_line
 from xai.audit.gates import load_baseline
 from xai.cli._common import (
@@ -82,7 +83,7 @@ def check(
     checked: list[CheckedAudit] = []
     for slug, spec, source in plan:
         if progress is not None:
-            progress.print(f"[dim]checking {slug} ({len(spec.gate)} gates) ...[/]")
+            progress.print(f"[dim]checking {safe_text(slug)} ({len(spec.gate)} gates) ...[/]")
         checked.append(check_spec(spec, slug=slug, spec_path=source, baselines_dir=baselines,
                                   update_baseline=update_baseline, device=torch_device,
                                   zoo_dir=zoo_dir, console=progress))
@@ -109,7 +110,7 @@ def check(
         console = stdout_console()
         if not quiet:
             print_check_summary(checked, console)
-            console.print(f"Report: [bold]{index}[/]")
-        console.print(Text(verdict, style="green" if passed else "bold red"), soft_wrap=True)
+            console.print(f"Report: [bold]{safe_text(index)}[/]")
+        console.print(Text(strip_controls(verdict), style="green" if passed else "bold red"), soft_wrap=True)
     if not passed:
         raise typer.Exit(1)

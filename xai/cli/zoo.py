@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from xai._text import safe_text
 from xai._typing import SEED_MAX
 from xai.cli._common import (
     DeviceOpt,
@@ -197,7 +198,7 @@ def card(
     table.add_column("value")
     for key in ("architecture", "family", "task", "params", "dataset", "split", "metrics",
                 "headline", "seed", "recipe", "train_seconds", "layers", "paper", "weights_sha256"):
-        table.add_row(key, str(data.get(key)))
+        table.add_row(key, safe_text(data.get(key)))
     for key, value in data.get("details", {}).items():  # non-numeric results (nearest neighbours ...)
-        table.add_row(key, str(value))
+        table.add_row(safe_text(key), safe_text(value))
     stdout_console().print(table)
