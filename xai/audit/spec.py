@@ -135,9 +135,9 @@ class GateSpec(_Strict):
 
     metric: str = Field(min_length=1)
     op: GateOp
-    value: float | None = None
+    value: float | None = Field(default=None, allow_inf_nan=False)  # NaN would fail every gate: exit 1
     regression: bool = False
-    tolerance: float = Field(default=0.0, ge=0)
+    tolerance: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     name: str | None = None
 
     @model_validator(mode="after")
