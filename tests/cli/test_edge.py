@@ -108,6 +108,16 @@ def test_os_error_while_writing_is_2_naming_the_path(preds, monkeypatch, tmp_pat
     assert str(target) in line and os.strerror(errno.ENOSPC) in line
 
 
+def test_full_disk_in_a_real_write_names_the_file_and_leaves_no_temp(preds, monkeypatch, tmp_path):
+    def no_space(_fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write/fsync raise: no file name
+    monkeypatch.setattr(os, "fsync", no_space)
+    out = tmp_path / "out"
+    line = assert_one_error(run(*fairness_args(preds, "-o", str(out))), 2)
+    assert str(out) in line and os.strerror(errno.ENOSPC) in line
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+
+
 def test_xai_error_stays_2(preds, monkeypatch):
     def bad(*_args, **_kwargs):
         raise DataError("column [/] \x1b]0;title\x07is bad")
