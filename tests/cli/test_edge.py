@@ -292,6 +292,19 @@ def test_report_links_only_for_http_urls(tmp_path):
         assert 'href="javascript%3Ax.json"' in page
 
 
+def test_every_template_link_from_data_is_quoted_or_http_only():
+    """No template builds an href from data without ``local_href`` or an ``is http_url`` guard."""
+    import re
+
+    for template in (REPO / "xai" / "report" / "templates").glob("*.j2"):
+        text = template.read_text(encoding="utf-8")
+        for match in re.finditer(r'href="\{\{\s*([^}]*?)\s*\}\}', text):
+            expression = match.group(1)
+            guarded = re.search(r"\{%\s*if\s+" + re.escape(expression) + r"\s+is\s+http_url\s*%\}[^{]*$",
+                                text[:match.start()])
+            assert expression.endswith("|local_href") or guarded, (template.name, expression)
+
+
 # ---------------------------------------------------------------- the real entry point
 
 
