@@ -1,7 +1,8 @@
 """One exception root for every error a user can cause.
 
 The CLI catches :class:`XaiError` at its edge and prints its message as one line on
-stderr with exit code 2; anything else is a bug and keeps its traceback.
+stderr with exit code 2; anything else is a bug: one line and exit code 3, the
+traceback with ``xai --debug`` (see :mod:`xai.cli._edge`).
 """
 
 from __future__ import annotations
