@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xai._typing import SEED_MAX
 from xai.errors import SpecError
 
 
@@ -135,9 +136,9 @@ class GateSpec(_Strict):
 
     metric: str = Field(min_length=1)
     op: GateOp
-    value: float | None = None
+    value: float | None = Field(default=None, allow_inf_nan=False)  # NaN would fail every gate: exit 1
     regression: bool = False
-    tolerance: float = Field(default=0.0, ge=0)
+    tolerance: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     name: str | None = None
 
     @model_validator(mode="after")
@@ -174,7 +175,7 @@ class AuditSpec(_Strict):
     dream: list[DreamSpec] = Field(default_factory=list)
     invert: list[InvertSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
 
 
 def parse_spec(text: str, source: str = "<spec>") -> AuditSpec:

@@ -8,6 +8,7 @@ import typer
 
 from xai._device import resolve_device
 from xai._io import check_writable_dir
+from xai._text import safe_text
 from xai.audit import AuditResult, collect_spec_paths, default_specs, load_spec, run_audit, spec_slugs
 from xai.cli._common import (
     DeviceOpt,
@@ -51,13 +52,13 @@ def audit(
         if seed is not None:
             spec = spec.model_copy(update={"seed": seed})
         if progress is not None:
-            progress.print(f"[dim]auditing {slug} ...[/]")
+            progress.print(f"[dim]auditing {safe_text(slug)} ...[/]")
         results.append(run_audit(spec, slug=slug, spec_path=source, device=torch_device,
                                  zoo_dir=zoo_dir, console=progress))
     index = write_report(results, out_dir)
     if json_out:
         print_json({"report": str(index), "audits": [r.headline() for r in results]})
     elif quiet:
-        stdout_console().print(f"Report: {index}")
+        stdout_console().print(f"Report: {safe_text(index)}")
     else:
         print_audit_summary(results, str(index), stdout_console())

@@ -18,7 +18,7 @@ from xai._registry import Registry
 from xai._results import to_jsonable
 from xai._typing import Task
 from xai.datasets import Dataset
-from xai.errors import DataError, NotApplicableError
+from xai.errors import DataError, NotApplicableError, bad_option_error
 from xai.zoo.handle import ModalitySplit, ModelHandle, eval_mode
 
 TargetChoice = Literal["predicted", "label"] | int
@@ -125,7 +125,10 @@ class Explainer(ABC):
         if reason:
             raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
         self.handle = handle
-        self.options = self.check_options(options)
+        try:
+            self.options = self.check_options(options)
+        except (TypeError, ValueError) as exc:  # e.g. int("many"): the user's option, not a bug
+            raise bad_option_error(self.name, options, exc) from exc
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:

@@ -13,7 +13,7 @@ from xai._provenance import Provenance
 from xai._registry import Registry
 from xai._results import to_jsonable
 from xai.datasets import Dataset
-from xai.errors import NotApplicableError
+from xai.errors import NotApplicableError, bad_option_error
 from xai.fairness.metrics import FourFifths
 from xai.zoo.handle import ModelHandle
 
@@ -171,5 +171,9 @@ def list_probes(pattern: str = "*", handle: ModelHandle | None = None, *, defaul
 
 
 def create_probe(name: str, handle: ModelHandle, **options: Any) -> Probe:
-    """Build probe ``name`` for ``handle``."""
-    return PROBES.get(name)(handle, **options)
+    """Build probe ``name`` for ``handle`` (a bad option value is a :class:`DataError` naming it)."""
+    probe_class = PROBES.get(name)
+    try:
+        return probe_class(handle, **options)
+    except (TypeError, ValueError) as exc:  # e.g. int("many") while reading the options
+        raise bad_option_error(name, options, exc) from exc

@@ -16,6 +16,7 @@ from matplotlib import colormaps
 
 from xai import __version__
 from xai._results import to_jsonable
+from xai._text import http_url, local_href
 from xai.audit.gates import GateResult
 from xai.audit.runner import AuditResult
 from xai.audit.spec import safe_slug
@@ -34,6 +35,10 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Links from data: only absolute http(s) URLs become links (a card's ``paper`` may say
+# ``javascript:``); file names are percent-quoted so ``javascript:x.html`` stays a file.
+_ENV.filters["local_href"] = local_href
+_ENV.tests["http_url"] = lambda value: http_url(value) is not None
 
 
 #: Okabe-Ito: categorical colours that stay distinct under the common colour-vision deficiencies.
