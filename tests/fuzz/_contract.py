@@ -44,6 +44,9 @@ _RUNNER = CliRunner()
 _ENV = {"GITHUB_STEP_SUMMARY": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "TTY_INTERACTIVE": None}
 #: How ``warnings`` prints one: "file.py:12: FutureWarning: ...".
 _WARNING = re.compile(r"\b\w*Warning: ")
+#: Options that take no value (so the token after one is not its value).
+_BOOLEAN = {"--json", "--quiet", "-q", "--trust-pickle", "--update-baseline", "--force", "--help", "--version",
+            "--bogus", "-x", "--"}
 #: Flags that turn progress output on stderr off.
 _QUIET = {"--json", "--quiet", "-q"}
 #: ESC, and the single-byte CSI and OSC introducers that some terminals also obey.
@@ -76,6 +79,16 @@ def _strict_json(text: str) -> object:
         raise ValueError(f"non-standard JSON constant {name}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def _flags(args: Sequence[str]) -> set[str]:
+    """The boolean flags given, leaving out a flag-like token that is the value of the option before it."""
+    found = set()
+    for index, arg in enumerate(args):
+        before = args[index - 1] if index else ""
+        if arg.startswith("-") and not (before.startswith("-") and before not in _BOOLEAN and "=" not in before):
+            found.add(arg)
+    return found
 
 
 def describe(result: Result, args: Sequence[str]) -> str:
@@ -119,9 +132,9 @@ def assert_contract(result: Result, args: Sequence[str], *, codes: Iterable[int]
         lines = result.stderr.splitlines()
         errors = [line for line in lines if line.startswith("error:")]
         assert len(errors) == 1 and lines[-1].startswith("error: "), "exit 2 needs one 'error: ' line, last" + why
-        if _QUIET & set(args):  # no progress lines by design: the error is all there is
+        if _QUIET & _flags(args):  # no progress lines by design: the error is all there is
             assert len(lines) == 1, "--json/--quiet: stderr must be the error line alone" + why
-    if "--json" in args and result.exit_code in (0, 1) and "--help" not in args:
+    if "--json" in _flags(args) and result.exit_code in (0, 1) and not {"--help", "--version"} & set(args):
         try:
             _strict_json(result.stdout)
         except ValueError as exc:

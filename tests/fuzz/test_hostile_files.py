@@ -185,7 +185,7 @@ def test_torchscript_archive_with_a_bad_crc_is_refused(tmp_path, previous):
 def test_model_whose_outputs_do_not_match_the_classes_is_refused(tmp_path, previous, data, features):
     model = _torchscript(Flat3(features).eval(), tmp_path / "three.pt")
     args = _fairness(model, data)
-    if data == "digits":  # digits has no sex column: probe by the ink groups instead
+    if data == "digits":  # digits has no sex column: explain instead of probing
         args = ["explain", str(model), "--data", "digits", "-m", "saliency", "-n", "2", "--device", "cpu", "--json"]
     _refused(args, previous)
 
