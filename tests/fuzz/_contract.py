@@ -71,7 +71,9 @@ def invoke(args: Sequence[str], *, family: str, env: dict[str, str | None] | Non
         for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
             warnings.filterwarnings("ignore", category=category)
         warnings.showwarning = _to_stderr
-        return _RUNNER.invoke(app, list(args), env={**_ENV, **(env or {})}, catch_exceptions=True)
+        # color=True: click strips ANSI codes from echo() when stdout is no terminal, which would hide
+        # escape sequences that a user's terminal receives; rich still sees no terminal (no styling).
+        return _RUNNER.invoke(app, list(args), env={**_ENV, **(env or {})}, catch_exceptions=True, color=True)
 
 
 def _strict_json(text: str) -> object:
