@@ -80,7 +80,12 @@ def test_committed_checkpoint_matches_its_card_and_floor(name):
     metrics = evaluate_entry(entry, handle.module, load_dataset(entry.dataset, "test"),
                              torch.device("cpu"))
     held_out = metrics[entry.metric]
-    assert held_out == pytest.approx(card["metrics"][entry.metric], abs=1e-6)
+    committed = card["metrics"][entry.metric]
+    # Cards round to 6 decimals (up to 5e-7 off; abs 1e-6 leaves as much again), and float32
+    # reductions over the test set (losses, PSNR, ELBO) sum in another order on another CPU: rel
+    # 1e-5 on top. Accuracy-type metrics are counts over at most a few thousand rows, so this stays
+    # far below one row (1/n): a flipped prediction still fails.
+    assert held_out == pytest.approx(committed, abs=1e-6 + 1e-5 * abs(committed))
     assert entry.meets_floor(held_out)
     assert card["params"] == sum(p.numel() for p in handle.module.parameters())
     assert card["headline"] == {"metric": entry.metric, "value": card["metrics"][entry.metric],
