@@ -252,13 +252,14 @@ def eec_command(
     options = {**parse_options(option), "score": score, "top": top}
     spec = AuditSpec(
         title=f"template bias of {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None),
         data=DataSpec(name=data, sensitive=axes),
         explain=[],
         probe=[ProbeSpec(name="template-bias", sensitive=axes, options=options)],
         seed=seed or 0,
     )
-    result, page = run_cli_audit(spec, slug="bias-eec", device=device, zoo_dir=zoo_dir, json_out=json_out, out=out)
+    result, page = run_cli_audit(spec, slug="bias-eec", device=device, zoo_dir=zoo_dir, json_out=json_out, out=out,
+                                 trust_pickle=trust_pickle)
     probe = result.fairness[0]
     if json_out:
         print_json(probe.to_dict())

@@ -101,14 +101,14 @@ def rollout(
         raise DataError("--pool and --compare apply to text models")
     spec = AuditSpec(
         title=f"attention {mode} on {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None),
         data=DataSpec(name=data),
         explain=[ExplainSpec(method=METHOD, samples=samples or 8, target=parse_target(target), options=options)],
         probe=[],
         seed=seed or 0,
     )
     result, page = run_cli_audit(spec, slug=f"rollout-{mode}", device=device, zoo_dir=zoo_dir,
-                                 json_out=json_out, out=out)
+                                 json_out=json_out, out=out, trust_pickle=trust_pickle)
     explanation = result.explanations[0]
     if json_out:
         print_json(explanation.to_dict())
