@@ -28,6 +28,7 @@ from xai.cli._common import (
     parse_options,
     print_json,
     run_cli_audit,
+    stderr_console,
     stdout_console,
 )
 from xai.datasets import WordVectors, list_word_vectors, load_word_vectors
@@ -318,7 +319,7 @@ def seat_command(
     from xai.zoo import load_model
 
     check_permutations(permutations)  # before the encoder is loaded
-    handle = load_model(model, zoo_dir=zoo_dir)
+    handle = load_model(model, zoo_dir=zoo_dir, train_missing=True, console=stderr_console(enabled=not json_out))
     result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
     page = None
     if out is not None:

@@ -325,11 +325,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _torch_load(path: Path, raw: bytes, trust_pickle: bool) -> object:
+    if not zipfile.is_zipfile(io.BytesIO(raw)) and not raw.startswith(b"\x80"):  # torch.save: zip or pickle 2+
+        raise ModelLoadError(f"{path}: not a PyTorch file (neither a zip archive nor a pickle)")
     try:
         return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        if not zipfile.is_zipfile(io.BytesIO(raw)) and not raw.startswith(b"\x80"):
-            raise ModelLoadError(f"{path}: not a PyTorch file (neither a zip archive nor a pickle)") from None
         if not trust_pickle:
             raise ModelLoadError(
                 f"{path} is a pickle that holds Python objects beyond tensors; loading it "
