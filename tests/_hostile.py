@@ -112,3 +112,29 @@ def flip_stored_byte(path: Path, entry_suffix: str) -> None:
     start = info.header_offset + 30 + name_len + extra_len
     raw[start + info.file_size // 2] ^= 0x55
     path.write_bytes(bytes(raw))
+
+
+def genuine_pickled_weight_pt2(path: Path, module: torch.nn.Module) -> Path:
+    """A working ``.pt2`` whose first weight is stored the way torch stores tensor subclasses: pickled."""
+    export_lenet(path, module)
+    target: dict[str, str] = {}
+
+    def edit(rel: str, data: bytes) -> bytes:
+        if rel.endswith("_weights_config.json"):
+            config = json.loads(data)
+            fqn = sorted(config["config"])[0]
+            config["config"][fqn]["use_pickle"] = True
+            target["file"], target["fqn"] = "data/weights/" + config["config"][fqn]["path_name"], fqn
+            return json.dumps(config).encode()
+        return data
+
+    def pickled(rel: str, data: bytes) -> bytes:
+        if rel != target["file"]:
+            return data
+        buffer = io.BytesIO()
+        torch.save(torch.nn.Parameter(module.state_dict()[target["fqn"]].clone()), buffer)
+        return buffer.getvalue()
+
+    rewrite_zip(path, edit)
+    rewrite_zip(path, pickled)
+    return path
