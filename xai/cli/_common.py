@@ -41,7 +41,8 @@ DataOpt = Annotated[
 ]
 TrustPickleOpt = Annotated[
     bool,
-    typer.Option("--trust-pickle", help="Allow loading a pickled model (runs code from the file)."),
+    typer.Option("--trust-pickle", help="Trust the model file: allow unpickling it and loading a .pt2 "
+                 "unscanned (runs code from the file). A spec cannot set this."),
 ]
 
 ModelArg = Annotated[
