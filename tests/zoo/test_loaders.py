@@ -9,6 +9,7 @@ import torch
 
 from xai.errors import ModelLoadError, UnknownNameError
 from xai.zoo import check_model_on_data, load_model
+from xai.zoo._archive import _safe_expression, _safe_guard, check_pt2, read_verified_zip
 from xai.zoo.cnn import LeNet5
 
 from .._hostile import (
@@ -281,3 +282,52 @@ def test_first_batch_check_catches_a_static_batch_export(lenet, digits_test, tmp
     dynamic = load_model(str(export_lenet(tmp_path / "dynamic.pt2", lenet.module)), data="digits")
     check_model_on_data(dynamic, digits_test)  # passes: any batch size
     check_model_on_data(lenet, digits_test)
+
+
+class _TwoInputs(torch.nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = torch.cat([x, y], 0)
+        return z.reshape(z.shape[0] // 2, -1).sum(1)
+
+
+def test_pt2_shape_guards_and_derived_sizes_load_untrusted(tmp_path):
+    """torch writes guard code and sympy expressions for derived sizes: plain ones pass the scan."""
+    dims = ({0: torch.export.Dim("b", min=2, max=100)}, {0: torch.export.Dim("c", min=2, max=100)})
+    program = torch.export.export(_TwoInputs(), (torch.randn(4, 3), torch.randn(6, 3)), dynamic_shapes=dims)
+    path = tmp_path / "derived.pt2"
+    torch.export.save(program, str(path))
+    with zipfile.ZipFile(path) as archive:
+        model = json.loads(archive.read(next(n for n in archive.namelist() if "/models/" in n)))
+    assert model["guards_code"]  # the case is real: torch did write guards
+    _raw, archive = read_verified_zip(path)
+    check_pt2(path, archive)  # no refusal
+    module = torch.export.load(str(path)).module()
+    assert module(torch.ones(4, 3), torch.ones(2, 3)).tolist() == [6.0, 6.0, 6.0]
+
+
+@pytest.mark.parametrize("guard", [
+    "open('m', 'w') is not None", "L['x'].__class__", "L['x'].size()[0] == 2 # c", "L['x'].size()[0] == 2\n",
+    "math.system(1)", "(lambda: 1)()", "getattr(L, 'x')", "L['a b'].size()[0] == 1", "__import__('os')",
+])
+def test_guards_other_than_shape_checks_are_unsafe(guard):
+    assert not _safe_guard(guard)
+
+
+@pytest.mark.parametrize("guard", ["L['x'].size()[0] == 2", "math.isnan(L['x'])", "L['x'] == math.inf",
+                                   "L['x'].stride()[1] == 1 and L['y'].dim() == 2"])
+def test_shape_check_guards_are_safe(guard):
+    assert _safe_guard(guard)
+
+
+@pytest.mark.parametrize(("expression", "safe"), [
+    ("Symbol('s77', positive=True, integer=True)", True),
+    ("FloorDiv(Add(Symbol('s1', integer=True), Integer(3)), Integer(2))", True),
+    ("Float('1.5', precision=53)", True),
+    ("s0*2 + Max(s1, 1)", True),
+    ("Symbol('s1') + 0*len(str(open('m', 'w')))", False),
+    ("lambdify(s0, 'x')", False),
+    ("Symbol('s1').__class__", False),
+    ("Symbol('a b')", False),
+])
+def test_shape_expressions_must_be_plain_arithmetic(expression, safe):
+    assert _safe_expression(expression) is safe

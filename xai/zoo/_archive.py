@@ -13,7 +13,9 @@ several places (torch 2.14):
 - an AOTInductor payload is a shared library that is loaded;
 - archives older than the PT2 format take another reader with the same fallbacks.
 
-:func:`check_pt2` refuses each of these unless the user trusts the file; the checks read
+:func:`check_pt2` refuses each of these unless the user trusts the file (guards and shape
+expressions pass when they are plain size comparisons and arithmetic, checked on their
+syntax tree; graph nodes may only call ATen, ``operator`` and ``math`` functions); the checks read
 the archive only (nothing is unpickled or evaluated). :func:`read_verified_zip` checks every
 entry's CRC so a corrupted archive is refused instead of loading changed weights.
 """
@@ -38,7 +40,10 @@ TRUST_HINT = "pass --trust-pickle if you trust its source"
 _NATIVE_DIRS = ("data/aotinductor/", "data/executorch/", "data/mtia", "xl_model_weights/")
 # Names a symbolic shape expression may call (sympy and torch.utils._sympy.functions).
 _SYMPY_CALLS = frozenset({
-    "Symbol", "Integer", "Rational", "Float", "Max", "Min", "Abs", "Eq", "Ne", "Lt", "Le", "Gt", "Ge",
+    "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Equality", "Unequality", "StrictLessThan",
+    "LessThan", "StrictGreaterThan", "GreaterThan", "BooleanTrue", "BooleanFalse", "Infinity", "NegativeInfinity",
+    "IntInfinity", "NegativeIntInfinity", "NaN", "Half", "One", "Zero", "NegativeOne",
+    "Max", "Min", "Abs", "Eq", "Ne", "Lt", "Le", "Gt", "Ge",
     "And", "Or", "Not", "Piecewise", "floor", "ceiling", "sqrt", "FloorDiv", "ModularIndexing", "Where",
     "PythonMod", "Mod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv", "LShift", "RShift", "PowByNatural",
     "FloatPow", "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator", "TruncToFloat",
@@ -46,7 +51,9 @@ _SYMPY_CALLS = frozenset({
 })
 _SYMPY_NAMES = frozenset({"oo", "zoo", "nan", "true", "false", "S"}) | _SYMPY_CALLS
 _SYMBOL = re.compile(r"[a-z]{1,8}\d+")  # s0, u3, s77: the names torch gives shape symbols
-_SAFE_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SAFE_TEXT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[0-9.eE+-]{1,40}")  # names, and numbers as Float('1.5')
+_GUARD_METHODS = frozenset({"size", "stride", "storage_offset", "dim", "numel"})
+_GUARD_MATH = frozenset({"inf", "nan", "isnan", "isinf", "floor", "ceil", "trunc", "sqrt"})
 _EXPR_NODES = (ast.Expression, ast.Call, ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare,
                ast.BoolOp, ast.keyword, ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 # Graph node targets torch.export writes (ATen and higher-order ops, operator.*, math.*).
@@ -142,8 +149,13 @@ def _check_program(rel: str, raw: bytes, refuse: Any) -> None:
         raise refuse(f"{rel} is not JSON") from None
     if not isinstance(program, dict):
         raise refuse(f"{rel} is not an exported program")
-    if program.get("guards_code"):
-        raise refuse(f"{rel} holds guard code (torch compiles it with exec)")
+    guards = program.get("guards_code") or []
+    if not isinstance(guards, list):
+        raise refuse(f"{rel} holds guard code that is not a list of checks")
+    for guard in guards:
+        if not _safe_guard(guard):
+            raise refuse(f"{rel} holds guard code that is not a plain shape check ({str(guard)[:60]!r}; "
+                         "torch compiles it with exec)")
     for kind, value in _walk(program):
         if kind == "expr" and not _safe_expression(value):
             raise refuse(f"{rel} holds a shape expression that is not plain arithmetic ({str(value)[:60]!r})")
@@ -185,6 +197,39 @@ def _safe_expression(text: Any) -> bool:
         if isinstance(node, ast.Name) and not (node.id in _SYMPY_NAMES or _SYMBOL.fullmatch(node.id)):
             return False
         if isinstance(node, ast.keyword) and (node.arg is None or not _SAFE_TEXT.fullmatch(node.arg)):
+            return False
+        if isinstance(node, ast.Constant) and not (
+                isinstance(node.value, bool | int | float)
+                or (isinstance(node.value, str) and _SAFE_TEXT.fullmatch(node.value))):
+            return False
+    return True
+
+
+def _safe_guard(text: Any) -> bool:
+    """Whether a guard is a comparison over input sizes (``L['x'].size()[0] == 2``), which torch ``exec``s.
+
+    Torch pastes the text into generated source, so besides the node allowlist a guard must
+    not carry what could end the surrounding call (comments, newlines, backslashes, quotes
+    other than around a plain name).
+    """
+    if not isinstance(text, str) or len(text) > 10_000 or any(c in text for c in "#\n\r\\\";"):
+        return False
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+    allowed = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.BinOp, ast.Constant, ast.Subscript,
+               ast.Name, ast.Attribute, ast.Call, ast.Load, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            return False
+        if isinstance(node, ast.Name) and node.id not in ("L", "math"):
+            return False
+        if isinstance(node, ast.Attribute) and not (
+                (isinstance(node.value, ast.Name) and node.value.id == "math" and node.attr in _GUARD_MATH)
+                or (node.attr in _GUARD_METHODS and not isinstance(node.value, ast.Name))):
+            return False
+        if isinstance(node, ast.Call) and (node.keywords or not isinstance(node.func, ast.Attribute)):
             return False
         if isinstance(node, ast.Constant) and not (
                 isinstance(node.value, bool | int | float)
