@@ -44,6 +44,7 @@ def check_spec(
     device: torch.device | None = None,
     zoo_dir: str | Path | None = None,
     console: Console | None = None,
+    trust_pickle: bool = False,
 ) -> CheckedAudit:
     """Run ``spec`` and evaluate its gates against ``<baselines_dir>/<slug>.json``.
 
@@ -52,7 +53,7 @@ def check_spec(
     with it.
     """
     result = run_audit(spec, slug=slug, spec_path=spec_path, device=device, zoo_dir=zoo_dir,
-                       console=console)
+                       console=console, trust_pickle=trust_pickle)
     written = str(write_baseline(result, baselines_dir)) if update_baseline else None
     baseline = load_baseline(baselines_dir, slug) if any(g.regression for g in spec.gate) else None
     gates = evaluate_gates(result, spec.gate, baseline)

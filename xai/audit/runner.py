@@ -25,7 +25,7 @@ from xai.explain.dream import DreamResult, dream, why_not_dream
 from xai.explain.inversion import InversionResult, invert, why_not_invert
 from xai.explain.sanity import SanityResult, sanity_check
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
-from xai.zoo import ModelHandle, load_model
+from xai.zoo import ModelHandle, check_model_on_data, load_model
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,19 @@ def run_audit(
     device: torch.device | None = None,
     zoo_dir: str | Path | None = None,
     console: Console | None = None,
+    trust_pickle: bool = False,
 ) -> AuditResult:
-    """Run one audit end to end (trains a missing zoo entry first)."""
+    """Run one audit end to end (trains a missing zoo entry first).
+
+    ``trust_pickle`` allows unpickling the model file (it runs code from the file); it is
+    the caller's decision (``--trust-pickle``), never the spec's.
+    """
     start = time.perf_counter()
     handle = load_model(
         spec.model.name,
         weights=spec.model.weights,
         data=spec.data.name,
-        trust_pickle=spec.model.trust_pickle,
+        trust_pickle=trust_pickle,
         zoo_dir=zoo_dir,
         train_missing=True,
         seed=spec.seed,
@@ -153,6 +158,7 @@ def run_audit(
     data = load_dataset(data_name, spec.data.split)
     if spec.data.samples is not None:
         data = sample_rows(data, spec.data.samples, spec.seed)
+    check_model_on_data(handle, data)
     notes: list[str] = []
     performance = handle.performance(data)
     with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:

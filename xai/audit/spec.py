@@ -48,11 +48,23 @@ class _Strict(BaseModel):
 
 
 class ModelSpec(_Strict):
-    """Which model: a zoo name or folder, a TorchScript file, or a factory plus weights."""
+    """Which model: a zoo name or folder, a TorchScript file, or a factory plus weights.
+
+    There is no ``trust_pickle`` key: a spec (say, one in a pull request) must never grant
+    itself the right to run code from a model file. Trust comes only from the command
+    line's ``--trust-pickle`` or ``trust_pickle=True`` in Python.
+    """
 
     name: str = Field(min_length=1)
     weights: str | None = None
-    trust_pickle: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_trust_in_specs(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "trust_pickle" in data:
+            raise ValueError("`trust_pickle` is not allowed in a spec (a spec cannot grant trust); "
+                             "pass --trust-pickle on the command line if you trust the model file")
+        return data
 
 
 class DataSpec(_Strict):

@@ -41,7 +41,8 @@ DataOpt = Annotated[
 ]
 TrustPickleOpt = Annotated[
     bool,
-    typer.Option("--trust-pickle", help="Allow loading a pickled model (runs code from the file)."),
+    typer.Option("--trust-pickle", help="Trust the model file: allow unpickling it and loading a .pt2 "
+                 "unscanned (runs code from the file). A spec cannot set this."),
 ]
 
 ModelArg = Annotated[
@@ -157,9 +158,9 @@ def with_layer(options: dict[str, Any], layer: str | None) -> dict[str, Any]:
 
 
 def run_cli_audit(spec: AuditSpec, *, slug: str, device: str, zoo_dir: Path | None, json_out: bool,
-                  out: Path | None) -> tuple[AuditResult, Path | None]:
+                  out: Path | None, trust_pickle: bool = False) -> tuple[AuditResult, Path | None]:
     """Run a one-off audit built from a command's flags; write its page when ``out`` is given."""
     result = run_audit(spec, slug=slug, spec_path="cli", device=resolve_device(check_device(device)),
-                       zoo_dir=zoo_dir, console=stderr_console(enabled=not json_out))
+                       zoo_dir=zoo_dir, console=stderr_console(enabled=not json_out), trust_pickle=trust_pickle)
     page = write_report([result], out) if out is not None else None
     return result, page

@@ -15,6 +15,7 @@ from xai.cli._common import (
     JsonOpt,
     QuietOpt,
     SeedOpt,
+    TrustPickleOpt,
     ZooDirOpt,
     check_device,
     print_json,
@@ -35,6 +36,7 @@ def audit(
     device: DeviceOpt = "auto",
     seed: SeedOpt = None,
     zoo_dir: ZooDirOpt = None,
+    trust_pickle: TrustPickleOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -54,7 +56,7 @@ def audit(
         if progress is not None:
             progress.print(f"[dim]auditing {safe_text(slug)} ...[/]")
         results.append(run_audit(spec, slug=slug, spec_path=source, device=torch_device,
-                                 zoo_dir=zoo_dir, console=progress))
+                                 zoo_dir=zoo_dir, console=progress, trust_pickle=trust_pickle))
     index = write_report(results, out_dir)
     if json_out:
         print_json({"report": str(index), "audits": [r.headline() for r in results]})

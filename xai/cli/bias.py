@@ -28,6 +28,7 @@ from xai.cli._common import (
     parse_options,
     print_json,
     run_cli_audit,
+    stderr_console,
     stdout_console,
 )
 from xai.datasets import WordVectors, list_word_vectors, load_word_vectors
@@ -252,13 +253,14 @@ def eec_command(
     options = {**parse_options(option), "score": score, "top": top}
     spec = AuditSpec(
         title=f"template bias of {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None),
         data=DataSpec(name=data, sensitive=axes),
         explain=[],
         probe=[ProbeSpec(name="template-bias", sensitive=axes, options=options)],
         seed=seed or 0,
     )
-    result, page = run_cli_audit(spec, slug="bias-eec", device=device, zoo_dir=zoo_dir, json_out=json_out, out=out)
+    result, page = run_cli_audit(spec, slug="bias-eec", device=device, zoo_dir=zoo_dir, json_out=json_out, out=out,
+                                 trust_pickle=trust_pickle)
     probe = result.fairness[0]
     if json_out:
         print_json(probe.to_dict())
@@ -317,7 +319,7 @@ def seat_command(
     from xai.zoo import load_model
 
     check_permutations(permutations)  # before the encoder is loaded
-    handle = load_model(model, zoo_dir=zoo_dir)
+    handle = load_model(model, zoo_dir=zoo_dir, train_missing=True, console=stderr_console(enabled=not json_out))
     result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
     page = None
     if out is not None:

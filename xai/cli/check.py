@@ -18,6 +18,7 @@ from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
     QuietOpt,
+    TrustPickleOpt,
     ZooDirOpt,
     check_device,
     check_output_file,
@@ -54,6 +55,7 @@ def check(
     ] = False,
     device: DeviceOpt = "auto",
     zoo_dir: ZooDirOpt = None,
+    trust_pickle: TrustPickleOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -87,7 +89,7 @@ def check(
             progress.print(f"[dim]checking {safe_text(slug)} ({len(spec.gate)} gates) ...[/]")
         checked.append(check_spec(spec, slug=slug, spec_path=source, baselines_dir=baselines,
                                   update_baseline=update_baseline, device=torch_device,
-                                  zoo_dir=zoo_dir, console=progress))
+                                  zoo_dir=zoo_dir, console=progress, trust_pickle=trust_pickle))
     index = write_report([c.result for c in checked], out_dir,
                          gates={c.result.slug: c.gates for c in checked})
     if junit is not None:

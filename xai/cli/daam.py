@@ -42,7 +42,7 @@ def daam_command(
 ) -> None:
     """Generate images of one class and map each prompt token's cross-attention onto them (DAAM)."""
     dev = resolve_device(check_device(device))
-    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type),
+    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
                         console=stderr_console(enabled=not json_out)).to(dev)
     reason = why_not_daam(handle)
     if reason:

@@ -54,8 +54,7 @@ def explain(
     options = with_layer(parse_options(option), layer)
     spec = AuditSpec(
         title=f"{method} on {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None,
-                        trust_pickle=trust_pickle),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None),
         data=DataSpec(name=data),
         explain=[ExplainSpec(method=method, samples=samples, target=parse_target(target),
                              options=options)],
@@ -63,7 +62,7 @@ def explain(
         seed=seed or 0,
     )
     result, page = run_cli_audit(spec, slug=f"explain-{method}", device=device, zoo_dir=zoo_dir,
-                                 json_out=json_out, out=out)
+                                 json_out=json_out, out=out, trust_pickle=trust_pickle)
     explanation = result.explanations[0]
     if json_out:
         print_json(explanation.to_dict())

@@ -114,7 +114,7 @@ def fairness(
             raise DataError(f"{probe} needs --sensitive COLUMN")
         spec = AuditSpec(
             title=f"{probe} of {model}",
-            model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+            model=ModelSpec(name=model, weights=str(weights) if weights else None),
             data=DataSpec(name=data, split=split, sensitive=columns),
             explain=[],
             probe=[ProbeSpec(name=probe, sensitive=columns,
@@ -123,7 +123,7 @@ def fairness(
             seed=seed or 0,
         )
         result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,
-                                     json_out=json_out, out=out)
+                                     json_out=json_out, out=out, trust_pickle=trust_pickle)
         verdict = result.fairness[0]
     if json_out:
         print_json(verdict.to_dict())

@@ -64,7 +64,7 @@ def invert_command(
     if param not in PARAMETRISATIONS:
         raise DataError(f"--param must be one of {', '.join(PARAMETRISATIONS)}, got {param!r}")
     dev = resolve_device(check_device(device))
-    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type),
+    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
                         console=stderr_console(enabled=not json_out)).to(dev)
     reason = why_not_invert(handle)
     if reason:

@@ -24,7 +24,7 @@ from xai.cli._common import (
 from xai.datasets import load_dataset
 from xai.errors import DataError
 from xai.explain.projection import METHODS, project
-from xai.zoo import load_model
+from xai.zoo import check_model_on_data, load_model
 
 
 def project_command(
@@ -45,12 +45,14 @@ def project_command(
 ) -> None:
     """Map a layer's activations to 2-D; silhouette scores say which columns it separates."""
     dev = resolve_device(check_device(device))
-    handle = load_model(model, zoo_dir=zoo_dir, data=data, device=str(dev.type),
-                        console=stderr_console(enabled=not json_out)).to(dev)
+    handle = load_model(model, zoo_dir=zoo_dir, data=data, device=str(dev.type), train_missing=True,
+                        seed=seed or 0, console=stderr_console(enabled=not json_out)).to(dev)
     name = data or handle.dataset
     if name is None:
         raise DataError(f"say which data to map with --data; {handle.name} names no dataset")
-    result = project(handle, load_dataset(name, split), layer=layer, method=method, samples=samples,
+    dataset = load_dataset(name, split)
+    check_model_on_data(handle, dataset)
+    result = project(handle, dataset, layer=layer, method=method, samples=samples,
                      color_by=[c.strip() for item in color for c in item.split(",")] if color else None,
                      seed=seed or 0)
     page = None

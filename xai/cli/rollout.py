@@ -26,6 +26,7 @@ from xai.cli._common import (
     parse_target,
     print_json,
     run_cli_audit,
+    stderr_console,
     stdout_console,
 )
 from xai.datasets import load_dataset
@@ -34,7 +35,7 @@ from xai.explain import AttributionResult
 from xai.explain.rollout import HEAD_FUSIONS, MODES
 from xai.explain.tokens import TokenRelevance, token_relevance
 from xai.report.tokens import write_tokens_report
-from xai.zoo import MODELS, get_entry, load_model
+from xai.zoo import MODELS, check_model_on_data, get_entry, load_model
 from xai.zoo.handle import eval_mode
 
 METHOD = "attention-rollout"
@@ -86,9 +87,12 @@ def rollout(
         options["compare"] = compare
     if text or (model in MODELS and get_entry(model).modality == "text"):
         handle = load_model(model, weights=weights, data=data, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
-                            seed=seed or 0).to(resolve_device(check_device(device)))
+                            train_missing=True, seed=seed or 0,
+                            console=stderr_console(enabled=not json_out)).to(resolve_device(check_device(device)))
         if handle.modality != "text":
             raise NotApplicableError(f"--text needs a text model; {model} takes {handle.modality} inputs")
+        if data or handle.dataset:
+            check_model_on_data(handle, load_dataset(data or handle.dataset or "", "test"))
         with eval_mode(handle.module):
             if text:
                 result = token_relevance(handle, list(text), target=parse_target(target), **options)
@@ -101,14 +105,14 @@ def rollout(
         raise DataError("--pool and --compare apply to text models")
     spec = AuditSpec(
         title=f"attention {mode} on {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None, trust_pickle=trust_pickle),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None),
         data=DataSpec(name=data),
         explain=[ExplainSpec(method=METHOD, samples=samples or 8, target=parse_target(target), options=options)],
         probe=[],
         seed=seed or 0,
     )
     result, page = run_cli_audit(spec, slug=f"rollout-{mode}", device=device, zoo_dir=zoo_dir,
-                                 json_out=json_out, out=out)
+                                 json_out=json_out, out=out, trust_pickle=trust_pickle)
     explanation = result.explanations[0]
     if json_out:
         print_json(explanation.to_dict())

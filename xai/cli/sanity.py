@@ -36,7 +36,7 @@ from xai.errors import DataError
 from xai.explain import EXPLAINERS
 from xai.explain.sanity import sanity_check
 from xai.report.sanity import write_sanity
-from xai.zoo import load_model
+from xai.zoo import check_model_on_data, load_model
 
 
 def sanity(
@@ -69,6 +69,7 @@ def sanity(
     if data_name is None:
         raise DataError(f"say which data to check {model} on (--data)")
     rows = sample_rows(load_dataset(data_name, "test"), samples, run_seed)
+    check_model_on_data(handle, rows)
     note = (lambda text: console.print(f"[dim]{safe_text(text)}[/]")) if console is not None else None
     result = sanity_check(handle, method, rows, options=options, target=parse_target(target), steps=steps,
                           seed=run_seed, progress=note)

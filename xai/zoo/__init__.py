@@ -31,7 +31,7 @@ from xai.zoo._store import (
     zoo_root,
 )
 from xai.zoo._train import TrainContext, fit_classifier, seed_everything
-from xai.zoo.handle import ModelHandle, class_logit, eval_mode
+from xai.zoo.handle import ModelHandle, check_model_on_data, class_logit, eval_mode
 from xai.zoo.loaders import load_model
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "ModelHandle",
     "TrainContext",
     "ZooEntry",
+    "check_model_on_data",
     "class_logit",
     "create_model",
     "entry_dir",

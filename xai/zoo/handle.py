@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,3 +187,57 @@ class ModelHandle:
         if name not in modules or name == "":
             raise UnknownNameError("layer", name, [n for n in modules if n])
         return modules[name]
+
+
+_CLASS_TASKS = ("classification", "binary-classification")
+
+
+def check_model_on_data(handle: ModelHandle, data: Any, rows: int = 4) -> None:
+    """Run the model on a first batch of ``data`` and refuse a model that does not fit it.
+
+    Cheap (two forwards on ``rows`` rows and on one row) and done before any work, so a
+    mismatch is one line instead of a traceback minutes later or, worse, a silent wrong
+    audit. Checked: the forward runs at two batch sizes (a TorchScript traced for another
+    input size, a ``.pt2`` exported with a static batch); a classifier scores as many
+    classes as the data has labels; the outputs are finite. Zoo entries of other tasks
+    that bring their own ``evaluate`` call their model their own way and are not run here.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the model, the input shape and what went wrong.
+    """
+    from xai.errors import ModelLoadError
+
+    x = getattr(data, "x", None)
+    if handle.evaluate is not None or not isinstance(x, torch.Tensor) or len(x) == 0:
+        return
+    where = f"{handle.name} on {getattr(data, 'name', 'the data')}"
+    for batch in (x[:rows], x[:1]):
+        try:
+            with torch.no_grad(), eval_mode(handle.module), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = handle.module(batch.to(handle.device))
+        except Exception as exc:  # any failure of user code: the model cannot run on this data
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ModelLoadError(f"{where}: the model fails on inputs of shape {tuple(batch.shape)} "
+                                 f"({type(exc).__name__}: {first}); was it made for other inputs "
+                                 "or a fixed batch size?") from None
+        if not isinstance(out, torch.Tensor):
+            if handle.task in _CLASS_TASKS:
+                raise ModelLoadError(f"{where}: the model returns {type(out).__name__}, not a tensor of "
+                                     "class scores")
+            continue
+        if handle.task in _CLASS_TASKS:
+            classes = len(handle.class_names)
+            if out.ndim != 2 or out.shape[0] != len(batch) or out.shape[1] != classes:
+                raise ModelLoadError(f"{where}: the model gives outputs of shape {tuple(out.shape)} for "
+                                     f"inputs {tuple(batch.shape)}, expected ({len(batch)}, {classes}): "
+                                     f"one score per class of {classes}")
+            labels = getattr(data, "y", None)
+            if isinstance(labels, torch.Tensor) and labels.numel() and int(labels.max()) >= classes:
+                raise ModelLoadError(f"{where}: labels go up to {int(labels.max())} but the model scores "
+                                     f"{classes} classes")
+        if out.is_floating_point() and (torch.isnan(out).any() or not torch.isfinite(out).any()):
+            raise ModelLoadError(f"{where}: the model's outputs on inputs {tuple(batch.shape)} are not "
+                                 "finite (NaN or all infinite)")

@@ -7,15 +7,24 @@ Accepted specs
 - ``package.module:factory`` plus a weights file (safetensors, or a state dict that
   ``torch.load(weights_only=True)`` accepts).
 
-A pickled whole model is refused unless ``trust_pickle=True``: unpickling runs code.
+A pickled whole model is refused unless ``trust_pickle=True``: unpickling runs code. So is a
+``.pt2`` archive that torch would read with pickle (or whose program would be ``exec``-ed),
+see :mod:`xai.zoo._archive`. Zip archives are CRC-checked before use, every load is quiet
+(torch's warnings are silenced here), and a model that cannot be built or read is a
+one-line :class:`~xai.errors.ModelLoadError`.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
+import logging
+import os
 import pickle
+import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +35,12 @@ from torch import nn
 from xai._provenance import sha256_file, sha256_state_dict
 from xai.datasets import load_dataset
 from xai.errors import ModelLoadError, UnknownNameError
+from xai.zoo._archive import TRUST_HINT, check_pt2, read_verified_zip
 from xai.zoo._entry import MODELS, ZooEntry, get_entry
 from xai.zoo._store import (
     CARD_FILE,
     WEIGHTS_FILE,
+    ZOO_ENV,
     check_state_dict,
     entry_dir,
     is_trained,
@@ -62,11 +73,46 @@ def load_model(
     data
         Bundled dataset that gives a user model its task, input shape and classes
         (zoo entries know their own).
+    trust_pickle
+        Allow unpickling (runs code from the file). Only the command line's
+        ``--trust-pickle`` or a Python caller may set it, never a spec.
+    zoo_dir
+        Folder of trained zoo entries; it must exist when given (a typo must not train a
+        fresh entry somewhere new).
     train_missing
         Train a zoo entry that has no weights yet instead of failing.
     """
+    with quiet_torch():
+        return _load_model(spec, weights, data, trust_pickle, zoo_dir, train_missing, seed, device, console)
+
+
+@contextmanager
+def quiet_torch() -> Iterator[None]:
+    """Silence torch's load-time warnings and log records (deprecations, tracebacks it logs and survives).
+
+    Loading reports its problems as :class:`ModelLoadError`; what torch prints on the way is
+    noise on a CLI's stderr (a global ``--verbose`` may show it again).
+    """
+    previous = logging.root.manager.disable
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.disable(logging.WARNING)
+        try:
+            yield
+        finally:
+            logging.disable(previous)
+
+
+def _load_model(spec: str, weights: str | Path | None, data: str | None, trust_pickle: bool,
+                zoo_dir: str | Path | None, train_missing: bool, seed: int, device: str,
+                console: Console | None) -> ModelHandle:
     path = Path(spec)
+    if spec in MODELS or path.is_dir():
+        if weights is not None:
+            raise ModelLoadError(f"--weights applies to package.module:factory models; {spec!r} is a zoo "
+                                 "entry with its own weights")
     if spec in MODELS:
+        _check_zoo_dir(zoo_dir)
         return _load_zoo(spec, zoo_dir, train_missing, seed, device, console)
     if path.is_dir():
         if not (path / CARD_FILE).is_file():
@@ -77,10 +123,22 @@ def load_model(
     if _looks_like_factory(spec):
         return _load_factory(spec, weights, data, trust_pickle)
     if path.is_file():
+        if weights is not None:
+            raise ModelLoadError(f"--weights applies to package.module:factory models; {path} holds its "
+                                 "own weights")
         return _load_file(path, data, trust_pickle)
     if weights is not None and not path.exists():
         raise ModelLoadError(f"{spec!r} is neither a zoo name nor package.module:factory")
     raise UnknownNameError("model", spec, MODELS.names())
+
+
+def _check_zoo_dir(zoo_dir: str | Path | None) -> None:
+    """A zoo folder named by ``--zoo-dir`` or ``$XAI_ZOO_DIR`` must exist (the default ``./zoo`` may not yet)."""
+    if zoo_dir is not None and not Path(zoo_dir).is_dir():
+        raise ModelLoadError(f"--zoo-dir {zoo_dir}: no such folder (create it to train entries into it)")
+    named = os.environ.get(ZOO_ENV)
+    if zoo_dir is None and named and not Path(named).is_dir():
+        raise ModelLoadError(f"${ZOO_ENV}={named}: no such folder (create it to train entries into it)")
 
 
 def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: int,
@@ -95,7 +153,8 @@ def _load_zoo(name: str, zoo_dir: str | Path | None, train_missing: bool, seed: 
             raise ModelLoadError(f"zoo entry {name!r} is not trained in {entry_dir(name, zoo_dir)};"
                                  f" run `xai zoo train {name}{where}`")
         if console is not None:
-            console.print(f"[dim]training zoo entry {name!r} (no weights yet)...[/]")
+            console.print(f"[dim]note: zoo entry {name!r} has no weights in {zoo_root(zoo_dir)}; "
+                          "training it first...[/]")
         train_entry(name, seed=seed, device=device, zoo_dir=zoo_dir, console=console)
     folder = entry_dir(name, zoo_dir)
     module = entry.build()
@@ -183,15 +242,23 @@ def _load_factory(spec: str, weights: str | Path | None, data: str | None,
                   trust_pickle: bool) -> ModelHandle:
     module_name, _, attr = spec.partition(":")
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        imported = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ModelLoadError(f"cannot import {module_name!r} for {spec!r}: {exc}") from None
-    except AttributeError:
-        raise ModelLoadError(f"{module_name!r} has no attribute {attr!r}") from None
+        raise ModelLoadError(f"cannot import {module_name!r} for {spec!r}: {_one_line(exc)}") from None
+    except Exception as exc:  # a broken module raises anything on import (SyntaxError, NameError ...)
+        raise ModelLoadError(f"cannot import {module_name!r} for {spec!r}: {type(exc).__name__}: "
+                             f"{_one_line(exc)}") from None
+    factory = getattr(imported, attr, None)
+    if factory is None:
+        raise ModelLoadError(f"{module_name!r} has no attribute {attr!r}")
+    if not callable(factory):
+        raise ModelLoadError(f"{spec} is a {type(factory).__name__}, not a callable that builds a model")
     try:
         model = factory()
     except TypeError as exc:
-        raise ModelLoadError(f"{spec} must be callable with no arguments: {exc}") from None
+        raise ModelLoadError(f"{spec} must be callable with no arguments: {_one_line(exc)}") from None
+    except Exception as exc:  # user code: any exception means "could not build the model"
+        raise ModelLoadError(f"{spec}() failed: {type(exc).__name__}: {_one_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise ModelLoadError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
     if weights is None:
@@ -202,34 +269,43 @@ def _load_factory(spec: str, weights: str | Path | None, data: str | None,
     if path.suffix == ".safetensors":
         load_state_into(model, path)
     else:
-        state = _torch_load(path, trust_pickle)
+        raw, _ = read_verified_zip(path)
+        state = _torch_load(path, raw, trust_pickle)
         if isinstance(state, nn.Module):
             state = state.state_dict()
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                                   for v in state.values()):
             raise ModelLoadError(f"{path} does not hold a state dict of tensors")
         check_state_dict(model, state, path)
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:  # e.g. a dtype or shape the checks above let through
+            raise ModelLoadError(f"{path}: does not fit {spec}: {_one_line(exc)}") from None
     return _user_handle(spec, model, f"factory:{spec}+{path}", sha256_file(path), data)
 
 
 def _load_file(path: Path, data: str | None, trust_pickle: bool) -> ModelHandle:
-    if path.suffix == ".pt2":
-        try:
-            module = torch.export.load(str(path)).module()
-        except Exception as exc:  # torch.export raises many types for a bad file
-            raise ModelLoadError(f"{path}: not a torch.export program ({exc})") from None
-        return _user_handle(path.stem, module, f"export:{path}", sha256_file(path), data)
     if path.suffix == ".safetensors":
         raise ModelLoadError(f"{path} holds weights only; give the architecture as "
                              "package.module:factory and pass this file with --weights")
-    if _is_torchscript(path):
+    raw, archive = read_verified_zip(path)  # the bytes checked here are the bytes loaded
+    if path.suffix == ".pt2":
+        if archive is None:
+            raise ModelLoadError(f"{path}: not a torch.export program (not a zip archive)")
+        if not trust_pickle:
+            check_pt2(path, archive)
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
-        except RuntimeError as exc:
-            raise ModelLoadError(f"{path}: broken TorchScript archive ({exc})") from None
+            module = torch.export.load(io.BytesIO(raw)).module()
+        except Exception as exc:  # torch.export raises many types for a bad file
+            raise ModelLoadError(f"{path}: not a torch.export program ({_one_line(exc)})") from None
+        return _user_handle(path.stem, module, f"export:{path}", sha256_file(path), data)
+    if archive is not None and _is_torchscript(archive):
+        try:
+            module = torch.jit.load(io.BytesIO(raw), map_location="cpu")
+        except Exception as exc:  # the TorchScript reader raises RuntimeError and others
+            raise ModelLoadError(f"{path}: broken TorchScript archive ({_one_line(exc)})") from None
         return _user_handle(path.stem, module, f"torchscript:{path}", sha256_file(path), data)
-    loaded = _torch_load(path, trust_pickle)
+    loaded = _torch_load(path, raw, trust_pickle)
     if isinstance(loaded, nn.Module):
         return _user_handle(path.stem, loaded, f"pickle:{path}", sha256_file(path), data)
     if isinstance(loaded, dict):
@@ -238,30 +314,34 @@ def _load_file(path: Path, data: str | None, trust_pickle: bool) -> ModelHandle:
     raise ModelLoadError(f"{path} holds a {type(loaded).__name__}, not a model")
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl"))
-                   for n in archive.namelist())
+def _is_torchscript(archive: zipfile.ZipFile) -> bool:
+    return any(n.split("/", 1)[-1].startswith(("code/", "constants.pkl")) for n in archive.namelist())
 
 
-def _torch_load(path: Path, trust_pickle: bool) -> object:
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (torch's messages run over many lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _torch_load(path: Path, raw: bytes, trust_pickle: bool) -> object:
+    if not zipfile.is_zipfile(io.BytesIO(raw)) and not raw.startswith(b"\x80"):  # torch.save: zip or pickle 2+
+        raise ModelLoadError(f"{path}: not a PyTorch file (neither a zip archive nor a pickle)")
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         if not trust_pickle:
             raise ModelLoadError(
                 f"{path} is a pickle that holds Python objects beyond tensors; loading it "
                 "could run arbitrary code. Save a state dict (safetensors) or TorchScript "
-                "instead, or pass --trust-pickle if you trust its source"
+                f"instead, or {TRUST_HINT}"
             ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ModelLoadError(f"{path}: not a PyTorch file ({exc})") from None
+    except Exception as exc:  # a damaged file makes torch raise RuntimeError, EOFError, KeyError ...
+        raise ModelLoadError(f"{path}: not a PyTorch file ({_one_line(exc)})") from None
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=False)
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=False)
     except Exception as exc:  # unpickling user code can raise anything
-        raise ModelLoadError(f"{path}: could not be unpickled ({exc})") from None
+        raise ModelLoadError(f"{path}: could not be unpickled ({_one_line(exc)})") from None
 
 
 def handle_hash(module: nn.Module) -> str:
