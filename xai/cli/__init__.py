@@ -49,10 +49,10 @@ def _root(
 
 # name -> ("module:attr", the command's one-line help): `xai --help` lists these without importing
 # any command module (several import torch); `xai NAME` imports NAME's module only (xai/cli/_lazy.py).
+# Listed in this order.
 _XaiGroup.lazy_commands = {
     "audit": ("xai.cli.audit:audit",
               "Train or load the models, explain them, probe them for bias, write the report."),
-    "bias": ("xai.cli.bias:bias_app", "Bias probes of word embeddings and text classifiers."),
     "check": ("xai.cli.check:check",
               "Run audits and their gates; exit 0 when every gate passes, 1 when one fails, 2 on bad input."),
     "daam": ("xai.cli.daam:daam_command",
@@ -68,12 +68,13 @@ _XaiGroup.lazy_commands = {
                "Reconstruct an input from a layer's features, a texture from Gram matrices, or transfer a style."),
     "project": ("xai.cli.project:project_command",
                 "Map a layer's activations to 2-D; silhouette scores say which columns it separates."),
+    "sanity": ("xai.cli.sanity:sanity",
+               "Check a method's explanations: deletion/insertion, weight randomisation, infidelity."),
     "rollout": ("xai.cli.rollout:rollout",
                 "Which input patches (or tokens) the CLS token, or the pooled sentence, draws on through every "
                 "attention layer."),
-    "sanity": ("xai.cli.sanity:sanity",
-               "Check a method's explanations: deletion/insertion, weight randomisation, infidelity."),
     "zoo": ("xai.cli.zoo:zoo_app", "List, train and inspect the model zoo."),
+    "bias": ("xai.cli.bias:bias_app", "Bias probes of word embeddings and text classifiers."),
 }
 
 

@@ -43,7 +43,8 @@ class LazyGroup(TyperGroup):
         self._listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *self.lazy_commands})
+        # the table's order (as registered commands keep theirs), then commands added eagerly
+        return [*self.lazy_commands, *(name for name in self.commands if name not in self.lazy_commands)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands or cmd_name not in self.lazy_commands:
