@@ -9,7 +9,7 @@ matches each command's own docstring.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +33,38 @@ def load_command(name: str, target: str) -> click.Command:
     return command
 
 
+class LazyCommands(MutableMapping[str, click.Command]):
+    """``group.commands`` that knows the lazy names and loads a command when it is looked up.
+
+    Code that walks ``group.commands`` (tests, documentation tools) still sees every command.
+    """
+
+    def __init__(self, loaded: MutableMapping[str, click.Command], table: Mapping[str, tuple[str, str]]) -> None:
+        self.loaded = loaded
+        self.table = table
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self.loaded and name in self.table:
+            self.loaded[name] = load_command(name, self.table[name][0])
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.loaded or name in self.table
+
+    def __iter__(self) -> Iterator[str]:
+        # the table's order (as registered commands keep theirs), then commands added eagerly
+        return iter([*self.table, *(name for name in self.loaded if name not in self.table)])
+
+    def __len__(self) -> int:
+        return len({*self.table, *self.loaded})
+
+
 class LazyGroup(TyperGroup):
     """:class:`TyperGroup` whose ``lazy_commands`` are loaded on first use (see module docstring)."""
 
@@ -40,21 +72,18 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(self.commands, self.lazy_commands)
         self._listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        # the table's order (as registered commands keep theirs), then commands added eagerly
-        return [*self.lazy_commands, *(name for name in self.commands if name not in self.lazy_commands)]
+        return list(self.commands)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.commands or cmd_name not in self.lazy_commands:
-            return self.commands.get(cmd_name)
-        target, help_text = self.lazy_commands[cmd_name]
-        if self._listing:  # the root's --help needs only the name and the line of help
-            return TyperCommand(name=cmd_name, help=help_text)
-        command = load_command(cmd_name, target)
-        self.commands[cmd_name] = command
-        return command
+        commands = self.commands
+        if self._listing and isinstance(commands, LazyCommands) and cmd_name not in commands.loaded \
+                and cmd_name in commands.table:  # the root's --help needs only the name and the line of help
+            return TyperCommand(name=cmd_name, help=commands.table[cmd_name][1])
+        return commands.get(cmd_name)
 
     @contextmanager
     def _list_only(self) -> Iterator[None]:

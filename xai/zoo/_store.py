@@ -19,7 +19,7 @@ from rich.console import Console
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from xai._device import resolve_device
+from xai._device import resolve_device, single_cpu_thread  # noqa: F401  (single_cpu_thread: re-export)
 from xai._io import atomic_write_bytes, atomic_write_text
 from xai._provenance import package_versions, sha256_file
 from xai.datasets import load_dataset
@@ -61,22 +61,6 @@ def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor],
     if problems:
         raise ModelLoadError(f"{path} does not match {type(module).__name__}: "
                              + "; ".join(problems))
-
-
-@contextmanager
-def single_cpu_thread() -> Iterator[None]:
-    """Run torch's CPU ops on one thread, then restore the previous count.
-
-    The zoo's networks are small: their many small ops gain little from intra-op threads,
-    and on a shared 2-core machine OpenMP's spinning threads slowed training 5-20x. One
-    thread also keeps a seeded CPU training independent of the machine's core count.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @contextmanager

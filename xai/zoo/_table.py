@@ -422,7 +422,7 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "modality": "text",
         "module": "xai.zoo.bert",
         "params": 22565376,
-        "pretrained_available": "xai.zoo._minilm:minilm_available",
+        "pretrained_available": "xai.datasets._minilm:minilm_available",
         "task": "embedding",
         "uses": [],
     },
