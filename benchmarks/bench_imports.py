@@ -10,7 +10,7 @@ the fairness engine import loads no torch (checked here too).
 ``--before DIR`` adds the same ``xai`` rows run against another checkout (e.g. the main
 branch before lazy loading), measured in the same run.
 
-Usage: python benchmarks/bench_imports.py [--repeats 5] [--before /path/to/other/checkout]
+Usage: python benchmarks/bench_imports.py [--repeats 5] [--before DIR --before-label TEXT]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--before", type=Path, help="another checkout to time the same xai rows against")
+    parser.add_argument("--before-label", default="before", help="how the --before rows are named")
     args = parser.parse_args()
     rows: list[tuple[str, list[str], Path]] = [
         ("`python -c pass`", ["-c", "pass"], REPO),
@@ -63,7 +64,7 @@ def main() -> None:
         ("`import xai.fairness.metrics`", ["-c", "import xai.fairness.metrics"], REPO),
     ]
     if args.before is not None:
-        rows += [(f"{label} before ({args.before.name})", argv, args.before.resolve())
+        rows += [(f"{label}, {args.before_label}", argv, args.before.resolve())
                  for label, argv, _ in rows[2:]]
     load_before = os.getloadavg()
     samples: dict[str, list[tuple[float, float]]] = {label: [] for label, _, _ in rows}
