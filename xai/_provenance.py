@@ -8,10 +8,12 @@ import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 _TRACKED_PACKAGES = ("xai-audit", "torch", "torchvision", "captum", "fairlearn", "numpy")
 
@@ -29,7 +31,8 @@ def sha256_array(*arrays: np.ndarray | torch.Tensor) -> str:
     """Hex sha256 over the dtype, shape and bytes of one or more arrays."""
     digest = hashlib.sha256()
     for array in arrays:
-        if isinstance(array, torch.Tensor):
+        torch = sys.modules.get("torch")  # a tensor implies torch is loaded; never import it here
+        if torch is not None and isinstance(array, torch.Tensor):
             array = array.detach().cpu().numpy()
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
@@ -39,6 +42,7 @@ def sha256_array(*arrays: np.ndarray | torch.Tensor) -> str:
 
 def sha256_state_dict(module: torch.nn.Module) -> str:
     """Hex sha256 of a module's parameters and buffers, in name order."""
+    import torch
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())

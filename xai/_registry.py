@@ -1,9 +1,18 @@
-"""A small generic registry used for models, explainers and probes (timm-style)."""
+"""A small generic registry used for models, explainers, probes and datasets (timm-style, lazy).
+
+A registry knows every name up front from a table ``name -> "module"`` or
+``name -> "module:attr"`` and imports the module that registers a name only when the
+item is asked for (``get``). Listing names, CLI choices and ``--help`` text therefore
+import nothing heavy; the items themselves are still registered by their decorators,
+which stay the one place an item is defined (``tests/test_imports.py`` checks that the
+tables match the registrations).
+"""
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
 from xai.errors import UnknownNameError
@@ -12,17 +21,21 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Name -> item mapping filled by a decorator.
+    """Name -> item mapping filled by a decorator, with names known before their modules load.
 
     Parameters
     ----------
     kind
         What the items are, used in error messages ("model", "explainer", ...).
+    lazy
+        ``name -> "module"`` or ``name -> "module:attr"``: the module whose import registers
+        ``name`` (and the attribute the item is bound to there, when it has one).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, lazy: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._lazy: dict[str, str] = dict(lazy or {})
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator that registers ``item`` under ``name`` (names are unique)."""
@@ -36,21 +49,44 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> T:
-        """Return the item registered as ``name`` or raise :class:`UnknownNameError`."""
+        """Return the item registered as ``name`` (importing its module) or raise :class:`UnknownNameError`."""
+        if name not in self._items and name in self._lazy:
+            self._load(name)
         try:
             return self._items[name]
         except KeyError:
-            raise UnknownNameError(self.kind, name, self._items) from None
+            raise UnknownNameError(self.kind, name, self.names()) from None
+
+    def _load(self, name: str) -> None:
+        module = self._lazy[name].partition(":")[0]
+        importlib.import_module(module)
+        if name not in self._items:  # a stale table is a bug in the package, not the user's error
+            raise RuntimeError(f"importing {module} did not register {self.kind} {name!r}")
+
+    def load_all(self) -> None:
+        """Import every module of the lazy table (registers everything)."""
+        for name in self._lazy:
+            if name not in self._items:
+                self._load(name)
+
+    @property
+    def lazy_table(self) -> dict[str, str]:
+        """A copy of the ``name -> "module[:attr]"`` table."""
+        return dict(self._lazy)
+
+    def registered(self) -> dict[str, T]:
+        """The items registered so far (no import), by name."""
+        return dict(self._items)
 
     def names(self, pattern: str = "*") -> list[str]:
-        """Registered names matching a shell-style ``pattern``, sorted."""
-        return sorted(n for n in self._items if fnmatch.fnmatchcase(n, pattern))
+        """Known names (registered or in the lazy table) matching a shell-style ``pattern``, sorted."""
+        return sorted(n for n in {*self._items, *self._lazy} if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._lazy
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len({*self._items, *self._lazy})

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from xai.audit.gates import GateResult, evaluate_gates, load_baseline, write_baseline
-from xai.audit.runner import AuditResult, run_audit
-from xai.audit.spec import AuditSpec
+
+if TYPE_CHECKING:  # annotations only: the renderers of checked audits import no torch
+    import torch
+    from rich.console import Console
+
+    from xai.audit.runner import AuditResult
+    from xai.audit.spec import AuditSpec
 
 __all__ = ["CheckedAudit", "check_spec", "verdict_line"]
 
@@ -52,6 +55,8 @@ def check_spec(
     (on purpose only: nothing else ever writes a baseline), so regression gates compare
     with it.
     """
+    from xai.audit.runner import run_audit  # the runner imports torch and every method
+
     result = run_audit(spec, slug=slug, spec_path=spec_path, device=device, zoo_dir=zoo_dir,
                        console=console, trust_pickle=trust_pickle)
     written = str(write_baseline(result, baselines_dir)) if update_baseline else None

@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,9 +24,11 @@ from xai import __version__
 from xai._io import atomic_write_text
 from xai._results import to_jsonable
 from xai.audit.metrics import half_width, resolve_metric, undefined_metrics
-from xai.audit.runner import AuditResult
-from xai.audit.spec import GateSpec
 from xai.errors import DataError
+
+if TYPE_CHECKING:  # annotations only: gates import no torch
+    from xai.audit.runner import AuditResult
+    from xai.audit.spec import GateSpec
 
 __all__ = [
     "Baseline",

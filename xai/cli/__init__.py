@@ -1,4 +1,4 @@
-"""The ``xai`` command: typer apps joined here; :mod:`xai.cli._edge` maps every failure to its exit code."""
+"""The ``xai`` command: typer apps joined here, imported lazily; :mod:`xai.cli._edge` maps failures to exit codes."""
 
 from __future__ import annotations
 
@@ -6,22 +6,15 @@ import typer
 
 from xai import __version__
 from xai.cli._edge import EdgeGroup, set_flags
-from xai.cli.audit import audit
-from xai.cli.bias import bias_app
-from xai.cli.check import check
-from xai.cli.daam import daam_command
-from xai.cli.dream import dream_command
-from xai.cli.explain import explain
-from xai.cli.fairness import fairness
-from xai.cli.init import init
-from xai.cli.invert import invert_command
-from xai.cli.project import project_command
-from xai.cli.rollout import rollout
-from xai.cli.sanity import sanity
-from xai.cli.zoo import zoo_app
+from xai.cli._lazy import LazyGroup
+
+
+class _XaiGroup(EdgeGroup, LazyGroup):
+    """Root group: exit codes and one error line (:class:`EdgeGroup`), commands imported on use (:class:`LazyGroup`)."""
+
 
 app = typer.Typer(
-    cls=EdgeGroup,
+    cls=_XaiGroup,
     name="xai",
     help="Explainability and ethics audits for PyTorch models.",
     no_args_is_help=True,
@@ -49,19 +42,35 @@ def _root(
     set_flags(debug=debug, verbose=verbose)
 
 
-app.command("audit")(audit)
-app.command("check")(check)
-app.command("daam")(daam_command)
-app.command("dream")(dream_command)
-app.command("explain")(explain)
-app.command("fairness")(fairness)
-app.command("init")(init)
-app.command("invert")(invert_command)
-app.command("project")(project_command)
-app.command("sanity")(sanity)
-app.command("rollout")(rollout)
-app.add_typer(zoo_app, name="zoo")
-app.add_typer(bias_app, name="bias")
+# name -> ("module:attr", the command's one-line help): `xai --help` lists these without importing
+# any command module (several import torch); `xai NAME` imports NAME's module only (xai/cli/_lazy.py).
+# Listed in this order.
+_XaiGroup.lazy_commands = {
+    "audit": ("xai.cli.audit:audit",
+              "Train or load the models, explain them, probe them for bias, write the report."),
+    "check": ("xai.cli.check:check",
+              "Run audits and their gates; exit 0 when every gate passes, 1 when one fails, 2 on bad input."),
+    "daam": ("xai.cli.daam:daam_command",
+             "Generate images of one class and map each prompt token's cross-attention onto them (DAAM)."),
+    "dream": ("xai.cli.dream:dream_command",
+              "Optimise an input that maximises one channel, neuron, layer or class of an image model."),
+    "explain": ("xai.cli.explain:explain", "Explain a model's outputs with one attribution method."),
+    "fairness": ("xai.cli.fairness:fairness",
+                 "Per-group accuracy, selection rate, TPR, FPR, disparities and bootstrap intervals."),
+    "init": ("xai.cli.init:init",
+             "Scaffold zoo/, audits/ (a sample spec), reports/baselines/ and a GitHub Actions workflow."),
+    "invert": ("xai.cli.invert:invert_command",
+               "Reconstruct an input from a layer's features, a texture from Gram matrices, or transfer a style."),
+    "project": ("xai.cli.project:project_command",
+                "Map a layer's activations to 2-D; silhouette scores say which columns it separates."),
+    "sanity": ("xai.cli.sanity:sanity",
+               "Check a method's explanations: deletion/insertion, weight randomisation, infidelity."),
+    "rollout": ("xai.cli.rollout:rollout",
+                "Which input patches (or tokens) the CLS token, or the pooled sentence, draws on through every "
+                "attention layer."),
+    "zoo": ("xai.cli.zoo:zoo_app", "List, train and inspect the model zoo."),
+    "bias": ("xai.cli.bias:bias_app", "Bias probes of word embeddings and text classifiers."),
+}
 
 
 def main() -> None:

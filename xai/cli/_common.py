@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,10 +13,11 @@ from rich.console import Console
 from xai._device import resolve_device
 from xai._text import SafeConsole
 from xai._typing import SEED_MAX, DeviceName
-from xai.audit import AuditResult, AuditSpec, run_audit
 from xai.errors import DataError
-from xai.report.html import write_report
 from xai.report.json import dumps
+
+if TYPE_CHECKING:  # the runner and the HTML renderer load torch: imported where an audit runs
+    from xai.audit import AuditResult, AuditSpec
 
 DeviceOpt = Annotated[
     str,
@@ -160,6 +161,9 @@ def with_layer(options: dict[str, Any], layer: str | None) -> dict[str, Any]:
 def run_cli_audit(spec: AuditSpec, *, slug: str, device: str, zoo_dir: Path | None, json_out: bool,
                   out: Path | None, trust_pickle: bool = False) -> tuple[AuditResult, Path | None]:
     """Run a one-off audit built from a command's flags; write its page when ``out`` is given."""
+    from xai.audit import run_audit
+    from xai.report.html import write_report
+
     result = run_audit(spec, slug=slug, spec_path="cli", device=resolve_device(check_device(device)),
                        zoo_dir=zoo_dir, console=stderr_console(enabled=not json_out), trust_pickle=trust_pickle)
     page = write_report([result], out) if out is not None else None

@@ -19,34 +19,29 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.zoo import (
-    entry_dir,
-    get_entry,
-    is_trained,
-    list_models,
-    read_card,
-    reproduce_entries,
-    train_entries,
-    zoo_root,
-)
+from xai.zoo._cards import entry_dir, is_trained, read_card, zoo_root
+from xai.zoo._index import entry_info, list_models
+
+# Listing and cards read the zoo's torch-free table (xai/zoo/_index.py); training imports the entries.
 
 zoo_app = typer.Typer(help="List, train and inspect the model zoo.", no_args_is_help=True)
 
 
 def zoo_rows(zoo_dir: Any = None) -> list[dict[str, Any]]:
-    """One row per registered entry: metadata, trained or not, headline metric."""
+    """One row per registered entry: metadata, trained or not, headline metric (no model is built)."""
     rows = []
     for name in list_models():
-        entry = get_entry(name)
+        entry = entry_info(name)
         trained = is_trained(name, zoo_dir)
-        has_card = trained and (entry.pretrained is None or (entry_dir(name, zoo_dir) / "card.json").is_file())
+        has_card = trained and (entry.pretrained_available is None
+                                or (entry_dir(name, zoo_dir) / "card.json").is_file())
         card = read_card(name, zoo_dir) if has_card else None
         rows.append({
             "name": name,
             "family": entry.family,
             "task": entry.task,
             "dataset": entry.dataset,
-            "params": card["params"] if card else sum(p.numel() for p in entry.build().parameters()),
+            "params": card["params"] if card else entry.params,
             "trained": trained,
             "metric": entry.metric,
             "value": card["headline"]["value"] if card else None,
@@ -108,6 +103,8 @@ def train(
     json_out: JsonOpt = False,
 ) -> None:
     """Train entries from scratch (seeded) and write weights and card."""
+    from xai.zoo import get_entry, train_entries
+
     check_device(device)
     if jobs < 1:
         raise DataError(f"--jobs must be at least 1, got {jobs}")
@@ -148,6 +145,8 @@ def reproduce(
     The zoo is not changed. Exit 1 when a retrained headline differs from its card by more
     than --tolerance.
     """
+    from xai.zoo import reproduce_entries
+
     check_device(device)
     if jobs < 1:
         raise DataError(f"--jobs must be at least 1, got {jobs}")
@@ -188,7 +187,7 @@ def card(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the model card of a trained entry."""
-    get_entry(name)
+    entry_info(name)  # unknown names list the known ones
     data = read_card(name, zoo_dir)
     if json_out:
         print_json(data)

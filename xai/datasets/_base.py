@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 
 from xai._provenance import sha256_array
-from xai._registry import Registry
 from xai._typing import Modality
+from xai.datasets._index import DATASETS
 
 Split = Literal["train", "test", "all"]
 
@@ -82,7 +82,6 @@ class Dataset:
 
 
 DatasetLoader = Callable[[Split], Dataset]
-DATASETS: Registry[DatasetLoader] = Registry("dataset")
 
 
 def register_dataset(name: str) -> Callable[[DatasetLoader], DatasetLoader]:

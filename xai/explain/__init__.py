@@ -1,23 +1,60 @@
 """Attribution methods, one module per family, registered with ``@register_explainer``."""
 
-from xai.explain import cam, gradient, perturbation, rollout, text  # noqa: F401  (importing registers the methods)
-from xai.explain._base import (
-    EXPLAINERS,
-    AttributionResult,
-    Explainer,
-    TargetModule,
-    create_explainer,
-    list_explainers,
-    register_explainer,
-)
-from xai.explain.cam import GradCam, GuidedGradCam, conv_layers
-from xai.explain.daam import CrossAttentionMaps, DaamResult, daam
-from xai.explain.dream import DreamResult, LayerCapture, dream
-from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
-from xai.explain.perturbation import Occlusion
-from xai.explain.rollout import AttentionRecorder, AttentionRollout
-from xai.explain.text import LayerGradientXActivation, LayerIntegratedGradients
-from xai.explain.tokens import TokenRelevance, token_relevance
+from typing import TYPE_CHECKING
+
+from xai._lazy import attach
+
+if TYPE_CHECKING:
+    from xai.explain._base import (
+        AttributionResult,
+        Explainer,
+        TargetModule,
+        create_explainer,
+        list_explainers,
+        register_explainer,
+    )
+    from xai.explain._index import EXPLAINERS
+    from xai.explain.cam import GradCam, GuidedGradCam, conv_layers
+    from xai.explain.daam import CrossAttentionMaps, DaamResult, daam
+    from xai.explain.dream import DreamResult, LayerCapture, dream
+    from xai.explain.gradient import DeepLift, GradientShap, IntegratedGradients, Saliency, SmoothGrad
+    from xai.explain.perturbation import Occlusion
+    from xai.explain.rollout import AttentionRecorder, AttentionRollout
+    from xai.explain.text import LayerGradientXActivation, LayerIntegratedGradients
+    from xai.explain.tokens import TokenRelevance, token_relevance
+
+# name -> the module that defines it, imported on first use (importing this package is free)
+_EXPORTS: dict[str, str] = {
+    "AttributionResult": "xai.explain._base",
+    "Explainer": "xai.explain._base",
+    "TargetModule": "xai.explain._base",
+    "create_explainer": "xai.explain._base",
+    "list_explainers": "xai.explain._base",
+    "register_explainer": "xai.explain._base",
+    "EXPLAINERS": "xai.explain._index",
+    "GradCam": "xai.explain.cam",
+    "GuidedGradCam": "xai.explain.cam",
+    "conv_layers": "xai.explain.cam",
+    "CrossAttentionMaps": "xai.explain.daam",
+    "DaamResult": "xai.explain.daam",
+    "daam": "xai.explain.daam",
+    "DreamResult": "xai.explain.dream",
+    "LayerCapture": "xai.explain.dream",
+    "dream": "xai.explain.dream",
+    "DeepLift": "xai.explain.gradient",
+    "GradientShap": "xai.explain.gradient",
+    "IntegratedGradients": "xai.explain.gradient",
+    "Saliency": "xai.explain.gradient",
+    "SmoothGrad": "xai.explain.gradient",
+    "Occlusion": "xai.explain.perturbation",
+    "AttentionRecorder": "xai.explain.rollout",
+    "AttentionRollout": "xai.explain.rollout",
+    "LayerGradientXActivation": "xai.explain.text",
+    "LayerIntegratedGradients": "xai.explain.text",
+    "TokenRelevance": "xai.explain.tokens",
+    "token_relevance": "xai.explain.tokens",
+}
+__getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 __all__ = [
     "EXPLAINERS",

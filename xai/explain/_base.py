@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 from xai._provenance import Provenance
-from xai._registry import Registry
 from xai._results import to_jsonable
 from xai._typing import Task
 from xai.datasets import Dataset
 from xai.errors import DataError, NotApplicableError, bad_option_error
+from xai.explain._index import EXPLAINERS
 from xai.zoo.handle import ModalitySplit, ModelHandle, eval_mode
 
 TargetChoice = Literal["predicted", "label"] | int
@@ -281,9 +281,6 @@ def check_known_options(method: str, options: dict[str, Any], allowed: tuple[str
     if unknown:
         accepted = ", ".join(allowed) if allowed else "no option"
         raise DataError(f"{method} takes {accepted}, not {', '.join(sorted(unknown))}")
-
-
-EXPLAINERS: Registry[type[Explainer]] = Registry("explainer")
 
 
 def register_explainer(name: str) -> Callable[[type[Explainer]], type[Explainer]]:

@@ -43,11 +43,11 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from xai._device import single_cpu_thread
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
-from xai.zoo._store import single_cpu_thread
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [

@@ -41,12 +41,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from xai._device import single_cpu_thread
+from xai._features import gram_matrix
 from xai._provenance import Provenance, sha256_array
 from xai._results import to_jsonable
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain.dream import PARAMETRISATIONS, LayerCapture, _Fourier, _Pixel, total_variation
-from xai.zoo._store import single_cpu_thread
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
@@ -144,30 +145,6 @@ def _default_data(handle: ModelHandle, data: Dataset | None, needed: bool) -> Da
 
 
 # ---------------------------------------------------------------- features
-
-
-def _flat_positions(activation: torch.Tensor) -> torch.Tensor:
-    """``(B, C, *positions)`` -> ``(B, C, P)``; tokens ``(B, T, D)`` -> ``(B, D, T)``; ``(B, F)`` -> ``(B, F, 1)``."""
-    if activation.ndim == 2:
-        return activation.unsqueeze(-1)
-    if activation.ndim == 3:
-        return activation.transpose(1, 2)
-    return activation.flatten(2)
-
-
-def gram_matrix(activation: torch.Tensor) -> torch.Tensor:
-    """Gram matrix of a layer's activation: ``G[c, d] = sum_p F[c, p] F[d, p] / P`` -> ``(B, C, C)``.
-
-    ``F`` is the activation with its positions flattened (``P = H W`` for conv maps).
-
-    Examples
-    --------
-    >>> gram_matrix(torch.ones(1, 2, 3, 3))
-    tensor([[[1., 1.],
-             [1., 1.]]])
-    """
-    feats = _flat_positions(activation)  # (B, C, P)
-    return feats @ feats.transpose(1, 2) / feats.shape[-1]  # (B, C, C)
 
 
 class _Features:

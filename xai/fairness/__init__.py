@@ -1,37 +1,48 @@
 """Bias probes, one module per kind of probe, registered with ``@register_probe``."""
 
-from xai.fairness import (  # noqa: F401  (importing registers the probes)
-    compression,
-    counterfactual,
-    embedding,
-    embedding_probes,
-    generative,
-    group,
-    mitigation,
-    proxy,
-    representation,
-    shortcut,
-    template,
-)
-from xai.fairness._base import (
-    PROBES,
-    FairnessResult,
-    GroupTable,
-    Probe,
-    create_probe,
-    list_probes,
-    register_probe,
-)
-from xai.fairness.compression import CompressionProbe, compression_table
-from xai.fairness.counterfactual import CounterfactualFlip
-from xai.fairness.embedding import WeatResult, read_word_vectors, weat
-from xai.fairness.generative import SampleDistribution
-from xai.fairness.group import GroupMetrics, group_table
-from xai.fairness.mitigation import MitigationWhatIf
-from xai.fairness.proxy import ProxyDetection
-from xai.fairness.representation import RepresentationProbe
-from xai.fairness.shortcut import ShortcutProbe
-from xai.fairness.template import TemplateBias
+from typing import TYPE_CHECKING
+
+from xai._lazy import attach
+
+if TYPE_CHECKING:
+    from xai.fairness._base import FairnessResult, GroupTable, Probe, create_probe, list_probes, register_probe
+    from xai.fairness._index import PROBES
+    from xai.fairness.compression import CompressionProbe, compression_table
+    from xai.fairness.counterfactual import CounterfactualFlip
+    from xai.fairness.embedding import WeatResult, read_word_vectors, weat
+    from xai.fairness.generative import SampleDistribution
+    from xai.fairness.group import GroupMetrics, group_table
+    from xai.fairness.mitigation import MitigationWhatIf
+    from xai.fairness.proxy import ProxyDetection
+    from xai.fairness.representation import RepresentationProbe
+    from xai.fairness.shortcut import ShortcutProbe
+    from xai.fairness.template import TemplateBias
+
+# name -> the module that defines it, imported on first use (importing this package is free)
+_EXPORTS: dict[str, str] = {
+    "FairnessResult": "xai.fairness._base",
+    "GroupTable": "xai.fairness._base",
+    "Probe": "xai.fairness._base",
+    "create_probe": "xai.fairness._base",
+    "list_probes": "xai.fairness._base",
+    "register_probe": "xai.fairness._base",
+    "PROBES": "xai.fairness._index",
+    "CompressionProbe": "xai.fairness.compression",
+    "compression_table": "xai.fairness.compression",
+    "CounterfactualFlip": "xai.fairness.counterfactual",
+    "WeatResult": "xai.fairness.embedding",
+    "read_word_vectors": "xai.fairness.embedding",
+    "weat": "xai.fairness.embedding",
+    "SampleDistribution": "xai.fairness.generative",
+    "GroupMetrics": "xai.fairness.group",
+    "group_table": "xai.fairness.group",
+    "MitigationWhatIf": "xai.fairness.mitigation",
+    "ProxyDetection": "xai.fairness.proxy",
+    "RepresentationProbe": "xai.fairness.representation",
+    "ShortcutProbe": "xai.fairness.shortcut",
+    "TemplateBias": "xai.fairness.template",
+}
+__getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 __all__ = [
     "CompressionProbe",

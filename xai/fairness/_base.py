@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from xai._provenance import Provenance
-from xai._registry import Registry
 from xai._results import to_jsonable
 from xai.datasets import Dataset
 from xai.errors import NotApplicableError, bad_option_error
+from xai.fairness._index import PROBES
 from xai.fairness.metrics import FourFifths
 from xai.zoo.handle import ModelHandle
 
@@ -144,9 +144,6 @@ class Probe(ABC):
     @abstractmethod
     def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Probe the model on ``data`` grouped by each of the ``sensitive`` columns."""
-
-
-PROBES: Registry[type[Probe]] = Registry("probe")
 
 
 def register_probe(name: str) -> Callable[[type[Probe]], type[Probe]]:

@@ -30,16 +30,16 @@ from __future__ import annotations
 import itertools
 import math
 import time
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from xai._provenance import Provenance, sha256_array, sha256_file
+from xai._provenance import Provenance, sha256_array
 from xai.datasets import WordVectors, load_word_vectors, read_weat_json
+from xai.datasets._words import VectorsFormat, read_word_vectors  # re-exported: reading files is data-side
 from xai.errors import DataError, UnknownNameError
 
 __all__ = [
@@ -58,7 +58,6 @@ __all__ = [
     "weat_tests",
 ]
 
-VectorsFormat = Literal["auto", "word2vec-binary", "word2vec-text", "npz"]
 
 #: Short names of the ten WEAT tests of Caliskan et al. (2017), in the order of ``weat.json``.
 TEST_NAMES = (
@@ -172,164 +171,6 @@ def read_word_file(path: str | Path, what: str = "word list") -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{what} {file} is not UTF-8 text (byte {exc.start})") from None
-
-
-# --------------------------------------------------------------------------- vectors files
-
-
-def read_word_vectors(path: str | Path, fmt: VectorsFormat = "auto",
-                      keep: Iterable[str] | None = None) -> WordVectors:
-    """Read a word2vec binary, word2vec/GloVe text or ``.npz`` (``words``, ``vectors``) file.
-
-    Parameters
-    ----------
-    path
-        The vectors file.
-    fmt
-        ``auto`` picks ``npz`` for a zip archive, ``word2vec-text`` when the first record
-        after the ``N D`` header (or the first line, for a GloVe file without header)
-        is a word and ``D`` numbers, and ``word2vec-binary`` otherwise.
-    keep
-        Only keep these words (a big file then costs little memory); ``None`` keeps all.
-
-    Raises
-    ------
-    DataError
-        When the file is missing or is not a vectors file of the format.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"vectors file {file} does not exist")
-    wanted = None if keep is None else set(keep)
-    data = file.read_bytes()
-    if fmt == "auto":
-        fmt = "npz" if data[:4] == b"PK\x03\x04" else ("word2vec-text" if _looks_like_text(data) else "word2vec-binary")
-    if fmt == "npz":
-        words, vectors, total = _read_npz(file, wanted)
-    elif fmt == "word2vec-text":
-        words, vectors, total = _read_text(file, data, wanted)
-    elif fmt == "word2vec-binary":
-        words, vectors, total = _read_binary(file, data, wanted)
-    else:
-        raise DataError(f"unknown vectors format {fmt!r}; known: auto, word2vec-binary, word2vec-text, npz")
-    if total == 0 or vectors.shape[1] == 0:
-        raise DataError(f"{file}: no word vectors")
-    if not np.isfinite(vectors).all():
-        raise DataError(f"{file}: vectors hold NaN or infinite values")
-    return WordVectors(name=file.name, words=tuple(words), vectors=vectors, sha256=sha256_file(file),
-                       vocab_size=total)
-
-
-def _header(file: Path, data: bytes) -> tuple[int, int, int]:
-    """``(N, D, offset of the first record)`` from a ``N D`` header line."""
-    end = data.find(b"\n")
-    parts = data[: end if end >= 0 else len(data)].split()
-    try:
-        count, dim = (int(p) for p in parts)
-    except ValueError:
-        raise DataError(f"{file} is not a word2vec file: the first line must be '<words> <dimensions>'") from None
-    if count <= 0 or dim <= 0:
-        raise DataError(f"{file}: bad word2vec header {count} {dim}")
-    return count, dim, end + 1
-
-
-def _looks_like_text(data: bytes) -> bool:
-    lines = data[:1 << 16].split(b"\n", 2)
-    if len(lines) < 2:
-        return False
-    try:
-        head = lines[0].decode("utf-8").split()
-        record = lines[1].decode("utf-8").split()
-    except UnicodeDecodeError:
-        return False
-    try:
-        if len(head) == 2 and int(head[0]) > 0 and int(head[1]) > 0:  # word2vec text: "N D" header
-            return len(record) == int(head[1]) + 1 and _all_floats(record[1:])
-    except ValueError:
-        pass
-    return len(head) > 2 and _all_floats(head[1:])  # GloVe text: no header
-
-
-def _all_floats(tokens: Sequence[str]) -> bool:
-    try:
-        [float(t) for t in tokens]
-    except ValueError:
-        return False
-    return True
-
-
-def _read_binary(file: Path, data: bytes, wanted: set[str] | None) -> tuple[list[str], np.ndarray, int]:
-    count, dim, pos = _header(file, data)
-    step = 4 * dim
-    words: list[str] = []
-    rows: list[np.ndarray] = []
-    for i in range(count):
-        space = data.find(b" ", pos, pos + 4096)
-        if space < 0 or space + step > len(data):
-            raise DataError(f"{file} is not a word2vec binary file: record {i + 1} of {count} is truncated or "
-                            "has no word")
-        try:
-            word = data[pos:space].decode("utf-8").lstrip("\n")
-        except UnicodeDecodeError:
-            raise DataError(f"{file}: record {i + 1} is not UTF-8 (not a word2vec binary file?)") from None
-        if not word:
-            raise DataError(f"{file} is not a word2vec binary file: record {i + 1} has an empty word")
-        if wanted is None or word in wanted:
-            words.append(word)
-            rows.append(np.frombuffer(data, dtype="<f4", count=dim, offset=space + 1))
-        pos = space + 1 + step
-    if data[pos:].strip():
-        raise DataError(f"{file} is not a word2vec binary file: {len(data) - pos} bytes after the last record")
-    vectors = np.stack(rows).astype(np.float32) if rows else np.zeros((0, dim), np.float32)
-    return words, vectors, count
-
-
-def _read_text(file: Path, data: bytes, wanted: set[str] | None) -> tuple[list[str], np.ndarray, int]:
-    try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise DataError(f"{file} is not a word2vec text file (not UTF-8)") from None
-    lines = [ln for ln in lines if ln.strip()]
-    first = lines[0].split() if lines else []
-    dim = None
-    if len(first) == 2 and all(t.isdigit() for t in first):
-        count, dim, _ = _header(file, data)
-        lines = lines[1:]
-        if len(lines) != count:
-            raise DataError(f"{file}: the header says {count} words, the file has {len(lines)}")
-    words: list[str] = []
-    rows: list[np.ndarray] = []
-    for i, line in enumerate(lines):
-        parts = line.rstrip().split(" ")
-        dim = dim or len(parts) - 1
-        if len(parts) != dim + 1:
-            raise DataError(f"{file}: line {i + 1} has {len(parts) - 1} numbers, expected {dim}")
-        if wanted is None or parts[0] in wanted:
-            try:
-                rows.append(np.asarray(parts[1:], dtype=np.float32))
-            except ValueError:
-                raise DataError(f"{file}: line {i + 1} is not a word followed by numbers") from None
-            words.append(parts[0])
-    vectors = np.stack(rows) if rows else np.zeros((0, dim or 0), np.float32)
-    return words, vectors, len(lines)
-
-
-def _read_npz(file: Path, wanted: set[str] | None) -> tuple[list[str], np.ndarray, int]:
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            if "words" not in archive or "vectors" not in archive:
-                raise DataError(f"{file}: an .npz vectors file needs arrays 'words' and 'vectors', "
-                                f"found {sorted(archive.files)}")
-            words = [str(w) for w in archive["words"]]
-            vectors = np.asarray(archive["vectors"], dtype=np.float32)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{file} is not a readable .npz vectors file: {exc}") from None
-    if vectors.ndim != 2 or len(words) != vectors.shape[0]:
-        raise DataError(f"{file}: {len(words)} words but vectors of shape {vectors.shape}")
-    if wanted is not None:
-        picked = [i for i, w in enumerate(words) if w in wanted]
-        return [words[i] for i in picked], vectors[picked], len(words)
-    return words, vectors, len(words)
 
 
 # --------------------------------------------------------------------------- WEAT

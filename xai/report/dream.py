@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from xai._io import atomic_write_text
 from xai.explain.dream import DreamResult
-from xai.report import images
-from xai.report.html import _ENV, _stamp, data_uri
+from xai.report.html import _ENV, _stamp
+from xai.report.images import image_uri as _png
+from xai.report.images import svg_curve as _curve
 from xai.report.json import dumps
 
 __all__ = ["dream_slug", "render_dream_page", "write_dream_report"]
@@ -27,29 +25,6 @@ class _Picture:
     uri: str
     alt: str
     caption: str
-
-
-def _png(image: np.ndarray, size: int = 160) -> str:
-    """``(C, H, W)`` -> a grey (1 channel) or RGB PNG, stretched to its own range, as a data URI."""
-    plane = image.mean(0, keepdims=True) if image.shape[0] not in (1, 3) else image  # (C, H, W)
-    low, high = float(plane.min()), float(plane.max())
-    unit = (plane - low) / max(high - low, 1e-12)
-    rgb = np.repeat(unit, 3, axis=0) if unit.shape[0] == 1 else unit
-    scale = max(1, size // image.shape[-1])
-    hwc = rgb.transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)  # (H, W, 3)
-    return data_uri(images.png_bytes(hwc))
-
-
-def _curve(trace: np.ndarray, width: int = 480, height: int = 160, pad: int = 6) -> dict[str, Any]:
-    """SVG polyline points for the objective per step (y grows downwards in SVG)."""
-    if len(trace) == 0:
-        return {"points": "", "width": width, "height": height, "lo": 0.0, "hi": 0.0}
-    lo, hi = float(np.min(trace)), float(np.max(trace))
-    span = hi - lo or 1.0
-    xs = np.linspace(pad, width - pad, len(trace)) if len(trace) > 1 else np.array([width / 2])
-    ys = height - pad - (trace - lo) / span * (height - 2 * pad)
-    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
-    return {"points": points, "width": width, "height": height, "lo": lo, "hi": hi}
 
 
 def dream_slug(result: DreamResult) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from xai.explain.inversion import InversionResult
 from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
 from xai.report._publish import StagedAudit, publish
+from xai.report.images import data_uri  # noqa: F401  (re-exported: the pages import it from here)
 from xai.report.json import audit_json
 
 _ENV = Environment(
@@ -43,11 +43,6 @@ _ENV.tests["http_url"] = lambda value: http_url(value) is not None
 
 #: Okabe-Ito: categorical colours that stay distinct under the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
-
-
-def data_uri(png: bytes) -> str:
-    """A PNG as a ``data:`` URI (the page never loads anything from outside)."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -255,7 +250,7 @@ GateMap = Mapping[str, Sequence[GateResult]]
 
 
 def _dream_view(result: DreamResult) -> dict[str, Any]:
-    from xai.report.dream import _png  # the dream page's image helper (it imports this module)
+    from xai.report.images import image_uri as _png
 
     top = []
     for idx, value, label, image in zip(result.top_indices, result.top_values, result.top_labels,
@@ -269,7 +264,7 @@ def _dream_view(result: DreamResult) -> dict[str, Any]:
 
 
 def _inversion_view(result: InversionResult) -> dict[str, Any]:
-    from xai.report.dream import _png  # the dream page's image helper (it imports this module)
+    from xai.report.images import image_uri as _png
 
     layer = "+".join(result.layers)
     return {"layer": layer, "target": _png(result.target[0], 96), "reconstruction": _png(result.reconstruction[0], 96),

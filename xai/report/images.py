@@ -7,14 +7,17 @@ signed ones, white at zero).
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from xai.explain import AttributionResult
+if TYPE_CHECKING:  # annotations only: renderers never import torch or a method
+    from xai.explain import AttributionResult
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,34 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     Image.fromarray(np.clip(rgb * 255 + 0.5, 0, 255).astype(np.uint8), "RGB").save(
         buffer, format="PNG", optimize=False)
     return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a ``data:`` URI (the page never loads anything from outside)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def image_uri(image: np.ndarray, size: int = 160) -> str:
+    """``(C, H, W)`` -> a grey (1 channel) or RGB PNG, stretched to its own range, as a data URI."""
+    plane = image.mean(0, keepdims=True) if image.shape[0] not in (1, 3) else image  # (C, H, W)
+    low, high = float(plane.min()), float(plane.max())
+    unit = (plane - low) / max(high - low, 1e-12)
+    rgb = np.repeat(unit, 3, axis=0) if unit.shape[0] == 1 else unit
+    scale = max(1, size // image.shape[-1])
+    hwc = rgb.transpose(1, 2, 0).repeat(scale, axis=0).repeat(scale, axis=1)  # (H, W, 3)
+    return data_uri(png_bytes(hwc))
+
+
+def svg_curve(trace: np.ndarray, width: int = 480, height: int = 160, pad: int = 6) -> dict[str, Any]:
+    """SVG polyline points for the objective per step (y grows downwards in SVG)."""
+    if len(trace) == 0:
+        return {"points": "", "width": width, "height": height, "lo": 0.0, "hi": 0.0}
+    lo, hi = float(np.min(trace)), float(np.max(trace))
+    span = hi - lo or 1.0
+    xs = np.linspace(pad, width - pad, len(trace)) if len(trace) > 1 else np.array([width / 2])
+    ys = height - pad - (trace - lo) / span * (height - 2 * pad)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True))
+    return {"points": points, "width": width, "height": height, "lo": lo, "hi": hi}
 
 
 def attribution_tiles(result: AttributionResult, max_samples: int = 8, scale: int = 4,

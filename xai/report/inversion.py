@@ -17,7 +17,6 @@ import numpy as np
 from xai._io import atomic_write_bytes, atomic_write_text
 from xai.explain.inversion import InversionGallery, InversionResult
 from xai.report import images
-from xai.report.dream import _curve
 from xai.report.html import _ENV, _stamp, data_uri
 from xai.report.json import dumps
 
@@ -67,7 +66,7 @@ def _pictures(result: InversionResult | InversionGallery) -> list[dict[str, Any]
             pictures.append({"png": png, "file": f"{stem}-{role}.png", "uri": data_uri(png),
                              "alt": f"{caption} ({r.model}, {r.name})", "caption": caption})
         out.append({"r": r, "pictures": pictures, "metrics": r.metrics(),
-                    "curve": _curve(np.log10(np.maximum(r.error_trace, 1e-12)))})
+                    "curve": images.svg_curve(np.log10(np.maximum(r.error_trace, 1e-12)))})
     return out
 
 

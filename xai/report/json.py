@@ -7,10 +7,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from xai.audit.runner import AuditResult
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the JSON renderer imports no torch
     from xai.audit.gates import GateResult
+    from xai.audit.runner import AuditResult
 
 
 def dumps(document: Any, *, indent: int | None = None) -> str:

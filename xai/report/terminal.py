@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
 from xai._text import safe_text
 from xai.audit.check import CheckedAudit
-from xai.audit.runner import AuditResult
+
+if TYPE_CHECKING:  # annotations only: the terminal renderer imports no torch
+    from xai.audit.runner import AuditResult
 
 _SHORT = {
     "accuracy_difference": "accuracy gap",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -9,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from xai._registry import Registry
 from xai._typing import Modality, Task
+from xai.zoo._index import MODELS, REGISTERED_BY, list_models  # noqa: F401  (list_models: re-export)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,17 +123,12 @@ class ZooEntry:
         return value >= self.floor if self.higher_is_better else value <= self.floor
 
 
-MODELS: Registry[ZooEntry] = Registry("model")
-
-
 def register_model(entry: ZooEntry) -> ZooEntry:
     """Register a zoo entry (use at module level next to the architecture)."""
-    return MODELS.register(entry.name)(entry)
-
-
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered zoo entry names matching a shell-style pattern (``"cnn*"``)."""
-    return MODELS.names(pattern)
+    registered = MODELS.register(entry.name)(entry)
+    # the module that registers it, for the generated lazy table (xai/zoo/_index.py)
+    REGISTERED_BY[entry.name] = sys._getframe(1).f_globals.get("__name__", "")
+    return registered
 
 
 def get_entry(name: str) -> ZooEntry:

@@ -19,49 +19,14 @@ from rich.console import Console
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from xai._device import resolve_device
+from xai._device import resolve_device, single_cpu_thread  # noqa: F401  (single_cpu_thread: re-export)
 from xai._io import atomic_write_bytes, atomic_write_text
 from xai._provenance import package_versions, sha256_file
 from xai.datasets import load_dataset
 from xai.errors import DataError, ModelLoadError
-from xai.zoo._entry import MODELS, ZooEntry, get_entry
+from xai.zoo._cards import CARD_FILE, WEIGHTS_FILE, ZOO_ENV, entry_dir, is_trained, read_card, zoo_root
+from xai.zoo._entry import ZooEntry, get_entry
 from xai.zoo._train import TrainContext, evaluate_entry, seed_everything
-
-WEIGHTS_FILE = "weights.safetensors"
-CARD_FILE = "card.json"
-ZOO_ENV = "XAI_ZOO_DIR"
-
-
-def zoo_root(zoo_dir: str | Path | None = None) -> Path:
-    """Where trained entries live: ``zoo_dir`` > ``$XAI_ZOO_DIR`` > ``./zoo``."""
-    return Path(zoo_dir or os.environ.get(ZOO_ENV) or "zoo")
-
-
-def entry_dir(name: str, zoo_dir: str | Path | None = None) -> Path:
-    """Folder of one trained entry."""
-    return zoo_root(zoo_dir) / name
-
-
-def is_trained(name: str, zoo_dir: str | Path | None = None) -> bool:
-    """Whether weights and a card exist for ``name`` (pretrained entries: whether their package is installed)."""
-    entry = MODELS.get(name) if name in MODELS else None
-    if entry is not None and entry.pretrained is not None:
-        return entry.pretrained.available()
-    folder = entry_dir(name, zoo_dir)
-    return (folder / WEIGHTS_FILE).is_file() and (folder / CARD_FILE).is_file()
-
-
-def read_card(name: str, zoo_dir: str | Path | None = None) -> dict[str, Any]:
-    """The model card of a trained entry."""
-    path = entry_dir(name, zoo_dir) / CARD_FILE
-    if not path.is_file():
-        root = zoo_root(zoo_dir)  # the hint trains into the folder that was searched
-        where = "" if root == Path("zoo") else f" --zoo-dir {root}"
-        raise ModelLoadError(f"zoo entry {name!r} has no card at {path}; train it with `xai zoo train {name}{where}`")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ModelLoadError(f"{path} is not valid JSON: {exc}") from None
 
 
 def load_state_into(module: torch.nn.Module, path: Path) -> None:
@@ -96,22 +61,6 @@ def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor],
     if problems:
         raise ModelLoadError(f"{path} does not match {type(module).__name__}: "
                              + "; ".join(problems))
-
-
-@contextmanager
-def single_cpu_thread() -> Iterator[None]:
-    """Run torch's CPU ops on one thread, then restore the previous count.
-
-    The zoo's networks are small: their many small ops gain little from intra-op threads,
-    and on a shared 2-core machine OpenMP's spinning threads slowed training 5-20x. One
-    thread also keeps a seeded CPU training independent of the machine's core count.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @contextmanager

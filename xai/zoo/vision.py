@@ -280,8 +280,8 @@ _STYLE_RECIPE = {"steps": 300, "lr": 3e-3, "batch_size": 4, "content_weight": 1.
 
 @lru_cache(maxsize=1)
 def _style_targets() -> tuple[RandomFeatures, dict[str, torch.Tensor]]:
+    from xai._features import gram_matrix
     from xai.datasets._photos import STYLE_PHOTO, rgb_photo
-    from xai.explain.inversion import gram_matrix
 
     phi = RandomFeatures()
     style = rgb_photo(STYLE_PHOTO, 64)  # (1, 3, 256, 256): the whole photo at 4x crop size
@@ -296,7 +296,7 @@ def style_losses(output: torch.Tensor, content: torch.Tensor) -> tuple[torch.Ten
     Content: ``||phi(out) - phi(content)||^2 / ||phi(content)||^2``; style: ``sum_l ||G_l(out) -
     G_l(s)||^2 / ||G_l(s)||^2`` against the style photo's Gram matrices.
     """
-    from xai.explain.inversion import gram_matrix
+    from xai._features import gram_matrix
 
     phi, grams = _style_targets()
     phi.to(output.device)
