@@ -74,19 +74,20 @@ class Capabilities:
     needs_gradients: bool = True
     needs_sensitive: bool = False
 
-    def applies(self, *, task: str, modality: str, has_layers: bool = True, has_attention: bool = True,
-                has_tokenizer: bool = True, has_sampler: bool = True, has_gradients: bool = True) -> str | None:
+    def applies(self, *, task: str, modality: str, name: str = "the model", has_layers: bool = True,
+                has_attention: bool = True, has_tokenizer: bool = True, has_sampler: bool = True,
+                has_gradients: bool = True) -> str | None:
         """Why a model with these properties is out of reach (``None`` when it is not)."""
         if task not in self.tasks:
             return f"it applies to {', '.join(sorted(self.tasks))} models, not {task}"
         if modality not in self.modalities:
             return f"it takes {', '.join(sorted(self.modalities))} inputs, not {modality}"
         needs = (
-            (self.needs_layer and not has_layers, "a layer to read and the model names none"),
-            (self.needs_attention and not has_attention, "attention modules and the model declares none"),
-            (self.needs_tokenizer and not has_tokenizer, "a tokenizer and the model carries none"),
-            (self.needs_sampler and not has_sampler, "a sampler (a generative model) and the model is not one"),
-            (self.needs_gradients and not has_gradients, "gradients and the model gives none (e.g. ONNX)"),
+            (self.needs_layer and not has_layers, f"a layer to read; {name} names none"),
+            (self.needs_attention and not has_attention, f"attention modules; {name} has none"),
+            (self.needs_tokenizer and not has_tokenizer, f"a tokenizer; {name} carries none"),
+            (self.needs_sampler and not has_sampler, f"a sampler (a generative model); {name} is not one"),
+            (self.needs_gradients and not has_gradients, f"gradients; {name} gives none (e.g. an ONNX model)"),
         )
         for missing, reason in needs:
             if missing:
@@ -171,7 +172,7 @@ class Method(ABC):
     def why_not(cls, handle: ModelHandle) -> str | None:
         """Why this method cannot run on ``handle`` (``None`` when it can), from its capabilities."""
         return cls.capabilities.applies(
-            task=handle.task, modality=handle.modality, has_layers=bool(handle.layers),
+            task=handle.task, modality=handle.modality, name=handle.name, has_layers=bool(handle.layers),
             has_attention=bool(handle.attention), has_tokenizer=handle.preprocess is not None,
             has_sampler=callable(getattr(handle.module, "sample", None)),
             has_gradients=getattr(handle, "differentiable", True),
