@@ -87,3 +87,19 @@ def test_plain_pytest_run_ignores_audits(pytester, monkeypatch):
     assert result.ret == 0
     result.assert_outcomes(passed=1)
     assert "lenet" not in result.stdout.str()
+
+
+def test_same_stem_specs_in_two_audits_folders_get_the_slugs_xai_check_gives(pytester, monkeypatch):
+    from xai.audit import spec_slugs
+
+    for folder in ("x", "y"):
+        (pytester.path / folder / "audits").mkdir(parents=True)
+        (pytester.path / folder / "audits" / "dup.toml").write_text(SPEC)
+    paths = [pytester.path / f / "audits" / "dup.toml" for f in ("x", "y")]
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for selection in ((), ("-k", "x")):  # a deselection does not rename the audits (nor their baselines)
+        items, _ = pytester.inline_genitems("-p", "xai.pytest_plugin", "-p", "no:cacheprovider", *selection,
+                                            "x/audits", "y/audits")
+        slugs = {item.parent.path: item.parent.slug for item in items}
+        assert slugs == dict(zip(paths, spec_slugs(paths), strict=True))
+        assert sorted(slugs.values()) == ["x-audits-dup", "y-audits-dup"]

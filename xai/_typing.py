@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 DeviceName = Literal["auto", "cpu", "cuda"]
+#: Seeds are what numpy accepts everywhere: 0 .. 2**32 - 1.
+SEED_MAX = 2**32 - 1
 Task = Literal[
     "classification",
     "binary-classification",

@@ -6,6 +6,10 @@ folder named ``audits`` (the convention ``xai init`` scaffolds), one test item p
 when its first item runs. The normal test run (``testpaths = tests``) never looks into
 ``audits/``, so the plugin only acts when asked to.
 
+Each spec's audit name (its slug, which names its baseline) comes from
+:func:`xai.audit.spec_slugs` over every spec collected in the session, as ``xai check``
+names them: the file stem, with parent folders prefixed when two stems collide.
+
 Options: ``--xai-baselines DIR`` (default ``reports/baselines`` under the rootdir) and
 ``--xai-device`` (default ``auto``).
 """
@@ -36,6 +40,16 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before -k / --deselect: a slug must not depend on the selection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Name every collected spec's audit, unique across the session (as ``xai check`` would)."""
+    from xai.audit import spec_slugs
+
+    files = list(dict.fromkeys(item.parent for item in items if isinstance(item.parent, AuditFile)))
+    for file, slug in zip(files, spec_slugs([f.path for f in files]), strict=True):
+        file.slug = slug
+
+
 class GateFailed(Exception):
     """A gate of an audit spec did not hold."""
 
@@ -44,6 +58,7 @@ class AuditFile(pytest.File):
     """One spec file; its items share one audit run."""
 
     _outcome: Any = None
+    slug: str | None = None  # set once collection is complete (pytest_collection_modifyitems)
 
     def collect(self) -> Iterator[pytest.Item]:
         """One item per gate, named by the gate's label."""
@@ -69,7 +84,7 @@ class AuditFile(pytest.File):
             config = self.config
             baselines = config.getoption("xai_baselines") or config.rootpath / "reports" / "baselines"
             try:
-                self._outcome = check_spec(self.spec, slug=self.path.stem, spec_path=str(self.path),
+                self._outcome = check_spec(self.spec, slug=self.slug or self.path.stem, spec_path=str(self.path),
                                            baselines_dir=baselines,
                                            device=resolve_device(config.getoption("xai_device")))
             except XaiError as exc:

@@ -23,6 +23,8 @@ from xai.audit.spec import (
     default_specs,
     load_spec,
     parse_spec,
+    safe_slug,
+    spec_slugs,
 )
 
 __all__ = [
@@ -51,7 +53,9 @@ __all__ = [
     "parse_spec",
     "resolve_metric",
     "run_audit",
+    "safe_slug",
     "sample_rows",
+    "spec_slugs",
     "verdict_line",
     "write_baseline",
 ]

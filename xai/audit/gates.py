@@ -13,15 +13,17 @@ import datetime as dt
 import json
 import math
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xai import __version__
 from xai._io import atomic_write_text
 from xai._results import to_jsonable
-from xai.audit.metrics import half_width, resolve_metric
+from xai.audit.metrics import half_width, resolve_metric, undefined_metrics
 from xai.audit.runner import AuditResult
 from xai.audit.spec import GateSpec
 from xai.errors import DataError
@@ -101,14 +103,25 @@ def _worst(keys: list[str], metrics: Mapping[str, float], op: str) -> str:
 
 def evaluate_gate(gate: GateSpec, slug: str, metrics: Mapping[str, float],
                   intervals: Mapping[str, tuple[float, float]] | None = None,
-                  baseline: Baseline | None = None) -> GateResult:
+                  baseline: Baseline | None = None, undefined: Collection[str] = ()) -> GateResult:
     """Judge one gate on an audit's ``metrics``.
+
+    ``undefined`` names the audit's metrics that have no value (NaN: a disparity of a
+    feature with one group, a ratio of rates that are all 0).
 
     Raises
     ------
     UnknownNameError
         When the gate's metric names nothing in ``metrics`` (the message lists them).
+    DataError
+        When the gate's metric (or one it stands for) is undefined: the gate cannot be
+        judged, and skipping it would pass a bound nobody checked.
     """
+    lost = [k for k in undefined if k == gate.metric or k.endswith(f".{gate.metric}")]
+    if lost:
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        raise DataError(f"gate {gate.label!r} of {slug}: {lost[0]}{more} is undefined (no value: e.g. a "
+                        "disparity of a sensitive column with one group); see the audit's warnings")
     keys = resolve_metric(gate.metric, metrics)
     key = _worst(keys, metrics, gate.op)
     value = metrics[key]
@@ -152,7 +165,8 @@ def evaluate_gates(audit: AuditResult, gates: list[GateSpec], baseline: Baseline
     """Judge every gate of a spec on one audit result."""
     metrics = audit.metrics()
     intervals = audit.metric_intervals() if any(g.regression for g in gates) else {}
-    return [evaluate_gate(g, audit.slug, metrics, intervals, baseline) for g in gates]
+    undefined = undefined_metrics(audit) if gates else []
+    return [evaluate_gate(g, audit.slug, metrics, intervals, baseline, undefined) for g in gates]
 
 
 def baseline_path(baselines_dir: str | Path, slug: str) -> Path:
@@ -160,20 +174,53 @@ def baseline_path(baselines_dir: str | Path, slug: str) -> Path:
     return Path(baselines_dir) / f"{slug}.json"
 
 
+_Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON ints count; bools, strings, NaN do not
+
+
+class _BaselineFile(BaseModel):
+    """The schema of a baseline file (it comes from a pull request: untrusted)."""
+
+    model_config = ConfigDict(extra="allow")  # slug, title, written ... are for people
+
+    metrics: dict[str, _Number | None]
+    intervals: dict[str, tuple[_Number, _Number]] | None = None
+    provenance: dict[str, Any] | None = None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "document"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
 def load_baseline(baselines_dir: str | Path, slug: str) -> Baseline | None:
-    """Read ``<baselines_dir>/<slug>.json``; ``None`` when there is none yet."""
+    """Read ``<baselines_dir>/<slug>.json``; ``None`` when there is none yet.
+
+    Raises
+    ------
+    DataError
+        When the file is not a baseline: not JSON, ``metrics`` not an object of finite
+        numbers (a string, a list, NaN, infinity ...), intervals not pairs of them.
+    """
     path = baseline_path(baselines_dir, slug)
     if not path.is_file():
         return None
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        metrics = {str(k): float(v) for k, v in raw["metrics"].items() if v is not None}
-        intervals = {str(k): (float(v[0]), float(v[1]))
-                     for k, v in (raw.get("intervals") or {}).items()}
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
         raise DataError(f"{path}: not a baseline file ({exc.__class__.__name__}: {exc})") from None
-    return Baseline(slug=slug, metrics=metrics, intervals=intervals,
-                    provenance=raw.get("provenance") or {}, path=str(path))
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: not a baseline file (a JSON object with metrics is expected, "
+                        f"got {type(raw).__name__})")
+    try:
+        document = _BaselineFile.model_validate(raw)
+    except ValidationError as exc:
+        raise DataError(f"{path}: not a baseline file ({_validation_message(exc)})") from None
+    metrics = {k: v for k, v in document.metrics.items() if v is not None}
+    return Baseline(slug=slug, metrics=metrics, intervals=dict(document.intervals or {}),
+                    provenance=document.provenance or {}, path=str(path))
 
 
 def write_baseline(audit: AuditResult, baselines_dir: str | Path) -> Path:

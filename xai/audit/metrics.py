@@ -43,6 +43,7 @@ __all__ = [
     "resolve_metric",
     "result_metrics",
     "short_names",
+    "undefined_metrics",
 ]
 
 #: Fields that describe how a result was made, not what it found (``image_channels``: where a
@@ -131,6 +132,19 @@ def _sections(audit: AuditResult) -> Iterable[tuple[str, Any]]:
 
 def audit_metrics(audit: AuditResult) -> dict[str, float]:
     """The flat metric namespace of one audit (non-finite values are left out)."""
+    return {k: v for k, v in _all_metrics(audit).items() if math.isfinite(v)}
+
+
+def undefined_metrics(audit: AuditResult) -> list[str]:
+    """Names whose value is undefined (NaN or infinite), e.g. a disparity of a feature with one group.
+
+    They are left out of :func:`audit_metrics`; a gate that names one fails loudly instead
+    of checking the rest (see :func:`xai.audit.gates.evaluate_gate`).
+    """
+    return sorted(k for k, v in _all_metrics(audit).items() if not math.isfinite(v))
+
+
+def _all_metrics(audit: AuditResult) -> dict[str, float]:
     out = {str(k): float(v) for k, v in audit.performance.items()}
     for prefix, result in _sections(audit):
         for name, value in result_metrics(result).items():
@@ -138,7 +152,7 @@ def audit_metrics(audit: AuditResult) -> dict[str, float]:
         share = sensitive_share(result, audit.data.sensitive)
         if share is not None:
             out[f"{prefix}.sensitive_share"] = share
-    return {k: v for k, v in out.items() if math.isfinite(v)}
+    return out
 
 
 def sensitive_share(result: Any, sensitive: Iterable[str]) -> float | None:

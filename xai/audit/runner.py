@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,7 +82,8 @@ class AuditResult:
                 if table.kind == "strategy":  # a what-if table (mitigation), not a gap of this model
                     continue
                 for name, value in table.disparities.items():
-                    worst[name] = max(worst.get(name, float("-inf")), value)
+                    if math.isfinite(value):  # undefined (a feature with one group) is not a gap
+                        worst[name] = max(worst.get(name, float("-inf")), value)
         return {
             "slug": self.slug,
             "title": self.title,

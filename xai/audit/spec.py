@@ -30,6 +30,7 @@ namespace (:mod:`xai.audit.metrics`): a dotted key or a short name.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from importlib import resources
@@ -38,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xai._typing import SEED_MAX
 from xai.errors import SpecError
 
 
@@ -134,9 +136,9 @@ class GateSpec(_Strict):
 
     metric: str = Field(min_length=1)
     op: GateOp
-    value: float | None = None
+    value: float | None = Field(default=None, allow_inf_nan=False)  # NaN would fail every gate: exit 1
     regression: bool = False
-    tolerance: float = Field(default=0.0, ge=0)
+    tolerance: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     name: str | None = None
 
     @model_validator(mode="after")
@@ -173,7 +175,7 @@ class AuditSpec(_Strict):
     dream: list[DreamSpec] = Field(default_factory=list)
     invert: list[InvertSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
 
 
 def parse_spec(text: str, source: str = "<spec>") -> AuditSpec:
@@ -249,6 +251,80 @@ def collect_spec_paths(paths: list[str]) -> list[Path]:
         else:
             raise SpecError(f"audit spec not found: {path}")
     return found
+
+
+_UNSAFE = re.compile(r"[^\w.-]+")
+#: Slugs a spec cannot take: ``index`` would overwrite the report's ``index.html``.
+RESERVED_SLUGS = frozenset({"index"})
+
+
+def safe_slug(name: str) -> str:
+    """``name`` as a report name that is safe as a file name and a relative link.
+
+    Runs of characters other than letters, digits, ``_``, ``.`` and ``-`` become one
+    ``-`` (so ``javascript:x`` cannot turn into a link scheme and ``/`` cannot leave the
+    report folder); leading dots and dashes go (no hidden files, no option look-alikes).
+    An empty result is ``audit``.
+    """
+    slug = _UNSAFE.sub("-", name).lstrip(".-")
+    return slug or "audit"
+
+
+def spec_slugs(paths: list[Path]) -> list[str]:
+    """One report name (slug) per spec file, unique within the run, in the order given.
+
+    A spec's slug is its file stem (:func:`safe_slug`), which also names its page
+    ``<slug>.html``, its JSON ``<slug>.json`` and its baseline ``reports/baselines/<slug>.json``.
+    Specs that do not collide keep their stem, so their baselines keep their names.
+    Collisions are resolved deterministically, from the specs' absolute paths: in each
+    group of equal slugs, the members with the longest prefix so far get one more parent
+    folder name prefixed, round after round, until the slugs differ (``a/dup.toml``,
+    ``b/dup.toml`` -> ``a-dup``, ``b-dup``). The same file named twice, or specs whose
+    folders run out, get ``-2``, ``-3``, ... in order. Slugs are compared ignoring case
+    (case-insensitive file systems), and ``index`` counts as taken (the index page).
+    ``xai audit``, ``xai check`` and the pytest plugin all name audits with this function.
+    """
+    absolute = [os.path.abspath(p) for p in paths]
+    unique = list(dict.fromkeys(absolute))  # the same file twice is told apart by a number below
+    parts = [Path(a).parent.parts[1:] for a in unique]  # folder names from the root down
+    stems = [safe_slug(Path(a).stem) for a in unique]
+    depth = [0] * len(unique)
+
+    def name(i: int) -> str:
+        folders = parts[i][len(parts[i]) - depth[i]:] if depth[i] else ()
+        return safe_slug("-".join((*folders, stems[i])))
+
+    names = [name(i) for i in range(len(unique))]
+    while True:
+        groups: dict[str, list[int]] = {}
+        for i, slug in enumerate(names):
+            groups.setdefault(slug.casefold(), []).append(i)
+        grow = []
+        for key, members in groups.items():
+            growable = [i for i in members if depth[i] < len(parts[i])]
+            if (len(members) > 1 or key in RESERVED_SLUGS) and growable:
+                deepest = max(depth[i] for i in growable)
+                grow += [i for i in growable if depth[i] == deepest]
+        if not grow:
+            break
+        for i in grow:
+            depth[i] += 1
+            names[i] = name(i)
+    by_path = dict(zip(unique, names, strict=True))
+    slugs: list[str] = []
+    used = {*RESERVED_SLUGS}
+    taken = {n.casefold() for n in names} | used
+    for path in absolute:
+        slug = by_path[path]
+        if slug.casefold() in used:  # named twice, or no folder left to tell two specs apart
+            n = 2
+            while f"{slug}-{n}".casefold() in taken:
+                n += 1
+            slug = f"{slug}-{n}"
+            taken.add(slug.casefold())
+        used.add(slug.casefold())
+        slugs.append(slug)
+    return slugs
 
 
 def default_specs() -> list[tuple[str, AuditSpec]]:

@@ -1,13 +1,11 @@
-"""The ``xai`` command: typer apps joined here; ``XaiError`` becomes exit code 2."""
+"""The ``xai`` command: typer apps joined here; :mod:`xai.cli._edge` maps every failure to its exit code."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
-from typer.core import TyperGroup
 
 from xai import __version__
+from xai.cli._edge import EdgeGroup, set_flags
 from xai.cli.audit import audit
 from xai.cli.bias import bias_app
 from xai.cli.check import check
@@ -21,23 +19,9 @@ from xai.cli.project import project_command
 from xai.cli.rollout import rollout
 from xai.cli.sanity import sanity
 from xai.cli.zoo import zoo_app
-from xai.errors import XaiError
-
-
-class _XaiGroup(TyperGroup):
-    """Root group: any :class:`XaiError` is one line on stderr and exit code 2."""
-
-    def invoke(self, ctx: typer.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except XaiError as exc:
-            message = " ".join(str(exc).split())
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(2) from None
-
 
 app = typer.Typer(
-    cls=_XaiGroup,
+    cls=EdgeGroup,
     name="xai",
     help="Explainability and ethics audits for PyTorch models.",
     no_args_is_help=True,
@@ -56,8 +40,13 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="On an error, print the traceback too "
+                               "(also: XAI_DEBUG=1)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the libraries' warnings (torch, captum, "
+                                 "sklearn ...) on stderr."),
 ) -> None:
     """Explainability and ethics audits for PyTorch models."""
+    set_flags(debug=debug, verbose=verbose)
 
 
 app.command("audit")(audit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,8 @@ import typer
 from rich.console import Console
 
 from xai._device import resolve_device
-from xai._typing import DeviceName
+from xai._text import SafeConsole
+from xai._typing import SEED_MAX, DeviceName
 from xai.audit import AuditResult, AuditSpec, run_audit
 from xai.errors import DataError
 from xai.report.html import write_report
@@ -21,7 +23,8 @@ DeviceOpt = Annotated[
     typer.Option("--device", help="auto (CUDA when available), cpu or cuda.",
                  show_default=True),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (overrides the spec's).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", min=0, max=SEED_MAX,
+                                          help="Random seed (overrides the spec's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 ZooDirOpt = Annotated[
     Path | None,
@@ -61,13 +64,13 @@ DEVICES: tuple[DeviceName, ...] = ("auto", "cpu", "cuda")
 
 
 def stdout_console() -> Console:
-    """Console for tables and verdicts (stdout)."""
-    return Console(file=sys.stdout, highlight=False)
+    """Console for tables and verdicts (stdout); user strings still go through :func:`safe_text`."""
+    return SafeConsole(file=sys.stdout, highlight=False)
 
 
 def stderr_console(enabled: bool = True) -> Console | None:
     """Console for progress and notes (stderr, so ``--json`` keeps stdout clean)."""
-    return Console(stderr=True, highlight=False) if enabled else None
+    return SafeConsole(stderr=True, highlight=False) if enabled else None
 
 
 def check_device(device: str) -> str:
@@ -75,6 +78,35 @@ def check_device(device: str) -> str:
     if device not in DEVICES:
         raise DataError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
     return device
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest of ``path``'s parents that exists (what a write would have to create folders in)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path(path.absolute().anchor)
+
+
+def check_output_file(path: Path, what: str, *, append: bool = False) -> Path:
+    """Refuse, before any work, an output file that cannot be written (one line, exit 2).
+
+    A folder, a path under a file, or a folder we may not write into fails now rather
+    than after minutes of auditing; ``append`` files (``$GITHUB_STEP_SUMMARY``) must also
+    be writable themselves, since they are not replaced.
+    """
+    if str(path) == "" or path.is_dir():
+        raise DataError(f"{what} {str(path)!r} is a folder; name a file")
+    if path.exists() and not path.is_file():
+        raise DataError(f"{what} {path}: not a regular file")
+    ancestor = _existing_ancestor(path)
+    if not ancestor.is_dir():
+        raise DataError(f"{what} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(f"{what} {path}: cannot write into {ancestor}")
+    if append and path.exists() and not os.access(path, os.W_OK):
+        raise DataError(f"{what} {path}: file is not writable")
+    return path
 
 
 def print_json(document: Any) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from xai._device import resolve_device
-from xai.audit import AuditResult, collect_spec_paths, default_specs, load_spec, run_audit
+from xai._io import check_writable_dir
+from xai._text import safe_text
+from xai.audit import AuditResult, collect_spec_paths, default_specs, load_spec, run_audit, spec_slugs
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -30,7 +31,7 @@ def audit(
         typer.Argument(help="Spec files or folders of *.toml; none runs the bundled default "
                        "audits (lenet and adult-mlp)."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("reports"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Report folder.")] = "reports",
     device: DeviceOpt = "auto",
     seed: SeedOpt = None,
     zoo_dir: ZooDirOpt = None,
@@ -38,9 +39,11 @@ def audit(
     quiet: QuietOpt = False,
 ) -> None:
     """Train or load the models, explain them, probe them for bias, write the report."""
+    out_dir = check_writable_dir(out)  # a file or a read-only folder fails now, not after the audits
     torch_device = resolve_device(check_device(device))
     if specs:
-        plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
+        paths = collect_spec_paths(specs)
+        plan = [(slug, load_spec(p), str(p)) for slug, p in zip(spec_slugs(paths), paths, strict=True)]
     else:
         plan = [(slug, spec, f"default:{slug}") for slug, spec in default_specs()]
     progress = stderr_console(enabled=not (json_out or quiet))
@@ -49,13 +52,13 @@ def audit(
         if seed is not None:
             spec = spec.model_copy(update={"seed": seed})
         if progress is not None:
-            progress.print(f"[dim]auditing {slug} ...[/]")
+            progress.print(f"[dim]auditing {safe_text(slug)} ...[/]")
         results.append(run_audit(spec, slug=slug, spec_path=source, device=torch_device,
                                  zoo_dir=zoo_dir, console=progress))
-    index = write_report(results, out)
+    index = write_report(results, out_dir)
     if json_out:
         print_json({"report": str(index), "audits": [r.headline() for r in results]})
     elif quiet:
-        stdout_console().print(f"Report: {index}")
+        stdout_console().print(f"Report: {safe_text(index)}")
     else:
         print_audit_summary(results, str(index), stdout_console())

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from xai._io import atomic_write_text
+from xai._text import safe_text
+from xai._typing import SEED_MAX
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
 from xai.cli._common import (
     DataOpt,
@@ -42,6 +44,7 @@ from xai.fairness.embedding import (
     DEFAULT_PERMUTATIONS,
     WeatResult,
     WeatTest,
+    check_permutations,
     read_word_set,
     read_word_vectors,
     weat,
@@ -73,7 +76,8 @@ def weat_command(
     permutations: Annotated[int, typer.Option(
         "--permutations", help="Exact p-value up to this many partitions, else this many random ones.")
     ] = DEFAULT_PERMUTATIONS,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random partitions.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                                help="Seed of the random partitions.")] = 0,
     json_out: JsonOpt = False,
     out: OutOpt = None,
 ) -> None:
@@ -83,6 +87,7 @@ def weat_command(
     xai bias weat --vectors my.bin --targets x.txt y.txt --attributes a.txt b.txt
     xai bias weat --vectors googlenews --targets x.txt y.txt --attributes a.txt b.txt
     """
+    check_permutations(permutations)  # before any file is read
     if vectors is not None and embedding is not None:
         raise DataError("give --vectors FILE or --embedding NAME, not both")
     if (targets is None) != (attributes is None):
@@ -105,7 +110,7 @@ def weat_command(
     console = stdout_console()
     _print_result(console, result)
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")
 
 
 def load_vectors(spec: str, keep: set[str] | None = None) -> WordVectors:
@@ -160,7 +165,8 @@ def direct_command(
 
 def _print_direct(console: Console, result: DirectBiasResult) -> None:
     ratios = ", ".join(f"{r:.3f}" for r in result.explained_variance_ratio[:5])
-    console.print(f"Direct bias on [bold]{result.embedding}[/] ({result.vocab_size:,} words, {result.dim} dimensions)")
+    console.print(f"Direct bias on [bold]{safe_text(result.embedding)}[/] ({result.vocab_size:,} words, "
+                  f"{result.dim} dimensions)")
     console.print(f"gender direction: first principal component of {len(result.pairs)} definitional pairs; "
                   f"explained variance ratios {ratios}")
     console.print(f"DirectBias_{result.c:g} = [bold]{result.direct_bias:.4f}[/] over "
@@ -173,14 +179,14 @@ def _print_direct(console: Console, result: DirectBiasResult) -> None:
     for i in range(max(len(result.top), len(result.bottom))):
         high = result.top[i] if i < len(result.top) else ""
         low = result.bottom[i] if i < len(result.bottom) else ""
-        view.add_row(high, f"{result.projections[high]:+.3f}" if high else "",
-                     low, f"{result.projections[low]:+.3f}" if low else "")
+        view.add_row(safe_text(high), f"{result.projections[high]:+.3f}" if high else "",
+                     safe_text(low), f"{result.projections[low]:+.3f}" if low else "")
     console.print(view)
     for label, lost in (("pairs", [f"{f}/{m}" for f, m in result.missing_pairs]),
                         ("neutral words", list(result.missing_neutral)),
                         ("projected words", list(result.missing_projected))):
         if lost:
-            console.print(f"[yellow]missing {label} ({len(lost)}):[/] {', '.join(lost)}")
+            console.print(f"[yellow]missing {label} ({len(lost)}):[/] {safe_text(', '.join(lost))}")
 
 
 def _resolve(tests: list[str | WeatTest] | None) -> list[WeatTest]:
@@ -191,24 +197,28 @@ def _resolve(tests: list[str | WeatTest] | None) -> list[WeatTest]:
 
 
 def _print_result(console: Console, result: WeatResult) -> None:
-    console.print(f"WEAT on [bold]{result.embedding}[/] ({result.vocab_size:,} words, {result.dim} dimensions)")
+    console.print(f"WEAT on [bold]{safe_text(result.embedding)}[/] ({result.vocab_size:,} words, "
+                  f"{result.dim} dimensions)")
     for score in result.scores:
-        view = Table(title=f"{score.test}: {score.targets[0]} vs {score.targets[1]} / "
-                           f"{score.attributes[0]} vs {score.attributes[1]}", title_justify="left")
+        view = Table(title=safe_text(f"{score.test}: {score.targets[0]} vs {score.targets[1]} / "
+                                     f"{score.attributes[0]} vs {score.attributes[1]}"), title_justify="left")
         view.add_column("effect size", justify="right")
         view.add_column("p-value", justify="right")
         view.add_column("statistic", justify="right")
         view.add_column("words X/Y/A/B", justify="right")
         view.add_column("missing words")
         lost = "; ".join(f"{name}: {', '.join(m)}" for name, m in zip(_SETS, score.missing, strict=True) if m)
-        view.add_row(f"{score.effect_size:.3f}", f"{score.p_value:.2g} ({score.p_method})", f"{score.statistic:.4f}",
-                     "/".join(str(len(u)) for u in score.used), lost or "none")
+        effect = f"{score.effect_size:.3f}" if math.isfinite(score.effect_size) else "undefined"
+        view.add_row(effect, f"{score.p_value:.2g} ({score.p_method})", f"{score.statistic:.4f}",
+                     "/".join(str(len(u)) for u in score.used), safe_text(lost) or "none")
         console.print(view)
+        for note in score.notes:
+            console.print(f"  [yellow]warning:[/] {safe_text(note)}")
         if score.reference:
-            console.print(f"  [dim]published (human IAT): d {score.reference.get('d', '?')}, "
-                          f"p {score.reference.get('p', '?')}[/]")
+            console.print(f"  [dim]published (human IAT): d {safe_text(score.reference.get('d', '?'))}, "
+                          f"p {safe_text(score.reference.get('p', '?'))}[/]")
     for name, reason in result.skipped.items():
-        console.print(f"[yellow]not run:[/] {name}: {reason}")
+        console.print(f"[yellow]not run:[/] {safe_text(name)}: {safe_text(reason)}")
 
 
 @bias_app.command("eec")
@@ -254,11 +264,11 @@ def eec_command(
         print_json(probe.to_dict())
         return
     console = stdout_console()
-    console.print(f"Template bias of [bold]{probe.model}[/] ({probe.dataset}); score: "
-                  f"{options['score']} of {probe.positive_class}")
+    console.print(f"Template bias of [bold]{safe_text(probe.model)}[/] ({safe_text(probe.dataset)}); score: "
+                  f"{safe_text(options['score'])} of {safe_text(probe.positive_class)}")
     for table in probe.tables:
         a, b = table.groups
-        view = Table(title=f"{table.feature}: {a} vs {b}", title_justify="left", show_header=False)
+        view = Table(title=safe_text(f"{table.feature}: {a} vs {b}"), title_justify="left", show_header=False)
         view.add_column("measure")
         view.add_column("value", justify="right")
         mean = table.by_group["mean_score"]
@@ -270,16 +280,16 @@ def eec_command(
                 ("largest template gap", f"{table.disparities['max_template_gap']:.4g}"),
                 ("flagged", "[red]yes[/]" if overall["flagged"] else "no")]
         for name, value in rows:
-            view.add_row(escape(name), value)
+            view.add_row(safe_text(name), value)
         console.print(view)
-        gaps = Table(title=f"largest gaps ({a} - {b})", title_justify="left", show_header=False)
+        gaps = Table(title=safe_text(f"largest gaps ({a} - {b})"), title_justify="left", show_header=False)
         gaps.add_column("template")
         gaps.add_column("gap", justify="right")
         for frame, gap in probe.rankings.get(table.feature, {}).items():
-            gaps.add_row(escape(frame), f"{gap:+.4g}")
+            gaps.add_row(safe_text(frame), f"{gap:+.4g}")
         console.print(gaps)
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")
 
 
 @bias_app.command("seat")
@@ -292,7 +302,8 @@ def seat_command(
     permutations: Annotated[int, typer.Option(
         "--permutations", help="Exact p-value up to this many partitions, else this many random ones.")
     ] = DEFAULT_PERMUTATIONS,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random partitions.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX,
+                                                help="Seed of the random partitions.")] = 0,
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,
     out: OutOpt = None,
@@ -305,6 +316,7 @@ def seat_command(
     from xai.report.weat import render_weat_page
     from xai.zoo import load_model
 
+    check_permutations(permutations)  # before the encoder is loaded
     handle = load_model(model, zoo_dir=zoo_dir)
     result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
     page = None
@@ -318,11 +330,11 @@ def seat_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    console.print(f"SEAT on [bold]{escape(result.model)}[/]: templates "
-                  + ", ".join(escape(repr(t)) for t in result.templates))
+    console.print(f"SEAT on [bold]{safe_text(result.model)}[/]: templates "
+                  + ", ".join(safe_text(repr(t)) for t in result.templates))
     _print_result(console, result.weat)
     for name, missing in result.missing_words.items():
         lost = "; ".join(f"{key}: {', '.join(m)}" for key, m in zip(_SETS, missing, strict=True) if m)
-        console.print(f"{name}: words the tokenizer cannot spell: {escape(lost) if lost else 'none'}")
+        console.print(f"{safe_text(name)}: words the tokenizer cannot spell: {safe_text(lost) if lost else 'none'}")
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,13 +10,17 @@ import typer
 from rich.text import Text
 
 from xai._device import resolve_device
-from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, verdict_line
+from xai._io import check_writable_dir
+from xai._text import safe_text, strip_controls
+from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, spec_slugs, verdict_line
+from xai.audit.gates import load_baseline
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
     QuietOpt,
     ZooDirOpt,
     check_device,
+    check_output_file,
     print_json,
     stderr_console,
     stdout_console,
@@ -34,7 +39,7 @@ def check(
         list[str] | None,
         typer.Argument(help="Spec files or folders of *.toml [default: audits/]."),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder (HTML + JSON).")] = Path("reports"),
+    out: Annotated[str, typer.Option("--out", "-o", help="Report folder (HTML + JSON).")] = "reports",
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here (one testcase per gate).")] = None,
     summary: Annotated[
         Path | None,
@@ -53,23 +58,37 @@ def check(
     quiet: QuietOpt = False,
 ) -> None:
     """Run audits and their gates; exit 0 when every gate passes, 1 when one fails, 2 on bad input."""
+    out_dir = check_writable_dir(out)  # a file or a read-only folder fails now, not after the audits
     torch_device = resolve_device(check_device(device))
     if not specs:
         if not Path(DEFAULT_SPECS).is_dir():
             raise SpecError(f"no {DEFAULT_SPECS}/ folder here: name spec files or folders, "
                             "or scaffold one with `xai init`")
         specs = [DEFAULT_SPECS]
-    # Every spec is validated before any model runs: a typo fails in a second, not a minute.
-    plan = [(p.stem, load_spec(p), str(p)) for p in collect_spec_paths(specs)]
+    # Every spec, baseline and output path is validated before any model runs: a typo
+    # fails in a second, not a minute, and never as a failed gate (exit 1).
+    paths = collect_spec_paths(specs)
+    plan = [(slug, load_spec(p), str(p)) for slug, p in zip(spec_slugs(paths), paths, strict=True)]
+    if junit is not None:
+        check_output_file(junit, "--junit")
+    if summary is not None:
+        check_output_file(summary, "--summary")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        check_output_file(Path(step_summary), "$GITHUB_STEP_SUMMARY", append=True)
+    if not update_baseline:  # --update-baseline replaces them: a broken one is fixed, not read
+        for slug, spec, _ in plan:
+            if any(g.regression for g in spec.gate):
+                load_baseline(baselines, slug)
     progress = stderr_console(enabled=not (json_out or quiet))
     checked: list[CheckedAudit] = []
     for slug, spec, source in plan:
         if progress is not None:
-            progress.print(f"[dim]checking {slug} ({len(spec.gate)} gates) ...[/]")
+            progress.print(f"[dim]checking {safe_text(slug)} ({len(spec.gate)} gates) ...[/]")
         checked.append(check_spec(spec, slug=slug, spec_path=source, baselines_dir=baselines,
                                   update_baseline=update_baseline, device=torch_device,
                                   zoo_dir=zoo_dir, console=progress))
-    index = write_report([c.result for c in checked], out,
+    index = write_report([c.result for c in checked], out_dir,
                          gates={c.result.slug: c.gates for c in checked})
     if junit is not None:
         write_junit(checked, junit)
@@ -92,7 +111,7 @@ def check(
         console = stdout_console()
         if not quiet:
             print_check_summary(checked, console)
-            console.print(f"Report: [bold]{index}[/]")
-        console.print(Text(verdict, style="green" if passed else "bold red"), soft_wrap=True)
+            console.print(f"Report: [bold]{safe_text(index)}[/]")
+        console.print(Text(strip_controls(verdict), style="green" if passed else "bold red"), soft_wrap=True)
     if not passed:
         raise typer.Exit(1)

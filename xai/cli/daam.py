@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from xai._device import resolve_device
+from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -56,13 +57,13 @@ def daam_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    table = Table(title=f"daam: class {result.class_name} of {result.model}",
+    table = Table(title=safe_text(f"daam: class {result.class_name} of {result.model}"),
                   caption=f"{len(result.images)} samples, {result.steps} steps, guidance {result.guidance:g}, "
                           f"{result.provenance.wall_seconds:.2f} s")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.metrics().items():
-        table.add_row(name, f"{value:.4g}")
+        table.add_row(safe_text(name), f"{value:.4g}")
     console.print(table)
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from xai._device import resolve_device
+from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -70,16 +71,17 @@ def dream_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    table = Table(title=f"dream: {result.unit} of {result.model}",
-                  caption=f"{result.param}, {len(result.trace)} steps, {result.provenance.wall_seconds:.2f} s")
+    table = Table(title=safe_text(f"dream: {result.unit} of {result.model}"),
+                  caption=safe_text(f"{result.param}, {len(result.trace)} steps, "
+                                    f"{result.provenance.wall_seconds:.2f} s"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.metrics().items():
-        table.add_row(name, f"{value:.4g}")
+        table.add_row(safe_text(name), f"{value:.4g}")
     for idx, value in zip(result.top_indices, result.top_values, strict=True):
         table.add_row(f"test image #{int(idx)}", f"{float(value):.4g}")
     console.print(table)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {safe_text(note)}")
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.markup import escape
 from rich.table import Table
 
+from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
     DataOpt,
@@ -71,24 +71,24 @@ def explain(
     console = stdout_console()
     if explanation.column_attributions is not None:
         table = Table(title="mean |attribution| per column",
-                      caption=f"{method} on {result.model.name}, {len(explanation.labels)} rows")
+                      caption=safe_text(f"{method} on {result.model.name}, {len(explanation.labels)} rows"))
         table.add_column("column")
         table.add_column("mean |attr|", justify="right")
         for name, value in explanation.column_importance().items():
-            table.add_row(name, f"{value:.4f}")
+            table.add_row(safe_text(name), f"{value:.4f}")
     elif explanation.tokens:
-        table = _token_table(explanation, f"{method} on {result.model.name}")
+        table = _token_table(explanation, safe_text(f"{method} on {result.model.name}"))
     else:
-        table = Table(title=f"{method} on {result.model.name}")
+        table = Table(title=safe_text(f"{method} on {result.model.name}"))
         for column in ("sample", "label", "predicted", "target", "sum", "max |attr|"):
             table.add_column(column, justify="right")
         for i, attr in enumerate(explanation.attributions):
-            table.add_row(str(i), explanation.name_of("label", i), explanation.name_of("prediction", i),
-                          explanation.name_of("target", i), f"{attr.sum():.4f}",
+            names = (safe_text(explanation.name_of(kind, i)) for kind in ("label", "prediction", "target"))
+            table.add_row(str(i), *names, f"{attr.sum():.4f}",
                           f"{abs(attr).max():.4f}")
     console.print(table)
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")
 
 
 def _token_table(explanation: AttributionResult, title: str, top: int = 3) -> Table:
@@ -111,8 +111,8 @@ def _token_table(explanation: AttributionResult, title: str, top: int = 3) -> Ta
         scores = per_token[i][:len(tokens)]
         best = set(np.argsort(-np.abs(scores), kind="stable")[:top].tolist())
         words = [f"{t}({scores[j]:+.2f})" if j in best else t for j, t in enumerate(tokens)]
-        row = [str(i), *(explanation.name_of(kind, i) for kind in ("label", "prediction", "target")),
-               f"{scores.sum():.4f}", escape(" ".join(words))]
+        row = [str(i), *(safe_text(explanation.name_of(kind, i)) for kind in ("label", "prediction", "target")),
+               f"{scores.sum():.4f}", safe_text(" ".join(words))]
         if share is not None:
             row.append(f"{share[i]:.2f}")
         table.add_row(*row)

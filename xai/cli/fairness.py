@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
 from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
@@ -28,6 +29,7 @@ from xai.cli._common import (
 )
 from xai.errors import DataError
 from xai.fairness import PROBES, FairnessResult, GroupTable
+from xai.fairness.group import MAX_GROUPS, check_options
 from xai.fairness.predictions import audit_predictions, load_predictions
 from xai.report.html import write_report
 
@@ -59,11 +61,13 @@ def fairness(
                          ] = None,
     task: Annotated[str, typer.Option("--task", help=_PREDICTION_HELP + "binary, multiclass (any labels) or "
                                                             "regression (numbers).")] = "binary",
-    n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap resamples for the intervals (0: none).")
-                      ] = 1000,
+    n_boot: Annotated[int, typer.Option(
+        "--n-boot", help="Bootstrap resamples for the intervals (0: none; at most 100,000).")] = 1000,
     confidence: Annotated[float, typer.Option("--confidence", help="Nominal coverage of the intervals.")] = 0.95,
     min_group_size: Annotated[int, typer.Option("--min-group-size", help="Warn about groups with fewer rows.")
                               ] = 30,
+    max_groups: Annotated[int, typer.Option(
+        "--max-groups", help="Most groups a sensitive column (or their intersection) may have.")] = MAX_GROUPS,
     split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -80,7 +84,11 @@ def fairness(
     xai fairness --data preds.csv --y-true label --y-pred pred --sensitive sex,race
     """
     columns = [c.strip() for item in sensitive or [] for c in item.split(",") if c.strip()]
-    options = {"n_boot": n_boot, "confidence": confidence, "min_group_size": min_group_size}
+    # checked here, before a model is loaded or a file read
+    options = check_options(n_boot=n_boot, confidence=confidence, min_group_size=min_group_size,
+                            max_groups=max_groups)
+    if threshold is not None and not math.isfinite(threshold):
+        raise DataError(f"--threshold must be a finite number, got {threshold}")
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
                                        ("--threshold", threshold), ("--pos-label", pos_label),
                                        ("--task", None if task == "binary" else task)) if v is not None]
@@ -123,54 +131,59 @@ def fairness(
     console = stdout_console()
     _print_verdict(console, verdict)
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")
 
 
 def _print_verdict(console: Console, verdict: FairnessResult) -> None:
     if not verdict.tables and getattr(verdict, "values", None) is not None:  # embedding probes: named numbers
-        view = Table(title=f"{verdict.probe} of {verdict.model}")
+        view = Table(title=safe_text(f"{verdict.probe} of {verdict.model}"))
         view.add_column("metric")
         view.add_column("value", justify="right")
         for name, value in verdict.values.items():
-            view.add_row(escape(name), f"{value:.4f}")
+            view.add_row(safe_text(name), f"{value:.4f}")
         console.print(view)
         if not verdict.values:
-            console.print(f"[yellow]{verdict.probe} measured nothing on {verdict.model}[/]")
+            console.print(f"[yellow]{safe_text(verdict.probe)} measured nothing on {safe_text(verdict.model)}[/]")
     for note in getattr(verdict, "notes", ()) if not verdict.tables else ():
-        console.print(f"[dim]{escape(note)}[/]")
+        console.print(f"[dim]{safe_text(note)}[/]")
     for table in (*verdict.tables, *((verdict.intersection,) if verdict.intersection else ())):
         _print_table(console, f"{verdict.probe} of {verdict.model} by {table.feature}", table)
         for name, score in list(verdict.rankings.get(table.feature, {}).items())[:5]:
-            console.print(f"  carries {table.feature}: {name} (NMI {score:.3f})")
+            console.print(f"  carries {safe_text(table.feature)}: {safe_text(name)} (NMI {score:.3f})")
 
 
 def _print_table(console: Console, title: str, table: GroupTable) -> None:
     strategies = table.kind == "strategy"  # rows are mitigation strategies, not groups
-    view = Table(title=title)
-    view.add_column("strategy" if strategies else table.feature, no_wrap=strategies)
+    view = Table(title=safe_text(title))
+    view.add_column("strategy" if strategies else safe_text(table.feature), no_wrap=strategies)
     for metric in table.by_group:
-        view.add_column(metric.replace("_", " "), justify="right")
-    for group in table.groups:
-        view.add_row(group, *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
+        view.add_column(safe_text(metric.replace("_", " ")), justify="right")
+    shown, hidden = (table.groups, 0) if strategies else table.worst_groups()
+    for group in shown:
+        view.add_row(safe_text(group), *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
     if not strategies:
         view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
     console.print(view)
+    if hidden:
+        console.print(f"  [dim]... and {hidden:,} more groups (the {len(shown)} farthest from overall are shown; "
+                      "--json has all)[/]")
     for name, value in table.overall.items():
         if name not in table.by_group:  # overall-only numbers, e.g. a proxy probe's AUC
-            console.print(f"  {name.replace('_', ' ')}: [bold]{_fmt(name, value)}[/]")
+            console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]")
     if table.n_boot:
         console.print(f"  [dim]brackets: {100 * table.confidence:g}% percentile bootstrap intervals, "
                       f"{table.n_boot} resamples[/]")
     for name, value in (*table.disparities.items(), *table.ratios.items()):
         low_high = table.disparity_intervals.get(name)
         shown = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
-        console.print(f"  {name.replace('_', ' ')}: [bold]{value:.4f}[/]{shown}")
+        console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]{safe_text(shown)}")
     if table.four_fifths is not None:
         rule = table.four_fifths
         console.print(f"  four-fifths rule: [bold]{'pass' if rule.passed else 'FAIL'}[/] (selection-rate ratio "
-                      f"{rule.ratio:.4f}, lowest {rule.lowest_group}, highest {rule.highest_group})")
+                      f"{rule.ratio:.4f}, lowest {safe_text(rule.lowest_group)}, "
+                      f"highest {safe_text(rule.highest_group)})")
     for warning in table.warnings:
-        console.print(f"  [yellow]warning:[/] {warning}")
+        console.print(f"  [yellow]warning:[/] {safe_text(warning)}")
 
 
 def _fmt(metric: str, value: float | None) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from xai._io import atomic_write_text
+from xai._text import safe_text
 from xai.cli._common import JsonOpt, print_json, stdout_console
 from xai.errors import DataError
 
@@ -121,5 +122,6 @@ def init(
         return
     console = stdout_console()
     for path in written:
-        console.print(f"wrote {path}")
-    console.print(f"Next: cd {directory} && xai check audits/ --update-baseline   (then commit reports/baselines/)")
+        console.print(f"wrote {safe_text(path)}")
+    console.print(f"Next: cd {safe_text(directory)} && xai check audits/ --update-baseline   "
+                  "(then commit reports/baselines/)")

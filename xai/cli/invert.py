@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from xai._device import resolve_device
+from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -95,15 +96,15 @@ def invert_command(
         return
     console = stdout_console()
     results = result.results if isinstance(result, InversionGallery) else (result,)
-    table = Table(title=f"invert: {handle.name}",
+    table = Table(title=safe_text(f"invert: {handle.name}"),
                   caption=f"{steps} steps, {sum(r.provenance.wall_seconds for r in results):.2f} s")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.metrics().items():
-        table.add_row(name, f"{value:.4g}")
+        table.add_row(safe_text(name), f"{value:.4g}")
     console.print(table)
     for r in results:
         for note in r.notes:
-            console.print(f"[yellow]note:[/] {note}")
+            console.print(f"[yellow]note:[/] {safe_text(note)}")
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")

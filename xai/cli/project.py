@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from xai._device import resolve_device
+from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -60,17 +61,17 @@ def project_command(
     if json_out:
         print_json(result.to_dict())
         return
-    table = Table(title=f"{result.method} of {result.model} · {result.layer}",
+    table = Table(title=safe_text(f"{result.method} of {result.model} · {result.layer}"),
                   caption=f"{len(result.coords)} samples x {result.features} activations, "
                           f"trustworthiness {result.trust:.3f}, "
                           f"{result.provenance.wall_seconds:.2f} s")
     table.add_column("coloured by")
     table.add_column("silhouette", justify="right")
     for column, score in result.separation.items():
-        table.add_row(column, f"{score:.3f}" if score == score else "-")
+        table.add_row(safe_text(column), f"{score:.3f}" if score == score else "-")
     console = stdout_console()
     console.print(table)
     if result.explained_variance:
         console.print(f"  PCA components explain {100 * sum(result.explained_variance):.1f}% of the variance")
     if page is not None:
-        console.print(f"Report: [bold]{page}[/]")
+        console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from xai._device import resolve_device
+from xai._text import safe_text
 from xai.audit.runner import sample_rows
 from xai.cli._common import (
     DataOpt,
@@ -68,7 +69,7 @@ def sanity(
     if data_name is None:
         raise DataError(f"say which data to check {model} on (--data)")
     rows = sample_rows(load_dataset(data_name, "test"), samples, run_seed)
-    note = (lambda text: console.print(f"[dim]{text}[/]")) if console is not None else None
+    note = (lambda text: console.print(f"[dim]{safe_text(text)}[/]")) if console is not None else None
     result = sanity_check(handle, method, rows, options=options, target=parse_target(target), steps=steps,
                           seed=run_seed, progress=note)
     page = write_sanity(result, out) if out is not None else None
@@ -76,7 +77,7 @@ def sanity(
         print_json(result.to_dict())
         return
     stdout = stdout_console()
-    table = Table(title=f"sanity checks: {method} on {result.model}",
+    table = Table(title=safe_text(f"sanity checks: {method} on {result.model}"),
                   caption=f"{result.samples} samples · seed {run_seed}")
     for column in ("check", "measured", "passes when", "result"):
         table.add_column(column)
@@ -95,6 +96,6 @@ def sanity(
         table.add_row("infidelity, max-sensitivity", "n/a", "not defined on token ids", "-")
     stdout.print(table)
     colour = "green" if result.verdict.trustworthy else "red"
-    stdout.print(f"[bold {colour}]{result.verdict}[/]")
+    stdout.print(f"[bold {colour}]{safe_text(result.verdict)}[/]")
     if page is not None:
-        stdout.print(f"Report: [bold]{page}[/]")
+        stdout.print(f"Report: [bold]{safe_text(page)}[/]")

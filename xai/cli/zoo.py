@@ -7,6 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from xai._text import safe_text
+from xai._typing import SEED_MAX
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -98,7 +100,7 @@ def list_(
 def train(
     names: Annotated[list[str] | None, typer.Argument(help="Entries to train.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Train every entry.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX, help="Training seed.")] = 0,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Entries trained at once, each in its own process "
                                       "on one CPU thread (the same recipes as one at a time).")] = 1,
     device: DeviceOpt = "auto",
@@ -196,7 +198,7 @@ def card(
     table.add_column("value")
     for key in ("architecture", "family", "task", "params", "dataset", "split", "metrics",
                 "headline", "seed", "recipe", "train_seconds", "layers", "paper", "weights_sha256"):
-        table.add_row(key, str(data.get(key)))
+        table.add_row(key, safe_text(data.get(key)))
     for key, value in data.get("details", {}).items():  # non-numeric results (nearest neighbours ...)
-        table.add_row(key, str(value))
+        table.add_row(safe_text(key), safe_text(value))
     stdout_console().print(table)

@@ -160,15 +160,18 @@ def generate_sentences(n: int, seed: int) -> pd.DataFrame:
 class WordTokenizer:
     """Lower-cased word-level tokenizer over a fixed vocabulary.
 
-    ``[PAD]`` is id 0, then ``[CLS]``, ``[MASK]`` and ``[UNK]``; :meth:`encode` puts
+    ``[PAD]`` is id 0, then ``[CLS]``, ``[MASK]`` and ``[UNK]``, then the words in sorted
+    order (ids do not depend on the order they are given in); :meth:`encode` puts
     ``[CLS]`` first and pads with 0.
 
     Examples
     --------
     >>> tok = WordTokenizer(["she", "feels", "happy"])
+    >>> tok.vocab[4:]
+    ['feels', 'happy', 'she']
     >>> tok.encode(["She feels happy", "she"]).tolist()
-    [[1, 4, 5, 6], [1, 4, 0, 0]]
-    >>> tok.tokens(torch.tensor([1, 4, 3, 0]))
+    [[1, 6, 4, 5], [1, 6, 0, 0]]
+    >>> tok.tokens(torch.tensor([1, 6, 3, 0]))
     ['[CLS]', 'she', '[UNK]']
     """
 

@@ -88,7 +88,12 @@ class GradCam(_CamBase):
 
     Examples
     --------
-    >>> create_explainer("grad-cam", handle, layer="conv2").explain(data)  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> lenet, digits = load_model("lenet"), load_dataset("digits")
+    >>> create_explainer("grad-cam", lenet, layer="conv2").explain(digits.head(4)).attributions.shape
+    (4, 1, 32, 32)
     """
 
     class Options(CamOptions):

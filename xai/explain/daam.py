@@ -29,9 +29,9 @@ models with different depths comparable and bilinear keeps them non-negative.)
 Examples
 --------
 >>> from xai.zoo import load_model
->>> result = daam(load_model("latent-diffusion"), 3, samples=4)  # doctest: +SKIP
->>> result.maps.shape, result.tokens  # doctest: +SKIP
-((4, 2, 32, 32), ('digit', '<3>'))
+>>> result = daam(load_model("latent-diffusion"), 3, samples=2, sample_steps=2)
+>>> result.maps.shape, result.tokens
+((2, 2, 32, 32), ('digit', '<3>'))
 """
 
 from __future__ import annotations
@@ -80,10 +80,13 @@ class CrossAttentionMaps(NamedForwardHooks):
 
     Examples
     --------
-    >>> with CrossAttentionMaps(model, model.cross_attention, (32, 32), rows=4) as rec:  # doctest: +SKIP
-    ...     model.sample(4, generator, classes)
-    >>> rec.maps().shape  # doctest: +SKIP
-    torch.Size([4, 2, 32, 32])
+    >>> from xai.zoo import load_model
+    >>> model = load_model("latent-diffusion").module
+    >>> generator, classes = torch.Generator().manual_seed(0), torch.tensor([3, 7])
+    >>> with CrossAttentionMaps(model, model.cross_attention, (32, 32), rows=2) as rec:
+    ...     _ = model.sample(2, generator, classes, sample_steps=2)
+    >>> rec.maps().shape  # (rows, prompt tokens, H, W)
+    torch.Size([2, 2, 32, 32])
     """
 
     what = "cross-attention"
@@ -240,8 +243,11 @@ def daam(handle: ModelHandle, class_index: int, *, samples: int = 4, seed: int =
 
     Examples
     --------
-    >>> r = daam(load_model("latent-diffusion"), 7, samples=2)  # doctest: +SKIP
-    >>> r.metrics()["daam.7.ink_lift"] > 1  # doctest: +SKIP
+    >>> from xai.zoo import load_model
+    >>> m = daam(load_model("latent-diffusion"), 7, samples=1, sample_steps=4).metrics()
+    >>> round(m["daam.digit.share"] + m["daam.7.share"], 4)  # the tokens' maps split every pixel
+    1.0
+    >>> m["daam.7.ink_lift"] > 1  # the class token's map lies on the digit's ink
     True
     """
     reason = why_not_daam(handle)

@@ -22,8 +22,10 @@ removed.
 Examples
 --------
 >>> from xai.zoo import load_model
->>> result = dream(load_model("lenet"), "conv2", channel=3, steps=64)  # doctest: +SKIP
->>> result.metrics()["dream.conv2.channel.gain"] > 5  # doctest: +SKIP
+>>> result = dream(load_model("lenet"), "conv2", channel=3, steps=64)
+>>> result.image.shape
+(1, 1, 32, 32)
+>>> result.metrics()["dream.conv2.channel3.gain"] > 5  # end / start activation of the channel
 True
 """
 
@@ -73,15 +75,18 @@ _COLOR_SQRT = _COLOR_SQRT / _COLOR_SQRT.norm(dim=0).max()
 class LayerCapture:
     """Context manager: a forward hook that keeps the last output of one module.
 
-    The hook is removed on exit, also when the body raises.
+    The hook is removed on exit, also when the body raises, and the kept output is
+    dropped then (it may hold an autograd graph): read it inside the block.
 
     Examples
     --------
     >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     >>> with LayerCapture(net[0]) as cap:
     ...     _ = net(torch.zeros(1, 2))
-    >>> cap.output.shape
+    ...     cap.output.shape
     torch.Size([1, 3])
+    >>> cap.output is None
+    True
     """
 
     def __init__(self, module: nn.Module) -> None:

@@ -40,7 +40,15 @@ class Saliency(Explainer):
 
     Examples
     --------
-    >>> result = create_explainer("saliency", handle).explain(data.head(4))  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> lenet, digits = load_model("lenet"), load_dataset("digits")
+    >>> result = create_explainer("saliency", lenet).explain(digits.head(4))
+    >>> result.attributions.shape  # one score per input pixel
+    (4, 1, 32, 32)
+    >>> bool((result.attributions >= 0).all())  # abs=True
+    True
     """
 
     class Options(ExplainerOptions):
@@ -153,7 +161,12 @@ class SmoothGrad(Explainer):
 
     Examples
     --------
-    >>> create_explainer("smoothgrad", handle, nt_samples=8).explain(data)  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> lenet, digits = load_model("lenet"), load_dataset("digits")
+    >>> create_explainer("smoothgrad", lenet, nt_samples=8).explain(digits.head(4)).attributions.shape
+    (4, 1, 32, 32)
     """
 
     class Options(ExplainerOptions):

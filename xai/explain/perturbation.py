@@ -54,7 +54,12 @@ class Occlusion(Explainer):
 
     Examples
     --------
-    >>> create_explainer("occlusion", handle, window=6, stride=3).explain(data)  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> lenet, digits = load_model("lenet"), load_dataset("digits")
+    >>> create_explainer("occlusion", lenet, window=6, stride=3).explain(digits.head(2)).attributions.shape
+    (2, 1, 32, 32)
     """
 
     class Options(ExplainerOptions):

@@ -40,7 +40,12 @@ another sentence's (fixed) embedding: which tokens make the two sentences simila
 
 Examples
 --------
->>> result = create_explainer("attention-rollout", vit, mode="grad").explain(data.head(4))  # doctest: +SKIP
+>>> from xai.datasets import load_dataset
+>>> from xai.explain import create_explainer
+>>> from xai.zoo import load_model
+>>> explainer = create_explainer("attention-rollout", load_model("vit"), mode="grad")
+>>> explainer.explain(load_dataset("digits").head(4)).attributions.shape  # patch scores upsampled to the input
+(4, 1, 32, 32)
 """
 
 from __future__ import annotations
@@ -121,9 +126,12 @@ class AttentionRecorder(NamedForwardHooks):
 
     Examples
     --------
-    >>> with AttentionRecorder(vit.module, vit.attention) as rec:  # doctest: +SKIP
-    ...     vit.module(x)
-    >>> [a.shape for a in rec.attentions]  # doctest: +SKIP
+    >>> from xai.zoo import load_model
+    >>> vit = load_model("vit")
+    >>> with AttentionRecorder(vit.module, vit.attention) as rec:
+    ...     _ = vit.module(torch.zeros(2, 1, 32, 32))
+    >>> [tuple(a.shape) for a in rec.attentions]  # (B, heads, T, T) per layer: CLS + 16 patches
+    [(2, 4, 17, 17), (2, 4, 17, 17), (2, 4, 17, 17), (2, 4, 17, 17)]
     """
 
     def __init__(self, module: nn.Module, names: Sequence[str], retain_graph: bool = False) -> None:
@@ -331,11 +339,18 @@ class AttentionRollout(Explainer):
 
     Examples
     --------
-    >>> explainer = create_explainer("attention-rollout", vit, head_fusion="max")  # doctest: +SKIP
-    >>> explainer.explain(data.head(8)).attributions.shape  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> explainer = create_explainer("attention-rollout", load_model("vit"), head_fusion="max")
+    >>> explainer.explain(load_dataset("digits").head(8)).attributions.shape
     (8, 1, 32, 32)
-    >>> create_explainer("attention-rollout", minilm).relevance(ids).shape  # doctest: +SKIP
-    (1, 9)
+    >>> bert = load_model("bert-mini")
+    >>> ids = bert.module.tokenizer.encode(["she feels very happy"])
+    >>> bert.module.tokenizer.tokens(ids[0])
+    ['[CLS]', 'she', 'feels', 'very', 'happy']
+    >>> create_explainer("attention-rollout", bert).relevance(ids).shape  # one score per token
+    torch.Size([1, 5])
     """
 
     class Options(ExplainerOptions):

@@ -308,8 +308,17 @@ def perturbation_curves(
 
     Examples
     --------
-    >>> deletion, insertion = perturbation_curves(handle, x, s, g, t, b)  # doctest: +SKIP
-    >>> deletion.gain > 0  # the ranking beats random  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.zoo import load_model
+    >>> lenet, x = load_model("lenet"), load_dataset("digits").head(4).x
+    >>> targets = lenet.module(x).argmax(1)
+    >>> pixels = torch.arange(32 * 32).view(1, 32, 32)  # one unit per pixel
+    >>> ink = x.reshape(4, -1)  # rank the pixels by their ink
+    >>> deletion, insertion = perturbation_curves(lenet, x, ink, pixels, targets, torch.zeros(1, 1, 32, 32), steps=4)
+    >>> deletion.fractions
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    >>> deletion.gain > 0, insertion.gain > 0  # both beat a random order
+    (True, True)
     """
     if steps < 1:
         raise DataError(f"steps must be at least 1, got {steps}")
@@ -548,8 +557,11 @@ def sanity_check(
 
     Examples
     --------
-    >>> result = sanity_check(load_model("lenet"), "saliency", digits.head(16))  # doctest: +SKIP
-    >>> print(result.verdict)  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.zoo import load_model
+    >>> digits = load_dataset("digits").head(8)
+    >>> result = sanity_check(load_model("lenet"), "saliency", digits, steps=5, mprt_steps=3)
+    >>> print(result.verdict)
     trustworthy: passes randomisation, deletion, insertion
     """
     start = time.perf_counter()

@@ -123,9 +123,15 @@ class LayerIntegratedGradients(_TokenLayerExplainer):
 
     Examples
     --------
-    >>> result = create_explainer("layer-integrated-gradients", bert).explain(data.head(4))  # doctest: +SKIP
-    >>> result.attributions.shape, result.tokens[0]  # doctest: +SKIP
-    ((4, 16), ('[CLS]', 'she', 'feels', 'not', 'happy'))
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> explainer = create_explainer("layer-integrated-gradients", load_model("bert-mini"), steps=16)
+    >>> result = explainer.explain(load_dataset("sentiment-text").head(4))
+    >>> result.attributions.shape  # one score per token position (padded)
+    (4, 16)
+    >>> result.tokens[0][:6]
+    ('[CLS]', 'tanisha', 'made', 'me', 'feel', 'glad')
     """
 
     class Options(_TokenLayerExplainer.Options):

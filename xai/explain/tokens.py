@@ -7,9 +7,14 @@ returns each sentence's real tokens (padding dropped) with their relevance.
 
 Example
 -------
->>> result = token_relevance(load_model("minilm"), ["The nurse said she would help."])  # doctest: +SKIP
->>> list(zip(result.tokens[0], result.relevance[0]))[:2]  # doctest: +SKIP
-[('[CLS]', 0.21...), ('the', 0.09...)]
+>>> from xai.zoo import load_model
+>>> result = token_relevance(load_model("minilm"), ["The nurse said she would help."])
+>>> result.tokens[0]
+('[CLS]', 'the', 'nurse', 'said', 'she', 'would', 'help', '.', '[SEP]')
+>>> round(sum(result.relevance[0]), 4)  # a rollout row is a distribution over the tokens
+1.0
+>>> round(result.relevance[0][0], 2)  # [CLS] gets the largest share
+0.66
 """
 
 from __future__ import annotations

@@ -7,13 +7,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from xai._provenance import Provenance
 from xai._registry import Registry
 from xai._results import to_jsonable
 from xai.datasets import Dataset
-from xai.errors import NotApplicableError
+from xai.errors import NotApplicableError, bad_option_error
 from xai.fairness.metrics import FourFifths
 from xai.zoo.handle import ModelHandle
+
+#: Rows a terminal table shows before it says "... and K more groups" (the JSON has them all).
+MAX_TABLE_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,23 @@ class GroupTable:
     min_group_size: int = 30
     warnings: tuple[str, ...] = ()
     kind: str = "group"
+
+    def worst_groups(self, limit: int = MAX_TABLE_ROWS) -> tuple[tuple[str, ...], int]:
+        """The ``limit`` groups farthest from overall in any metric (table order) and how many are left out.
+
+        Terminal tables show these; the JSON keeps every group.
+        """
+        if len(self.groups) <= limit:
+            return self.groups, 0
+        gaps = np.full(len(self.groups), -1.0)  # empty groups (NaN everywhere) come last
+        for metric, values in self.by_group.items():
+            if metric == "count" or metric not in self.overall:
+                continue
+            column = np.array([values.get(g, np.nan) for g in self.groups], dtype=np.float64)
+            gap = np.abs(column - float(self.overall[metric]))
+            gaps = np.where(np.isfinite(gap), np.maximum(gaps, gap), gaps)
+        keep = np.sort(np.argsort(-gaps, kind="stable")[:limit])
+        return tuple(self.groups[i] for i in keep), len(self.groups) - limit
 
 
 @dataclass(frozen=True)
@@ -149,5 +171,9 @@ def list_probes(pattern: str = "*", handle: ModelHandle | None = None, *, defaul
 
 
 def create_probe(name: str, handle: ModelHandle, **options: Any) -> Probe:
-    """Build probe ``name`` for ``handle``."""
-    return PROBES.get(name)(handle, **options)
+    """Build probe ``name`` for ``handle`` (a bad option value is a :class:`DataError` naming it)."""
+    probe_class = PROBES.get(name)
+    try:
+        return probe_class(handle, **options)
+    except (TypeError, ValueError) as exc:  # e.g. int("many") while reading the options
+        raise bad_option_error(name, options, exc) from exc

@@ -38,6 +38,7 @@ from sklearn.decomposition import PCA
 from xai._provenance import Provenance, sha256_array
 from xai.datasets import WordVectors, load_word_vectors, read_bolukbasi_json
 from xai.errors import DataError
+from xai.fairness.embedding import read_word_file
 
 __all__ = [
     "DirectBiasResult",
@@ -82,10 +83,7 @@ def bolukbasi_neutral_professions() -> list[str]:
 def read_word_pairs(path: str | Path) -> list[tuple[str, str]]:
     """Word pairs from a text file: two words per line (blank lines and ``#`` comments skipped)."""
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read word pairs {file}: {exc}") from None
+    text = read_word_file(file, "word pairs")
     pairs = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()

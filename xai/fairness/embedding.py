@@ -49,6 +49,8 @@ __all__ = [
     "WeatTest",
     "WordSet",
     "association",
+    "check_permutations",
+    "read_word_file",
     "read_word_set",
     "read_word_vectors",
     "weat",
@@ -73,7 +75,14 @@ TEST_NAMES = (
 )
 #: Partitions up to this many are enumerated when the caller gives no ``permutations``.
 DEFAULT_PERMUTATIONS = 100_000
+#: Most partitions (exact or random) a test may ask for: the exact enumeration holds them all.
+MAX_PERMUTATIONS = 1_000_000
 _CHUNK = 8192  # random partitions drawn at a time (bounded memory)
+_CHUNK_CELLS = 1 << 22  # ... and at most this many (partition, word) cells per chunk
+#: A word-set file larger than this is refused before it is read (word sets are short lists).
+MAX_WORD_FILE_BYTES = 1 << 20
+#: Most words a set read from a file may hold (similarities are |X| x |A| matrices).
+MAX_WORDS_PER_SET = 5_000
 
 
 # --------------------------------------------------------------------------- word sets
@@ -127,15 +136,42 @@ def read_word_set(path: str | Path) -> WordSet:
     The set is named after the file's stem.
     """
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read word set {file}: {exc}") from None
-    words = [line.strip() for line in text.splitlines()]
+    words = [line.strip() for line in read_word_file(file, "word set").splitlines()]
     words = [w for w in words if w and not w.startswith("#")]
     if not words:
         raise DataError(f"word set {file} has no words (one per line)")
-    return WordSet(file.stem, tuple(dict.fromkeys(words)))
+    unique = tuple(dict.fromkeys(words))
+    if len(unique) > MAX_WORDS_PER_SET:
+        raise DataError(f"word set {file} has {len(unique):,} words (at most {MAX_WORDS_PER_SET:,})")
+    return WordSet(file.stem, unique)
+
+
+def read_word_file(path: str | Path, what: str = "word list") -> str:
+    """The text of a user's word-list file: a readable UTF-8 text file of at most :data:`MAX_WORD_FILE_BYTES`.
+
+    Word lists are untrusted input: a folder, a huge file, a binary file or one that is
+    not UTF-8 is a one-line :class:`~xai.errors.DataError`.
+    """
+    file = Path(path)
+    try:
+        if not file.is_file():
+            raise DataError(f"{what} {file} is not a file")
+        size = file.stat().st_size
+        if size > MAX_WORD_FILE_BYTES:
+            raise DataError(f"{what} {file} is {size:,} bytes (at most {MAX_WORD_FILE_BYTES:,}): "
+                            "one word per line is expected")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_WORD_FILE_BYTES + 1)  # the file may grow after the stat
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {file}: {exc.strerror or exc}") from None
+    if len(data) > MAX_WORD_FILE_BYTES:
+        raise DataError(f"{what} {file} is larger than {MAX_WORD_FILE_BYTES:,} bytes")
+    if b"\x00" in data:
+        raise DataError(f"{what} {file} is a binary file, not text (one word per line)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} {file} is not UTF-8 text (byte {exc.start})") from None
 
 
 # --------------------------------------------------------------------------- vectors files
@@ -321,6 +357,8 @@ class WeatScore:
     association_x: tuple[float, ...]
     association_y: tuple[float, ...]
     reference: dict[str, str] | None = None
+    #: Why a number is undefined (``effect_size`` NaN, null in JSON), one sentence each.
+    notes: tuple[str, ...] = ()
 
     @property
     def n_missing(self) -> int:
@@ -352,12 +390,23 @@ class WeatResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (with the metric names)."""
+        """JSON-ready dict (with the metric names); undefined numbers (NaN) become ``None``."""
         document = asdict(self)
         document["metrics"] = self.metrics()
         for item, score in zip(document["scores"], self.scores, strict=True):
             item["n_missing"] = score.n_missing
-        return document
+        return _null_non_finite(document)
+
+
+def _null_non_finite(value: Any) -> Any:
+    """NaN and +-inf -> ``None`` all through a JSON-ready value (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _null_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_null_non_finite(v) for v in value]
+    return value
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -395,12 +444,20 @@ def _p_value(s_x: np.ndarray, s_y: np.ndarray, permutations: int, seed: int
         return float(np.count_nonzero(sums >= observed - tol) / total), "exact", total
     rng = np.random.default_rng(seed)
     hits, done = 0, 0
+    chunk = max(1, min(_CHUNK, _CHUNK_CELLS // n))  # the shipped tests' sets keep the full chunk (same draws)
     while done < permutations:
-        m = min(_CHUNK, permutations - done)
+        m = min(chunk, permutations - done)
         shuffled = rng.permuted(np.broadcast_to(pooled, (m, n)), axis=1)  # (m, n)
         hits += int(np.count_nonzero(shuffled[:, :k].sum(axis=1) >= observed - tol))
         done += m
     return (hits + 1) / (permutations + 1), "monte-carlo", permutations
+
+
+def check_permutations(permutations: int) -> None:
+    """Refuse a partition count outside ``1..MAX_PERMUTATIONS`` (one-line :class:`~xai.errors.DataError`)."""
+    if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer) \
+            or not 1 <= permutations <= MAX_PERMUTATIONS:
+        raise DataError(f"--permutations must be a whole number from 1 to {MAX_PERMUTATIONS:,}, got {permutations!r}")
 
 
 def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFAULT_PERMUTATIONS,
@@ -413,20 +470,25 @@ def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFA
         When a set has fewer than two words in the vocabulary (the message names the
         missing words), or ``permutations`` is not positive.
     """
-    if permutations < 1:
-        raise DataError(f"permutations must be at least 1, got {permutations}")
+    check_permutations(permutations)
     used = tuple(tuple(w for w in s.words if w in vectors) for s in test.sets)
     missing = tuple(tuple(w for w in s.words if w not in vectors) for s in test.sets)
     for word_set, found, lost in zip(test.sets, used, missing, strict=True):
         if len(found) < 2:
+            shown = ", ".join(lost[:10]) + (f" ... and {len(lost) - 10:,} more" if len(lost) > 10 else "")
             raise DataError(f"WEAT {test.name}: set {word_set.name!r} has {len(found)} of its "
                             f"{len(word_set.words)} words in the vocabulary (at least 2 needed); "
-                            f"missing: {', '.join(lost) or 'none'}")
+                            f"missing: {shown or 'none'}")
     x, y, a, b = (vectors.get(list(words)) for words in used)
     s_x, s_y = association(x, a, b), association(y, a, b)  # (|X|,), (|Y|,)
     pooled = np.concatenate([s_x, s_y])
     spread = float(np.std(pooled, ddof=1))
-    effect = float((s_x.mean() - s_y.mean()) / spread) if spread > 0 else math.nan
+    # Identical target vectors (or a set of synonyms) give every target word the same
+    # association: 0/0. Undefined is NaN here, null in JSON, with the reason in ``notes``.
+    degenerate = not spread > 1e-12 * max(1.0, float(np.abs(pooled).max()))
+    effect = math.nan if degenerate else float((s_x.mean() - s_y.mean()) / spread)
+    notes = (f"effect size undefined: every word of {test.x.name!r} and {test.y.name!r} has the same association "
+             f"with {test.a.name!r} vs {test.b.name!r} (zero spread; identical target vectors?)",) if degenerate else ()
     p_value, method, partitions = _p_value(s_x, s_y, permutations, seed)
     return WeatScore(
         test=test.name,
@@ -442,6 +504,7 @@ def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFA
         association_x=tuple(float(v) for v in s_x),
         association_y=tuple(float(v) for v in s_y),
         reference=test.reference,
+        notes=notes,
     )
 
 
@@ -463,8 +526,7 @@ def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = No
     seed
         Seed of the random partitions.
     """
-    if permutations < 1:
-        raise DataError(f"permutations must be at least 1, got {permutations}")
+    check_permutations(permutations)
     start = time.perf_counter()
     wv = load_word_vectors(vectors) if isinstance(vectors, str) else vectors
     shipped = weat_tests()

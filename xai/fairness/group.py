@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
+from xai.fairness import _engine
 from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
 from xai.fairness.metrics import (
     DEFAULT_METRICS,
@@ -32,7 +34,12 @@ MULTICLASS_DIFFERENCES = ("accuracy_difference",)
 MULTICLASS_RATIOS = ("accuracy_ratio",)
 REGRESSION_DIFFERENCES = ("mean_absolute_error_difference", "mean_squared_error_difference")
 #: Options of the probe (``[[probe]] options`` in a spec).
-PROBE_OPTIONS = ("n_boot", "confidence", "min_group_size")
+PROBE_OPTIONS = ("n_boot", "confidence", "min_group_size", "max_groups")
+#: Most groups a sensitive column (or an intersection) may have unless ``max_groups`` raises it:
+#: more is usually an ID or a continuous column named by mistake.
+MAX_GROUPS = 1000
+#: Bins of the calibration histogram (``calibration_error``'s default).
+_CALIBRATION_BINS = 10
 
 
 def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: str | None = None, *,
@@ -72,6 +79,13 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
                                      derived=differences + ratios) if n_boot and task != "regression" else None)
     by_group, overall = dict(frame.by_group), dict(frame.overall)
     disparities = {name: frame.derived(name) for name in differences}
+    ratio_values = {name: frame.derived(name) for name in ratios}
+    present = [g for g, n in frame.by_group["count"].items() if n > 0] if "count" in frame.by_group else frame.groups
+    warnings = frame.warnings
+    if len(present) < 2:
+        # a disparity compares groups: with one group it is undefined, not 0 (JSON null; gates on it exit 2)
+        warnings = (f"{frame.feature!r} has one group with rows ({', '.join(map(repr, present)) or 'none'}): "
+                    "disparities are undefined (null) and the four-fifths rule does not apply", *warnings)
     group_iv = dict(intervals.by_group) if intervals else {}
     overall_iv = dict(intervals.overall) if intervals else {}
     disparity_iv = dict(intervals.derived) if intervals else {}
@@ -84,21 +98,31 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
             group_iv["calibration_error"], overall_iv["calibration_error"], disparity_iv[
                 "calibration_error_difference"] = calibration.intervals(n_boot=n_boot, confidence=confidence,
                                                                         seed=seed)
+    rule = None
+    if len(present) < 2:
+        disparities = dict.fromkeys(disparities, math.nan)
+        ratio_values = dict.fromkeys(ratio_values, math.nan)
+        disparity_iv = {}
+    elif task == "binary":
+        try:
+            rule = four_fifths(frame)
+        except DataError as exc:  # no group selected: the rule is undefined, not failed
+            warnings = (f"{exc}: it does not apply", *warnings)
     return GroupTable(
         feature=frame.feature,
         groups=frame.groups,
         by_group=by_group,
         overall=overall,
         disparities=disparities,
-        ratios={name: frame.derived(name) for name in ratios},
-        four_fifths=four_fifths(frame) if task == "binary" else None,
+        ratios=ratio_values,
+        four_fifths=rule,
         intervals=group_iv,
         overall_intervals=overall_iv,
         disparity_intervals=disparity_iv,
         n_boot=n_boot,
         confidence=confidence,
         min_group_size=min_group_size,
-        warnings=frame.warnings,
+        warnings=warnings,
     )
 
 
@@ -110,8 +134,10 @@ class GroupMetrics(Probe):
     table of counts per (group, label, prediction); percentile bootstrap intervals come
     from multinomial draws of those counts. For binary tasks the positive class is index
     1 of the model's classes, whose softmax probability gives each group's expected
-    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none),
-    ``confidence`` (0.95), ``min_group_size`` (30).
+    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none,
+    at most 100,000), ``confidence`` (0.95), ``min_group_size`` (30), ``max_groups`` (1000 per
+    sensitive column and for their intersection). A feature with one group has undefined
+    (NaN, JSON null) disparities and no four-fifths verdict.
     """
 
     paper = "https://arxiv.org/abs/1610.02413"
@@ -154,14 +180,68 @@ class GroupMetrics(Probe):
         )
 
 
+def _integer(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer | float) or value != int(value):
+        raise DataError(f"group-metrics option {name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def check_options(*, n_boot: Any = 1000, confidence: Any = 0.95, min_group_size: Any = MIN_GROUP_SIZE,
+                  max_groups: Any = MAX_GROUPS) -> dict[str, Any]:
+    """The probe's options checked (one-line :class:`~xai.errors.DataError` each) and typed."""
+    n_boot, min_group_size, max_groups = (_integer(name, value) for name, value in (
+        ("n_boot", n_boot), ("min_group_size", min_group_size), ("max_groups", max_groups)))
+    _engine.check_n_boot(n_boot)
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 < confidence < 1:
+        raise DataError(f"--confidence must be a number strictly between 0 and 1, got {confidence!r}")
+    if min_group_size < 0:
+        raise DataError(f"--min-group-size must be at least 0, got {min_group_size}")
+    if max_groups < 1:
+        raise DataError(f"--max-groups must be at least 1, got {max_groups}")
+    return {"n_boot": n_boot, "confidence": float(confidence), "min_group_size": min_group_size,
+            "max_groups": max_groups}
+
+
+def check_group_counts(groups: pd.DataFrame, *, max_groups: int, n_boot: int, task: str,
+                       calibration: bool = False) -> None:
+    """Refuse too many groups per column (or intersection) and a bootstrap too big for memory, before the work."""
+    counts = {str(c): int(groups[c].nunique(dropna=False)) for c in groups.columns}
+    for column, count in counts.items():
+        if count > max_groups:
+            raise DataError(f"sensitive column {column!r} has {count:,} groups (limit {max_groups:,}): "
+                            "is it an ID or a continuous column? Raise the limit with --max-groups "
+                            "(max_groups in a spec) if it is meant")
+    features = dict(counts)
+    if len(counts) >= 2:
+        crossed = math.prod(counts.values())
+        name = " x ".join(counts)
+        if crossed > max_groups:
+            raise DataError(f"the intersection {name!r} has {crossed:,} groups (limit {max_groups:,}): "
+                            "name fewer sensitive columns or raise the limit with --max-groups")
+        features[name] = crossed
+    if task != "regression":
+        bins = _CALIBRATION_BINS if calibration and task == "binary" else 0
+        for name, count in features.items():
+            _engine.check_bootstrap(name, count, n_boot, task, bins)
+
+
 def tabulate(y_true: np.ndarray, y_pred: np.ndarray, groups: pd.DataFrame, *, binary: bool, seed: int = 0,
              n_boot: int = 1000, confidence: float = 0.95, min_group_size: int = MIN_GROUP_SIZE,
-             scores: np.ndarray | None = None,
-             task: str | None = None) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
-    """One :class:`GroupTable` per column of ``groups``, and their intersection when there are several."""
-    options = {"binary": binary, "n_boot": int(n_boot), "confidence": float(confidence), "seed": seed,
-               "min_group_size": int(min_group_size), "scores": scores, "task": task}
+             scores: np.ndarray | None = None, task: str | None = None,
+             max_groups: int = MAX_GROUPS) -> tuple[tuple[GroupTable, ...], GroupTable | None]:
+    """One :class:`GroupTable` per column of ``groups``, and their intersection when there are several.
+
+    Options are checked and group counts bounded (``max_groups`` per column and for the
+    intersection; the bootstrap's memory) before any metric is computed.
+    """
+    checked = check_options(n_boot=n_boot, confidence=confidence, min_group_size=min_group_size,
+                            max_groups=max_groups)
+    kind = task if task == "regression" else ("binary" if binary else "multiclass")
     columns = groups.astype(str)
+    check_group_counts(columns, max_groups=checked["max_groups"], n_boot=checked["n_boot"], task=kind,
+                       calibration=scores is not None)
+    options = {"binary": binary, "n_boot": checked["n_boot"], "confidence": checked["confidence"], "seed": seed,
+               "min_group_size": checked["min_group_size"], "scores": scores, "task": task}
     tables = tuple(group_table(y_true, y_pred, columns[c].to_numpy(), str(c), **options) for c in columns)
     intersection = group_table(y_true, y_pred, columns, **options) if columns.shape[1] >= 2 else None
     return tables, intersection

@@ -196,6 +196,7 @@ class Calibration:
     def intervals(self, *, n_boot: int, confidence: float = 0.95, seed: int = 0
                   ) -> tuple[dict[str, tuple[float, float]], tuple[float, float], tuple[float, float]]:
         """Percentile bootstrap intervals: per group, overall and of the difference."""
+        _engine.check_bootstrap(self.feature, len(self.groups), n_boot, "binary", self.n_bins)
         samples = _engine.bootstrap_calibration(self.cells, n_boot=n_boot, seed=seed)  # (R, G, B, 3)
         per_group = _engine.expected_calibration_error(samples)  # (R, G)
         overall = _engine.expected_calibration_error(samples.sum(axis=1))  # (R,)
@@ -250,20 +251,44 @@ def calibration_error(*, y_true: Any, y_score: Any, sensitive_features: Any, n_b
     )
 
 
+#: Above this many groups with the same warning, one sentence names the first few and counts the rest.
+_WARNINGS_PER_KIND = 5
+
+
 def _warnings(cells: np.ndarray, labels: tuple[str, ...], task: Task, min_group_size: int) -> tuple[str, ...]:
     view = _engine.cell_view(cells, task)
-    notes = []
+    kinds: dict[str, list[str]] = {"empty": [], "small": [], "no_positive": [], "no_negative": []}
     for i, label in enumerate(labels):
         n = int(view["n"][i])
         if n == 0:
-            notes.append(f"group {label!r} is empty: its metrics are NaN and left out of disparities")
+            kinds["empty"].append(label)
         elif n < min_group_size:
-            notes.append(f"group {label!r} has {n} rows (< {min_group_size}): its metrics are unreliable")
+            kinds["small"].append(label)
         if n and task == "binary":
             if view["tp"][i] + view["fn"][i] == 0:
-                notes.append(f"group {label!r} has no positive labels: TPR and FNR are undefined, reported as 0")
+                kinds["no_positive"].append(label)
             if view["tn"][i] + view["fp"][i] == 0:
-                notes.append(f"group {label!r} has no negative labels: FPR and TNR are undefined, reported as 0")
+                kinds["no_negative"].append(label)
+    sizes = {label: int(view["n"][i]) for i, label in enumerate(labels)}
+    one = {
+        "empty": lambda g: f"group {g!r} is empty: its metrics are NaN and left out of disparities",
+        "small": lambda g: f"group {g!r} has {sizes[g]} rows (< {min_group_size}): its metrics are unreliable",
+        "no_positive": lambda g: f"group {g!r} has no positive labels: TPR and FNR are undefined, reported as 0",
+        "no_negative": lambda g: f"group {g!r} has no negative labels: FPR and TNR are undefined, reported as 0",
+    }
+    many = {
+        "empty": "groups are empty: their metrics are NaN and left out of disparities",
+        "small": f"groups have fewer than {min_group_size} rows: their metrics are unreliable",
+        "no_positive": "groups have no positive labels: TPR and FNR are undefined, reported as 0",
+        "no_negative": "groups have no negative labels: FPR and TNR are undefined, reported as 0",
+    }
+    notes = []
+    for kind, groups in kinds.items():
+        if len(groups) <= _WARNINGS_PER_KIND:
+            notes += [one[kind](g) for g in groups]
+        else:  # thousands of groups must not give thousands of lines
+            shown = ", ".join(repr(g) for g in groups[:_WARNINGS_PER_KIND])
+            notes.append(f"{len(groups):,} {many[kind]} ({shown} ... and {len(groups) - _WARNINGS_PER_KIND:,} more)")
     return tuple(notes)
 
 
@@ -303,6 +328,7 @@ def bootstrap_intervals(frame: GroupFrame, *, n_boot: int = 1000, confidence: fl
         raise DataError(f"confidence must be in (0, 1), got {confidence}")
     for name in derived:
         _require_derived(name, frame.task)
+    _engine.check_bootstrap(frame.feature, len(frame.groups), n_boot, frame.task)
     samples = _engine.bootstrap_cells(frame.cells, n_boot=n_boot, seed=seed)  # (R, G, C)
     needed = list(dict.fromkeys([*frame.metrics, *(m for d in derived for m in DERIVED[d].base)]))
     by_group = _engine.compute(samples, needed, frame.task)  # {metric: (R, G)}
@@ -361,9 +387,20 @@ def four_fifths_rule(*, y_true: Any, y_pred: Any, sensitive_features: Any, thres
 
 
 def four_fifths(frame: GroupFrame, *, threshold: float = 0.8) -> FourFifths:
-    """The four-fifths rule on a frame that has ``selection_rate``."""
+    """The four-fifths rule on a frame that has ``selection_rate``.
+
+    Raises :class:`~xai.errors.DataError` when fewer than two groups have rows or no
+    group has a positive prediction: the rule compares selection rates, so then it
+    neither passes nor fails.
+    """
     rates = {g: v for g, v in frame.by_group["selection_rate"].items() if np.isfinite(v)}
+    if len(rates) < 2:
+        raise DataError(f"the four-fifths rule compares groups; {frame.feature!r} has "
+                        f"{len(rates)} group{'s' if len(rates) != 1 else ''} with rows")
     low, high = min(rates, key=rates.__getitem__), max(rates, key=rates.__getitem__)
+    if rates[high] == 0:
+        raise DataError(f"the four-fifths rule compares selection rates; no group of {frame.feature!r} "
+                        "has a positive prediction (0/0)")
     value = frame.ratio("selection_rate")
     return FourFifths(ratio=value, threshold=threshold, passed=bool(value >= threshold),
                       lowest_group=low, highest_group=high)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ import pandas as pd
 from xai._provenance import Provenance, sha256_file
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult
-from xai.fairness.group import tabulate
+from xai.fairness.group import MAX_GROUPS, check_options, tabulate
 from xai.fairness.metrics import DEFAULT_METRICS, MIN_GROUP_SIZE
 
 __all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
@@ -37,6 +39,8 @@ class Predictions:
     #: Positive-class probabilities when a ``--score`` column in [0, 1] gave the predictions.
     scores: np.ndarray | None = None
     task: PredictionTask = "binary"
+    #: Warnings about the input itself (a threshold with every row on one side), shown with every table.
+    notes: tuple[str, ...] = ()
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -49,12 +53,20 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"--data takes a .csv or .parquet file, got {path.name}")
     try:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        # pandas renames a repeated CSV header to "sex.1" silently: read the header row as data to see it
+        header = (pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+                  if kind == "csv" else list(frame.columns))
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty") from None
     except ImportError as err:
         raise DataError(f"reading {path.name} needs a parquet engine: pip install pyarrow ({err})") from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise DataError(f"cannot read {path}: {err}") from None
+    seen: set[str] = set()
+    for name in map(str, header):
+        if name in seen:
+            raise DataError(f"{path.name} has two columns named {name!r}: rename one (which one to use is ambiguous)")
+        seen.add(name)
     if len(frame) == 0:
         raise DataError(f"{path} has a header but no rows")
     return frame
@@ -68,6 +80,16 @@ def _column(frame: pd.DataFrame, name: str, path: Path) -> pd.Series:
     if missing.any():
         raise DataError(f"column {name!r} has {int(missing.sum())} missing values "
                         f"(first at data row {int(np.argmax(missing)) + 1})")
+    return column
+
+
+def _finite(column: pd.Series) -> pd.Series:
+    """A label, prediction or score column without +-inf (NaN was refused as missing already)."""
+    if pd.api.types.is_float_dtype(column):
+        infinite = np.isinf(column.to_numpy(np.float64))
+        if infinite.any():
+            raise DataError(f"column {column.name!r} has {int(infinite.sum())} infinite values "
+                            f"(first at data row {int(np.argmax(infinite)) + 1})")
     return column
 
 
@@ -120,44 +142,64 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
         raise DataError(f"--score and --pos-label apply to binary tasks; a {task} audit takes --y-pred COL")
     if not sensitive:
         raise DataError("name at least one sensitive column with --sensitive")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        raise DataError(f"--threshold must be a finite number, got {threshold!r}")
     path = Path(path)
     frame = read_table(path)
     if task != "binary":
         assert y_pred is not None
-        truth, pred = _other_task(_column(frame, y_true, path), _column(frame, y_pred, path), task)
+        truth, pred = _other_task(_finite(_column(frame, y_true, path)), _finite(_column(frame, y_pred, path)), task)
         groups = pd.DataFrame({c: _column(frame, c, path).astype(str) for c in sensitive})
         return Predictions(path=path, y_true=truth, y_pred=pred, groups=groups, source=y_pred,
                            positive_label="", sha256=sha256_file(path), task=task)
-    truth, positive = _binary(_column(frame, y_true, path), pos_label)
+    truth, positive = _binary(_finite(_column(frame, y_true, path)), pos_label)
     probabilities = None
+    notes: tuple[str, ...] = ()
     if y_pred is not None:
-        pred, _ = _binary(_column(frame, y_pred, path), pos_label)
+        pred, _ = _binary(_finite(_column(frame, y_pred, path)), pos_label)
         source = y_pred
     else:
         assert score is not None
         scores = _column(frame, score, path)
         if not pd.api.types.is_numeric_dtype(scores) or scores.dtype == bool:
             raise DataError(f"--score column {score!r} must be numeric, got {scores.dtype}")
-        values = scores.to_numpy(np.float64)
-        pred = (values >= threshold).astype(np.int64)
-        source = f"{score} >= {threshold:g}"
+        values = _finite(scores).to_numpy(np.float64)
         # scores that are probabilities also tell how well calibrated each group is
         probabilities = values if ((values >= 0) & (values <= 1)).all() else None
+        if probabilities is not None and not 0 <= threshold <= 1:
+            raise DataError(f"--threshold {threshold:g} is outside [0, 1], but the scores in {score!r} are "
+                            "probabilities in [0, 1]")
+        pred = (values >= threshold).astype(np.int64)
+        source = f"{score} >= {threshold:g}"
+        if pred.min() == pred.max():  # every row on one side: selection rates are all 0 or all 1
+            side = "positive" if pred[0] else "negative"
+            notes = (f"--threshold {threshold:g} predicts every row {side} (scores in {score!r} range "
+                     f"{values.min():.4g} to {values.max():.4g}): selection rates are all {int(pred[0])}, "
+                     "so a demographic parity difference of 0 says nothing about the model",)
     groups = pd.DataFrame({c: _column(frame, c, path).astype(str) for c in sensitive})
     return Predictions(path=path, y_true=truth, y_pred=pred, groups=groups, source=source,
                        positive_label=positive, sha256=sha256_file(path),
-                       scores=probabilities)
+                       scores=probabilities, notes=notes)
 
 
 def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, confidence: float = 0.95,
-                      min_group_size: int = MIN_GROUP_SIZE) -> FairnessResult:
-    """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`."""
+                      min_group_size: int = MIN_GROUP_SIZE, max_groups: int = MAX_GROUPS) -> FairnessResult:
+    """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`.
+
+    The input's own warnings (``data.notes``) lead every table's warnings.
+    """
     start = time.perf_counter()
+    check_options(n_boot=n_boot, confidence=confidence, min_group_size=min_group_size, max_groups=max_groups)
     if data.task == "regression":
         n_boot = 0  # the multinomial bootstrap resamples count cells; regression cells are sums
     tables, intersection = tabulate(data.y_true, data.y_pred, data.groups, binary=data.task == "binary",
                                     seed=seed, n_boot=n_boot, confidence=confidence,
-                                    min_group_size=min_group_size, scores=data.scores, task=data.task)
+                                    min_group_size=min_group_size, scores=data.scores, task=data.task,
+                                    max_groups=max_groups)
+    if data.notes:
+        tables = tuple(dataclasses.replace(t, warnings=(*data.notes, *t.warnings)) for t in tables)
+        if intersection is not None:
+            intersection = dataclasses.replace(intersection, warnings=(*data.notes, *intersection.warnings))
     return FairnessResult(
         probe="group-metrics",
         model=f"predictions ({data.source})",
@@ -166,6 +208,7 @@ def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, c
         tables=tables,
         intersection=intersection,
         positive_class=data.positive_label or None,
+        notes=data.notes,
         provenance=Provenance(model_sha256="", data_sha256=data.sha256, seed=seed,
                               wall_seconds=round(time.perf_counter() - start, 4), device="cpu"),
     )

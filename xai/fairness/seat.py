@@ -15,8 +15,14 @@ model such as MiniLM spells every word in these sets, but the field is kept).
 
 Example
 -------
->>> result = seat(load_model("minilm"), tests=["career-family"], permutations=10_000)  # doctest: +SKIP
->>> result.metrics()["seat.career-family.effect_size"]  # doctest: +SKIP
+>>> from xai.zoo import load_model
+>>> result = seat(load_model("minilm"), tests=["career-family"], templates=["This is {}."], permutations=1000)
+>>> round(result.metrics()["seat.career-family.effect_size"], 1)  # male names sit nearer the career words
+1.1
+>>> result.metrics()["seat.career-family.p_value"] < 0.01
+True
+
+Leaving out ``templates`` uses all of :data:`SEAT_TEMPLATES` (eight sentences per word).
 """
 
 from __future__ import annotations

@@ -191,7 +191,19 @@ class TemplateBias(Probe):
 
     Examples
     --------
-    >>> create_probe("template-bias", bert).run(data, sensitive=["gender"])  # doctest: +SKIP
+    >>> from xai.datasets import load_dataset
+    >>> from xai.fairness import create_probe
+    >>> from xai.zoo import load_model
+    >>> probe = create_probe("template-bias", load_model("bert-mini"), templates=["{s} feels {e}"],
+    ...                      words={"pronoun": {"female": ["she"], "male": ["he"]}})
+    >>> table = probe.run(load_dataset("sentiment-text"), sensitive=["pronoun"]).tables[0]
+    >>> table.groups, table.by_group["count"]  # 1 template x 24 emotion words per group
+    (('female', 'male'), {'female': 24.0, 'male': 24.0})
+    >>> table.overall["flagged"]  # the mean gap is far below min_gap (0.01)
+    0.0
+
+    With the default templates and a built-in axis (``gender``, ``name_group``) every template
+    is filled with every person word of the axis: more sentences, slower.
     """
 
     paper = "https://arxiv.org/abs/1805.04508"

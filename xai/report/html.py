@@ -15,14 +15,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib import colormaps
 
 from xai import __version__
-from xai._io import atomic_write_text
+from xai._results import to_jsonable
+from xai._text import http_url, local_href
 from xai.audit.gates import GateResult
 from xai.audit.runner import AuditResult
+from xai.audit.spec import safe_slug
 from xai.explain import AttributionResult
 from xai.explain.dream import DreamResult
 from xai.explain.inversion import InversionResult
 from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
+from xai.report._publish import StagedAudit, publish
 from xai.report.json import audit_json
 
 _ENV = Environment(
@@ -32,6 +35,10 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Links from data: only absolute http(s) URLs become links (a card's ``paper`` may say
+# ``javascript:``); file names are percent-quoted so ``javascript:x.html`` stays a file.
+_ENV.filters["local_href"] = local_href
+_ENV.tests["http_url"] = lambda value: http_url(value) is not None
 
 
 #: Okabe-Ito: categorical colours that stay distinct under the common colour-vision deficiencies.
@@ -303,29 +310,47 @@ def _gate_status(gates: Sequence[GateResult] | None) -> dict[str, Any] | None:
     return {"passed": failed == 0, "failed": failed, "total": len(gates)}
 
 
+def index_row(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> dict[str, Any]:
+    """The index's row of one audit, JSON-ready (it is kept in the audit's manifest)."""
+    return to_jsonable({**audit.headline(), "page": f"{audit.slug}.html", "gates": _gate_status(gates)})
+
+
+#: Keys every index row has (a manifest from elsewhere without them is not listed).
+_ROW_KEYS = frozenset({"slug", "title", "model", "data", "rows", "accuracy", "explainers", "worst_disparity",
+                       "wall_seconds", "page", "gates"})
+
+
+def render_index_rows(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The index page of the given rows (:func:`index_row`); a gate column when any row has gates."""
+    rows = [r for r in rows if _ROW_KEYS <= r.keys() and isinstance(r["slug"], str)
+            and r["page"] == f"{safe_slug(r['slug'])}.html"  # a relative link to a page of this folder, only
+            and isinstance(r["explainers"], list) and isinstance(r["worst_disparity"], dict)
+            and (r["gates"] is None or isinstance(r["gates"], dict))]
+    return _ENV.get_template("index.html.j2").render(
+        audits=rows, show_gates=any(r["gates"] is not None for r in rows), **_stamp())
+
+
 def render_index(audits: list[AuditResult], gates: GateMap | None = None) -> str:
     """The index page linking every audit page (with a gate column after ``xai check``)."""
-    rows = [{**a.headline(), "page": f"{a.slug}.html",
-             "gates": _gate_status(None if gates is None else gates.get(a.slug, ()))}
-            for a in audits]
-    return _ENV.get_template("index.html.j2").render(audits=rows, show_gates=gates is not None,
-                                                     **_stamp())
+    return render_index_rows([index_row(a, None if gates is None else gates.get(a.slug, ())) for a in audits])
 
 
 def write_report(audits: list[AuditResult], out_dir: str | Path, gates: GateMap | None = None) -> Path:
-    """Render everything first, then write each file atomically; return the index path.
+    """Render everything first, then write the audits into ``out_dir`` as one unit; return the index path.
 
     ``gates`` maps an audit slug to its gate verdicts (``xai check``); they go into the
-    page's summary, the index and the audit's JSON.
+    page's summary, the index and the audit's JSON. The index lists every audit in the
+    folder, earlier runs' too. A kill or a full disk leaves the previous report whole
+    (:mod:`xai.report._publish`); a write error raises :class:`~xai.errors.OutputError`.
     """
-    out = Path(out_dir)
-    files: list[tuple[Path, str]] = []
+    staged = []
     for audit in audits:
         verdicts = None if gates is None else gates.get(audit.slug, ())
-        files.append((out / f"{audit.slug}.json", audit_json(audit, verdicts)))
         page = render_audit_page(audit) if verdicts is None else render_audit_page(audit, verdicts)
-        files.append((out / f"{audit.slug}.html", page))
-    files.append((out / "index.html", render_index(audits, gates)))
-    for path, text in files:
-        atomic_write_text(path, text)
-    return out / "index.html"
+        staged.append(StagedAudit(
+            slug=audit.slug,
+            files={f"{audit.slug}.json": audit_json(audit, verdicts).encode("utf-8"),
+                   f"{audit.slug}.html": page.encode("utf-8")},
+            row=index_row(audit, verdicts),
+        ))
+    return publish(Path(out_dir), staged, render_index_rows)

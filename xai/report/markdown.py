@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from xai._io import atomic_write_text
+from xai._text import one_line
 from xai.audit.check import CheckedAudit, verdict_line
 from xai.audit.gates import GateResult
 
@@ -13,8 +14,8 @@ __all__ = ["append_step_summary", "markdown_summary", "write_summary"]
 
 
 def _cell(text: str) -> str:
-    """Markdown table cell: pipes escaped, newlines flattened, HTML tags neutralised."""
-    return (" ".join(str(text).split()).replace("\\", "\\\\").replace("|", "\\|")
+    """Markdown table cell: control sequences removed, pipes escaped, newlines flattened, HTML tags neutralised."""
+    return (one_line(text).replace("\\", "\\\\").replace("|", "\\|")
             .replace("<", "&lt;").replace(">", "&gt;"))
 
 

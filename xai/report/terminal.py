@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from xai._text import safe_text
 from xai.audit.check import CheckedAudit
 from xai.audit.runner import AuditResult
 
@@ -31,11 +31,11 @@ def audit_summary_table(audits: list[AuditResult]) -> Table:
     table.add_column("s", justify="right", no_wrap=True, min_width=5)
     for audit in audits:
         head = audit.headline()
-        worst = "\n".join(f"{_SHORT.get(k, k.replace('_', ' '))} {v:.3f}"
+        worst = "\n".join(f"{safe_text(_SHORT.get(k, k.replace('_', ' ')))} {v:.3f}"
                           for k, v in head["worst_disparity"].items()) or "-"
         table.add_row(
-            audit.slug,
-            head["data"],
+            safe_text(audit.slug),
+            safe_text(head["data"]),
             f"{head['accuracy']:.4f}" if head['accuracy'] is not None else "–",
             str(len(head["explainers"])),
             worst,
@@ -49,8 +49,8 @@ def print_audit_summary(audits: list[AuditResult], index: str, console: Console)
     console.print(audit_summary_table(audits))
     for audit in audits:
         for note in audit.notes:
-            console.print(f"[yellow]{audit.slug}: {note}[/]")
-    console.print(f"Report: [bold]{index}[/] ({len(audits)} audit{'s' if len(audits) != 1 else ''})")
+            console.print(f"[yellow]{safe_text(audit.slug)}: {safe_text(note)}[/]")
+    console.print(f"Report: [bold]{safe_text(index)}[/] ({len(audits)} audit{'s' if len(audits) != 1 else ''})")
 
 
 def gate_table(checked: list[CheckedAudit]) -> Table:
@@ -64,12 +64,12 @@ def gate_table(checked: list[CheckedAudit]) -> Table:
     table.add_column("delta", justify="right", no_wrap=True)
     for audit in checked:
         if not audit.gates:
-            table.add_row(escape(audit.result.slug), "[dim]no gates[/]", "", "", "", "")
+            table.add_row(safe_text(audit.result.slug), "[dim]no gates[/]", "", "", "", "")
         for gate in audit.gates:
             table.add_row(
-                escape(audit.result.slug),
+                safe_text(audit.result.slug),
                 "[green]pass[/]" if gate.passed else "[bold red]FAIL[/]",
-                escape(gate.name),
+                safe_text(gate.name),
                 "-" if gate.value is None else f"{gate.value:.4g}",
                 "-" if gate.threshold is None else f"{gate.op} {gate.threshold:.4g}",
                 "-" if gate.delta is None else f"{gate.delta:+.4g}",
@@ -82,8 +82,8 @@ def print_check_summary(checked: list[CheckedAudit], console: Console) -> None:
     console.print(gate_table(checked))
     for audit in checked:
         for gate in audit.failed:
-            console.print(f"[red]{escape(gate.audit)}: {escape(gate.name)}: {escape(gate.message)}[/]")
+            console.print(f"[red]{safe_text(gate.audit)}: {safe_text(gate.name)}: {safe_text(gate.message)}[/]")
         for note in audit.result.notes:
-            console.print(f"[yellow]{escape(audit.result.slug)}: {escape(note)}[/]")
+            console.print(f"[yellow]{safe_text(audit.result.slug)}: {safe_text(note)}[/]")
         if audit.baseline_written:
-            console.print(f"[dim]baseline written: {escape(audit.baseline_written)}[/]")
+            console.print(f"[dim]baseline written: {safe_text(audit.baseline_written)}[/]")

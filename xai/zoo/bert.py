@@ -14,10 +14,14 @@ pad id 0 (the padding mask is computed from ``ids == 0``), and the module carrie
 
 Example
 -------
->>> encoder = build_minilm()  # doctest: +SKIP
->>> load_minilm_weights(encoder)  # doctest: +SKIP
->>> encoder(encoder.tokenizer.encode(["A man plays the guitar."])).shape  # doctest: +SKIP
+>>> encoder = build_minilm().eval()
+>>> sha256 = load_minilm_weights(encoder)  # the weights file's sha256
+>>> with torch.no_grad():
+...     embedding = encoder(encoder.tokenizer.encode(["A man plays the guitar."]))
+>>> embedding.shape
 torch.Size([1, 384])
+>>> round(float(embedding.norm()), 4)  # L2-normalised
+1.0
 """
 
 from __future__ import annotations
