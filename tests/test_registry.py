@@ -41,7 +41,8 @@ def test_model_registry_builds_every_entry():
 
 def test_explainers_and_probes_are_picked_from_the_registry(lenet, adult_mlp):
     without_attention = {n for n in EXPLAINERS.names()
-                         if not EXPLAINERS.get(n).needs_attention and "image" in EXPLAINERS.get(n).modalities}
+                         if not EXPLAINERS.get(n).capabilities.needs_attention
+                         and "image" in EXPLAINERS.get(n).capabilities.modalities}
     assert set(list_explainers(handle=lenet)) == without_attention
     assert "attention-rollout" in EXPLAINERS.names()
     assert "group-metrics" in list_probes(handle=adult_mlp)

@@ -94,7 +94,7 @@ def test_grad_mode_compare_explains_a_similarity_and_options_are_checked(minilm)
     assert dims.explained == ("dim 5 of the output",)
     with pytest.raises(DataError, match="compare"):
         token_relevance(minilm, [SENTENCE], compare="x")  # not grad mode
-    with pytest.raises(DataError, match="pool must be one of"):
+    with pytest.raises(DataError, match="option pool: Input should be .cls. or .mean."):
         token_relevance(minilm, [SENTENCE], pool="max")
 
 

@@ -97,7 +97,7 @@ def test_probe_on_handles_names_the_worst_hit_group_and_the_class_table(construc
     y, _, original, variant, data = constructed
     probe = create_probe("compression", _handle("orig", original), variants=[_handle("flip", variant)],
                          n_boot=50)
-    result = probe.run(data, sensitive=["g"])
+    result = probe.probe(data, sensitive=["g"])
     assert [t.feature for t in result.tables] == ["g", "class"]
     assert any(note.startswith("g: flip hits 'b' hardest: accuracy 1.000 -> 0.800 (-0.200") for note in result.notes)
     by_class = result.tables[1]
@@ -126,7 +126,7 @@ def test_probe_rejects_bad_options_and_mismatched_variants(constructed):
 def test_lenet_and_its_pruned_variant_on_digits(lenet, digits_test):
     assert set(default_variants(lenet)) >= {"lenet-pruned50", "lenet-pruned80", "lenet-int8", "lenet-distilled"}
     assert "compression" in list_probes(handle=lenet)
-    result = create_probe("compression", lenet, variants=["lenet-pruned80"], n_boot=0).run(
+    result = create_probe("compression", lenet, variants=["lenet-pruned80"], n_boot=0).probe(
         digits_test, sensitive=["ink"])
     ink = result.tables[0]
     pruned = load_model("lenet-pruned80", zoo_dir=ZOO)

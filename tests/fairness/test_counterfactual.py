@@ -41,7 +41,7 @@ def _setup(rule):
     )
     handle = ModelHandle(name="rule", module=Rule(rule), task="binary-classification", modality="tabular",
                          input_shape=(3,), class_names=("no", "yes"), source="test", sha256="0")
-    return create_probe("counterfactual-flip", handle).run(data, sensitive=["sex"])
+    return create_probe("counterfactual-flip", handle).probe(data, sensitive=["sex"])
 
 
 def test_a_model_that_only_reads_sex_flips_every_decision():
@@ -71,7 +71,7 @@ def test_attribute_that_is_not_an_input_is_reported_not_dropped():
     from xai.zoo import load_model
 
     data = load_dataset("german", "test")
-    result = create_probe("counterfactual-flip", load_model("german-mlp")).run(data, sensitive=["sex", "age_group"])
+    result = create_probe("counterfactual-flip", load_model("german-mlp")).probe(data, sensitive=["sex", "age_group"])
     assert [t.feature for t in result.tables] == ["sex"]
     assert any("age_group" in note for note in result.notes)
 

@@ -66,7 +66,7 @@ def test_probe_without_enough_words_gives_a_note_and_no_metric():
     from xai.zoo import load_model
 
     handle = load_model("skipgram", zoo_dir=ZOO)
-    result = create_probe("direct-bias", handle).run(None, sensitive=[])  # type: ignore[arg-type]
+    result = create_probe("direct-bias", handle).probe(None, sensitive=[])  # type: ignore[arg-type]
     assert result.metrics() == {} and result.notes[0].startswith("not run:")
     assert "woman/man" in result.notes[0]
 

@@ -39,7 +39,7 @@ def _handle(module: nn.Module, name: str = "fake") -> ModelHandle:
 
 def _table(module: nn.Module, lenet, **options):
     probe = create_probe("sample-distribution", _handle(module), classifier=lenet, **options)
-    return probe.run(load_dataset("digits", "test"), seed=0)
+    return probe.probe(load_dataset("digits", "test"), seed=0)
 
 
 def test_hand_worked_class_distribution():

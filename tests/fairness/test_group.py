@@ -36,7 +36,7 @@ def test_hand_worked_binary_example():
 
 
 def test_probe_equals_metricframe_on_the_models_predictions(adult_mlp, adult_test):
-    result = create_probe("group-metrics", adult_mlp).run(adult_test, sensitive=["sex", "race"])
+    result = create_probe("group-metrics", adult_mlp).probe(adult_test, sensitive=["sex", "race"])
     y_pred = adult_mlp.predict(adult_test.x).argmax(1).numpy()
     y_true = adult_test.y.numpy()
     for table in result.tables:
@@ -59,7 +59,7 @@ def test_probe_equals_metricframe_on_the_models_predictions(adult_mlp, adult_tes
 
 
 def test_multiclass_model_gets_accuracy_by_group(lenet, digits_test):
-    result = create_probe("group-metrics", lenet).run(digits_test, sensitive=["ink"])
+    result = create_probe("group-metrics", lenet).probe(digits_test, sensitive=["ink"])
     table = result.tables[0]
     assert set(table.by_group) == {"accuracy", "count"}
     pred = lenet.predict(digits_test.x).argmax(1).numpy()
@@ -74,6 +74,6 @@ def test_multiclass_model_gets_accuracy_by_group(lenet, digits_test):
 def test_unknown_or_missing_sensitive_column(adult_mlp, adult_test):
     probe = create_probe("group-metrics", adult_mlp)
     with pytest.raises(UnknownNameError, match="sex"):
-        probe.run(adult_test, sensitive=["gender"])
+        probe.probe(adult_test, sensitive=["gender"])
     with pytest.raises(DataError, match="at least one"):
-        probe.run(adult_test, sensitive=[])
+        probe.probe(adult_test, sensitive=[])

@@ -5,14 +5,14 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, demographic_parity_ratio, equalized_odds_ratio, selection_rate
 
-from xai.errors import UnknownNameError
+from xai.errors import DataError
 from xai.fairness import create_probe, group_table
 from xai.report.html import render_audit_page
 
 
 def test_probe_adds_intervals_ratios_intersection_and_warnings(adult_mlp, adult_test):
     probe = create_probe("group-metrics", adult_mlp, n_boot=300, min_group_size=100)
-    result = probe.run(adult_test, sensitive=["sex", "race"], seed=1)
+    result = probe.probe(adult_test, sensitive=["sex", "race"], seed=1)
     y_pred = adult_mlp.predict(adult_test.x).argmax(1).numpy()
     y_true = adult_test.y.numpy()
     sex = result.tables[0]
@@ -42,10 +42,10 @@ def test_probe_adds_intervals_ratios_intersection_and_warnings(adult_mlp, adult_
 
 
 def test_single_feature_has_no_intersection_and_bad_option_is_named(adult_mlp, adult_test):
-    result = create_probe("group-metrics", adult_mlp, n_boot=0).run(adult_test, sensitive=["sex"])
+    result = create_probe("group-metrics", adult_mlp, n_boot=0).probe(adult_test, sensitive=["sex"])
     assert result.intersection is None and result.tables[0].intervals == {}
-    with pytest.raises(UnknownNameError, match="n_boot"):
-        create_probe("group-metrics", adult_mlp, nboot=5).run(adult_test, sensitive=["sex"])
+    with pytest.raises(DataError, match="group-metrics: unknown option 'nboot'; it takes sensitive, n_boot"):
+        create_probe("group-metrics", adult_mlp, nboot=5).probe(adult_test, sensitive=["sex"])
 
 
 def test_group_table_with_an_empty_intersection():

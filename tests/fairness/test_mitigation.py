@@ -30,7 +30,7 @@ class _Fitted(LogisticRegression):
 def result(adult_mlp):
     data = load_dataset("adult", "test").head(3000)
     probe = create_probe("mitigation", adult_mlp, fit_rows=1500, max_iter=8)
-    return probe.run(data, sensitive=["sex"], seed=0), data
+    return probe.probe(data, sensitive=["sex"], seed=0), data
 
 
 def test_rows_equal_fairlearn_called_directly(result, adult_mlp):
@@ -73,11 +73,11 @@ def test_each_mitigator_closes_the_gap_it_targets(result):
 def test_bad_options_and_models_are_clear_errors(adult_mlp, lenet):
     data = load_dataset("adult", "test").head(200)
     with pytest.raises(UnknownNameError, match="mitigation strategy"):
-        create_probe("mitigation", adult_mlp, strategies=["reweighing"]).run(data, sensitive=["sex"])
+        create_probe("mitigation", adult_mlp, strategies=["reweighing"]).probe(data, sensitive=["sex"])
     with pytest.raises(UnknownNameError, match="mitigation option"):
-        create_probe("mitigation", adult_mlp, n_boot=3).run(data, sensitive=["sex"])
+        create_probe("mitigation", adult_mlp, n_boot=3).probe(data, sensitive=["sex"])
     with pytest.raises(UnknownNameError, match="sensitive column"):
-        create_probe("mitigation", adult_mlp).run(data, sensitive=["gender"])
+        create_probe("mitigation", adult_mlp).probe(data, sensitive=["gender"])
     with pytest.raises(NotApplicableError, match="not classification"):
         create_probe("mitigation", lenet)
 

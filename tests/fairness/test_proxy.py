@@ -34,7 +34,7 @@ def _handle() -> ModelHandle:
 
 def test_a_copied_attribute_is_a_perfect_proxy_and_ranks_first():
     data = _data()
-    result = create_probe("proxy", _handle()).run(data, sensitive=["sex"])
+    result = create_probe("proxy", _handle()).probe(data, sensitive=["sex"])
     table = result.tables[0]
     assert table.overall["balanced_accuracy"] > 0.98
     assert table.disparities["proxy_strength"] > 0.96
@@ -49,14 +49,14 @@ def test_without_the_copy_there_is_no_proxy():
     data = _data(n=2000, seed=1)
     blind = Dataset(**{**data.__dict__, "x": data.x[:, 1:], "feature_names": data.feature_names[1:],
                        "feature_columns": data.feature_columns[1:]})
-    table = create_probe("proxy", _handle()).run(blind, sensitive=["sex"]).tables[0]
+    table = create_probe("proxy", _handle()).probe(blind, sensitive=["sex"]).tables[0]
     assert table.overall["balanced_accuracy"] == pytest.approx(0.5, abs=0.06)
     assert table.disparities["proxy_strength"] < 0.12
     assert table.overall["roc_auc"] == pytest.approx(0.5, abs=0.08)
 
 
 def test_real_model_inputs(adult_mlp, adult_test):
-    result = create_probe("proxy", adult_mlp, max_rows=1500).run(adult_test, sensitive=["sex"])
+    result = create_probe("proxy", adult_mlp, max_rows=1500).probe(adult_test, sensitive=["sex"])
     # relationship (husband / wife) is the textbook proxy for sex in Adult
     assert next(iter(result.rankings["sex"])) == "relationship"
     assert result.tables[0].disparities["proxy_strength"] > 0.3
@@ -66,7 +66,7 @@ def test_errors(lenet, adult_mlp, adult_test):
     with pytest.raises(NotApplicableError, match="tabular"):
         create_probe("proxy", lenet)
     with pytest.raises(UnknownNameError, match="race"):
-        create_probe("proxy", adult_mlp).run(adult_test, sensitive=["gender"])
+        create_probe("proxy", adult_mlp).probe(adult_test, sensitive=["gender"])
 
 
 @pytest.mark.parametrize("classes", [2, 4])

@@ -48,8 +48,8 @@ def _setup(n=1000, seed=0):
 
 def test_a_layer_that_carries_the_attribute_decodes_it_and_one_that_does_not_cannot():
     data, handle = _setup()
-    leak = create_probe("representation", handle, layer="leak").run(data, sensitive=["g"]).tables[0]
-    blind = create_probe("representation", handle, layer="blind").run(data, sensitive=["g"]).tables[0]
+    leak = create_probe("representation", handle, layer="leak").probe(data, sensitive=["g"]).tables[0]
+    blind = create_probe("representation", handle, layer="blind").probe(data, sensitive=["g"]).tables[0]
     assert leak.disparities["representation_strength"] > 0.95
     assert blind.disparities["representation_strength"] < 0.12
     assert blind.overall["balanced_accuracy"] == pytest.approx(0.5, abs=0.06)
@@ -70,7 +70,7 @@ def test_matches_a_probe_fitted_by_hand_on_hooked_activations(lenet, digits_test
                                                         stratify=labels)
     model = LogisticRegression(max_iter=2000, class_weight="balanced").fit(x_train, y_train)
     expected = balanced_accuracy_score(y_test, model.predict(x_test))
-    result = create_probe("representation", lenet, layer="fc1").run(digits_test, sensitive=["ink"])
+    result = create_probe("representation", lenet, layer="fc1").probe(digits_test, sensitive=["ink"])
     assert result.tables[0].overall["balanced_accuracy"] == pytest.approx(expected)
     assert not lenet.get_layer("fc1")._forward_hooks  # the probe's hook is gone
 

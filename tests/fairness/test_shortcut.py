@@ -42,7 +42,7 @@ def test_marked_digits_plant_the_shortcut_only_in_the_train_split():
 @pytest.mark.parametrize(("name", "flagged"), [("lenet-shortcut", True), ("lenet-marked", False)])
 def test_probe_flags_the_shortcut_model_and_not_the_clean_one(name, flagged):
     data = load_dataset("digits-shortcut", "test")
-    result = create_probe("shortcut", load_model(name), samples=60).run(data, sensitive=["marked"])
+    result = create_probe("shortcut", load_model(name), samples=60).probe(data, sensitive=["marked"])
     table = result.tables[0]
     gap = table.disparities["accuracy_difference"]
     ratio = table.disparities["region_mass_ratio"]
@@ -62,8 +62,8 @@ def test_probe_flags_the_shortcut_model_and_not_the_clean_one(name, flagged):
 def test_bad_regions_and_models_are_clear_errors(lenet, adult_mlp):
     data = load_dataset("digits-shortcut", "test").head(10)
     with pytest.raises(DataError, match="not inside the 32x32 image"):
-        create_probe("shortcut", lenet, region=[0, 40, 0, 8]).run(data, sensitive=["marked"])
+        create_probe("shortcut", lenet, region=[0, 40, 0, 8]).probe(data, sensitive=["marked"])
     with pytest.raises(DataError, match="needs region"):
-        create_probe("shortcut", lenet).run(load_dataset("digits", "test").head(10), sensitive=["ink"])
+        create_probe("shortcut", lenet).probe(load_dataset("digits", "test").head(10), sensitive=["ink"])
     with pytest.raises(NotApplicableError, match="tabular inputs"):
         create_probe("shortcut", adult_mlp)

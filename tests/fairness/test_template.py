@@ -34,7 +34,7 @@ def _table(result, axis):
 
 def test_a_name_bias_in_the_logit_is_measured_exactly_and_flagged(data):
     probe = create_probe("template-bias", _handle(1.0), score="log-odds", words=CUSTOM)
-    result = probe.run(data, sensitive=["one-name", "name_group", "gender"])
+    result = probe.probe(data, sensitive=["one-name", "name_group", "gender"])
     # log-odds of a [0, s] model are s: +1 in every frame for jamel vs adam ...
     one = _table(result, "one-name")
     assert one.overall["mean_difference"] == pytest.approx(1.0, abs=1e-6)
@@ -49,7 +49,7 @@ def test_a_name_bias_in_the_logit_is_measured_exactly_and_flagged(data):
 
 
 def test_probability_gap_matches_the_sigmoid_by_hand(data):
-    result = create_probe("template-bias", _handle(1.0), words=CUSTOM).run(data, sensitive=["one-name"])
+    result = create_probe("template-bias", _handle(1.0), words=CUSTOM).probe(data, sensitive=["one-name"])
     table = result.tables[0]
 
     def sigmoid(v):
@@ -63,7 +63,7 @@ def test_probability_gap_matches_the_sigmoid_by_hand(data):
 
 
 def test_an_unbiased_model_is_not_flagged(data):
-    result = create_probe("template-bias", _handle(0.0), words=CUSTOM).run(
+    result = create_probe("template-bias", _handle(0.0), words=CUSTOM).probe(
         data, sensitive=["one-name", "gender", "name_group"])
     for table in result.tables:
         assert table.overall["mean_difference"] == 0.0
@@ -74,7 +74,7 @@ def test_an_unbiased_model_is_not_flagged(data):
 def test_bad_axes_options_and_models(data, lenet):
     handle = _handle(1.0)
     with pytest.raises(UnknownNameError, match="religion"):
-        create_probe("template-bias", handle).run(data, sensitive=["religion"])
+        create_probe("template-bias", handle).probe(data, sensitive=["religion"])
     with pytest.raises(DataError, match="score"):
         create_probe("template-bias", handle, score="logit")
     with pytest.raises(DataError, match="template"):
@@ -90,7 +90,7 @@ def test_zoo_text_models_run_the_probe(data):
     from ..conftest import ZOO
 
     handle = load_model("lstm-text", zoo_dir=ZOO)
-    result = create_probe("template-bias", handle, templates=["{s} feels {e}"]).run(data, sensitive=["gender"])
+    result = create_probe("template-bias", handle, templates=["{s} feels {e}"]).probe(data, sensitive=["gender"])
     table = result.tables[0]
     assert table.groups == ("female", "male")
     assert 0.0 <= table.by_group["mean_score"]["female"] <= 1.0

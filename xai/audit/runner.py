@@ -331,7 +331,7 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
             continue
         probe = create_probe(name, handle, **options)
         with steps.step(f"probe {name}" + (f" by {', '.join(columns)}" if columns else "")):
-            result = probe.run(data, sensitive=columns, seed=spec.seed)
+            result = probe.probe(data, sensitive=columns, seed=spec.seed)
         notes.extend(f"{name}: {note}" for note in result.notes)
         results.append(result)
     return results

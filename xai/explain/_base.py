@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import time
 import warnings
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from xai._method import ALL_TASKS, Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
 from xai._results import to_jsonable
-from xai._typing import Task
 from xai.datasets import Dataset
-from xai.errors import DataError, NotApplicableError, bad_option_error
+from xai.errors import DataError
 from xai.explain._index import EXPLAINERS
 from xai.zoo.handle import ModalitySplit, ModelHandle, eval_mode
 
 TargetChoice = Literal["predicted", "label"] | int
+
+
+class ExplainerOptions(Options):
+    """Options every explainer takes: which output to explain."""
+
+    #: ``predicted`` (the model's own answer), ``label`` (the true class) or a class index.
+    target: Literal["predicted", "label"] | int = Field(default="predicted")
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,20 +105,21 @@ class AttributionResult:
         return out
 
 
-class Explainer(ABC):
+class Explainer(Method):
     """One attribution method bound to one model.
 
-    Subclasses set the capability flags and implement :meth:`attribute` for a batch;
-    :meth:`explain` streams a dataset through it.
+    Subclasses declare their :class:`~xai._method.Capabilities` and their ``Options``
+    model, fill option defaults that depend on the model in :meth:`resolve`, and
+    implement :meth:`attribute` for a batch; :meth:`explain` streams a dataset through it
+    and :meth:`run` is the one protocol call the runner and the CLI use.
     """
 
-    name: ClassVar[str] = ""
+    kind: ClassVar[Kind] = "explain"
+    default: ClassVar[bool] = True
     #: Any task whose targets adapter turns outputs into one scalar per sample.
-    tasks: ClassVar[frozenset[str]] = frozenset(get_args(Task)) - {"embedding"}
-    modalities: ClassVar[frozenset[str]] = frozenset({"image", "tabular", "sequence", "state", "multimodal"})
-    needs_layer: ClassVar[bool] = False
-    needs_attention: ClassVar[bool] = False
-    paper: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=ALL_TASKS - {"embedding"}, modalities=frozenset({"image", "tabular", "sequence", "state", "multimodal"}))
+    Options: ClassVar[type[Options]] = ExplainerOptions
     #: How one-hot levels of a raw column add up: ``sum`` of every level (methods with a
     #: baseline, where absent levels carry signal) or only the row's ``active`` level
     #: (pure gradients, where absent levels would only add noise).
@@ -120,34 +129,29 @@ class Explainer(ABC):
     #: through their construction only costs time.
     input_grad: ClassVar[bool] = True
 
-    def __init__(self, handle: ModelHandle, **options: Any) -> None:
-        reason = self.why_not(handle)
-        if reason:
-            raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
+    def __init__(self, handle: ModelHandle, options: Options | Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        self.check_applies(handle)
         self.handle = handle
-        try:
-            self.options = self.check_options(options)
-        except (TypeError, ValueError) as exc:  # e.g. int("many"): the user's option, not a bug
-            raise bad_option_error(self.name, options, exc) from exc
+        parsed = self.parse_options(options, **kwargs)
+        self.target: TargetChoice = getattr(parsed, "target", "predicted")
+        #: The resolved options, as recorded in the result (without ``target``).
+        self.options: dict[str, Any] = self.resolve(parsed)
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Fill defaults that depend on the model and check combinations; return a plain dict.
+
+        The base keeps every field but ``target`` as it is.
+        """
+        return options.model_dump(exclude={"target"})
 
     @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Why this method cannot explain ``handle`` (``None`` when it can)."""
-        if handle.task not in cls.tasks:
-            return f"it explains {', '.join(sorted(cls.tasks))} models, not {handle.task}"
-        if cls.needs_attention and not handle.attention:
-            return f"it needs attention modules; {handle.name} has none"
-        if handle.modality not in cls.modalities:
-            return f"it takes {', '.join(sorted(cls.modalities))} inputs, not {handle.modality}"
-        if cls.needs_layer and not handle.layers:
-            return "it needs a layer to explain and the model names none"
-        return None
-
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Validate and complete the method's options (override to add defaults)."""
-        if options:
-            raise DataError(f"{self.name} takes no option(s): {', '.join(sorted(options))}")
-        return {}
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any = None, seed: int = 0) -> AttributionResult:
+        """Explain every row of ``data`` (the protocol entry point)."""
+        if data is None:
+            raise DataError(f"{cls.name} needs data to explain")
+        explainer = cls(handle, options)
+        return explainer.explain(data, target=explainer.target, seed=seed)
 
     @abstractmethod
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -275,12 +279,6 @@ def _columns(data: Dataset, attr: np.ndarray,
     return names, attr @ member  # (N, F) @ (F, columns)
 
 
-def check_known_options(method: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
-    """Raise :class:`DataError` naming the accepted options when ``options`` has others."""
-    unknown = set(options) - set(allowed)
-    if unknown:
-        accepted = ", ".join(allowed) if allowed else "no option"
-        raise DataError(f"{method} takes {accepted}, not {', '.join(sorted(unknown))}")
 
 
 def register_explainer(name: str) -> Callable[[type[Explainer]], type[Explainer]]:

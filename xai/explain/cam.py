@@ -8,7 +8,7 @@ worth explaining (``handle.layers``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from captum.attr import GuidedGradCam as CaptumGuidedGradCam
@@ -16,11 +16,12 @@ from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
 
+from xai._method import Capabilities
 from xai.errors import DataError
 from xai.explain._base import (
     Explainer,
+    ExplainerOptions,
     TargetModule,
-    check_known_options,
     quiet_hook_warnings,
     register_explainer,
 )
@@ -39,29 +40,33 @@ def conv_layers(handle: ModelHandle) -> list[str]:
     return [name for name in handle.layers if name in modules and _has_conv(modules[name])]
 
 
+class CamOptions(ExplainerOptions):
+    """Options of every CAM method."""
+
+    #: The convolutional layer to explain; ``None``: the last one among the model's layers.
+    layer: str | None = None
+
+
 class _CamBase(Explainer):
     """Shared capability check and ``layer`` option of the CAM methods."""
 
-    modalities = frozenset({"image"})
-    needs_layer = True
-    _extra_options: tuple[str, ...] = ()
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=Explainer.capabilities.tasks, modalities=frozenset({"image"}), needs_layer=True)
+    Options = CamOptions
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
-        """Needs a classification task and a convolutional layer among ``handle.layers``."""
-        if handle.task not in cls.tasks:
-            return f"it explains {', '.join(sorted(cls.tasks))} models, not {handle.task}"
-        if not conv_layers(handle):
+        """Also needs a convolutional layer among ``handle.layers``."""
+        reason = super().why_not(handle)
+        if reason is None and not conv_layers(handle):
             named = ", ".join(handle.layers) or "none"
             return (f"{cls.name} needs a convolutional layer; {handle.name} has none "
                     f"among its layers ({named})")
-        return super().why_not(handle)
+        return reason
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``layer`` (checked with ``handle.get_layer``) and the method's own options."""
-        check_known_options(self.name, options, ("layer", *self._extra_options))
-        candidates = conv_layers(self.handle)
-        name = str(options.get("layer", candidates[-1]))
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Check ``layer`` (an unknown name lists the valid ones) and keep the method's own options."""
+        name = options.layer or conv_layers(self.handle)[-1]
         layer = self.handle.get_layer(name)  # an unknown name lists the valid ones
         if not _has_conv(layer):
             convs = [n for n, m in self.handle.module.named_modules() if isinstance(m, _ConvNd)]
@@ -69,7 +74,7 @@ class _CamBase(Explainer):
                             f"({type(layer).__name__}) has no convolution; convolutional layers: "
                             f"{', '.join(convs)}")
         self._layer = layer
-        return {"layer": name}
+        return {**options.model_dump(exclude={"target"}), "layer": name}
 
 
 @register_explainer("grad-cam")
@@ -91,16 +96,13 @@ class GradCam(_CamBase):
     (4, 1, 32, 32)
     """
 
-    paper = "https://arxiv.org/abs/1610.02391"
-    _extra_options = ("interpolate",)
+    class Options(CamOptions):
+        """Grad-CAM's options."""
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``layer`` and ``interpolate``."""
-        checked = super().check_options(options)
-        mode = options.get("interpolate", "bilinear")
-        if mode not in ("bilinear", "nearest"):
-            raise DataError(f"interpolate must be 'bilinear' or 'nearest', got {mode!r}")
-        return {**checked, "interpolate": mode}
+        #: How the layer's map is upsampled to the input.
+        interpolate: Literal["bilinear", "nearest"] = "bilinear"
+
+    paper = "https://arxiv.org/abs/1610.02391"
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Grad-CAM maps for one batch, ``(B, C, H, W)`` like ``x``."""

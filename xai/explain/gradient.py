@@ -6,7 +6,7 @@ scalar per sample), so any task's targets adapter works unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from captum.attr import DeepLift as CaptumDeepLift
@@ -14,13 +14,14 @@ from captum.attr import GradientShap as CaptumGradientShap
 from captum.attr import IntegratedGradients as CaptumIG
 from captum.attr import NoiseTunnel
 from captum.attr import Saliency as CaptumSaliency
+from pydantic import Field
 
 from xai.datasets import Dataset
 from xai.errors import DataError
 from xai.explain._base import (
     Explainer,
+    ExplainerOptions,
     TargetModule,
-    check_known_options,
     data_baseline,
     quiet_hook_warnings,
     register_explainer,
@@ -50,15 +51,14 @@ class Saliency(Explainer):
     True
     """
 
+    class Options(ExplainerOptions):
+        """Saliency's options."""
+
+        #: Absolute gradients (the paper's map) or signed ones.
+        abs: bool = True
+
     paper = "https://arxiv.org/abs/1312.6034"
     column_reduce = "active"
-
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``abs``."""
-        unknown = set(options) - {"abs"}
-        if unknown:
-            raise DataError(f"saliency takes option abs, not {', '.join(sorted(unknown))}")
-        return {"abs": bool(options.get("abs", True))}
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``|d target / d x|`` (or the signed gradient with ``abs=False``)."""
@@ -81,36 +81,41 @@ class IntegratedGradients(Explainer):
     ``convergence_delta``.
     """
 
+    class Options(ExplainerOptions):
+        """Integrated Gradients' options."""
+
+        #: Points on the path from the baseline to the input.
+        steps: int = Field(default=50, ge=2)
+        #: ``None``: ``mean`` for tabular rows, ``blurred`` for image regression, else ``zeros``.
+        baseline: Literal["zeros", "mean", "blurred"] | None = None
+        #: Blur of ``baseline = "blurred"``, in pixels.
+        sigma: float = Field(default=2.0, gt=0)
+        #: Path points per forward pass (memory only); ``None``: all at once.
+        internal_batch_size: int | None = Field(default=None, gt=0)
+
     paper = "https://arxiv.org/abs/1703.01365"
     input_grad = False
     _last_delta: torch.Tensor | None = None
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``steps``, ``baseline`` and ``internal_batch_size``."""
-        check_known_options(self.name, options, ("steps", "baseline", "sigma", "internal_batch_size"))
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Pick the baseline for the model's modality and task; ``sigma`` only with ``blurred``."""
         handle = self.handle
-        if handle.modality == "tabular":
-            default_baseline = "mean"
+        if options.baseline is not None:
+            baseline = options.baseline
+        elif handle.modality == "tabular":
+            baseline = "mean"
         elif handle.modality == "image" and handle.task == "regression":
-            default_baseline = "blurred"
+            baseline = "blurred"
         else:
-            default_baseline = "zeros"
-        baseline = options.get("baseline", default_baseline)
-        if baseline not in ("zeros", "mean", "blurred"):
-            raise DataError(f"baseline must be 'zeros', 'mean' or 'blurred', got {baseline!r}")
+            baseline = "zeros"
         if baseline == "blurred" and handle.modality != "image":
             raise DataError(f"baseline 'blurred' blurs images; {handle.name} takes {handle.modality} inputs")
-        if "sigma" in options and baseline != "blurred":
+        if "sigma" in options.model_fields_set and baseline != "blurred":
             raise DataError("sigma is the blur of baseline=blurred; it does not apply to "
                             f"baseline={baseline}")
-        steps = int(options.get("steps", 50))
-        if steps < 2:
-            raise DataError(f"steps must be at least 2, got {steps}")
-        internal = options.get("internal_batch_size")
-        out = {"steps": steps, "baseline": baseline,
-               "internal_batch_size": int(internal) if internal else None}
+        out = {"steps": options.steps, "baseline": baseline, "internal_batch_size": options.internal_batch_size}
         if baseline == "blurred":
-            out["sigma"] = _positive("sigma", options.get("sigma", 2.0), float)
+            out["sigma"] = options.sigma
         return out
 
     def prepare(self, data: Dataset) -> None:
@@ -145,16 +150,6 @@ class IntegratedGradients(Explainer):
         return self._last_delta
 
 
-def _positive(name: str, value: Any, kind: type = int) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} must be a number, got {value!r}") from None
-    if number <= 0:
-        raise DataError(f"{name} must be positive, got {value!r}")
-    return number
-
-
 @register_explainer("smoothgrad")
 class SmoothGrad(Explainer):
     """Saliency averaged over noisy copies of the input (Smilkov et al. 2017).
@@ -174,16 +169,17 @@ class SmoothGrad(Explainer):
     (4, 1, 32, 32)
     """
 
+    class Options(ExplainerOptions):
+        """SmoothGrad's options."""
+
+        #: Noisy copies per input.
+        nt_samples: int = Field(default=16, gt=0)
+        #: Noise standard deviation; ``None``: 15% of the data's range (images) or column spread.
+        stdevs: float | None = Field(default=None, gt=0)
+        abs: bool = True
+
     paper = "https://arxiv.org/abs/1706.03825"
     column_reduce = "active"
-
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``nt_samples``, ``stdevs`` and ``abs``."""
-        check_known_options(self.name, options, ("nt_samples", "stdevs", "abs"))
-        stdevs = options.get("stdevs")
-        return {"nt_samples": _positive("nt_samples", options.get("nt_samples", 16)),
-                "stdevs": _positive("stdevs", stdevs, float) if stdevs is not None else None,
-                "abs": bool(options.get("abs", True))}
 
     def prepare(self, data: Dataset) -> None:
         """Fix the noise level from the explained data unless the user gave one."""
@@ -212,21 +208,19 @@ class GradientShap(Explainer):
     explained data with the run's seed, or ``zeros``).
     """
 
+    class Options(ExplainerOptions):
+        """GradientSHAP's options."""
+
+        #: Random baseline/interpolation draws per input.
+        n_samples: int = Field(default=16, gt=0)
+        #: Input noise.
+        stdevs: float = Field(default=0.0, ge=0)
+        baselines: Literal["data", "zeros"] = "data"
+        #: Rows drawn from the explained data as baselines (``baselines = "data"``).
+        n_baselines: int = Field(default=32, gt=0)
+
     paper = "https://arxiv.org/abs/1705.07874"
     input_grad = False
-
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``n_samples``, ``stdevs``, ``baselines`` and ``n_baselines``."""
-        check_known_options(self.name, options, ("n_samples", "stdevs", "baselines", "n_baselines"))
-        baselines = options.get("baselines", "data")
-        if baselines not in ("data", "zeros"):
-            raise DataError(f"baselines must be 'data' or 'zeros', got {baselines!r}")
-        stdevs = float(options.get("stdevs", 0.0))
-        if stdevs < 0:
-            raise DataError(f"stdevs must be >= 0, got {stdevs}")
-        return {"n_samples": _positive("n_samples", options.get("n_samples", 16)),
-                "stdevs": stdevs, "baselines": baselines,
-                "n_baselines": _positive("n_baselines", options.get("n_baselines", 32))}
 
     def prepare(self, data: Dataset) -> None:
         """Draw the baseline distribution once from the explained data (global seed)."""
@@ -257,16 +251,19 @@ class DeepLift(Explainer):
     up to ``f(x) - f(baseline)``; the gap is kept as ``convergence_delta``.
     """
 
+    class Options(ExplainerOptions):
+        """DeepLift's options."""
+
+        #: ``None``: ``mean`` of the explained rows for tabular models, else ``zeros``.
+        baseline: Literal["zeros", "mean"] | None = None
+
     paper = "https://arxiv.org/abs/1704.02685"
     _last_delta: torch.Tensor | None = None
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``baseline``."""
-        check_known_options(self.name, options, ("baseline",))
-        baseline = options.get("baseline", "mean" if self.handle.modality == "tabular" else "zeros")
-        if baseline not in ("zeros", "mean"):
-            raise DataError(f"baseline must be 'zeros' or 'mean', got {baseline!r}")
-        return {"baseline": baseline}
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """``mean`` baseline for tabular rows, ``zeros`` otherwise, unless one is given."""
+        default = "mean" if self.handle.modality == "tabular" else "zeros"
+        return {"baseline": options.baseline or default}
 
     def prepare(self, data: Dataset) -> None:
         """Fix the reference input on the whole explained set."""

@@ -7,15 +7,16 @@ non-differentiable model.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from captum.attr import FeatureAblation
 from captum.attr import Occlusion as CaptumOcclusion
+from pydantic import Field
 
 from xai.datasets import Dataset
 from xai.errors import DataError
-from xai.explain._base import Explainer, check_known_options, data_baseline, register_explainer
+from xai.explain._base import Explainer, ExplainerOptions, data_baseline, register_explainer
 
 __all__ = ["Occlusion", "default_window"]
 
@@ -61,25 +62,34 @@ class Occlusion(Explainer):
     (2, 1, 32, 32)
     """
 
+    class Options(ExplainerOptions):
+        """Occlusion's options (``group`` for tabular rows, ``window``/``stride`` for the others)."""
+
+        window: int | None = Field(default=None, ge=1)
+        stride: int | None = Field(default=None, ge=1)
+        group: Literal["column", "input"] | None = None
+        #: ``None``: ``mean`` of the explained rows for tabular models, else ``zeros``.
+        baseline: Literal["zeros", "mean"] | None = None
+        perturbations_per_eval: int = Field(default=16, ge=1)
+
     paper = "https://arxiv.org/abs/1311.2901"
     input_grad = False
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept the options for the model's modality (see the class docstring)."""
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Fill the modality's defaults; options of the other modality are errors."""
         tabular = self.handle.modality == "tabular"
         image = self.handle.modality == "image"
-        allowed = ("group", "baseline", "perturbations_per_eval") if tabular else (
-            "window", "stride", "baseline", "perturbations_per_eval")
-        check_known_options(self.name, options, allowed)
-        baseline = options.get("baseline", "mean" if tabular else "zeros")
-        if baseline not in ("zeros", "mean"):
-            raise DataError(f"baseline must be 'zeros' or 'mean', got {baseline!r}")
-        per_eval = _int_at_least("perturbations_per_eval", options.get("perturbations_per_eval", 16), 1)
+        given = options.model_fields_set
+        foreign = given & ({"window", "stride"} if tabular else {"group"})
+        if foreign:
+            accepted = "group, baseline, perturbations_per_eval" if tabular else (
+                "window, stride, baseline, perturbations_per_eval")
+            raise DataError(f"occlusion on {self.handle.modality} inputs takes {accepted}, "
+                            f"not {', '.join(sorted(foreign))}")
+        baseline = options.baseline or ("mean" if tabular else "zeros")
+        per_eval = options.perturbations_per_eval
         if tabular:
-            group = options.get("group", "column")
-            if group not in ("column", "input"):
-                raise DataError(f"group must be 'column' or 'input', got {group!r}")
-            return {"group": group, "baseline": baseline, "perturbations_per_eval": per_eval}
+            return {"group": options.group or "column", "baseline": baseline, "perturbations_per_eval": per_eval}
         if image:
             height, width = self.handle.input_shape[-2:]
             window_default, stride_default = default_window(height, width)
@@ -87,9 +97,8 @@ class Occlusion(Explainer):
         else:  # steps along the first axis
             window_default = stride_default = 1
             limit, size = self.handle.input_shape[0], f"{self.handle.input_shape[0]}-step"
-        window = _int_at_least("window", options.get("window", window_default), 1)
-        stride = _int_at_least("stride", options.get("stride", window if not image and "window" in options
-                                                    else stride_default), 1)
+        window = options.window or window_default
+        stride = options.stride or (window if not image and options.window is not None else stride_default)
         if window > limit:
             raise DataError(f"window {window} is larger than the {size} input")
         return {"window": window, "stride": stride, "baseline": baseline,
@@ -129,9 +138,3 @@ class Occlusion(Explainer):
         return CaptumOcclusion(self.handle.forward_target).attribute(
             x, sliding_window_shapes=window, strides=strides, baselines=baseline,
             additional_forward_args=(target,), perturbations_per_eval=per_eval)
-
-
-def _int_at_least(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < low:
-        raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)

@@ -52,17 +52,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
+from pydantic import Field
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_flow
 from torch import nn
 
+from xai._method import Capabilities
 from xai.errors import DataError
-from xai.explain._base import Explainer, register_explainer
+from xai.explain._base import Explainer, ExplainerOptions, register_explainer
 from xai.explain._hooks import NamedForwardHooks
 from xai.zoo.handle import ModelHandle, eval_mode
 
@@ -351,10 +353,22 @@ class AttentionRollout(Explainer):
     torch.Size([1, 5])
     """
 
+    class Options(ExplainerOptions):
+        """Attention rollout's options (see the class docstring)."""
+
+        mode: Mode = "rollout"
+        head_fusion: HeadFusion = "mean"
+        #: Share of the lowest fused attentions zeroed per layer.
+        discard_ratio: float = Field(default=0.0, ge=0.0, lt=1.0)
+        #: ``None``: the module's ``pooling`` attribute, else ``cls``.
+        pool: Literal["cls", "mean"] | None = None
+        #: A sentence: grad mode explains the cosine similarity to its embedding (sentence encoders).
+        compare: str | None = Field(default=None, min_length=1)
+
     paper = "https://arxiv.org/abs/2005.00928"
-    tasks = Explainer.tasks | {"embedding"}
-    modalities = frozenset({"image", "text", "multimodal"})
-    needs_attention = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=Explainer.capabilities.tasks | {"embedding"}, modalities=frozenset({"image", "text", "multimodal"}),
+        needs_attention=True)
     input_grad = False  # grad mode makes its own leaf; token ids cannot require grad
 
     @classmethod
@@ -365,36 +379,20 @@ class AttentionRollout(Explainer):
             return "a multimodal model needs a token layout (module.token_mask and module.tokens_to_input)"
         return reason
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``mode``, ``head_fusion``, ``discard_ratio``, ``pool`` and ``compare``."""
-        allowed = ("mode", "head_fusion", "discard_ratio", "pool", "compare")
-        unknown = set(options) - set(allowed)
-        if unknown:
-            raise DataError(f"attention-rollout takes options {', '.join(allowed)}, "
-                            f"not {', '.join(sorted(unknown))}")
-        mode = options.get("mode", "rollout")
-        if mode not in MODES:
-            raise DataError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        fusion = options.get("head_fusion", "mean")
-        if fusion not in HEAD_FUSIONS:
-            raise DataError(f"head fusion must be one of {', '.join(HEAD_FUSIONS)}, got {fusion!r}")
-        try:
-            ratio = float(options.get("discard_ratio", 0.0))
-        except (TypeError, ValueError):
-            raise DataError(f"discard_ratio must be a number, got {options['discard_ratio']!r}") from None
-        if not 0.0 <= ratio < 1.0:
-            raise DataError(f"discard_ratio must be in [0, 1), got {ratio}")
-        pool = options.get("pool") or getattr(self.handle.module, "pooling", "cls")
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Pick the pooling; ``compare`` only in grad mode on a sentence encoder."""
+        pool = options.pool or getattr(self.handle.module, "pooling", "cls")
         if pool not in POOLS:
             raise DataError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
-        checked: dict[str, Any] = {"mode": mode, "head_fusion": fusion, "discard_ratio": ratio, "pool": pool}
-        compare = options.get("compare")
+        checked: dict[str, Any] = {"mode": options.mode, "head_fusion": options.head_fusion,
+                                   "discard_ratio": options.discard_ratio, "pool": pool}
+        compare = options.compare
         if compare is not None:
-            if mode != "grad":
+            if options.mode != "grad":
                 raise DataError("compare (a second sentence) sets the target of grad mode; use mode=grad")
             if self.handle.task != "embedding" or getattr(self.handle.module, "tokenizer", None) is None:
                 raise DataError(f"compare needs a sentence encoder with a tokenizer; {self.handle.name} is not one")
-            if not isinstance(compare, str) or not compare.strip():
+            if not compare.strip():
                 raise DataError("compare must be a non-empty sentence")
             checked["compare"] = compare
         return checked

@@ -9,15 +9,17 @@ baseline).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from captum.attr import LayerGradientXActivation as CaptumLayerGxA
 from captum.attr import LayerIntegratedGradients as CaptumLIG
+from pydantic import Field
 from torch import nn
 
+from xai._method import Capabilities
 from xai.errors import DataError
-from xai.explain._base import Explainer, check_known_options, register_explainer
+from xai.explain._base import Explainer, ExplainerOptions, register_explainer
 from xai.zoo.handle import ModelHandle
 
 __all__ = ["LayerGradientXActivation", "LayerIntegratedGradients", "layer_output", "token_baseline",
@@ -86,17 +88,21 @@ def forward_with_layer_output(handle: ModelHandle, layer: nn.Module, ids: torch.
 class _TokenLayerExplainer(Explainer):
     """Shared option handling: ``layer`` defaults to the model's first layer (the embeddings)."""
 
-    modalities = frozenset({"text"})
-    needs_layer = True
-    input_grad = False  # integer ids cannot require grad
-    _options: tuple[str, ...] = ("layer",)
+    class Options(ExplainerOptions):
+        """Options of a token-layer method."""
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``layer`` (default the first of the model's layers: the token embedding)."""
-        check_known_options(self.name, options, self._options)
-        layer = str(options.get("layer", self.handle.layers[0]))
-        self.handle.get_layer(layer)  # an unknown name lists the valid ones
-        return {"layer": layer}
+        #: The layer whose output is attributed; ``None``: the model's first layer (the token embedding).
+        layer: str | None = None
+
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=Explainer.capabilities.tasks, modalities=frozenset({"text"}), needs_layer=True)
+    input_grad = False  # integer ids cannot require grad
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Check ``layer`` (an unknown name lists the valid ones)."""
+        layer = options.layer or self.handle.layers[0]
+        self.handle.get_layer(layer)
+        return {**options.model_dump(exclude={"target"}), "layer": layer}
 
     def _layer(self) -> nn.Module:
         return self.handle.get_layer(self.options["layer"])
@@ -128,24 +134,23 @@ class LayerIntegratedGradients(_TokenLayerExplainer):
     ('[CLS]', 'tanisha', 'made', 'me', 'feel', 'glad')
     """
 
+    class Options(_TokenLayerExplainer.Options):
+        """Layer Integrated Gradients' options."""
+
+        #: Every word replaced by ``[PAD]`` or by ``[MASK]`` (``[CLS]`` and padding kept).
+        baseline: Literal["pad", "mask"] = "pad"
+        steps: int = Field(default=50, ge=2)
+        internal_batch_size: int | None = Field(default=None, gt=0)
+
     paper = "https://arxiv.org/abs/1703.01365"
-    _options = ("layer", "baseline", "steps", "internal_batch_size")
     _last_delta: torch.Tensor | None = None
 
-    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        """Accept ``layer``, ``baseline`` (``pad``/``mask``), ``steps`` and ``internal_batch_size``."""
-        out = super().check_options(options)
-        baseline = options.get("baseline", "pad")
-        if baseline not in BASELINES:
-            raise DataError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
-        if baseline == "mask" and getattr(getattr(self.handle.module, "tokenizer", None), "mask_id", None) is None:
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Also: ``mask`` needs a tokenizer with a mask id."""
+        if options.baseline == "mask" and getattr(getattr(self.handle.module, "tokenizer", None),
+                                                  "mask_id", None) is None:
             raise DataError(f"baseline 'mask' needs {self.handle.name}.tokenizer.mask_id; use baseline=pad")
-        steps = int(options.get("steps", 50))
-        if steps < 2:
-            raise DataError(f"steps must be at least 2, got {steps}")
-        internal = options.get("internal_batch_size")
-        return {**out, "baseline": baseline, "steps": steps,
-                "internal_batch_size": int(internal) if internal else None}
+        return super().resolve(options)
 
     def baseline(self, ids: torch.Tensor) -> torch.Tensor:
         """The baseline ids of a batch ``(B, T)``."""

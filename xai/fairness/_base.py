@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from xai._method import Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset
-from xai.errors import NotApplicableError, bad_option_error
 from xai.fairness._index import PROBES
 from xai.fairness.metrics import FourFifths
 from xai.zoo.handle import ModelHandle
@@ -115,34 +115,50 @@ class FairnessResult:
         return to_jsonable(self)
 
 
-class Probe(ABC):
-    """One bias probe bound to one model."""
+class ProbeOptions(Options):
+    """Options every probe takes: which columns to group by."""
 
-    name: ClassVar[str] = ""
-    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
-    paper: ClassVar[str] = ""
+    #: Sensitive columns to group by; ``None``: the audit's ``[data] sensitive`` columns.
+    sensitive: list[str] | None = None
+
+
+class Probe(Method):
+    """One bias probe bound to one model.
+
+    Subclasses declare their capabilities and ``Options``, fill model-dependent option
+    defaults in :meth:`resolve`, and implement :meth:`probe`; :meth:`run` is the protocol
+    call the runner and the CLI use.
+    """
+
+    kind: ClassVar[Kind] = "probe"
     #: Whether an audit that names no probes runs this one (off for probes that need
     #: options to mean anything, or that cost much more than a table of counts).
     default: ClassVar[bool] = True
-    #: Whether the probe groups rows by sensitive columns (the runner skips it without any).
-    needs_sensitive: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=frozenset({"classification", "binary-classification"}), needs_gradients=False, needs_sensitive=True)
+    Options: ClassVar[type[Options]] = ProbeOptions
 
-    def __init__(self, handle: ModelHandle, **options: Any) -> None:
-        reason = self.why_not(handle)
-        if reason:
-            raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
+    def __init__(self, handle: ModelHandle, options: Options | Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        self.check_applies(handle)
         self.handle = handle
-        self.options = options
+        parsed = self.parse_options(options, **kwargs)
+        self.sensitive: list[str] | None = getattr(parsed, "sensitive", None)
+        #: The resolved options, as the probe reads them (without ``sensitive``).
+        self.options: dict[str, Any] = self.resolve(parsed)
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Fill defaults that depend on the model and check combinations; return a plain dict."""
+        return options.model_dump(exclude={"sensitive"})
 
     @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Why this probe cannot run on ``handle`` (``None`` when it can)."""
-        if handle.task not in cls.tasks:
-            return f"it probes {', '.join(sorted(cls.tasks))} models, not {handle.task}"
-        return None
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any = None, seed: int = 0) -> Any:
+        """Probe ``handle`` on ``data`` grouped by the options' ``sensitive`` columns (the protocol entry point)."""
+        probe = cls(handle, options)
+        return probe.probe(data, sensitive=list(probe.sensitive or []), seed=seed)  # type: ignore[arg-type]
 
     @abstractmethod
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> Any:
         """Probe the model on ``data`` grouped by each of the ``sensitive`` columns."""
 
 
@@ -169,8 +185,4 @@ def list_probes(pattern: str = "*", handle: ModelHandle | None = None, *, defaul
 
 def create_probe(name: str, handle: ModelHandle, **options: Any) -> Probe:
     """Build probe ``name`` for ``handle`` (a bad option value is a :class:`DataError` naming it)."""
-    probe_class = PROBES.get(name)
-    try:
-        return probe_class(handle, **options)
-    except (TypeError, ValueError) as exc:  # e.g. int("many") while reading the options
-        raise bad_option_error(name, options, exc) from exc
+    return PROBES.get(name)(handle, **options)

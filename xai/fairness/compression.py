@@ -249,7 +249,7 @@ class CompressionProbe(Probe):
                             f"{self.handle.name} takes {tuple(self.handle.input_shape)}")
         return variant
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Predict ``data`` with the original and every variant; tabulate each sensitive column (and class)."""
         if len(data) == 0:
             raise DataError("no rows to probe")

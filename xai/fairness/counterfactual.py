@@ -36,7 +36,7 @@ class CounterfactualFlip(Probe):
             return f"it swaps a tabular input column; {handle.name} takes {handle.modality} inputs"
         return reason
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Flip each sensitive column of ``data`` that is a one-hot input block."""
         if len(data) == 0:
             raise DataError("no rows to probe")

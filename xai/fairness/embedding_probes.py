@@ -117,7 +117,7 @@ class WeatProbe(_EmbeddingProbe):
             self.chosen = [*(self.chosen or []), WeatTest(f"{sets[0].name}-{sets[1].name}", *sets)]
         self.permutations = int(permutations)
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
         """WEAT on the model's vectors (``data`` and ``sensitive`` are not used)."""
         start = time.perf_counter()
         wv = _word_vectors(self.handle)
@@ -158,7 +158,7 @@ class DirectBiasProbe(_EmbeddingProbe):
             raise DataError(f"option pairs: a pairs file or a list of [first, second], got {pairs!r}")
         self.neutral = _word_list(neutral, "neutral") if neutral is not None else None
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
         """Direct bias of the model's vectors (``data`` and ``sensitive`` are not used)."""
         start = time.perf_counter()
         wv = _word_vectors(self.handle)

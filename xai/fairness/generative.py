@@ -154,7 +154,7 @@ class SampleDistribution(Probe):
 
         return load_model(str(self.classifier))
 
-    def run(self, data: Dataset, *, sensitive: list[str] | None = None, seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str] | None = None, seed: int = 0) -> FairnessResult:
         """Sample, classify and compare with the reference classes (``sensitive`` is ignored)."""
         del sensitive  # the groups are the classifier's classes
         start = time.perf_counter()

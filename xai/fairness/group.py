@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
 from xai.fairness import _engine
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.metrics import (
     DEFAULT_METRICS,
     MIN_GROUP_SIZE,
@@ -33,8 +34,6 @@ BINARY_RATIOS = ("accuracy_ratio", "demographic_parity_ratio", "equalized_odds_r
 MULTICLASS_DIFFERENCES = ("accuracy_difference",)
 MULTICLASS_RATIOS = ("accuracy_ratio",)
 REGRESSION_DIFFERENCES = ("mean_absolute_error_difference", "mean_squared_error_difference")
-#: Options of the probe (``[[probe]] options`` in a spec).
-PROBE_OPTIONS = ("n_boot", "confidence", "min_group_size", "max_groups")
 #: Most groups a sensitive column (or an intersection) may have unless ``max_groups`` raises it:
 #: more is usually an ID or a continuous column named by mistake.
 MAX_GROUPS = 1000
@@ -140,9 +139,21 @@ class GroupMetrics(Probe):
     (NaN, JSON null) disparities and no four-fifths verdict.
     """
 
+    class Options(ProbeOptions):
+        """Group metrics' options."""
+
+        #: Bootstrap resamples for the intervals (0: none).
+        n_boot: int = Field(default=1000, ge=0, le=_engine.MAX_N_BOOT)
+        #: Nominal coverage of the intervals.
+        confidence: float = Field(default=0.95, gt=0, lt=1)
+        #: Groups with fewer rows are flagged.
+        min_group_size: int = Field(default=MIN_GROUP_SIZE, ge=0)
+        #: Most groups per sensitive column (and for their intersection).
+        max_groups: int = Field(default=MAX_GROUPS, ge=1)
+
     paper = "https://arxiv.org/abs/1610.02413"
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Predict ``data`` and tabulate each sensitive column of ``data.groups`` and their intersection."""
         if len(data) == 0:
             raise DataError("no rows to probe")
@@ -157,9 +168,6 @@ class GroupMetrics(Probe):
         y_pred = outputs.argmax(1).numpy()
         binary = self.handle.task == "binary-classification"
         scores = torch.softmax(outputs.double(), dim=1)[:, 1].numpy() if binary else None
-        unknown = set(self.options) - set(PROBE_OPTIONS)
-        if unknown:
-            raise UnknownNameError("group-metrics option", sorted(unknown)[0], PROBE_OPTIONS)
         result = tabulate(data.y.numpy(), y_pred, data.groups[list(sensitive)], binary=binary, seed=seed,
                           scores=scores, **self.options)
         return FairnessResult(

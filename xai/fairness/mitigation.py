@@ -118,7 +118,7 @@ class MitigationWhatIf(Probe):
         logits = self.handle.predict(torch.as_tensor(x, dtype=torch.float32))
         return torch.softmax(logits, dim=1).double().numpy()  # (N, 2); fairlearn wants float64
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Fit the mitigators on ``data``'s train split; measure every strategy on ``data``."""
         if len(data) == 0:
             raise DataError("no rows to probe")

@@ -55,7 +55,7 @@ class ProxyDetection(Probe):
             return f"it reads tabular input columns; {handle.name} takes {handle.modality} inputs"
         return reason
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Probe each sensitive column of ``data.groups``."""
         if len(data) < 10:
             raise DataError("the proxy probe needs at least 10 rows")

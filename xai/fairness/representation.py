@@ -48,7 +48,7 @@ class RepresentationProbe(Probe):
                 out.append(capture.output.detach().flatten(1).float().cpu())
         return torch.cat(out).numpy()
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Probe each sensitive column of ``data.groups`` from the layer's activations."""
         if len(data) < 10:
             raise DataError("the representation probe needs at least 10 rows")

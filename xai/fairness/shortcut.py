@@ -93,7 +93,7 @@ class ShortcutProbe(Probe):
                 "samples": samples, "gap_threshold": float(self.options.get("gap_threshold", 0.10)),
                 "mass_ratio_threshold": float(self.options.get("mass_ratio_threshold", 2.0))}
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Accuracy by group on every row; attribution mass on a seeded sample of rows."""
         from xai.explain import create_explainer  # the explainers import the probes' models
 

@@ -196,7 +196,7 @@ class TemplateBias(Probe):
     >>> from xai.zoo import load_model
     >>> probe = create_probe("template-bias", load_model("bert-mini"), templates=["{s} feels {e}"],
     ...                      words={"pronoun": {"female": ["she"], "male": ["he"]}})
-    >>> table = probe.run(load_dataset("sentiment-text"), sensitive=["pronoun"]).tables[0]
+    >>> table = probe.probe(load_dataset("sentiment-text"), sensitive=["pronoun"]).tables[0]
     >>> table.groups, table.by_group["count"]  # 1 template x 24 emotion words per group
     (('female', 'male'), {'female': 24.0, 'male': 24.0})
     >>> table.overall["flagged"]  # the mean gap is far below min_gap (0.01)
@@ -261,7 +261,7 @@ class TemplateBias(Probe):
         return template_gaps(self.handle, axis, groups, positive=self.positive, templates=self.templates,
                              score=self.score, cache=self._cache)
 
-    def run(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
+    def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Compare the groups of each axis named in ``sensitive``."""
         if not sensitive:
             raise DataError(f"name at least one axis: {', '.join(self.axes())}")
