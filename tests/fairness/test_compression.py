@@ -12,7 +12,7 @@ from torch import nn
 
 from xai.audit.metrics import result_metrics
 from xai.datasets import Dataset
-from xai.errors import DataError, NotApplicableError, UnknownNameError
+from xai.errors import DataError, NotApplicableError
 from xai.fairness import create_probe, list_probes
 from xai.fairness.compression import compression_table, default_variants, worst_hit
 from xai.zoo import ModelHandle, load_model
@@ -112,7 +112,7 @@ def test_probe_on_handles_names_the_worst_hit_group_and_the_class_table(construc
 
 def test_probe_rejects_bad_options_and_mismatched_variants(constructed):
     _, _, original, variant, _ = constructed
-    with pytest.raises(UnknownNameError, match="unknown compression option 'variant'"):
+    with pytest.raises(DataError, match="compression: unknown option 'variant'; it takes sensitive, variants"):
         create_probe("compression", _handle("orig", original), variant=["flip"])
     other = _handle("other", variant)
     other.class_names = ("p", "q", "r")

@@ -65,5 +65,5 @@ def test_bad_regions_and_models_are_clear_errors(lenet, adult_mlp):
         create_probe("shortcut", lenet, region=[0, 40, 0, 8]).probe(data, sensitive=["marked"])
     with pytest.raises(DataError, match="needs region"):
         create_probe("shortcut", lenet).probe(load_dataset("digits", "test").head(10), sensitive=["ink"])
-    with pytest.raises(NotApplicableError, match="tabular inputs"):
+    with pytest.raises(NotApplicableError, match="it takes image inputs, not tabular"):
         create_probe("shortcut", adult_mlp)

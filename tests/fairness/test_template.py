@@ -75,11 +75,12 @@ def test_bad_axes_options_and_models(data, lenet):
     handle = _handle(1.0)
     with pytest.raises(UnknownNameError, match="religion"):
         create_probe("template-bias", handle).probe(data, sensitive=["religion"])
-    with pytest.raises(DataError, match="score"):
+    with pytest.raises(DataError, match="template-bias: option score: Input should be 'probability' or 'log-odds' "
+                                       "\\(got 'logit'\\)"):
         create_probe("template-bias", handle, score="logit")
-    with pytest.raises(DataError, match="template"):
+    with pytest.raises(DataError, match="template-bias: option templates: template 'no slots here' needs "):
         create_probe("template-bias", handle, templates=["no slots here"])
-    with pytest.raises(NotApplicableError, match="templates"):
+    with pytest.raises(NotApplicableError, match="it takes text inputs, not image"):
         create_probe("template-bias", lenet)
     assert "template-bias" in list_probes(handle=handle) and "template-bias" not in list_probes(handle=lenet)
 

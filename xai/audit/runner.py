@@ -326,7 +326,7 @@ def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     for name, sensitive, options in plan:
         probe_class = PROBES.get(name)
         columns = sensitive if sensitive is not None else list(spec.data.sensitive)
-        if not columns and probe_class.needs_sensitive:
+        if not columns and probe_class.capabilities.needs_sensitive:
             notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
             continue
         probe = create_probe(name, handle, **options)

@@ -110,7 +110,7 @@ def fairness(
     else:
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
-        if not columns and PROBES.get(probe).needs_sensitive:
+        if not columns and PROBES.get(probe).capabilities.needs_sensitive:
             raise DataError(f"{probe} needs --sensitive COLUMN")
         spec = AuditSpec(
             title=f"{probe} of {model}",

@@ -140,12 +140,21 @@ class Probe(Method):
 
     def __init__(self, handle: ModelHandle, options: Options | Mapping[str, Any] | None = None,
                  **kwargs: Any) -> None:
-        self.check_applies(handle)
-        self.handle = handle
         parsed = self.parse_options(options, **kwargs)
+        self.check_applies_given(handle, parsed)
+        self.handle = handle
         self.sensitive: list[str] | None = getattr(parsed, "sensitive", None)
         #: The resolved options, as the probe reads them (without ``sensitive``).
         self.options: dict[str, Any] = self.resolve(parsed)
+
+    @classmethod
+    def check_applies_given(cls, handle: ModelHandle, options: Any) -> None:
+        """:meth:`check_applies` for a probe built with the parsed ``options``.
+
+        A probe whose reach depends on its options (``compression`` with explicit
+        ``variants``) overrides this; :meth:`why_not` stays the check without options.
+        """
+        cls.check_applies(handle)
 
     def resolve(self, options: Any) -> dict[str, Any]:
         """Fill defaults that depend on the model and check combinations; return a plain dict."""

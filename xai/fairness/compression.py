@@ -22,17 +22,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, InstanceOf
 
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, NotApplicableError, UnknownNameError
 from xai.fairness import _engine
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.metrics import MIN_GROUP_SIZE
 from xai.zoo.handle import ModelHandle
 
-#: Options of the probe (``[[probe]] options`` in a spec).
-PROBE_OPTIONS = ("variants", "per_class", "n_boot", "confidence", "min_group_size")
 #: Name of the per-class table (the rows grouped by their true class).
 CLASS_FEATURE = "class"
 #: At most this many variants in one probe (the joint bootstrap table has 2^(1 + V) cells per group).
@@ -199,31 +198,22 @@ class CompressionProbe(Probe):
     Paper: https://arxiv.org/abs/1911.05248.
     """
 
-    paper = "https://arxiv.org/abs/1911.05248"
+    class Options(ProbeOptions):
+        """The compression probe's options."""
 
-    def __init__(self, handle: ModelHandle, **options: Any) -> None:
-        unknown = set(options) - set(PROBE_OPTIONS)
-        if unknown:
-            raise UnknownNameError("compression option", sorted(unknown)[0], PROBE_OPTIONS)
-        # with explicit variants only the task matters; without, the zoo must know some
-        reason = Probe.why_not(handle) if options.get("variants") is not None else self.why_not(handle)
-        if reason:
-            raise NotApplicableError(f"{self.name} does not apply to {handle.name}: {reason}")
-        self.handle = handle
-        self.options = options
-        specs = options.get("variants")
-        if specs is None:
-            specs = default_variants(handle)
-        if isinstance(specs, str | ModelHandle):
-            specs = [specs]
-        self.variants = [self._load(spec) for spec in specs]
-        names = [v.name for v in self.variants]
-        if len(set(names)) != len(names) or handle.name in names:
-            raise DataError(f"variants must be distinct from each other and from {handle.name}: {names}")
-        self.per_class = bool(options.get("per_class", True))
-        self.n_boot = int(options.get("n_boot", 1000))
-        self.confidence = float(options.get("confidence", 0.95))
-        self.min_group_size = int(options.get("min_group_size", MIN_GROUP_SIZE))
+        #: Zoo names, entry folders or handles of the variants; ``None``: the trained zoo
+        #: entries that compress the model.
+        variants: list[str | InstanceOf[ModelHandle]] | str | InstanceOf[ModelHandle] | None = None
+        #: Also tabulate the rows grouped by their true class.
+        per_class: bool = True
+        #: Paired bootstrap resamples for the intervals (0: none).
+        n_boot: int = Field(default=1000, ge=0, le=_engine.MAX_N_BOOT)
+        #: Nominal coverage of the intervals.
+        confidence: float = Field(default=0.95, gt=0, lt=1)
+        #: Groups with fewer rows are flagged.
+        min_group_size: int = Field(default=MIN_GROUP_SIZE, ge=0)
+
+    paper = "https://arxiv.org/abs/1911.05248"
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
@@ -233,6 +223,26 @@ class CompressionProbe(Probe):
             reason = (f"no trained compressed variant of {handle.name} is known; pass the option "
                       "variants = [\"NAME\", ...]")
         return reason
+
+    @classmethod
+    def check_applies_given(cls, handle: ModelHandle, options: Any) -> None:
+        """With explicit ``variants`` only the capabilities matter; without, the zoo must know some."""
+        reason = super().why_not(handle) if options.variants is not None else cls.why_not(handle)
+        if reason:
+            raise NotApplicableError(f"{cls.name} does not apply to {handle.name}: {reason}")
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Load the variants (default: the zoo's compressions of the model) and check they match it."""
+        specs = options.variants
+        if specs is None:
+            specs = default_variants(self.handle)
+        if isinstance(specs, str | ModelHandle):
+            specs = [specs]
+        self.variants = [self._load(spec) for spec in specs]
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names) or self.handle.name in names:
+            raise DataError(f"variants must be distinct from each other and from {self.handle.name}: {names}")
+        return {"variants": names, **options.model_dump(exclude={"sensitive", "variants"})}
 
     def _load(self, spec: str | ModelHandle) -> ModelHandle:
         if isinstance(spec, ModelHandle):
@@ -256,16 +266,16 @@ class CompressionProbe(Probe):
         for column in sensitive:
             if column not in data.groups.columns:
                 raise UnknownNameError("sensitive column", column, data.groups.columns)
-        if not sensitive and not self.per_class:
+        if not sensitive and not self.options["per_class"]:
             raise DataError("name a sensitive column or keep per_class on")
         start = time.perf_counter()
         y = data.y.numpy()
         original = self.handle.predict(data.x).argmax(1).numpy()
         variants = {v.name: v.predict(data.x).argmax(1).numpy() for v in self.variants}
-        options = {"n_boot": self.n_boot, "confidence": self.confidence, "seed": seed,
-                   "min_group_size": self.min_group_size}
+        options = {"n_boot": self.options["n_boot"], "confidence": self.options["confidence"], "seed": seed,
+                   "min_group_size": self.options["min_group_size"]}
         columns: dict[str, np.ndarray] = {c: data.groups[c].astype(str).to_numpy() for c in sensitive}
-        if self.per_class and CLASS_FEATURE not in columns:
+        if self.options["per_class"] and CLASS_FEATURE not in columns:
             columns[CLASS_FEATURE] = np.asarray(self.handle.class_names, dtype=object)[y].astype(str)
         tables = tuple(compression_table(y, original, variants, values, feature, **options)
                        for feature, values in columns.items())

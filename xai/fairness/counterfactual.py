@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
-from xai.zoo.handle import ModelHandle
 
 
 @register_probe("counterfactual-flip")
@@ -27,14 +29,8 @@ class CounterfactualFlip(Probe):
     """
 
     paper = "https://arxiv.org/abs/1703.06856"
-
-    @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Tabular classifiers only (the attribute must be an input to swap)."""
-        reason = super().why_not(handle)
-        if reason is None and handle.modality != "tabular":
-            return f"it swaps a tabular input column; {handle.name} takes {handle.modality} inputs"
-        return reason
+    #: Tabular classifiers only: the attribute must be an input column to swap.
+    capabilities: ClassVar[Capabilities] = replace(Probe.capabilities, modalities=frozenset({"tabular"}))
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Flip each sensitive column of ``data`` that is a one-hot input block."""

@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import Field, field_validator
+
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset, WordVectors
 from xai.errors import DataError
-from xai.fairness._base import GroupTable, Probe, register_probe
+from xai.fairness._base import GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.direct_bias import DirectBiasResult, direct_bias, read_word_pairs
-from xai.fairness.embedding import WeatResult, WeatTest, read_word_set, weat
+from xai.fairness.embedding import MAX_PERMUTATIONS, WeatResult, WeatTest, read_word_set, weat
 from xai.zoo.handle import ModelHandle
 
 __all__ = ["DirectBiasProbe", "EmbeddingBiasResult", "WeatProbe"]
@@ -71,11 +74,13 @@ def _word_vectors(handle: ModelHandle) -> WordVectors:
 
 
 class _EmbeddingProbe(Probe):
-    tasks: ClassVar[frozenset[str]] = frozenset({"embedding"})
-    needs_sensitive: ClassVar[bool] = False
+    #: Static word embeddings; the word sets are the groups, so no sensitive column.
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=frozenset({"embedding"}), needs_gradients=False, needs_sensitive=False)
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
+        """Also needs a module with ``word_vectors()``."""
         reason = super().why_not(handle)
         if reason is None and not callable(getattr(handle.module, "word_vectors", None)):
             return "its module has no word_vectors() (a static word embedding)"
@@ -105,17 +110,27 @@ class WeatProbe(_EmbeddingProbe):
 
     paper = "https://arxiv.org/abs/1608.07187"
 
-    def __init__(self, handle: ModelHandle, tests: list[str] | None = None, permutations: int = 10_000,
-                 targets: list[str] | None = None, attributes: list[str] | None = None) -> None:
-        super().__init__(handle)
-        if (targets is None) != (attributes is None) or any(
-                v is not None and (not isinstance(v, list) or len(v) != 2) for v in (targets, attributes)):
+    class Options(ProbeOptions):
+        """WEAT's options."""
+
+        #: Shipped WEAT tests to run; ``None``: every one the vocabulary allows.
+        tests: list[str] | None = None
+        #: Permutations of the test's p-value.
+        permutations: int = Field(default=10_000, ge=1, le=MAX_PERMUTATIONS)
+        #: Two target word-set files ``[X, Y]`` of a custom test named ``X-Y`` (with ``attributes``).
+        targets: list[str] | None = Field(default=None, min_length=2, max_length=2)
+        #: Two attribute word-set files ``[A, B]`` of the custom test (with ``targets``).
+        attributes: list[str] | None = Field(default=None, min_length=2, max_length=2)
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Read the custom test's word-set files, if any, into the tests to run."""
+        if (options.targets is None) != (options.attributes is None):
             raise DataError("a custom WEAT needs options targets = [X, Y] and attributes = [A, B] (word-set files)")
-        self.chosen: list[str | WeatTest] | None = list(tests) if tests is not None else None
-        if targets is not None and attributes is not None:
-            sets = [read_word_set(Path(p)) for p in (*targets, *attributes)]
+        self.chosen: list[str | WeatTest] | None = list(options.tests) if options.tests is not None else None
+        if options.targets is not None and options.attributes is not None:
+            sets = [read_word_set(Path(p)) for p in (*options.targets, *options.attributes)]
             self.chosen = [*(self.chosen or []), WeatTest(f"{sets[0].name}-{sets[1].name}", *sets)]
-        self.permutations = int(permutations)
+        return options.model_dump(exclude={"sensitive"})
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
         """WEAT on the model's vectors (``data`` and ``sensitive`` are not used)."""
@@ -123,7 +138,7 @@ class WeatProbe(_EmbeddingProbe):
         wv = _word_vectors(self.handle)
         notes: list[str] = []
         try:
-            result = weat(wv, self.chosen, permutations=self.permutations, seed=seed)
+            result = weat(wv, self.chosen, permutations=self.options["permutations"], seed=seed)
         except DataError as exc:
             return self._result(data, start, wv, {}, [f"not run: {exc}"], seed)
         values: dict[str, float] = {}
@@ -146,24 +161,38 @@ class DirectBiasProbe(_EmbeddingProbe):
 
     paper = "https://arxiv.org/abs/1607.06520"
 
-    def __init__(self, handle: ModelHandle, c: float = 1.0, pairs: str | list[list[str]] | None = None,
-                 neutral: str | list[str] | None = None) -> None:
-        super().__init__(handle)
-        self.c = float(c)
-        if pairs is None or isinstance(pairs, str):
-            self.pairs = read_word_pairs(pairs) if pairs is not None else None
-        elif all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
-            self.pairs = [(str(a), str(b)) for a, b in pairs]
-        else:
-            raise DataError(f"option pairs: a pairs file or a list of [first, second], got {pairs!r}")
-        self.neutral = _word_list(neutral, "neutral") if neutral is not None else None
+    class Options(ProbeOptions):
+        """Direct bias' options."""
+
+        #: Strictness of DirectBias_c (1: the mean |cos| of the neutral words with the direction).
+        c: float = Field(default=1.0, gt=0)
+        #: Definitional pairs: a pairs file or a list of ``[first, second]``; ``None``: Bolukbasi et al.'s.
+        pairs: str | list[tuple[str, str]] | None = None
+        #: Gender-neutral words: a word file or a list; ``None``: the shipped list.
+        neutral: str | list[str] | None = None
+
+        @field_validator("pairs", mode="before")
+        @classmethod
+        def _pairs(cls, pairs: Any) -> Any:
+            if pairs is None or isinstance(pairs, str):
+                return pairs
+            if isinstance(pairs, list | tuple) and all(isinstance(p, list | tuple) and len(p) == 2 for p in pairs):
+                return [(str(a), str(b)) for a, b in pairs]
+            raise ValueError("a pairs file or a list of [first, second]")
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Read the ``pairs`` and ``neutral`` files, if given as files."""
+        pairs = options.pairs
+        self.pairs = read_word_pairs(pairs) if isinstance(pairs, str) else pairs
+        self.neutral = _word_list(options.neutral, "neutral") if options.neutral is not None else None
+        return options.model_dump(exclude={"sensitive"})
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:
         """Direct bias of the model's vectors (``data`` and ``sensitive`` are not used)."""
         start = time.perf_counter()
         wv = _word_vectors(self.handle)
         try:
-            result = direct_bias(wv, pairs=self.pairs, neutral=self.neutral, c=self.c)
+            result = direct_bias(wv, pairs=self.pairs, neutral=self.neutral, c=self.options["c"])
         except DataError as exc:
             return self._result(data, start, wv, {}, [f"not run: {exc}"], seed)
         notes = []

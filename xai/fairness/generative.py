@@ -10,24 +10,22 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, InstanceOf
 from scipy.stats import chisquare
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
-from xai._typing import Task
 from xai.datasets import Dataset, load_dataset
-from xai.errors import DataError, UnknownNameError
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.errors import DataError
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.zoo._frechet import classify, confident_share
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = ["SampleDistribution", "class_distribution_table", "mean_pairwise_distance"]
-
-#: Options of the probe (``[[probe]] options`` in a spec).
-PROBE_OPTIONS = ("classifier", "samples", "collapse_ratio", "confidence", "reference", "diversity_rows")
 
 
 def mean_pairwise_distance(x: torch.Tensor) -> float:
@@ -116,36 +114,32 @@ class SampleDistribution(Probe):
     Paper (mode collapse and its measurement): https://arxiv.org/abs/1606.03498.
     """
 
+    class Options(ProbeOptions):
+        """The sample-distribution probe's options."""
+
+        #: Zoo name (or a loaded model handle) of the classifier that labels the samples.
+        classifier: str | InstanceOf[ModelHandle] = "lenet"
+        #: Samples drawn (seeded).
+        samples: int = Field(default=1000, ge=2)
+        #: A class whose share is below this fraction of its expected share is collapsed.
+        collapse_ratio: float = Field(default=0.25, ge=0)
+        #: Smallest classifier probability that counts as a confident label.
+        confidence: float = Field(default=0.9, ge=0, le=1)
+        #: ``train``: labels of the audited dataset's training split; ``data``: the audited rows.
+        reference: Literal["train", "data"] = "train"
+        #: Samples (and as many reference rows) whose mean pairwise distance is compared.
+        diversity_rows: int = Field(default=500, ge=2)
+
     paper = "https://arxiv.org/abs/1606.03498"
-    tasks: ClassVar[frozenset[str]] = frozenset(get_args(Task))
-    needs_sensitive: ClassVar[bool] = False
+    #: Any model whose module has ``sample(n, generator)``; the groups are the classifier's classes.
+    capabilities: ClassVar[Capabilities] = Capabilities(needs_sampler=True, needs_gradients=False,
+                                                        needs_sensitive=False)
 
-    def __init__(self, handle: ModelHandle, **options: Any) -> None:
-        super().__init__(handle)
-        unknown = set(options) - set(PROBE_OPTIONS)
-        if unknown:
-            raise UnknownNameError("sample-distribution option", sorted(unknown)[0], PROBE_OPTIONS)
-        self.classifier = options.get("classifier", "lenet")
-        self.samples = int(options.get("samples", 1000))
-        self.collapse_ratio = float(options.get("collapse_ratio", 0.25))
-        self.confidence = float(options.get("confidence", 0.9))
-        self.reference = str(options.get("reference", "train"))
-        self.diversity_rows = int(options.get("diversity_rows", 500))
-        if self.samples < 2 or self.diversity_rows < 2:
-            raise DataError("sample-distribution needs samples >= 2 and diversity_rows >= 2")
-        if self.reference not in ("train", "data"):
-            raise DataError(f"sample-distribution reference must be 'train' or 'data', got {self.reference!r}")
-        self.options = {"classifier": getattr(self.classifier, "name", self.classifier), "samples": self.samples,
-                        "collapse_ratio": self.collapse_ratio, "confidence": self.confidence,
-                        "reference": self.reference, "diversity_rows": self.diversity_rows}
-
-    @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Needs a module with a ``sample(n, generator)`` method."""
-        if not callable(getattr(handle.module, "sample", None)):
-            return "it needs a generative model with sample(n, generator); " \
-                   f"{type(handle.module).__name__} has no sample method"
-        return super().why_not(handle)
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """The options, with the classifier kept aside and recorded by name."""
+        self.classifier = options.classifier
+        return {**options.model_dump(exclude={"sensitive"}),
+                "classifier": getattr(self.classifier, "name", self.classifier)}
 
     def _judge(self) -> ModelHandle:
         if isinstance(self.classifier, ModelHandle):
@@ -159,11 +153,12 @@ class SampleDistribution(Probe):
         del sensitive  # the groups are the classifier's classes
         start = time.perf_counter()
         judge = self._judge()
-        reference = data if self.reference == "data" else load_dataset(data.name, "train")
+        reference = data if self.options["reference"] == "data" else load_dataset(data.name, "train")
         if len(reference) < 2:
             raise DataError("sample-distribution needs at least 2 reference rows")
         with eval_mode(self.handle.module), torch.no_grad():
-            samples = self.handle.module.sample(self.samples, torch.Generator().manual_seed(seed)).float().cpu()
+            generator = torch.Generator().manual_seed(seed)
+            samples = self.handle.module.sample(self.options["samples"], generator).float().cpu()
         if samples.shape[1:] != reference.x.shape[1:]:
             raise DataError(f"{self.handle.name} samples {tuple(samples.shape[1:])}, the reference data is "
                             f"{tuple(reference.x.shape[1:])}")
@@ -173,19 +168,19 @@ class SampleDistribution(Probe):
         expected = np.bincount(reference.y.numpy(), minlength=len(classes)).astype(np.float64)
         if len(expected) != len(classes):
             raise DataError(f"the reference labels go beyond the {len(classes)} classes of {judge.name}")
-        table = class_distribution_table(counts, expected, classes, collapse_ratio=self.collapse_ratio)
-        rows = min(self.diversity_rows, len(samples), len(reference))
+        table = class_distribution_table(counts, expected, classes, collapse_ratio=self.options["collapse_ratio"])
+        rows = min(self.options["diversity_rows"], len(samples), len(reference))
         pick = torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))[:rows]
         diversity = mean_pairwise_distance(samples[:rows]) / mean_pairwise_distance(reference.x[pick])
         overall = {**table.overall, "diversity_ratio": diversity,
-                   "confident_share": confident_share(probs, self.confidence)}
+                   "confident_share": confident_share(probs, self.options["confidence"])}
         table = replace(table, overall=overall)
         collapsed = int(overall["collapsed_classes"])
-        notes = [f"{self.samples} samples (seed {seed}) classified by {judge.name}; reference: "
+        notes = [f"{self.options['samples']} samples (seed {seed}) classified by {judge.name}; reference: "
                  f"{reference.name}:{reference.split} labels; chi-square p = {overall['p_value']:.3g}"]
         if collapsed:
-            notes.append(f"mode collapse: {collapsed} class(es) below {self.collapse_ratio:g} of their expected "
-                         "share")
+            notes.append(f"mode collapse: {collapsed} class(es) below {self.options['collapse_ratio']:g} of their "
+                         "expected share")
         return FairnessResult(
             probe=self.name,
             model=self.handle.name,

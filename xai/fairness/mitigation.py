@@ -14,29 +14,32 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from fairlearn.postprocessing import ThresholdOptimizer
 from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+from pydantic import Field
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, UnknownNameError
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.metrics import group_frame
-from xai.zoo.handle import ModelHandle
 
 #: Metrics of each strategy row (names are fairlearn's).
 MITIGATION_METRICS = ("accuracy", "selection_rate", "demographic_parity_difference",
                       "equalized_odds_difference")
+Strategy = Literal["threshold-optimizer", "exponentiated-gradient"]
+Constraint = Literal["demographic_parity", "equalized_odds"]
 #: Strategies the probe knows; ``strategies`` option picks a subset.
-STRATEGIES = ("threshold-optimizer", "exponentiated-gradient")
-CONSTRAINTS = ("demographic_parity", "equalized_odds")
-PROBE_OPTIONS = ("strategies", "constraints", "fit_rows", "max_iter")
+STRATEGIES: tuple[Strategy, ...] = ("threshold-optimizer", "exponentiated-gradient")
+CONSTRAINTS: tuple[Constraint, ...] = ("demographic_parity", "equalized_odds")
 
 
 class _PrefitScorer(ClassifierMixin, BaseEstimator):
@@ -83,36 +86,23 @@ class MitigationWhatIf(Probe):
     https://arxiv.org/abs/1803.02453.
     """
 
-    tasks: ClassVar[frozenset[str]] = frozenset({"binary-classification"})
+    class Options(ProbeOptions):
+        """The mitigation probe's options."""
+
+        #: Mitigation strategies compared with the original model.
+        strategies: tuple[Strategy, ...] = STRATEGIES
+        #: Fairness constraints each strategy is fitted under.
+        constraints: tuple[Constraint, ...] = CONSTRAINTS
+        #: Train rows the retrained logistic regressions see (a seeded sample).
+        fit_rows: int = Field(default=4000, ge=100)
+        #: Exponentiated-gradient iterations.
+        max_iter: int = Field(default=20, ge=1)
+
     paper = "https://arxiv.org/abs/1803.02453"
     default = False  # refits models for seconds: named in a spec on purpose
-
-    @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Binary classifiers of tabular rows (mitigators refit on the encoded columns)."""
-        reason = super().why_not(handle)
-        if reason is None and handle.modality != "tabular":
-            return f"it refits on tabular columns; {handle.name} takes {handle.modality} inputs"
-        return reason
-
-    def _options(self) -> dict[str, Any]:
-        unknown = set(self.options) - set(PROBE_OPTIONS)
-        if unknown:
-            raise UnknownNameError("mitigation option", sorted(unknown)[0], PROBE_OPTIONS)
-        strategies = tuple(self.options.get("strategies", STRATEGIES))
-        constraints = tuple(self.options.get("constraints", CONSTRAINTS))
-        for name in strategies:
-            if name not in STRATEGIES:
-                raise UnknownNameError("mitigation strategy", name, STRATEGIES)
-        for name in constraints:
-            if name not in CONSTRAINTS:
-                raise UnknownNameError("mitigation constraint", name, CONSTRAINTS)
-        fit_rows = int(self.options.get("fit_rows", 4000))
-        max_iter = int(self.options.get("max_iter", 20))
-        if fit_rows < 100 or max_iter < 1:
-            raise DataError("mitigation needs fit_rows >= 100 and max_iter >= 1")
-        return {"strategies": strategies, "constraints": constraints, "fit_rows": fit_rows,
-                "max_iter": max_iter}
+    #: Binary classifiers of tabular rows (mitigators refit on the encoded columns).
+    capabilities: ClassVar[Capabilities] = replace(
+        Probe.capabilities, tasks=frozenset({"binary-classification"}), modalities=frozenset({"tabular"}))
 
     def _proba(self, x: np.ndarray) -> np.ndarray:
         logits = self.handle.predict(torch.as_tensor(x, dtype=torch.float32))
@@ -128,7 +118,7 @@ class MitigationWhatIf(Probe):
         for column in sensitive:
             if column not in data.groups.columns:
                 raise UnknownNameError("sensitive column", column, data.groups.columns)
-        options = self._options()
+        options = self.options
         start = time.perf_counter()
         train = load_dataset(data.name, "train")
         rng = np.random.default_rng(seed)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import replace
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, normalized_mutual_info_score, recall_score
 from sklearn.model_selection import train_test_split
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
-from xai.zoo.handle import ModelHandle
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 
 #: Numeric columns are cut into this many quantile bins for mutual information.
 NUMERIC_BINS = 10
@@ -39,21 +42,15 @@ class ProxyDetection(Probe):
     Paper: https://arxiv.org/abs/1412.3756.
     """
 
+    class Options(ProbeOptions):
+        """The proxy probe's options."""
+
+        #: Rows used to fit the linear probe (a seeded sample when the data has more).
+        max_rows: int = Field(default=MAX_ROWS, ge=10)
+
     paper = "https://arxiv.org/abs/1412.3756"
-
-    def __init__(self, handle: ModelHandle, max_rows: int = MAX_ROWS) -> None:
-        super().__init__(handle)
-        if int(max_rows) < 10:
-            raise DataError(f"max_rows must be at least 10, got {max_rows}")
-        self.max_rows = int(max_rows)
-
-    @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Tabular models only (the probe reads the encoded input columns)."""
-        reason = super().why_not(handle)
-        if reason is None and handle.modality != "tabular":
-            return f"it reads tabular input columns; {handle.name} takes {handle.modality} inputs"
-        return reason
+    #: Tabular models only: the probe reads the encoded input columns.
+    capabilities: ClassVar[Capabilities] = replace(Probe.capabilities, modalities=frozenset({"tabular"}))
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Probe each sensitive column of ``data.groups``."""
@@ -70,7 +67,7 @@ class ProxyDetection(Probe):
             if len(set(labels)) < 2:
                 notes.append(f"{column} has a single value in this data; nothing to predict")
                 continue
-            table, ranking = _probe_column(data, column, labels, seed, self.max_rows)
+            table, ranking = _probe_column(data, column, labels, seed, self.options["max_rows"])
             tables.append(table)
             rankings[column] = ranking
         return FairnessResult(

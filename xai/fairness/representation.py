@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
 from xai.explain.dream import LayerCapture
-from xai.fairness._base import FairnessResult, Probe, register_probe
+from xai.fairness._base import FairnessResult, Probe, ProbeOptions, register_probe
 from xai.fairness.proxy import MAX_ROWS, linear_probe
-from xai.zoo.handle import ModelHandle, eval_mode
+from xai.zoo.handle import eval_mode
 
 
 @register_probe("representation")
@@ -28,21 +32,29 @@ class RepresentationProbe(Probe):
     ``max_rows``. Paper: https://arxiv.org/abs/1610.01644.
     """
 
-    paper = "https://arxiv.org/abs/1610.01644"
+    class Options(ProbeOptions):
+        """The representation probe's options."""
 
-    def __init__(self, handle: ModelHandle, layer: str | None = None, max_rows: int = MAX_ROWS) -> None:
-        super().__init__(handle)
-        if layer is None and not handle.layers:
-            raise DataError(f"{handle.name} names no layer to probe; pass the option layer")
-        self.layer = layer or handle.layers[-1]
-        handle.get_layer(self.layer)  # an unknown layer lists the valid ones
-        self.max_rows = int(max_rows)
+        #: The layer whose activations are probed; ``None``: the last of the model's layers.
+        layer: str | None = None
+        #: Rows used to fit the linear probe (a seeded sample when the data has more).
+        max_rows: int = Field(default=MAX_ROWS, ge=10)
+
+    paper = "https://arxiv.org/abs/1610.01644"
+    #: Needs a layer to read (the model's named layers give the default).
+    capabilities: ClassVar[Capabilities] = replace(Probe.capabilities, needs_layer=True)
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Fill ``layer`` with the model's last layer; an unknown name lists the valid ones."""
+        layer = options.layer or self.handle.layers[-1]
+        self.handle.get_layer(layer)  # an unknown layer lists the valid ones
+        return {"layer": layer, "max_rows": options.max_rows}
 
     def activations(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
         """Flattened activations of the probed layer ``(N, D)`` in eval mode."""
         module = self.handle.module
         out = []
-        with eval_mode(module), torch.no_grad(), LayerCapture(self.handle.get_layer(self.layer)) as capture:
+        with eval_mode(module), torch.no_grad(), LayerCapture(self.handle.get_layer(self.options["layer"])) as capture:
             for start in range(0, len(x), batch_size):
                 module(x[start:start + batch_size].to(self.handle.device))
                 out.append(capture.output.detach().flatten(1).float().cpu())
@@ -61,13 +73,13 @@ class RepresentationProbe(Probe):
         features = self.activations(data.x).astype(np.float64)
         # standardise so the regularised probe treats every unit alike
         features = (features - features.mean(0)) / (features.std(0) + 1e-8)
-        tables, notes = [], [f"probed layer {self.layer} ({features.shape[1]} units)"]
+        tables, notes = [], [f"probed layer {self.options['layer']} ({features.shape[1]} units)"]
         for column in sensitive:
             labels = data.groups[column].astype(str).to_numpy()
             if len(set(labels)) < 2:
                 notes.append(f"{column} has a single value in this data; nothing to predict")
                 continue
-            tables.append(linear_probe(column, features, labels, seed=seed, max_rows=self.max_rows,
+            tables.append(linear_probe(column, features, labels, seed=seed, max_rows=self.options["max_rows"],
                                        prefix="representation"))
         return FairnessResult(
             probe=self.name,

@@ -16,20 +16,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import MARK_REGION, Dataset
 from xai.errors import DataError, UnknownNameError
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.group import group_table
-from xai.zoo.handle import ModelHandle
 
 #: Datasets that know where their spurious feature is (``(top, bottom, left, right)``).
 KNOWN_REGIONS: dict[str, tuple[int, int, int, int]] = {
     "digits-shortcut": MARK_REGION,
     "digits-marked": MARK_REGION,
 }
-PROBE_OPTIONS = ("region", "method", "samples", "gap_threshold", "mass_ratio_threshold")
 
 
 def region_share(attributions: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
@@ -60,38 +60,40 @@ class ShortcutProbe(Probe):
     Paper: https://arxiv.org/abs/2004.07780.
     """
 
+    class Options(ProbeOptions):
+        """The shortcut probe's options."""
+
+        #: ``[top, bottom, left, right]`` in pixels; ``None``: the region the dataset declares.
+        region: tuple[int, int, int, int] | None = None
+        #: Attribution method whose mass is measured inside the region.
+        method: str = "integrated-gradients"
+        #: Seeded rows explained.
+        samples: int = Field(default=200, ge=1)
+        #: Smallest accuracy gap between groups that counts as a sign.
+        gap_threshold: float = Field(default=0.10, ge=0, le=1)
+        #: Smallest region mass ratio that counts as a sign.
+        mass_ratio_threshold: float = Field(default=2.0, ge=0)
+
     paper = "https://arxiv.org/abs/2004.07780"
     default = False  # needs a region to mean anything: named in a spec on purpose
-    tasks: ClassVar[frozenset[str]] = frozenset({"classification", "binary-classification"})
-
-    @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Image classifiers only (a region is a rectangle of pixels)."""
-        reason = super().why_not(handle)
-        if reason is None and handle.modality != "image":
-            return f"it looks for a spurious image region; {handle.name} takes {handle.modality} inputs"
-        return reason
+    #: Image classifiers (a region is a rectangle of pixels) that give gradients (the attributions).
+    capabilities: ClassVar[Capabilities] = dataclasses.replace(
+        Probe.capabilities, modalities=frozenset({"image"}), needs_gradients=True)
 
     def _options(self, data: Dataset) -> dict[str, Any]:
-        unknown = set(self.options) - set(PROBE_OPTIONS)
-        if unknown:
-            raise UnknownNameError("shortcut option", sorted(unknown)[0], PROBE_OPTIONS)
-        region = self.options.get("region", KNOWN_REGIONS.get(data.name))
+        """The options with ``region`` filled from ``data`` and checked against its image size."""
+        region = self.options["region"]
+        if region is None:
+            region = KNOWN_REGIONS.get(data.name)
         if region is None:
             raise DataError(f"the shortcut probe needs region = [top, bottom, left, right]; "
                             f"{data.name} does not declare one")
         height, width = data.x.shape[-2:]
-        top, bottom, left, right = (int(v) for v in region)
+        top, bottom, left, right = region
         if not (0 <= top < bottom <= height and 0 <= left < right <= width):
             raise DataError(f"region {list(region)} is not inside the {height}x{width} image "
                             f"(need 0 <= top < bottom <= {height}, 0 <= left < right <= {width})")
-        samples = int(self.options.get("samples", 200))
-        if samples < 1:
-            raise DataError("the shortcut probe needs samples >= 1")
-        method = str(self.options.get("method", "integrated-gradients"))
-        return {"region": (top, bottom, left, right), "method": method,
-                "samples": samples, "gap_threshold": float(self.options.get("gap_threshold", 0.10)),
-                "mass_ratio_threshold": float(self.options.get("mass_ratio_threshold", 2.0))}
+        return {**self.options, "region": (top, bottom, left, right)}
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Accuracy by group on every row; attribution mass on a seeded sample of rows."""

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 from scipy import stats
 
+from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.datasets._text import EMOTIONS, TEMPLATES, Person, persons
 from xai.errors import DataError, UnknownNameError
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.zoo.handle import ModelHandle
 
 __all__ = ["AXES", "TemplateBias", "TemplateGap", "axis_words", "template_gaps"]
@@ -100,7 +102,8 @@ def _frames(templates: Sequence[str], emotions: Sequence[str]) -> list[tuple[str
     return [(t, e) for t in templates for e in emotions]
 
 
-SCORES = ("probability", "log-odds")
+Score = Literal["probability", "log-odds"]
+SCORES: tuple[Score, ...] = ("probability", "log-odds")
 #: Default smallest mean gap that is flagged, per score scale.
 MIN_GAP = {"probability": 0.01, "log-odds": 0.1}
 
@@ -206,37 +209,46 @@ class TemplateBias(Probe):
     is filled with every person word of the axis: more sentences, slower.
     """
 
+    class Options(ProbeOptions):
+        """Template bias' options."""
+
+        #: Index or name of the positive class; ``None``: the class named ``positive``, else 1.
+        positive: int | str | None = None
+        #: Extra axes ``{axis: {group: [word, ...]}}`` (two groups per axis).
+        words: dict[str, dict[str, list[str]]] | None = None
+        #: Templates with ``{s}`` / ``{o}`` (the person) and ``{e}`` (the emotion word); ``None``: the built-in ones.
+        templates: list[str] | None = None
+        #: The positive class's ``probability`` or its ``log-odds``.
+        score: Score = "probability"
+        #: Frames with the largest gaps listed per axis.
+        top: int = Field(default=5, ge=0)
+        #: Level of the Wilcoxon test that flags a gap.
+        alpha: float = Field(default=0.05, gt=0, le=1)
+        #: Smallest mean gap flagged; ``None``: 0.01 in probability, 0.1 in log-odds.
+        min_gap: float | None = Field(default=None, ge=0)
+
+        @field_validator("templates")
+        @classmethod
+        def _slots(cls, templates: list[str] | None) -> list[str] | None:
+            for template in templates or ():
+                if "{e}" not in template or not ("{s}" in template or "{o}" in template):
+                    raise ValueError(f"template {template!r} needs {{e}} and {{s}} or {{o}}")
+            return templates
+
     paper = "https://arxiv.org/abs/1805.04508"
+    #: Text classifiers with a tokenizer (the sentences are encoded by the model's own).
+    capabilities: ClassVar[Capabilities] = replace(
+        Probe.capabilities, modalities=frozenset({"text"}), needs_tokenizer=True)
 
-    def __init__(self, handle: ModelHandle, positive: int | str | None = None,
-                 words: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
-                 templates: Sequence[str] | None = None, score: str = "probability", top: int = 5,
-                 alpha: float = 0.05, min_gap: float | None = None) -> None:
-        super().__init__(handle)
-        if score not in SCORES:
-            raise DataError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
-        self.score = score
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Resolve ``positive`` to a class index, ``templates`` and ``min_gap`` to their defaults."""
         self._cache: dict[str, float] = {}
-        self.positive = self._positive_index(positive)
-        self.words = {str(k): _custom_groups(str(k), v) for k, v in (words or {}).items()}
-        self.templates = tuple(templates) if templates else TEMPLATES
-        for template in self.templates:
-            if "{e}" not in template or not ("{s}" in template or "{o}" in template):
-                raise DataError(f"template {template!r} needs {{e}} and {{s}} or {{o}}")
-        self.top, self.alpha = int(top), float(alpha)
-        self.min_gap = float(min_gap) if min_gap is not None else MIN_GAP[score]
-        self.options = {"positive": self.positive, "score": score, "top": self.top, "alpha": self.alpha,
-                        "min_gap": self.min_gap}
-
-    @classmethod
-    def why_not(cls, handle: ModelHandle) -> str | None:
-        """Text classifiers with a tokenizer only."""
-        reason = super().why_not(handle)
-        if reason is None and handle.modality != "text":
-            return f"it fills sentence templates; {handle.name} takes {handle.modality} inputs"
-        if reason is None and handle.preprocess is None:
-            return f"{handle.name} has no tokenizer to encode sentences"
-        return reason
+        #: Custom axes from ``words``: ``{axis: {group: persons}}``.
+        self.words = {str(k): _custom_groups(str(k), v) for k, v in (options.words or {}).items()}
+        return {"positive": self._positive_index(options.positive), "words": options.words,
+                "templates": tuple(options.templates) if options.templates else TEMPLATES,
+                "score": options.score, "top": options.top, "alpha": options.alpha,
+                "min_gap": options.min_gap if options.min_gap is not None else MIN_GAP[options.score]}
 
     def _positive_index(self, positive: int | str | None) -> int:
         names = list(self.handle.class_names)
@@ -258,8 +270,8 @@ class TemplateBias(Probe):
     def gap(self, axis: str) -> TemplateGap:
         """The paired comparison on one axis."""
         groups = self.words[axis] if axis in self.words else axis_words(axis)
-        return template_gaps(self.handle, axis, groups, positive=self.positive, templates=self.templates,
-                             score=self.score, cache=self._cache)
+        return template_gaps(self.handle, axis, groups, positive=self.options["positive"],
+                             templates=self.options["templates"], score=self.options["score"], cache=self._cache)
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> FairnessResult:
         """Compare the groups of each axis named in ``sensitive``."""
@@ -273,16 +285,16 @@ class TemplateBias(Probe):
         for axis in sensitive:
             gap = self.gap(axis)
             tables.append(self._table(gap))
-            rankings[axis] = gap.largest(self.top)
+            rankings[axis] = gap.largest(self.options["top"])
             notes.append(f"{axis}: {len(gap.frames)} frames x {gap.words[0]} {gap.groups[0]} / "
                          f"{gap.words[1]} {gap.groups[1]} words")
         return FairnessResult(
             probe=self.name,
             model=self.handle.name,
-            dataset=f"templates ({len(self.templates)} x {len(EMOTIONS)} emotion words)",
+            dataset=f"templates ({len(self.options['templates'])} x {len(EMOTIONS)} emotion words)",
             metrics=("mean_score", "count"),
             tables=tuple(tables),
-            positive_class=self.handle.class_names[self.positive],
+            positive_class=self.handle.class_names[self.options["positive"]],
             notes=tuple(notes),
             rankings=rankings,
             provenance=Provenance(
@@ -298,7 +310,7 @@ class TemplateBias(Probe):
         a, b = gap.groups
         mean_diff = gap.mean_difference
         p_wilcoxon, p_t = gap.wilcoxon_p(), gap.ttest_p()
-        flagged = p_wilcoxon < self.alpha and abs(mean_diff) >= self.min_gap
+        flagged = p_wilcoxon < self.options["alpha"] and abs(mean_diff) >= self.options["min_gap"]
         frames = len(gap.frames)
         warnings = () if frames >= 10 else (f"only {frames} frames: the paired tests have little power",)
         return GroupTable(
