@@ -1,31 +1,20 @@
 """The probe registry and its lazy table (torch-free: listing names imports no probe).
 
-``@register_probe`` in each probe module stays the definition; this table only says which
-module registers which name (``tests/test_imports.py`` checks they agree).
+``@register_probe`` in each probe module is the definition; the table of which module registers
+which name is read from those lines (``tests/test_imports.py`` checks they agree).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xai._registry import Registry
+from xai._registry import Registry, scan_registrations
 
 if TYPE_CHECKING:
     from xai.fairness._base import Probe
 
-#: name -> "module:class" of every built-in probe.
-PROBE_TABLE: dict[str, str] = {
-    "compression": "xai.fairness.compression:CompressionProbe",
-    "counterfactual-flip": "xai.fairness.counterfactual:CounterfactualFlip",
-    "direct-bias": "xai.fairness.embedding_probes:DirectBiasProbe",
-    "group-metrics": "xai.fairness.group:GroupMetrics",
-    "mitigation": "xai.fairness.mitigation:MitigationWhatIf",
-    "proxy": "xai.fairness.proxy:ProxyDetection",
-    "representation": "xai.fairness.representation:RepresentationProbe",
-    "sample-distribution": "xai.fairness.generative:SampleDistribution",
-    "shortcut": "xai.fairness.shortcut:ShortcutProbe",
-    "template-bias": "xai.fairness.template:TemplateBias",
-    "weat": "xai.fairness.embedding_probes:WeatProbe",
-}
+#: name -> "module:class" of every built-in probe, read from the ``@register_probe`` lines of the
+#: probe modules (a new probe is its decorated class: no table to edit).
+PROBE_TABLE: dict[str, str] = scan_registrations("xai.fairness", "register_probe")
 
 PROBES: Registry[type[Probe]] = Registry("probe", lazy=PROBE_TABLE)
