@@ -11,6 +11,7 @@ from typing import Any, Literal
 import torch
 from captum.attr import DeepLift as CaptumDeepLift
 from captum.attr import GradientShap as CaptumGradientShap
+from captum.attr import InputXGradient as CaptumInputXGradient
 from captum.attr import IntegratedGradients as CaptumIG
 from captum.attr import NoiseTunnel
 from captum.attr import Saliency as CaptumSaliency
@@ -28,7 +29,7 @@ from xai.explain._base import (
 )
 from xai.zoo.vision import blurred_baseline
 
-__all__ = ["DeepLift", "GradientShap", "IntegratedGradients", "Saliency", "SmoothGrad"]
+__all__ = ["DeepLift", "GradientShap", "InputXGradient", "IntegratedGradients", "Saliency", "SmoothGrad"]
 
 
 @register_explainer("saliency")
@@ -65,6 +66,31 @@ class Saliency(Explainer):
         method = CaptumSaliency(self.handle.forward_target)
         return method.attribute(x, additional_forward_args=(target,),
                                 abs=self.options["abs"])
+
+
+@register_explainer("input-x-gradient")
+class InputXGradient(Explainer):
+    """The input times the gradient of the target (Shrikumar et al. 2016).
+
+    Paper: https://arxiv.org/abs/1605.01713. captum's ``InputXGradient``: the signed
+    first-order contribution of each input to the output, as if the baseline were zero.
+    No options.
+
+    Examples
+    --------
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> result = create_explainer("input-x-gradient", load_model("lenet")).explain(load_dataset("digits").head(2))
+    >>> result.attributions.shape
+    (2, 1, 32, 32)
+    """
+
+    paper = "https://arxiv.org/abs/1605.01713"
+
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """``x * d target / d x`` for one batch."""
+        return CaptumInputXGradient(self.handle.forward_target).attribute(x, additional_forward_args=(target,))
 
 
 @register_explainer("integrated-gradients")
