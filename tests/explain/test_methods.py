@@ -133,7 +133,7 @@ def test_bad_layer_lists_the_valid_ones(lenet):
 
 def test_cam_on_a_model_without_convolutions_says_why(adult_mlp):
     assert "grad-cam" not in list_explainers(handle=adult_mlp)
-    with pytest.raises(NotApplicableError, match="grad-cam does not apply to adult-mlp: it takes image inputs"):
+    with pytest.raises(NotApplicableError, match="grad-cam needs a convolutional layer; adult-mlp has none"):
         create_explainer("grad-cam", adult_mlp)
 
 

@@ -56,13 +56,12 @@ class _CamBase(Explainer):
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
-        """Also needs a convolutional layer among ``handle.layers``."""
-        reason = super().why_not(handle)
-        if reason is None and not conv_layers(handle):
+        """Also needs a convolutional layer among ``handle.layers`` (said first: the most useful reason)."""
+        if handle.task in cls.capabilities.tasks and not conv_layers(handle):
             named = ", ".join(handle.layers) or "none"
             return (f"{cls.name} needs a convolutional layer; {handle.name} has none "
                     f"among its layers ({named})")
-        return reason
+        return super().why_not(handle)
 
     def resolve(self, options: Any) -> dict[str, Any]:
         """Check ``layer`` (an unknown name lists the valid ones) and keep the method's own options."""
