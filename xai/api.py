@@ -2,11 +2,10 @@
 
 Each function takes what a Python user has in hand (a zoo name, a file, an ``nn.Module``
 with a :class:`~xai.datasets.Dataset`, or a :class:`~xai.zoo.ModelHandle`) and calls the
-same registries, runner and gates as the command line:
+same registries, runner and gates as the command line::
 
->>> import numpy as np, torch, xai                                  # doctest: +SKIP
->>> data = xai.Dataset.from_arrays(x, y, groups={"sex": sex})      # doctest: +SKIP
->>> result = xai.explain(model, data, method="saliency", samples=4) # doctest: +SKIP
+    data = xai.Dataset.from_arrays(x, y, groups={"sex": sex})
+    result = xai.explain(model, data, method="saliency", samples=4)
 
 An ``nn.Module`` given with a :class:`Dataset` is wrapped by :meth:`ModelHandle.from_module`
 (classes, input shape and modality from the data).
