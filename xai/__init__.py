@@ -15,7 +15,7 @@ from xai._lazy import attach
 from xai.errors import XaiError
 
 if TYPE_CHECKING:
-    from xai.api import check, list_methods
+    from xai.api import audit, check, explain, list_methods  # at run time: the callable subpackages
     from xai.audit.check import CheckedAudit
     from xai.audit.runner import AuditResult
     from xai.audit.spec import AuditSpec, load_spec

@@ -44,8 +44,11 @@ def _data(data: Dataset | str | None, handle: ModelHandle | None, split: str = "
 
 
 def _handle(model: ModelHandle | nn.Module | str, data: Dataset | str | None, *, weights: str | Path | None = None,
-            trust_pickle: bool = False, zoo_dir: str | Path | None = None) -> ModelHandle:
-    """The handle of ``model``: a handle as is, a module wrapped for ``data``, a name or file loaded."""
+            trust_pickle: bool = False, zoo_dir: str | Path | None = None, train_missing: bool = True) -> ModelHandle:
+    """The handle of ``model``: a handle as is, a module wrapped for ``data``, a name or file loaded.
+
+    A zoo entry without weights is trained first, as every CLI command that runs a model does.
+    """
     from torch import nn
 
     from xai.datasets import Dataset
@@ -61,7 +64,7 @@ def _handle(model: ModelHandle | nn.Module | str, data: Dataset | str | None, *,
                                        modality=data.modality)
     if isinstance(model, str | Path):
         return load_model(str(model), weights=weights, data=data if isinstance(data, str) else None,
-                          trust_pickle=trust_pickle, zoo_dir=zoo_dir)
+                          trust_pickle=trust_pickle, zoo_dir=zoo_dir, train_missing=train_missing)
     raise ModelLoadError(f"model must be a ModelHandle, an nn.Module or a name/path, got {type(model).__name__}")
 
 
@@ -211,4 +214,5 @@ def list_methods(kind: str | None = None, model: ModelHandle | str | None = None
     """
     from xai.methods import list_methods as describe
 
-    return describe(kind, _handle(model, None) if model is not None else None)
+    # what applies depends on the architecture, not the weights: nothing is trained for a listing
+    return describe(kind, _handle(model, None, train_missing=False) if model is not None else None)
