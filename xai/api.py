@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from xai.errors import DataError, ModelLoadError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from torch import nn
 
     from xai.audit import AuditResult, AuditSpec, CheckedAudit, ExplainSpec, ProbeSpec
@@ -92,7 +93,8 @@ def explain(model: ModelHandle | nn.Module | str, data: Dataset | str | None = N
     return explainer.run(handle, rows, parsed, seed)
 
 
-def _plan(items: Sequence[str | Mapping[str, Any] | Any] | None, model: type, key: str) -> list[Any] | None:
+def _plan(items: Sequence[str | Mapping[str, Any] | Any] | None, model: type[BaseModel], key: str
+          ) -> list[Any] | None:
     """Spec entries from names, dicts or spec objects (``None``: the audit's defaults)."""
     if items is None:
         return None
