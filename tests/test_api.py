@@ -151,3 +151,32 @@ def test_list_methods_with_a_model_says_why_not():
     rows = {m["name"]: m for m in xai.list_methods("explain", model="lenet")}
     assert rows["attention-rollout"]["why_not"] == "it needs attention modules; lenet has none"
     assert rows["saliency"]["applies"]
+
+
+def test_audit_in_memory_runs_the_applicable_defaults_and_refuses_unknown_columns():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    rng = np.random.default_rng(1)
+    data = xai.Dataset.from_arrays(rng.normal(size=(60, 3)), rng.integers(0, 2, 60),
+                                   groups={"g": rng.choice(["u", "v"], 60)})
+    handle = xai.ModelHandle.from_module(model, classes=2, input_shape=(3,))
+    result = xai.audit(handle, data, sensitive=["g"], probe=[{"name": "group-metrics", "options": {"n_boot": 0}}])
+    from xai.explain import list_explainers
+
+    assert [e.method for e in result.explanations] == list_explainers(handle=handle)
+    assert "attention-rollout" not in [e.method for e in result.explanations]
+    assert all(len(e.attributions) == 8 for e in result.explanations)  # the spec default: 8 samples
+    assert result.fairness[0].probe == "group-metrics" and result.metrics()  # gates can address it
+    with pytest.raises(DataError, match="no column 'race'"):
+        xai.audit(handle, data, sensitive=["race"], explain=[], probe=["group-metrics"])
+
+
+def test_explain_a_zoo_model_by_name_equals_the_audit_of_the_same_spec():
+    direct = xai.explain("lenet", "digits", method="saliency", samples=3, seed=5)
+    spec = xai.AuditSpec.model_validate({"title": "t", "model": {"name": "lenet"}, "data": {"name": "digits"},
+                                         "explain": [{"method": "saliency", "samples": 3}], "probe": [], "seed": 5})
+    from xai.audit import run_audit
+
+    (via_runner,) = run_audit(spec, slug="t").explanations
+    np.testing.assert_array_equal(direct.inputs, via_runner.inputs)
+    np.testing.assert_allclose(direct.attributions, via_runner.attributions, rtol=1e-6, atol=1e-8)
