@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,3 +37,21 @@ def attach(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], An
         return sorted({*vars(sys.modules[package]), *exports})
 
     return __getattr__, __dir__
+
+
+def make_callable(package: str, target: str) -> None:
+    """Make the module ``package`` callable as ``"module:function"`` (imported on the first call).
+
+    ``xai.explain`` and ``xai.audit`` are both subpackages and the library's front-door
+    functions: importing a subpackage rebinds the parent's attribute to the module, so the
+    module itself forwards calls (``xai.explain(model, data)``) to :mod:`xai.api`, and
+    ``xai.explain.EXPLAINERS`` keeps working.
+    """
+    module_name, _, attr = target.partition(":")
+
+    class CallableModule(types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return getattr(importlib.import_module(module_name), attr)(*args, **kwargs)
+
+    CallableModule.__call__.__doc__ = f"Call :func:`{module_name}.{attr}` (see its documentation)."
+    sys.modules[package].__class__ = CallableModule

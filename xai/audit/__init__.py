@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from xai._lazy import attach
+from xai._lazy import attach, make_callable
 
 if TYPE_CHECKING:
     from xai.audit.check import CheckedAudit, check_spec, verdict_line
@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "spec_slugs": "xai.audit.spec",
 }
 __getattr__, __dir__ = attach(__name__, _EXPORTS)
+make_callable(__name__, "xai.api:audit")  # xai.audit(...) is the front door (xai/api.py)
 
 __all__ = [
     "AuditResult",

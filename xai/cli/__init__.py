@@ -61,6 +61,8 @@ _XaiGroup.lazy_commands = {
              "Scaffold zoo/, audits/ (a sample spec), reports/baselines/ and a GitHub Actions workflow."),
     "invert": ("xai.cli.invert:invert_command",
                "Reconstruct an input from a layer's features, a texture from Gram matrices, or transfer a style."),
+    "methods": ("xai.cli.methods:methods",
+                "List every method with its kind, capabilities and options, or those that apply to one model."),
     "project": ("xai.cli.project:project_command",
                 "Map a layer's activations to 2-D; silhouette scores say which columns it separates."),
     "sanity": ("xai.cli.sanity:sanity",

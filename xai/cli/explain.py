@@ -35,7 +35,8 @@ from xai.explain import EXPLAINERS, AttributionResult
 
 def explain(
     model: ModelArg,
-    method: Annotated[str, typer.Option("--method", "-m", help="Attribution method (see `xai explain --help`).")],
+    method: Annotated[str, typer.Option("--method", "-m", help=f"Attribution method: {', '.join(EXPLAINERS.names())} "
+                                        "(options and what each applies to: `xai methods --kind explain`).")],
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="How many samples to explain.")] = 8,
     target: TargetOpt = "predicted",
     option: MethodOptionsOpt = None,

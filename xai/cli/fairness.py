@@ -45,7 +45,9 @@ def fairness(
         typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, or package.module:factory. "
                             "Leave out to audit a predictions file given with --data."),
     ] = None,
-    probe: Annotated[str, typer.Option("--probe", help="Probe to run.")] = "group-metrics",
+    probe: Annotated[str, typer.Option("--probe", help=f"Probe to run: {', '.join(PROBES.names())} "
+                                       "(options and what each applies to: `xai methods --kind probe`).")
+                     ] = "group-metrics",
     data: Annotated[
         str | None,
         typer.Option("--data", help="With a MODEL: bundled dataset (default: the model's own). "

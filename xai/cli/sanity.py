@@ -41,7 +41,8 @@ from xai.zoo import check_model_on_data, load_model
 
 def sanity(
     model: ModelArg,
-    method: Annotated[str, typer.Option("--method", "-m", help="Attribution method to check.")],
+    method: Annotated[str, typer.Option("--method", "-m",
+                                        help=f"Attribution method to check: {', '.join(EXPLAINERS.names())}.")],
     samples: Annotated[int, typer.Option("--samples", "-n", min=2, help="How many samples to check on.")] = 16,
     target: TargetOpt = "predicted",
     steps: Annotated[int, typer.Option("--steps", min=2, help="Deletion/insertion steps.")] = 20,

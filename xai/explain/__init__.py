@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from xai._lazy import attach
+from xai._lazy import attach, make_callable
 
 if TYPE_CHECKING:
     from xai.explain._base import (
@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "token_relevance": "xai.explain.tokens",
 }
 __getattr__, __dir__ = attach(__name__, _EXPORTS)
+make_callable(__name__, "xai.api:explain")  # xai.explain(...) is the front door (xai/api.py)
 
 __all__ = [
     "EXPLAINERS",

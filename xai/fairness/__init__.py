@@ -12,6 +12,15 @@ if TYPE_CHECKING:
     from xai.fairness.embedding import WeatResult, read_word_vectors, weat
     from xai.fairness.generative import SampleDistribution
     from xai.fairness.group import GroupMetrics, group_table
+    from xai.fairness.metrics import (
+        GroupFrame,
+        bootstrap_intervals,
+        demographic_parity_difference,
+        demographic_parity_ratio,
+        equalized_odds_difference,
+        four_fifths_rule,
+        group_frame,
+    )
     from xai.fairness.mitigation import MitigationWhatIf
     from xai.fairness.proxy import ProxyDetection
     from xai.fairness.representation import RepresentationProbe
@@ -36,6 +45,13 @@ _EXPORTS: dict[str, str] = {
     "SampleDistribution": "xai.fairness.generative",
     "GroupMetrics": "xai.fairness.group",
     "group_table": "xai.fairness.group",
+    "GroupFrame": "xai.fairness.metrics",
+    "bootstrap_intervals": "xai.fairness.metrics",
+    "demographic_parity_difference": "xai.fairness.metrics",
+    "demographic_parity_ratio": "xai.fairness.metrics",
+    "equalized_odds_difference": "xai.fairness.metrics",
+    "four_fifths_rule": "xai.fairness.metrics",
+    "group_frame": "xai.fairness.metrics",
     "MitigationWhatIf": "xai.fairness.mitigation",
     "ProxyDetection": "xai.fairness.proxy",
     "RepresentationProbe": "xai.fairness.representation",
@@ -55,12 +71,19 @@ __all__ = [
     "TemplateBias",
     "SampleDistribution",
     "FairnessResult",
+    "GroupFrame",
     "GroupMetrics",
     "GroupTable",
     "MitigationWhatIf",
     "Probe",
     "WeatResult",
+    "bootstrap_intervals",
     "create_probe",
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "four_fifths_rule",
+    "group_frame",
     "group_table",
     "list_probes",
     "read_word_vectors",

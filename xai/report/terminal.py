@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -91,3 +91,59 @@ def print_check_summary(checked: list[CheckedAudit], console: Console) -> None:
             console.print(f"[yellow]{safe_text(audit.result.slug)}: {safe_text(note)}[/]")
         if audit.baseline_written:
             console.print(f"[dim]baseline written: {safe_text(audit.baseline_written)}[/]")
+
+
+def _capabilities_text(caps: dict[str, Any]) -> str:
+    """Tasks, modalities and needs in one line ("any task" when a method takes every one)."""
+    from xai._method import ALL_MODALITIES, ALL_TASKS
+
+    tasks = "any task" if set(caps["tasks"]) >= ALL_TASKS else ", ".join(caps["tasks"])
+    modalities = "any input" if set(caps["modalities"]) >= ALL_MODALITIES else ", ".join(caps["modalities"])
+    needs = [key.removeprefix("needs_") for key, value in caps.items() if key.startswith("needs_") and value]
+    return "; ".join([tasks, modalities, *(["needs " + ", ".join(needs)] if needs else [])])
+
+
+def _option_line(option: dict[str, Any]) -> str:
+    """``name: type = default (allowed)``."""
+    allowed = f" ({option['allowed']})" if option["allowed"] else ""
+    return f"{option['name']}: {option['type']} = {option['default']!r}{allowed}"
+
+
+def methods_table(methods: list[dict[str, Any]], title: str = "xai methods") -> Table:
+    """One row per method (from :func:`xai.methods.list_methods`), readable at 80 columns.
+
+    The first column holds the name and kind; the second the summary, what the method applies
+    to, and one line per option.
+    """
+    table = Table(title=safe_text(title), title_justify="left", show_lines=True)
+    table.add_column("method", no_wrap=True)
+    table.add_column("summary, applies to, options (type = default (allowed))")
+    for row in methods:
+        star = " *" if row.get("default") else ""
+        name = f"[bold]{safe_text(row['name'])}[/]{star}\n[dim]{row['kind']}[/]"
+        applies = safe_text(_capabilities_text(row["capabilities"]))
+        lines = [safe_text(row["summary"]), f"[cyan]applies to:[/] {applies}"]
+        lines += [f"  {safe_text(_option_line(o))}" for o in row["options"]] or ["  [dim]no options[/]"]
+        table.add_row(name, "\n".join(lines))
+    return table
+
+
+def print_methods(methods: list[dict[str, Any]], console: Console, model: str | None = None) -> None:
+    """The methods table; with ``model``, the applicable ones, then the others with their reason."""
+    if model is None:
+        console.print(methods_table(methods))
+        console.print("[dim]* run by an audit that names no method of its kind[/]")
+        return
+    applies = [m for m in methods if m.get("applies")]
+    console.print(methods_table(applies, title=f"xai methods for {model}"))
+    others = [m for m in methods if not m.get("applies")]
+    if others:
+        table = Table(title=safe_text(f"not applicable to {model}"), title_justify="left")
+        table.add_column("kind", no_wrap=True)
+        table.add_column("method", style="bold", no_wrap=True)
+        table.add_column("why not")
+        for row in others:
+            table.add_row(row["kind"], safe_text(row["name"]), safe_text(row.get("why_not") or ""))
+        console.print(table)
+    console.print(f"[dim]{len(applies)} of {len(methods)} methods apply to {safe_text(model)}; "
+                  "* run by an audit that names no method of its kind[/]")

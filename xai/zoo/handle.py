@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, get_args
 
 import numpy as np
 import torch
 from torch import nn
 
 from xai._typing import Modality, Task
-from xai.errors import DataError, UnknownNameError
+from xai.errors import DataError, ModelLoadError, UnknownNameError
 
 Target = int | torch.Tensor | None
 
@@ -80,6 +80,18 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
+#: Module types worth explaining when a model names no layers of its own (grad-cam, probes read these).
+EXPLAINABLE_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MultiheadAttention)
+
+
+def explainable_layers(module: nn.Module) -> tuple[str, ...]:
+    """Names of ``module``'s convolutions, linear and attention layers, in definition order."""
+    return tuple(n for n, m in module.named_modules() if isinstance(m, EXPLAINABLE_LAYERS))
+
+
+_MODALITY_BY_RANK = {1: "tabular", 3: "image"}
+
+
 @dataclass(eq=False)
 class ModelHandle:
     """Any model wrapped with its task, input spec, classes and targets adapter.
@@ -134,6 +146,87 @@ class ModelHandle:
     def __post_init__(self) -> None:
         if not self.target_names:
             self.target_names = self.class_names
+
+    @classmethod
+    def from_module(
+        cls,
+        module: nn.Module,
+        *,
+        task: Task | None = None,
+        classes: int | Sequence[str],
+        input_shape: Sequence[int],
+        modality: Modality | None = None,
+        layers: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> ModelHandle:
+        """Wrap your own ``nn.Module`` (a classifier) in a handle every explainer and probe takes.
+
+        Parameters
+        ----------
+        task
+            Default: ``binary-classification`` with two classes, ``classification`` otherwise.
+        classes
+            The class names, or how many classes (named ``"0"``, ``"1"``, ...).
+        input_shape
+            One sample's shape, without the batch: ``(F,)`` rows, ``(C, H, W)`` images.
+        modality
+            Default: ``tabular`` for ``(F,)`` and ``image`` for ``(C, H, W)`` inputs.
+        layers
+            Module names worth explaining; default: every convolution, linear and attention
+            layer (what loading a user model picks).
+        name
+            Default: the module's class name.
+
+        The module is put in eval mode; ``sha256`` hashes its weights, so results record
+        which weights they came from.
+
+        Examples
+        --------
+        >>> from torch import nn
+        >>> handle = ModelHandle.from_module(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)),
+        ...                                  classes=3, input_shape=(4,))
+        >>> handle.task, handle.modality, handle.layers, handle.class_names
+        ('classification', 'tabular', ('0', '2'), ('0', '1', '2'))
+        """
+        from xai._provenance import sha256_state_dict
+
+        if not isinstance(module, nn.Module):
+            raise ModelLoadError(f"from_module takes a torch.nn.Module, got {type(module).__name__}")
+        if isinstance(classes, int):
+            if classes < 2:
+                raise ModelLoadError(f"a classifier needs at least 2 classes, got {classes}")
+            class_names = tuple(str(i) for i in range(classes))
+        elif isinstance(classes, str):
+            raise ModelLoadError("classes takes a count or a sequence of names, not one string")
+        else:
+            class_names = tuple(str(c) for c in classes)
+        task = task or ("binary-classification" if len(class_names) == 2 else "classification")
+        if task not in get_args(Task):
+            raise ModelLoadError(f"unknown task {task!r}; known: {', '.join(get_args(Task))}")
+        shape = tuple(int(d) for d in input_shape)
+        modality = modality or _MODALITY_BY_RANK.get(len(shape))  # type: ignore[assignment]
+        if modality is None:
+            raise ModelLoadError(f"say which modality inputs of shape {shape} are ({', '.join(get_args(Modality))})")
+        if modality not in get_args(Modality):
+            raise ModelLoadError(f"unknown modality {modality!r}; known: {', '.join(get_args(Modality))}")
+        modules = dict(module.named_modules())
+        chosen = tuple(layers) if layers is not None else explainable_layers(module)
+        for layer in chosen:
+            if layer not in modules or layer == "":
+                raise UnknownNameError("layer", layer, [n for n in modules if n])
+        set_eval(module)
+        return cls(
+            name=name or type(module).__name__,
+            module=module,
+            task=task,
+            modality=modality,
+            input_shape=shape,
+            class_names=class_names,
+            source=f"module:{type(module).__module__}.{type(module).__qualname__}",
+            sha256=sha256_state_dict(module),
+            layers=chosen,
+            targets_adapter=TARGETS_BY_TASK.get(task, class_logit),
+        )
 
     @property
     def device(self) -> torch.device:

@@ -49,9 +49,7 @@ from xai.zoo._store import (
     train_entry,
     zoo_root,
 )
-from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle, arg_max, set_eval
-
-_EXPLAINABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.MultiheadAttention)
+from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle, arg_max, explainable_layers, set_eval
 
 
 def load_model(
@@ -220,7 +218,7 @@ def _user_handle(name: str, module: nn.Module, source: str, sha256: str,
                              "dataset) to know its task, inputs and classes")
     dataset = load_dataset(data, "test")
     set_eval(module)
-    layers = tuple(n for n, m in module.named_modules() if isinstance(m, _EXPLAINABLE))
+    layers = explainable_layers(module)
     task = "binary-classification" if len(dataset.class_names) == 2 else "classification"
     return ModelHandle(
         name=name,
