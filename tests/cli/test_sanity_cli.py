@@ -59,7 +59,8 @@ def test_bad_inputs_exit_2_with_a_reason():
     _fails("sanity", "adult-mlp", "-m", "guided-grad-cam",
            message="guided-grad-cam needs a convolutional layer; adult-mlp has none")
     _fails("sanity", "lenet", "-m", "no-such-method", message="unknown explainer 'no-such-method'")
-    _fails("sanity", "lenet", "-m", "saliency", "--layer", "conv1", message="saliency: unknown option 'layer'; it takes target, abs")
+    _fails("sanity", "lenet", "-m", "saliency", "--layer", "conv1",
+           message="saliency: unknown option 'layer'; it takes target, abs")
     _fails("sanity", "lenet", "-m", "occlusion", "--option", "window=99", message="window 99 is larger")
     _fails("explain", "lenet", "-m", "grad-cam", "--layer", "conv1", "--option", "layer=conv2",
            message="disagree")
