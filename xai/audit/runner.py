@@ -14,16 +14,17 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from xai._method import Method, Result
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.audit.metrics import audit_intervals, audit_metrics
-from xai.audit.spec import AuditSpec
+from xai.audit.spec import METHOD_SECTIONS, AuditSpec, MethodSection
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
-from xai.explain.dream import DreamResult, dream, why_not_dream
-from xai.explain.inversion import InversionResult, invert, why_not_invert
-from xai.explain.sanity import SanityResult, sanity_check
+from xai.explain.dream import DreamResult
+from xai.explain.inversion import InversionResult
+from xai.explain.sanity import SanityResult
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
 from xai.zoo import ModelHandle, check_model_on_data, load_model
 
@@ -164,9 +165,7 @@ def run_audit(
     with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:
         explanations = tuple(_run_explainers(spec, handle, data, notes, steps))
         fairness = tuple(_run_probes(spec, handle, data, notes, steps))
-        sanity = tuple(_run_sanity(spec, handle, data, steps))
-        dreams = tuple(_run_dreams(spec, handle, steps))
-        inversions = tuple(_run_inversions(spec, handle, data, steps))
+        sections = _run_sections(spec, handle, data, steps)
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -193,9 +192,9 @@ def run_audit(
             device=str(handle.device),
         ),
         notes=tuple(notes),
-        sanity=sanity,
-        dreams=dreams,
-        inversions=inversions,
+        sanity=tuple(sections["sanity"]),  # type: ignore[arg-type]
+        dreams=tuple(sections["dream"]),  # type: ignore[arg-type]
+        inversions=tuple(sections["invert"]),  # type: ignore[arg-type]
     )
 
 
@@ -276,44 +275,52 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     return results
 
 
-def _run_sanity(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                steps: AuditProgress) -> list[SanityResult]:
-    for check in spec.sanity:
-        EXPLAINERS.get(check.method)  # unknown names fail before any work
-    results = []
-    for check in spec.sanity:
-        with steps.step(f"sanity {check.method}"):
-            results.append(sanity_check(handle, check.method, sample_rows(data, check.samples, spec.seed),
-                                        options=check.options, target=check.target, steps=check.steps,
-                                        seed=spec.seed))
+#: The data each section's method reads: the audit's rows, or ``None`` (the method's own default,
+#: e.g. a dream's top-k examples come from the model's own test split, whatever the audit samples).
+_SECTION_DATA: dict[str, bool] = {"sanity": True, "dream": False, "invert": True}
+
+
+def _section_step(section: str, options: Any) -> str:
+    """The progress line of one section entry."""
+    if section == "sanity":
+        return f"sanity {options.method}"
+    if section == "dream":
+        return f"dream {options.layer or 'class'} {options.objective} {options.channel}"
+    if section == "invert":
+        return f"invert {options.layer} (sample {options.sample})"
+    return section
+
+
+def _run_sections(spec: AuditSpec, handle: ModelHandle, data: Dataset,
+                  steps: AuditProgress) -> dict[str, list[Result]]:
+    """Every ``[[sanity]]``, ``[[dream]]`` and ``[[invert]]`` entry through its registered method.
+
+    All entries are resolved and checked (``why_not``) before any runs, so a method that does
+    not apply fails the audit before minutes of work.
+    """
+    plan: list[tuple[str, type[Method], Any]] = []
+    for section, section_class in METHOD_SECTIONS.items():
+        entries: list[MethodSection] = getattr(spec, section)
+        if not entries:
+            continue
+        method = section_class.method_class()
+        for entry in entries:
+            options = entry.options
+            reason = method.why_not(handle, **_why_not_args(section, options))
+            if reason:
+                raise NotApplicableError(f"{section} does not apply to {handle.name}: {reason}")
+            plan.append((section, method, options))
+    results: dict[str, list[Result]] = {section: [] for section in METHOD_SECTIONS}
+    for section, method, options in plan:
+        with steps.step(_section_step(section, options)):
+            results[section].append(method.run(handle, data if _SECTION_DATA[section] else None, options,
+                                               seed=spec.seed))
     return results
 
 
-def _run_dreams(spec: AuditSpec, handle: ModelHandle, steps: AuditProgress) -> list[DreamResult]:
-    if spec.dream:
-        reason = why_not_dream(handle, spec.dream[0].objective)
-        if reason:
-            raise NotApplicableError(f"dream does not apply to {handle.name}: {reason}")
-    results = []
-    for panel in spec.dream:
-        options = panel.model_dump(exclude={"layer"})
-        with steps.step(f"dream {panel.layer or 'class'} {panel.objective} {panel.channel}"):
-            results.append(dream(handle, panel.layer, seed=spec.seed, **options))
-    return results
-
-
-def _run_inversions(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                    steps: AuditProgress) -> list[InversionResult]:
-    if spec.invert:
-        reason = why_not_invert(handle)
-        if reason:
-            raise NotApplicableError(f"invert does not apply to {handle.name}: {reason}")
-    results = []
-    for panel in spec.invert:
-        with steps.step(f"invert {panel.layer} (sample {panel.sample})"):
-            results.append(invert(handle, panel.layer, image=panel.sample, data=data, steps=panel.steps,
-                                  lr=panel.lr, tv=panel.tv, param=panel.param, seed=spec.seed))
-    return results
+def _why_not_args(section: str, options: Any) -> dict[str, Any]:
+    """What a method's ``why_not`` reads of the options besides the handle (a dream's objective)."""
+    return {"objective": options.objective} if section == "dream" else {}
 
 
 def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
