@@ -61,7 +61,6 @@ __all__ = [
     "LayerCapture",
     "activation_objective",
     "dream",
-    "why_not_dream",
 ]
 
 Objective = Literal["channel", "neuron", "layer", "class"]
@@ -157,11 +156,6 @@ def _position(shape: torch.Size, position: tuple[int, ...] | None) -> tuple[int,
     if len(position) != len(shape) or any(not 0 <= p < s for p, s in zip(position, shape, strict=False)):
         raise DataError(f"position {tuple(position)} is outside this layer's positions {tuple(shape)}")
     return tuple(position)
-
-
-def why_not_dream(handle: ModelHandle, objective: str = "channel") -> str | None:
-    """Why activation maximisation cannot run on ``handle`` (``None`` when it can); see :meth:`Dream.why_not`."""
-    return Dream.why_not(handle, objective)
 
 
 # ---------------------------------------------------------------- parametrisations

@@ -64,7 +64,6 @@ __all__ = [
     "load_image",
     "style_reconstruction",
     "style_transfer",
-    "why_not_invert",
 ]
 
 Kind = Literal["features", "style", "transfer"]
@@ -72,11 +71,6 @@ ImageSpec = int | str | Path | torch.Tensor | None
 
 
 # ---------------------------------------------------------------- inputs
-
-
-def why_not_invert(handle: ModelHandle) -> str | None:
-    """Why inversion cannot run on ``handle`` (``None`` when it can); see :meth:`Invert.why_not`."""
-    return Invert.why_not(handle)
 
 
 def load_image(path: str | Path, shape: Sequence[int], lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
