@@ -22,6 +22,7 @@ from xai.audit.spec import METHOD_SECTIONS, AuditSpec, MethodSection
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
+from xai.explain._index import method_registry
 from xai.explain.dream import DreamResult
 from xai.explain.inversion import InversionResult
 from xai.explain.sanity import SanityResult
@@ -275,22 +276,6 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     return results
 
 
-#: The data each section's method reads: the audit's rows, or ``None`` (the method's own default,
-#: e.g. a dream's top-k examples come from the model's own test split, whatever the audit samples).
-_SECTION_DATA: dict[str, bool] = {"sanity": True, "dream": False, "invert": True}
-
-
-def _section_step(section: str, options: Any) -> str:
-    """The progress line of one section entry."""
-    if section == "sanity":
-        return f"sanity {options.method}"
-    if section == "dream":
-        return f"dream {options.layer or 'class'} {options.objective} {options.channel}"
-    if section == "invert":
-        return f"invert {options.layer} (sample {options.sample})"
-    return section
-
-
 def _run_sections(spec: AuditSpec, handle: ModelHandle, data: Dataset,
                   steps: AuditProgress) -> dict[str, list[Result]]:
     """Every ``[[sanity]]``, ``[[dream]]`` and ``[[invert]]`` entry through its registered method.
@@ -298,29 +283,21 @@ def _run_sections(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     All entries are resolved and checked (``why_not``) before any runs, so a method that does
     not apply fails the audit before minutes of work.
     """
-    plan: list[tuple[str, type[Method], Any]] = []
-    for section, section_class in METHOD_SECTIONS.items():
-        entries: list[MethodSection] = getattr(spec, section)
-        if not entries:
-            continue
-        method = section_class.method_class()
-        for entry in entries:
-            options = entry.options
-            reason = method.why_not(handle, **_why_not_args(section, options))
+    plan: list[tuple[str, MethodSection, type[Method]]] = []
+    for section in METHOD_SECTIONS:
+        entry: MethodSection
+        for entry in getattr(spec, section):
+            method = method_registry(entry.KIND).get(entry.METHOD)
+            reason = entry.why_not(handle)
             if reason:
                 raise NotApplicableError(f"{section} does not apply to {handle.name}: {reason}")
-            plan.append((section, method, options))
+            plan.append((section, entry, method))
     results: dict[str, list[Result]] = {section: [] for section in METHOD_SECTIONS}
-    for section, method, options in plan:
-        with steps.step(_section_step(section, options)):
-            results[section].append(method.run(handle, data if _SECTION_DATA[section] else None, options,
-                                               seed=spec.seed))
+    for section, entry, method in plan:
+        with steps.step(entry.step()):
+            rows = data if entry.READS_AUDIT_DATA else None
+            results[section].append(method.run(handle, rows, entry.options, seed=spec.seed))
     return results
-
-
-def _why_not_args(section: str, options: Any) -> dict[str, Any]:
-    """What a method's ``why_not`` reads of the options besides the handle (a dream's objective)."""
-    return {"objective": options.objective} if section == "dream" else {}
 
 
 def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,

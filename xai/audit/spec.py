@@ -45,6 +45,7 @@ from xai.errors import SpecError
 
 if TYPE_CHECKING:
     from xai._method import Method, Options
+    from xai.zoo.handle import ModelHandle
 
 
 class _Strict(BaseModel):
@@ -114,6 +115,8 @@ class MethodSection(BaseModel):
     #: The registry (kind) and the method in it that this section runs.
     KIND: ClassVar[Kind]
     METHOD: ClassVar[str]
+    #: Whether the method reads the audit's rows (else ``None``: its own default data).
+    READS_AUDIT_DATA: ClassVar[bool] = True
 
     @classmethod
     def method_class(cls) -> type[Method]:
@@ -133,6 +136,14 @@ class MethodSection(BaseModel):
         """The validated options (what ``Method.run`` takes)."""
         return self.method_class().parse_options(self.model_extra or {})
 
+    def why_not(self, handle: ModelHandle) -> str | None:
+        """Why this entry's method cannot run on ``handle`` (the method's ``why_not``)."""
+        return self.method_class().why_not(handle)
+
+    def step(self) -> str:
+        """The progress line of this entry."""
+        return self.KIND
+
 
 class SanitySpec(MethodSection):
     """One check on an explainer's trustworthiness (deletion/insertion, MPRT, infidelity)."""
@@ -140,12 +151,27 @@ class SanitySpec(MethodSection):
     KIND: ClassVar[Kind] = "sanity"
     METHOD: ClassVar[str] = "sanity-checks"
 
+    def step(self) -> str:
+        """``sanity <explainer>``."""
+        return f"sanity {self.options.method}"  # type: ignore[attr-defined]
+
 
 class DreamSpec(MethodSection):
     """One activation-maximisation panel: the input that most excites a unit (``xai dream``)."""
 
     KIND: ClassVar[Kind] = "dream"
     METHOD: ClassVar[str] = "activation-maximisation"
+    #: The top-k examples come from the model's own test split, whatever rows the audit samples.
+    READS_AUDIT_DATA: ClassVar[bool] = False
+
+    def why_not(self, handle: ModelHandle) -> str | None:
+        """The method's ``why_not`` for this panel's objective (a class objective needs class names)."""
+        return self.method_class().why_not(handle, self.options.objective)  # type: ignore[attr-defined,call-arg]
+
+    def step(self) -> str:
+        """``dream <layer> <objective> <channel>``."""
+        o: Any = self.options
+        return f"dream {o.layer or 'class'} {o.objective} {o.channel}"
 
 
 class InvertSpec(MethodSection):
@@ -153,6 +179,11 @@ class InvertSpec(MethodSection):
 
     KIND: ClassVar[Kind] = "invert"
     METHOD: ClassVar[str] = "feature-inversion"
+
+    def step(self) -> str:
+        """``invert <layer> (sample <n>)``."""
+        o: Any = self.options
+        return f"invert {o.layer} (sample {o.sample})"
 
 
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
