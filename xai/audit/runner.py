@@ -162,11 +162,12 @@ def run_audit(
         data = sample_rows(data, spec.data.samples, spec.seed)
     check_model_on_data(handle, data)
     notes: list[str] = []
+    plan = _plan_sections(spec, handle)  # a section method that does not apply fails before any work
     performance = handle.performance(data)
     with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:
         explanations = tuple(_run_explainers(spec, handle, data, notes, steps))
         fairness = tuple(_run_probes(spec, handle, data, notes, steps))
-        sections = _run_sections(spec, handle, data, steps)
+        sections = _run_sections(plan, handle, data, spec.seed, steps)
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -276,12 +277,13 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     return results
 
 
-def _run_sections(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                  steps: AuditProgress) -> dict[str, list[Result]]:
-    """Every ``[[sanity]]``, ``[[dream]]`` and ``[[invert]]`` entry through its registered method.
+def _plan_sections(spec: AuditSpec, handle: ModelHandle) -> list[tuple[str, MethodSection, type[Method]]]:
+    """Every ``[[sanity]]``, ``[[dream]]`` and ``[[invert]]`` entry with its registered method, checked.
 
-    All entries are resolved and checked (``why_not``) before any runs, so a method that does
-    not apply fails the audit before minutes of work.
+    Raises
+    ------
+    NotApplicableError
+        When an entry's method does not apply to the model (its ``why_not``), before any work.
     """
     plan: list[tuple[str, MethodSection, type[Method]]] = []
     for section in METHOD_SECTIONS:
@@ -292,11 +294,17 @@ def _run_sections(spec: AuditSpec, handle: ModelHandle, data: Dataset,
             if reason:
                 raise NotApplicableError(f"{section} does not apply to {handle.name}: {reason}")
             plan.append((section, entry, method))
+    return plan
+
+
+def _run_sections(plan: list[tuple[str, MethodSection, type[Method]]], handle: ModelHandle, data: Dataset,
+                  seed: int, steps: AuditProgress) -> dict[str, list[Result]]:
+    """Run the planned entries through ``Method.run``, grouped by section (in spec order)."""
     results: dict[str, list[Result]] = {section: [] for section in METHOD_SECTIONS}
     for section, entry, method in plan:
         with steps.step(entry.step()):
             rows = data if entry.READS_AUDIT_DATA else None
-            results[section].append(method.run(handle, rows, entry.options, seed=spec.seed))
+            results[section].append(method.run(handle, rows, entry.options, seed=seed))
     return results
 
 
