@@ -41,6 +41,19 @@ def test_registered_method_follows_the_protocol(kind, name):
         cls.parse_options({"no_such_option": 1})
 
 
+@pytest.mark.parametrize(("kind", "name"), [(k, n) for k, n in ALL if k not in ("explain", "probe")],
+                         ids=[f"{k}:{n}" for k, n in ALL if k not in ("explain", "probe")])
+def test_run_returns_a_result(kind, name):
+    import dataclasses
+    import sys
+    from typing import get_type_hints
+
+    cls = method_registry(kind).get(name)
+    returned = get_type_hints(cls.run, vars(sys.modules[cls.__module__]))["return"]
+    assert callable(returned.to_dict) and callable(returned.metrics), returned
+    assert "provenance" in {f.name for f in dataclasses.fields(returned)}, returned
+
+
 @pytest.mark.parametrize(("kind", "defaults"), [
     ("dream", {"steps": 128, "top_k": 8, "lr": 0.05, "objective": "channel"}),  # dream()'s own defaults
     ("invert", {"steps": 300, "lr": 0.05, "tv": 0.02, "sample": 0}),  # invert()'s own defaults

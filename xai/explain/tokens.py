@@ -68,6 +68,10 @@ class TokenRelevance:
         pairs = list(zip(self.tokens[i], self.relevance[i], strict=True))
         return sorted(pairs, key=lambda p: -p[1])[:k]
 
+    def metrics(self) -> dict[str, float]:
+        """No named scalar yet: relevance is per token of free text, nothing a gate can address by name."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         document = asdict(self)
