@@ -55,13 +55,11 @@ def test_bad_inputs_exit_2_with_a_reason():
     _fails("explain", "lenet", "-m", "grad-cam", "--layer", "fc9",
            message="unknown layer 'fc9'; known: conv1, conv2, fc1")
     _fails("sanity", "lenet", "-m", "grad-cam", "--layer", "fc1", message="fc1 (Linear) has no convolution")
-    _fails("explain", "adult-mlp", "-m", "grad-cam",
-           message="grad-cam does not apply to adult-mlp: it takes image inputs, not tabular")
+    _fails("explain", "adult-mlp", "-m", "grad-cam", message="grad-cam needs a convolutional layer; adult-mlp has none")
     _fails("sanity", "adult-mlp", "-m", "guided-grad-cam",
-           message="guided-grad-cam does not apply to adult-mlp: it takes image inputs, not tabular")
+           message="guided-grad-cam needs a convolutional layer; adult-mlp has none")
     _fails("sanity", "lenet", "-m", "no-such-method", message="unknown explainer 'no-such-method'")
-    _fails("sanity", "lenet", "-m", "saliency", "--layer", "conv1",
-           message="saliency: unknown option 'layer'; it takes target, abs")
+    _fails("sanity", "lenet", "-m", "saliency", "--layer", "conv1", message="saliency takes option abs, not layer")
     _fails("sanity", "lenet", "-m", "occlusion", "--option", "window=99", message="window 99 is larger")
     _fails("explain", "lenet", "-m", "grad-cam", "--layer", "conv1", "--option", "layer=conv2",
            message="disagree")
