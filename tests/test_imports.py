@@ -112,7 +112,10 @@ def _import_package(package: str) -> None:
 
 
 @pytest.mark.parametrize(("package", "registry"), [("xai.explain", "EXPLAINERS"), ("xai.fairness", "PROBES"),
-                                                   ("xai.datasets", "DATASETS")])
+                                                   ("xai.datasets", "DATASETS"), ("xai.explain", "DREAMS"),
+                                                   ("xai.explain", "INVERSIONS"), ("xai.explain", "SANITY_CHECKS"),
+                                                   ("xai.explain", "DAAMS"), ("xai.explain", "PROJECTIONS"),
+                                                   ("xai.explain", "TOKEN_METHODS")])
 def test_lazy_table_matches_the_registrations(package, registry):
     table = getattr(importlib.import_module(f"{package}._index"), registry)
     lazy = table.lazy_table

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from xai.audit import collect_spec_paths, default_specs, load_spec, parse_spec, run_audit
-from xai.errors import SpecError, UnknownNameError
+from xai.errors import NotApplicableError, SpecError, UnknownNameError
 from xai.zoo import load_model
 
 GOOD = """
@@ -173,3 +173,16 @@ def test_sample_rows_keeps_sentence_pairs_whole():
     assert len(kept) == 20 and all(kept[p] == sizes[p] for p in kept)
     assert len(rows) == sum(sizes[p] for p in kept)
     assert Counter(sample_rows(full, 40, 0).groups["pair"].tolist()) == kept  # seeded
+
+
+def test_a_section_method_that_does_not_apply_fails_before_any_work(monkeypatch):
+    import xai.audit.runner as runner
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("an explainer ran before the sections were checked")
+
+    monkeypatch.setattr(runner, "_run_explainers", no_work)
+    spec = parse_spec('title = "t"\n[model]\nname = "adult-mlp"\n[[dream]]\nlayer = "net.0"\n')
+    reason = "dream does not apply to adult-mlp: it takes image inputs, not tabular"
+    with pytest.raises(NotApplicableError, match=reason):
+        run_audit(spec, slug="x")

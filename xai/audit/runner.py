@@ -14,16 +14,18 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from xai._method import Method, Result
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.audit.metrics import audit_intervals, audit_metrics
-from xai.audit.spec import AuditSpec
+from xai.audit.spec import METHOD_SECTIONS, AuditSpec, MethodSection
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
-from xai.explain.dream import DreamResult, dream, why_not_dream
-from xai.explain.inversion import InversionResult, invert, why_not_invert
-from xai.explain.sanity import SanityResult, sanity_check
+from xai.explain._index import method_registry
+from xai.explain.dream import DreamResult
+from xai.explain.inversion import InversionResult
+from xai.explain.sanity import SanityResult
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
 from xai.zoo import ModelHandle, check_model_on_data, load_model
 
@@ -160,13 +162,12 @@ def run_audit(
         data = sample_rows(data, spec.data.samples, spec.seed)
     check_model_on_data(handle, data)
     notes: list[str] = []
+    plan = _plan_sections(spec, handle)  # a section method that does not apply fails before any work
     performance = handle.performance(data)
     with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:
         explanations = tuple(_run_explainers(spec, handle, data, notes, steps))
         fairness = tuple(_run_probes(spec, handle, data, notes, steps))
-        sanity = tuple(_run_sanity(spec, handle, data, steps))
-        dreams = tuple(_run_dreams(spec, handle, steps))
-        inversions = tuple(_run_inversions(spec, handle, data, steps))
+        sections = _run_sections(plan, handle, data, spec.seed, steps)
     return AuditResult(
         slug=slug,
         title=spec.title,
@@ -193,9 +194,9 @@ def run_audit(
             device=str(handle.device),
         ),
         notes=tuple(notes),
-        sanity=sanity,
-        dreams=dreams,
-        inversions=inversions,
+        sanity=tuple(sections["sanity"]),  # type: ignore[arg-type]
+        dreams=tuple(sections["dream"]),  # type: ignore[arg-type]
+        inversions=tuple(sections["invert"]),  # type: ignore[arg-type]
     )
 
 
@@ -276,43 +277,34 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
     return results
 
 
-def _run_sanity(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                steps: AuditProgress) -> list[SanityResult]:
-    for check in spec.sanity:
-        EXPLAINERS.get(check.method)  # unknown names fail before any work
-    results = []
-    for check in spec.sanity:
-        with steps.step(f"sanity {check.method}"):
-            results.append(sanity_check(handle, check.method, sample_rows(data, check.samples, spec.seed),
-                                        options=check.options, target=check.target, steps=check.steps,
-                                        seed=spec.seed))
-    return results
+def _plan_sections(spec: AuditSpec, handle: ModelHandle) -> list[tuple[str, MethodSection, type[Method]]]:
+    """Every ``[[sanity]]``, ``[[dream]]`` and ``[[invert]]`` entry with its registered method, checked.
+
+    Raises
+    ------
+    NotApplicableError
+        When an entry's method does not apply to the model (its ``why_not``), before any work.
+    """
+    plan: list[tuple[str, MethodSection, type[Method]]] = []
+    for section in METHOD_SECTIONS:
+        entry: MethodSection
+        for entry in getattr(spec, section):
+            method = method_registry(entry.KIND).get(entry.METHOD)
+            reason = entry.why_not(handle)
+            if reason:
+                raise NotApplicableError(f"{section} does not apply to {handle.name}: {reason}")
+            plan.append((section, entry, method))
+    return plan
 
 
-def _run_dreams(spec: AuditSpec, handle: ModelHandle, steps: AuditProgress) -> list[DreamResult]:
-    if spec.dream:
-        reason = why_not_dream(handle, spec.dream[0].objective)
-        if reason:
-            raise NotApplicableError(f"dream does not apply to {handle.name}: {reason}")
-    results = []
-    for panel in spec.dream:
-        options = panel.model_dump(exclude={"layer"})
-        with steps.step(f"dream {panel.layer or 'class'} {panel.objective} {panel.channel}"):
-            results.append(dream(handle, panel.layer, seed=spec.seed, **options))
-    return results
-
-
-def _run_inversions(spec: AuditSpec, handle: ModelHandle, data: Dataset,
-                    steps: AuditProgress) -> list[InversionResult]:
-    if spec.invert:
-        reason = why_not_invert(handle)
-        if reason:
-            raise NotApplicableError(f"invert does not apply to {handle.name}: {reason}")
-    results = []
-    for panel in spec.invert:
-        with steps.step(f"invert {panel.layer} (sample {panel.sample})"):
-            results.append(invert(handle, panel.layer, image=panel.sample, data=data, steps=panel.steps,
-                                  lr=panel.lr, tv=panel.tv, param=panel.param, seed=spec.seed))
+def _run_sections(plan: list[tuple[str, MethodSection, type[Method]]], handle: ModelHandle, data: Dataset,
+                  seed: int, steps: AuditProgress) -> dict[str, list[Result]]:
+    """Run the planned entries through ``Method.run``, grouped by section (in spec order)."""
+    results: dict[str, list[Result]] = {section: [] for section in METHOD_SECTIONS}
+    for section, entry, method in plan:
+        with steps.step(entry.step()):
+            rows = data if entry.READS_AUDIT_DATA else None
+            results[section].append(method.run(handle, rows, entry.options, seed=seed))
     return results
 
 

@@ -35,12 +35,17 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from xai._method import Kind
 from xai._typing import SEED_MAX
 from xai.errors import SpecError
+
+if TYPE_CHECKING:
+    from xai._method import Method, Options
+    from xai.zoo.handle import ModelHandle
 
 
 class _Strict(BaseModel):
@@ -96,46 +101,93 @@ class ProbeSpec(_Strict):
 GateOp = Literal["<=", "<", ">=", ">"]
 
 
-class SanitySpec(_Strict):
+class MethodSection(BaseModel):
+    """A spec section whose keys are one method's options, validated by that method's ``Options``.
+
+    The section keeps its readable keys (``[[dream]]``, ``[[invert]]``, ``[[sanity]]``); the
+    method's ``Options`` model is the one source of their types and defaults, so the spec and
+    the Python function cannot drift. The method's module is imported when a spec with the
+    section is validated, not when this module is.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    #: The registry (kind) and the method in it that this section runs.
+    KIND: ClassVar[Kind]
+    METHOD: ClassVar[str]
+    #: Whether the method reads the audit's rows (else ``None``: its own default data).
+    READS_AUDIT_DATA: ClassVar[bool] = True
+
+    @classmethod
+    def method_class(cls) -> type[Method]:
+        """The registered method this section runs."""
+        from xai.explain._index import method_registry
+
+        return method_registry(cls.KIND).get(cls.METHOD)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_by_options(cls, data: Any) -> Any:
+        # errors keep their key (pydantic nests the Options' locations under this section's)
+        return cls.method_class().Options.model_validate(data).model_dump()
+
+    @property
+    def options(self) -> Options:
+        """The validated options (what ``Method.run`` takes)."""
+        return self.method_class().parse_options(self.model_extra or {})
+
+    def why_not(self, handle: ModelHandle) -> str | None:
+        """Why this entry's method cannot run on ``handle`` (the method's ``why_not``)."""
+        return self.method_class().why_not(handle)
+
+    def step(self) -> str:
+        """The progress line of this entry."""
+        return self.KIND
+
+
+class SanitySpec(MethodSection):
     """One check on an explainer's trustworthiness (deletion/insertion, MPRT, infidelity)."""
 
-    method: str = Field(min_length=1)
-    samples: int = Field(default=16, gt=1)
-    steps: int = Field(default=20, gt=1)
-    target: Literal["predicted", "label"] | int = "predicted"
-    options: dict[str, Any] = Field(default_factory=dict)
+    KIND: ClassVar[Kind] = "sanity"
+    METHOD: ClassVar[str] = "sanity-checks"
+
+    def step(self) -> str:
+        """``sanity <explainer>``."""
+        return f"sanity {self.options.method}"  # type: ignore[attr-defined]
 
 
-class DreamSpec(_Strict):
+class DreamSpec(MethodSection):
     """One activation-maximisation panel: the input that most excites a unit (``xai dream``)."""
 
-    layer: str | None = None
-    channel: int = Field(default=0, ge=0)
-    objective: Literal["channel", "neuron", "layer", "class"] = "channel"
-    steps: int = Field(default=64, gt=0)
-    param: Literal["pixel", "fourier"] = "pixel"
-    octaves: int = Field(default=1, gt=0)
-    lr: float = Field(default=0.05, gt=0)
-    tv: float = Field(default=0.0, ge=0)
-    l2: float = Field(default=0.0, ge=0)
-    top_k: int = Field(default=6, ge=0)
+    KIND: ClassVar[Kind] = "dream"
+    METHOD: ClassVar[str] = "activation-maximisation"
+    #: The top-k examples come from the model's own test split, whatever rows the audit samples.
+    READS_AUDIT_DATA: ClassVar[bool] = False
 
-    @model_validator(mode="after")
-    def _layer_unless_class(self) -> DreamSpec:
-        if self.objective != "class" and self.layer is None:
-            raise ValueError(f"a {self.objective} objective needs `layer`")
-        return self
+    def why_not(self, handle: ModelHandle) -> str | None:
+        """The method's ``why_not`` for this panel's objective (a class objective needs class names)."""
+        return self.method_class().why_not(handle, self.options.objective)  # type: ignore[attr-defined,call-arg]
+
+    def step(self) -> str:
+        """``dream <layer> <objective> <channel>``."""
+        o: Any = self.options
+        return f"dream {o.layer or 'class'} {o.objective} {o.channel}"
 
 
-class InvertSpec(_Strict):
+class InvertSpec(MethodSection):
     """One feature-inversion panel: a test image reconstructed from one layer (``xai invert``)."""
 
-    layer: str = Field(min_length=1)
-    sample: int = Field(default=0, ge=0)
-    steps: int = Field(default=200, gt=0)
-    lr: float = Field(default=0.05, gt=0)
-    tv: float = Field(default=0.02, ge=0)
-    param: Literal["pixel", "fourier"] = "pixel"
+    KIND: ClassVar[Kind] = "invert"
+    METHOD: ClassVar[str] = "feature-inversion"
+
+    def step(self) -> str:
+        """``invert <layer> (sample <n>)``."""
+        o: Any = self.options
+        return f"invert {o.layer} (sample {o.sample})"
+
+
+#: The spec sections that reach a method through its registry, in the order an audit runs them.
+METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec}
 
 
 class GateSpec(_Strict):

@@ -21,8 +21,7 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.errors import NotApplicableError
-from xai.explain.daam import daam, why_not_daam
+from xai.explain.daam import Daam
 from xai.zoo import load_model
 
 
@@ -41,13 +40,12 @@ def daam_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate images of one class and map each prompt token's cross-attention onto them (DAAM)."""
+    options = Daam.parse_options(class_index=class_index, samples=samples, steps=steps, guidance=guidance)
     dev = resolve_device(check_device(device))
     handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
                         console=stderr_console(enabled=not json_out)).to(dev)
-    reason = why_not_daam(handle)
-    if reason:
-        raise NotApplicableError(f"daam does not apply to {handle.name}: {reason}")
-    result = daam(handle, class_index, samples=samples, seed=seed or 0, sample_steps=steps, guidance=guidance)
+    Daam.check_applies(handle)
+    result = Daam.run(handle, None, options, seed=seed or 0)
     page = None
     if out is not None:
         from xai.report.daam import write_daam_report  # jinja2 only when a page is asked for

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from xai._device import resolve_device
+from xai._method import Options
 from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
@@ -22,7 +23,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError, NotApplicableError
-from xai.explain.dream import OBJECTIVES, PARAMETRISATIONS, dream, why_not_dream
+from xai.explain.dream import OBJECTIVES, PARAMETRISATIONS, Dream
 from xai.zoo import load_model
 
 
@@ -46,22 +47,21 @@ def dream_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Optimise an input that maximises one channel, neuron, layer or class of an image model."""
-    if objective not in OBJECTIVES:
-        raise DataError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
-    if param not in PARAMETRISATIONS:
-        raise DataError(f"--param must be one of {', '.join(PARAMETRISATIONS)}, got {param!r}")
+    values = {"objective": objective, "channel": channel, "steps": steps, "octaves": octaves, "param": param,
+              "from_image": from_image, "lr": lr, "tv": tv, "l2": l2, "top_k": top_k}
+    options: Options | None = None
+    if layer is not None or objective == "class" or objective not in OBJECTIVES:
+        options = Dream.parse_options(values, layer=layer)  # bad values fail before the model loads
     dev = resolve_device(check_device(device))
     handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
                         console=stderr_console(enabled=not json_out)).to(dev)
-    reason = why_not_dream(handle, objective)
+    reason = Dream.why_not(handle, objective)
     if reason:
         raise NotApplicableError(f"dream does not apply to {handle.name}: {reason}")
-    if objective != "class" and layer is None:
+    if options is None:  # the one rule that needs the model: name the layers it could excite
         raise DataError(f"--layer is required for --objective {objective}; {handle.name}'s layers "
                         f"worth explaining: {', '.join(handle.layers) or 'none named'}")
-    result = dream(handle, layer, objective=objective, channel=channel, steps=steps,  # type: ignore[arg-type]
-                   octaves=octaves, param=param, from_image=from_image, lr=lr, tv=tv, l2=l2,  # type: ignore[arg-type]
-                   top_k=top_k, seed=seed or 0)
+    result = Dream.run(handle, None, options, seed=seed or 0)
     page = None
     if out is not None:
         from xai.report.dream import write_dream_report  # jinja2 only when a page is asked for

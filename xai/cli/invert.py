@@ -22,15 +22,15 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.errors import DataError, NotApplicableError
+from xai.errors import DataError
 from xai.explain.dream import PARAMETRISATIONS
 from xai.explain.inversion import (
     InversionGallery,
     InversionResult,
+    Invert,
     invert_layers,
     style_reconstruction,
     style_transfer,
-    why_not_invert,
 )
 from xai.zoo import load_model
 
@@ -66,9 +66,7 @@ def invert_command(
     dev = resolve_device(check_device(device))
     handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
                         console=stderr_console(enabled=not json_out)).to(dev)
-    reason = why_not_invert(handle)
-    if reason:
-        raise NotApplicableError(f"inversion does not apply to {handle.name}: {reason}")
+    Invert.check_applies(handle)
     layers = list(handle.layers) if all_layers else list(layer or [])
     if not layers:
         raise DataError(f"--layer (or --all-layers) is required; {handle.name}'s layers worth explaining: "

@@ -23,7 +23,7 @@ from xai.cli._common import (
 )
 from xai.datasets import load_dataset
 from xai.errors import DataError
-from xai.explain.projection import METHODS, project
+from xai.explain.projection import METHODS, Projection
 from xai.zoo import check_model_on_data, load_model
 
 
@@ -44,6 +44,9 @@ def project_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Map a layer's activations to 2-D; silhouette scores say which columns it separates."""
+    options = Projection.parse_options(
+        layer=layer, method=method, samples=samples,
+        color_by=[c.strip() for item in color for c in item.split(",")] if color else None)
     dev = resolve_device(check_device(device))
     handle = load_model(model, zoo_dir=zoo_dir, data=data, device=str(dev.type), train_missing=True,
                         seed=seed or 0, console=stderr_console(enabled=not json_out)).to(dev)
@@ -52,9 +55,8 @@ def project_command(
         raise DataError(f"say which data to map with --data; {handle.name} names no dataset")
     dataset = load_dataset(name, split)
     check_model_on_data(handle, dataset)
-    result = project(handle, dataset, layer=layer, method=method, samples=samples,
-                     color_by=[c.strip() for item in color for c in item.split(",")] if color else None,
-                     seed=seed or 0)
+    Projection.check_applies(handle)
+    result = Projection.run(handle, dataset, options, seed=seed or 0)
     page = None
     if out is not None:
         from xai.report.projection import write_projection_report  # jinja2 only when a page is asked for

@@ -30,13 +30,12 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.datasets import load_dataset
-from xai.errors import DataError, NotApplicableError
+from xai.errors import DataError
 from xai.explain import AttributionResult
 from xai.explain.rollout import HEAD_FUSIONS, MODES
-from xai.explain.tokens import TokenRelevance, token_relevance
+from xai.explain.tokens import TokenRelevance, TokenRelevanceMethod
 from xai.report.tokens import write_tokens_report
 from xai.zoo import MODELS, check_model_on_data, get_entry, load_model
-from xai.zoo.handle import eval_mode
 
 METHOD = "attention-rollout"
 
@@ -89,16 +88,13 @@ def rollout(
         handle = load_model(model, weights=weights, data=data, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
                             train_missing=True, seed=seed or 0,
                             console=stderr_console(enabled=not json_out)).to(resolve_device(check_device(device)))
-        if handle.modality != "text":
-            raise NotApplicableError(f"--text needs a text model; {model} takes {handle.modality} inputs")
-        if data or handle.dataset:
-            check_model_on_data(handle, load_dataset(data or handle.dataset or "", "test"))
-        with eval_mode(handle.module):
-            if text:
-                result = token_relevance(handle, list(text), target=parse_target(target), **options)
-            else:
-                ids = load_dataset(data or handle.dataset or "", "test").x[: samples or 8]
-                result = token_relevance(handle, ids=ids, target=parse_target(target), **options)
+        TokenRelevanceMethod.check_applies(handle)
+        rows = load_dataset(data or handle.dataset or "", "test") if data or handle.dataset else None
+        if rows is not None:
+            check_model_on_data(handle, rows)
+        request = {**options, "texts": list(text) if text else None, "samples": samples or 8,
+                   "target": parse_target(target)}
+        result = TokenRelevanceMethod.run(handle, None if text else rows, request, seed=seed or 0)
         _text_output(result, json_out=json_out, out=out)
         return
     if pool is not None or compare is not None:

@@ -33,8 +33,7 @@ from xai.cli._common import (
 )
 from xai.datasets import load_dataset
 from xai.errors import DataError
-from xai.explain import EXPLAINERS
-from xai.explain.sanity import sanity_check
+from xai.explain.sanity import SanityChecks, sanity_check
 from xai.report.sanity import write_sanity
 from xai.zoo import check_model_on_data, load_model
 
@@ -58,8 +57,10 @@ def sanity(
     json_out: JsonOpt = False,
 ) -> None:
     """Check a method's explanations: deletion/insertion, weight randomisation, infidelity."""
-    EXPLAINERS.get(method)  # an unknown method lists the known ones
-    options = with_layer(parse_options(option), layer)
+    # the one options model: an unknown method lists the known ones before the model loads
+    checks = SanityChecks.parse_options(method=method, samples=samples, steps=steps, target=parse_target(target),
+                                        options=with_layer(parse_options(option), layer))
+    assert isinstance(checks, SanityChecks.Options)
     console = stderr_console(enabled=not json_out)
     run_seed = seed or 0
     handle = load_model(model, weights=str(weights) if weights else None, data=data,
@@ -69,10 +70,13 @@ def sanity(
     data_name = data or handle.dataset
     if data_name is None:
         raise DataError(f"say which data to check {model} on (--data)")
-    rows = sample_rows(load_dataset(data_name, "test"), samples, run_seed)
+    rows = sample_rows(load_dataset(data_name, "test"), checks.samples, run_seed)
     check_model_on_data(handle, rows)
     note = (lambda text: console.print(f"[dim]{safe_text(text)}[/]")) if console is not None else None
-    result = sanity_check(handle, method, rows, options=options, target=parse_target(target), steps=steps,
+    # SanityChecks.run's core call, with progress notes on the terminal
+    result = sanity_check(handle, checks.method, rows, options=checks.options, target=checks.target,
+                          steps=checks.steps, mprt_steps=checks.mprt_steps,
+                          sensitivity_samples=checks.sensitivity_samples, batch_size=checks.batch_size,
                           seed=run_seed, progress=note)
     page = write_sanity(result, out) if out is not None else None
     if json_out:

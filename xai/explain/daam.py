@@ -40,20 +40,23 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
+from pydantic import Field
 from torch import nn
 
+from xai._method import Capabilities, Kind, Method, Options
 from xai._provenance import Provenance, sha256_array
 from xai._results import to_jsonable
 from xai.errors import DataError, NotApplicableError
 from xai.explain._hooks import NamedForwardHooks
+from xai.explain._index import DAAMS
 from xai.zoo.handle import ModelHandle, eval_mode
 
-__all__ = ["CrossAttentionMaps", "DaamResult", "daam", "ink_lift", "why_not_daam"]
+__all__ = ["CrossAttentionMaps", "Daam", "DaamResult", "daam", "ink_lift"]
 
 #: Pixels whose generated intensity is above this count as ink (for :func:`ink_lift`).
 INK_THRESHOLD = 0.5
@@ -214,18 +217,6 @@ class DaamResult:
         return out
 
 
-def why_not_daam(handle: ModelHandle) -> str | None:
-    """Why DAAM cannot run on ``handle`` (``None`` when it can)."""
-    module = handle.module
-    names = getattr(module, "cross_attention", ())
-    if not names:
-        return "it needs a diffusion model that declares its cross-attention modules (module.cross_attention)"
-    for attr in ("sample", "prompt_tokens", "tokens"):
-        if not hasattr(module, attr):
-            return f"the model declares cross-attention but has no {attr!r} to sample prompts with"
-    return None
-
-
 def daam(handle: ModelHandle, class_index: int, *, samples: int = 4, seed: int = 0,
          sample_steps: int | None = None, guidance: float | None = None) -> DaamResult:
     """Generate ``samples`` images of class ``class_index`` and their per-token DAAM heat maps.
@@ -250,7 +241,7 @@ def daam(handle: ModelHandle, class_index: int, *, samples: int = 4, seed: int =
     >>> m["daam.7.ink_lift"] > 1  # the class token's map lies on the digit's ink
     True
     """
-    reason = why_not_daam(handle)
+    reason = Daam.why_not(handle)
     if reason:
         raise NotApplicableError(f"daam does not apply to {handle.name}: {reason}")
     n_classes = len(handle.class_names)
@@ -291,3 +282,43 @@ def daam(handle: ModelHandle, class_index: int, *, samples: int = 4, seed: int =
         options={"samples": samples, "sample_steps": sample_steps, "guidance": guidance},
         provenance=provenance,
     )
+
+
+@DAAMS.register("daam")
+class Daam(Method):
+    """Per-token cross-attention heat maps of a diffusion model's samples (DAAM)."""
+
+    name: ClassVar[str] = "daam"
+    kind: ClassVar[Kind] = "daam"
+    paper: ClassVar[str] = "Tang et al. 2023, What the DAAM: Interpreting Stable Diffusion Using Cross Attention"
+    capabilities: ClassVar[Capabilities] = Capabilities(needs_sampler=True, needs_gradients=False)
+
+    class Options(Options):
+        """The one source of :func:`daam`'s defaults (``xai daam``'s options)."""
+
+        class_index: int = Field(default=0, ge=0)
+        samples: int = Field(default=4, gt=0)
+        steps: int | None = Field(default=None, gt=0, description="DDIM steps (default: the model's)")
+        guidance: float | None = Field(default=None, ge=0, description="guidance scale (default: the model's)")
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """The capability check (a sampler), then declared cross-attention and prompt tokens."""
+        reason = super().why_not(handle)
+        if reason:
+            return reason
+        module = handle.module
+        if not getattr(module, "cross_attention", ()):
+            return "it needs a diffusion model that declares its cross-attention modules (module.cross_attention)"
+        for attr in ("prompt_tokens", "tokens"):
+            if not hasattr(module, attr):
+                return f"the model declares cross-attention but has no {attr!r} to sample prompts with"
+        return None
+
+    @classmethod
+    def run(cls, handle: ModelHandle, data: Any, options: Any, seed: int = 0) -> DaamResult:
+        """:func:`daam` with validated options (``data`` is not read: the model generates its images)."""
+        opts = cls.parse_options(options)
+        assert isinstance(opts, Daam.Options)
+        return daam(handle, opts.class_index, samples=opts.samples, seed=seed, sample_steps=opts.steps,
+                    guidance=opts.guidance)

@@ -36,28 +36,31 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
+from pydantic import Field, model_validator
 from torch import nn
 
 from xai._device import single_cpu_thread
+from xai._method import Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
+from xai.explain._index import DREAMS
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
     "OBJECTIVES",
     "PARAMETRISATIONS",
+    "Dream",
     "DreamResult",
     "LayerCapture",
     "activation_objective",
     "dream",
-    "why_not_dream",
 ]
 
 Objective = Literal["channel", "neuron", "layer", "class"]
@@ -153,18 +156,6 @@ def _position(shape: torch.Size, position: tuple[int, ...] | None) -> tuple[int,
     if len(position) != len(shape) or any(not 0 <= p < s for p, s in zip(position, shape, strict=False)):
         raise DataError(f"position {tuple(position)} is outside this layer's positions {tuple(shape)}")
     return tuple(position)
-
-
-def why_not_dream(handle: ModelHandle, objective: str = "channel") -> str | None:
-    """Why activation maximisation cannot run on ``handle`` (``None`` when it can)."""
-    if handle.modality != "image":
-        return (f"activation maximisation optimises an image input and {handle.name} takes "
-                f"{handle.modality} inputs")
-    if len(handle.input_shape) != 3:
-        return f"it needs a (C, H, W) input shape, {handle.name} has {handle.input_shape}"
-    if objective == "class" and not handle.class_names:
-        return f"the class objective needs class logits and {handle.name} names no classes"
-    return None
 
 
 # ---------------------------------------------------------------- parametrisations
@@ -437,7 +428,7 @@ def dream(
         The split to draw ``from_image`` and the top-k examples from (default: the
         model's own dataset, test split).
     """
-    reason = why_not_dream(handle, objective)
+    reason = Dream.why_not(handle, objective)
     if reason:
         raise NotApplicableError(f"dream does not apply to {handle.name}: {reason}")
     if objective not in OBJECTIVES:
@@ -566,3 +557,63 @@ def _position_of(handle: ModelHandle, layer: str | None, position: tuple[int, ..
         handle.module(torch.zeros((1, *handle.input_shape), device=handle.device))
         assert cap.output is not None
         return tuple(s // 2 for s in _channels_first(cap.output).shape[2:])
+
+
+# ---------------------------------------------------------------- the method
+
+
+@DREAMS.register("activation-maximisation")
+class Dream(Method):
+    """Activation maximisation: the input that most excites one unit (DeepDream, feature visualisation)."""
+
+    name: ClassVar[str] = "activation-maximisation"
+    kind: ClassVar[Kind] = "dream"
+    paper: ClassVar[str] = "Olah et al. 2017, Feature Visualization (Distill); Mordvintsev et al. 2015"
+    capabilities: ClassVar[Capabilities] = Capabilities(modalities=frozenset({"image"}))
+
+    class Options(Options):
+        """One panel; the one source of :func:`dream`'s defaults (the ``[[dream]]`` spec section's keys)."""
+
+        layer: str | None = Field(default=None, min_length=1)
+        objective: Objective = "channel"
+        channel: int = Field(default=0, ge=0)
+        position: tuple[int, ...] | None = None
+        steps: int = Field(default=128, gt=0)
+        lr: float = Field(default=0.05, gt=0)
+        param: Parametrisation = "pixel"
+        octaves: int = Field(default=1, gt=0)
+        octave_scale: float = Field(default=1.4, gt=1)
+        jitter: int = Field(default=1, ge=0)
+        scales: tuple[float, ...] = (1.0, 0.975, 1.025, 0.95, 1.05)
+        degrees: float = Field(default=5.0, ge=0)
+        tv: float = Field(default=0.0, ge=0)
+        l2: float = Field(default=0.0, ge=0)
+        from_image: int | None = Field(default=None, ge=0)
+        noise: float = Field(default=0.1, ge=0)
+        top_k: int = Field(default=8, ge=0)
+
+        @model_validator(mode="after")
+        def _layer_unless_class(self) -> Dream.Options:
+            if self.objective != "class" and self.layer is None:
+                raise ValueError(f"a {self.objective} objective needs `layer`")
+            return self
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle, objective: str = "channel") -> str | None:  # type: ignore[override]
+        """The capability check, then the input shape and (``class`` objective) the class names."""
+        reason = super().why_not(handle)
+        if reason:
+            return reason
+        if len(handle.input_shape) != 3:
+            return f"it needs a (C, H, W) input shape, {handle.name} has {handle.input_shape}"
+        if objective == "class" and not handle.class_names:
+            return f"the class objective needs class logits and {handle.name} names no classes"
+        return None
+
+    @classmethod
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any, seed: int = 0) -> DreamResult:
+        """:func:`dream` with validated options (``data``: where the start image and top-k come from)."""
+        opts = cls.parse_options(options)
+        assert isinstance(opts, Dream.Options)
+        values = opts.model_dump(exclude={"layer"})
+        return dream(handle, opts.layer, data=data, seed=seed, **values)

@@ -36,21 +36,26 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from xai._device import single_cpu_thread
 from xai._features import gram_matrix
+from xai._method import Capabilities, Method, Options
+from xai._method import Kind as MethodKind
 from xai._provenance import Provenance, sha256_array
 from xai._results import to_jsonable
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
-from xai.explain.dream import PARAMETRISATIONS, LayerCapture, _Fourier, _Pixel, total_variation
+from xai.explain._index import INVERSIONS
+from xai.explain.dream import PARAMETRISATIONS, LayerCapture, Parametrisation, _Fourier, _Pixel, total_variation
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
+    "Invert",
     "InversionGallery",
     "InversionResult",
     "gram_matrix",
@@ -59,7 +64,6 @@ __all__ = [
     "load_image",
     "style_reconstruction",
     "style_transfer",
-    "why_not_invert",
 ]
 
 Kind = Literal["features", "style", "transfer"]
@@ -67,15 +71,6 @@ ImageSpec = int | str | Path | torch.Tensor | None
 
 
 # ---------------------------------------------------------------- inputs
-
-
-def why_not_invert(handle: ModelHandle) -> str | None:
-    """Why inversion cannot run on ``handle`` (``None`` when it can)."""
-    if handle.modality != "image":
-        return f"inversion optimises an image input and {handle.name} takes {handle.modality} inputs"
-    if len(handle.input_shape) != 3:
-        return f"it needs a (C, H, W) input shape, {handle.name} has {handle.input_shape}"
-    return None
 
 
 def load_image(path: str | Path, shape: Sequence[int], lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
@@ -299,7 +294,7 @@ class InversionGallery:
 
 
 def _check(handle: ModelHandle, layers: Sequence[str], steps: int, lr: float, tv: float, param: str) -> None:
-    reason = why_not_invert(handle)
+    reason = Invert.why_not(handle)
     if reason:
         raise NotApplicableError(f"inversion does not apply to {handle.name}: {reason}")
     if not layers:
@@ -573,3 +568,43 @@ def style_transfer(
         content_loss=c_end, style_loss=float(s_end_t), content_loss_start=c_start, style_loss_start=s_start,
         options=options,
         provenance=_provenance(handle, sha256_array(content_src.image, style_src.image), seed, clock))
+
+
+# ---------------------------------------------------------------- the method
+
+
+@INVERSIONS.register("feature-inversion")
+class Invert(Method):
+    """Feature inversion: an image reconstructed from one layer's features (Mahendran & Vedaldi 2015)."""
+
+    name: ClassVar[str] = "feature-inversion"
+    kind: ClassVar[MethodKind] = "invert"
+    paper: ClassVar[str] = "Mahendran & Vedaldi 2015, Understanding Deep Image Representations by Inverting Them"
+    capabilities: ClassVar[Capabilities] = Capabilities(modalities=frozenset({"image"}))
+
+    class Options(Options):
+        """One panel; the one source of :func:`invert`'s defaults (the ``[[invert]]`` spec section's keys)."""
+
+        layer: str = Field(min_length=1)
+        sample: int = Field(default=0, ge=0)
+        steps: int = Field(default=300, gt=0)
+        lr: float = Field(default=0.05, gt=0)
+        tv: float = Field(default=0.02, ge=0)
+        param: Parametrisation = "pixel"
+        noise: float = Field(default=0.1, ge=0)
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """The capability check, then a ``(C, H, W)`` input shape."""
+        reason = super().why_not(handle)
+        if reason is None and len(handle.input_shape) != 3:
+            reason = f"it needs a (C, H, W) input shape, {handle.name} has {handle.input_shape}"
+        return reason
+
+    @classmethod
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any, seed: int = 0) -> InversionResult:
+        """:func:`invert` of test sample ``options.sample`` of ``data`` (default: the model's test split)."""
+        opts = cls.parse_options(options)
+        assert isinstance(opts, Invert.Options)
+        return invert(handle, opts.layer, image=opts.sample, data=data, steps=opts.steps, lr=opts.lr, tv=opts.tv,
+                      param=opts.param, noise=opts.noise, seed=seed)

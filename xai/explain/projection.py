@@ -25,18 +25,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE, trustworthiness
 from sklearn.metrics import silhouette_score
 
+from xai._method import Capabilities, Kind, Options
+from xai._method import Method as MethodBase
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
+from xai.explain._index import PROJECTIONS
 from xai.explain.dream import LayerCapture
 from xai.zoo.handle import ModelHandle, eval_mode
 
@@ -162,3 +166,33 @@ def _silhouette(activations: np.ndarray, labels: np.ndarray, seed: int) -> float
     if len(set(labels)) < 2 or len(set(labels)) >= len(labels):
         return float("nan")
     return float(silhouette_score(activations, labels, random_state=seed))
+
+
+@PROJECTIONS.register("projection")
+class Projection(MethodBase):
+    """PCA or t-SNE of one layer's activations, with how well classes and groups separate."""
+
+    name: ClassVar[str] = "projection"
+    kind: ClassVar[Kind] = "project"
+    paper: ClassVar[str] = "van der Maaten & Hinton 2008, Visualizing Data using t-SNE"
+    capabilities: ClassVar[Capabilities] = Capabilities(needs_gradients=False)
+
+    class Options(Options):
+        """The one source of :func:`project`'s defaults (``xai project``'s options)."""
+
+        layer: str | None = Field(default=None, min_length=1, description="default: the model's last named layer")
+        method: Literal["pca", "tsne"] = "pca"
+        samples: int = Field(default=500, ge=5)
+        color_by: tuple[str, ...] | None = Field(default=None, description="grouping columns (default: all)")
+        perplexity: float = Field(default=30.0, gt=0)
+
+    @classmethod
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any, seed: int = 0) -> ProjectionResult:
+        """:func:`project` of ``data`` with validated options."""
+        opts = cls.parse_options(options)
+        assert isinstance(opts, Projection.Options)
+        if data is None:
+            raise DataError(f"{cls.name} needs data whose activations to map")
+        return project(handle, data, layer=opts.layer, method=opts.method, samples=opts.samples,
+                       color_by=None if opts.color_by is None else list(opts.color_by),
+                       perplexity=opts.perplexity, seed=seed)

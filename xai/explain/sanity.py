@@ -35,15 +35,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from captum.metrics import infidelity, sensitivity_max
+from pydantic import Field, field_validator
 from scipy.ndimage import uniform_filter
 from scipy.stats import spearmanr
 from torch import nn
 
+from xai._method import Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset
@@ -56,10 +58,12 @@ from xai.explain._base import (
     data_baseline,
     seeded,
 )
+from xai.explain._index import EXPLAINERS, SANITY_CHECKS
 from xai.explain.text import token_baseline
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = [
+    "SanityChecks",
     "MIN_DELETION_GAIN",
     "MIN_INSERTION_GAIN",
     "MPRT_MAX_CORRELATION",
@@ -612,3 +616,49 @@ def sanity_check(
         example_maps=maps,
         score="target probability" if handle.task in CLASSIFIERS else f"target score ({handle.task})",
     )
+
+
+# ---------------------------------------------------------------- the method
+
+
+@SANITY_CHECKS.register("sanity-checks")
+class SanityChecks(Method):
+    """Sanity checks of one explainer: deletion/insertion, cascading weight randomisation, infidelity."""
+
+    name: ClassVar[str] = "sanity-checks"
+    kind: ClassVar[Kind] = "sanity"
+    paper: ClassVar[str] = ("Adebayo et al. 2018, Sanity Checks for Saliency Maps; "
+                            "Yeh et al. 2019, On the (In)fidelity and Sensitivity of Explanations")
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    class Options(Options):
+        """One check; the one source of :func:`sanity_check`'s defaults (the ``[[sanity]]`` section's keys)."""
+
+        method: str = Field(min_length=1)
+        samples: int = Field(default=16, gt=1)
+        steps: int = Field(default=20, gt=1)
+        target: Literal["predicted", "label"] | int = "predicted"
+        options: dict[str, Any] = Field(default_factory=dict)
+        mprt_steps: int = Field(default=8, gt=0)
+        sensitivity_samples: int = Field(default=8, gt=0)
+        batch_size: int = Field(default=64, gt=0)
+
+        @field_validator("method")
+        @classmethod
+        def _known_explainer(cls, value: str) -> str:
+            if value not in EXPLAINERS:  # the lazy table: no explainer module is imported
+                raise ValueError(f"unknown explainer {value!r}; known: {', '.join(EXPLAINERS.names())}")
+            return value
+
+    @classmethod
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any, seed: int = 0) -> SanityResult:
+        """:func:`sanity_check` on ``options.samples`` seeded rows of ``data``."""
+        from xai.audit.runner import sample_rows  # the audit's row sampler (imported on use: no cycle)
+
+        opts = cls.parse_options(options)
+        assert isinstance(opts, SanityChecks.Options)
+        if data is None:
+            raise DataError(f"{cls.name} needs data to explain")
+        return sanity_check(handle, opts.method, sample_rows(data, opts.samples, seed), options=opts.options,
+                            target=opts.target, steps=opts.steps, mprt_steps=opts.mprt_steps,
+                            sensitivity_samples=opts.sensitivity_samples, batch_size=opts.batch_size, seed=seed)

@@ -21,16 +21,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
+from pydantic import Field
 
+from xai._method import Capabilities, Kind, Method
 from xai._provenance import Provenance, sha256_array
-from xai.errors import DataError, NotApplicableError
+from xai.datasets import Dataset
+from xai.errors import DataError
 from xai.explain._base import create_explainer
-from xai.zoo.handle import ModelHandle
+from xai.explain._index import TOKEN_METHODS
+from xai.explain.rollout import AttentionRollout
+from xai.zoo.handle import ModelHandle, eval_mode
 
-__all__ = ["TokenRelevance", "token_relevance"]
+__all__ = ["TokenRelevance", "TokenRelevanceMethod", "token_relevance"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class TokenRelevance:
         pairs = list(zip(self.tokens[i], self.relevance[i], strict=True))
         return sorted(pairs, key=lambda p: -p[1])[:k]
 
+    def metrics(self) -> dict[str, float]:
+        """No named scalar yet: relevance is per token of free text, nothing a gate can address by name."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         document = asdict(self)
@@ -93,10 +102,8 @@ def token_relevance(handle: ModelHandle, texts: list[str] | None = None, *, ids:
         :class:`~xai.explain.rollout.AttentionRollout` options (``mode``, ``head_fusion``,
         ``discard_ratio``, ``pool``, ``compare``).
     """
-    tokenizer = getattr(handle.module, "tokenizer", None)
-    if handle.modality != "text" or tokenizer is None:
-        raise NotApplicableError(f"token relevance needs a text model with a tokenizer; {handle.name} takes "
-                                 f"{handle.modality} inputs")
+    TokenRelevanceMethod.check_applies(handle)
+    tokenizer = handle.module.tokenizer
     if (texts is None) == (ids is None):
         raise DataError("give sentences or token ids, not both or neither")
     start = time.perf_counter()
@@ -137,3 +144,43 @@ def token_relevance(handle: ModelHandle, texts: list[str] | None = None, *, ids:
     return TokenRelevance(model=handle.name, method="attention-rollout", options=dict(explainer.options),
                           texts=tuple(texts), tokens=tokens, relevance=relevance, explained=explained,
                           provenance=provenance)
+
+
+@TOKEN_METHODS.register("token-relevance")
+class TokenRelevanceMethod(Method):
+    """Per-token attention relevance of a text model's sentences (attention rollout, flow or grad)."""
+
+    name: ClassVar[str] = "token-relevance"
+    kind: ClassVar[Kind] = "tokens"
+    paper: ClassVar[str] = AttentionRollout.paper
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        tasks=AttentionRollout.capabilities.tasks, modalities=frozenset({"text"}), needs_attention=True)
+
+    class Options(AttentionRollout.Options):
+        """Attention rollout's options plus what to explain: ``texts``, or ``samples`` rows of the data."""
+
+        texts: tuple[str, ...] | None = None
+        samples: int = Field(default=8, gt=0)
+
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """A text model first (the clearest reason), then the capabilities, then a tokenizer on the module."""
+        if handle.modality != "text":
+            return f"it needs a text model; {handle.name} takes {handle.modality} inputs"
+        reason = super().why_not(handle)
+        if reason is None and getattr(handle.module, "tokenizer", None) is None:
+            reason = f"it needs a tokenizer (module.tokenizer); {handle.name} carries none"
+        return reason
+
+    @classmethod
+    def run(cls, handle: ModelHandle, data: Dataset | None, options: Any, seed: int = 0) -> TokenRelevance:
+        """:func:`token_relevance` of ``options.texts``, or of the first ``options.samples`` rows of ``data``."""
+        opts = cls.parse_options(options)
+        assert isinstance(opts, TokenRelevanceMethod.Options)
+        rollout = opts.model_dump(exclude={"texts", "samples", "target"}, exclude_none=True)
+        with eval_mode(handle.module):
+            if opts.texts is not None:
+                return token_relevance(handle, list(opts.texts), target=opts.target, **rollout)
+            if data is None:
+                raise DataError(f"{cls.name}: give texts or data to take token ids from")
+            return token_relevance(handle, ids=data.x[:opts.samples], target=opts.target, **rollout)

@@ -1,0 +1,87 @@
+"""Every registered method of every kind follows the one Method protocol (xai/_method.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import get_args
+
+import pytest
+
+from xai._method import Capabilities, Kind, Method, Options
+from xai.audit.spec import METHOD_SECTIONS, parse_spec
+from xai.errors import DataError
+from xai.explain._index import DEFAULT_METHOD, METHODS, method_registry
+
+KINDS = [k for k in get_args(Kind) if k != "bias"]  # the embedding tests are not Methods yet
+ALL = [(kind, name) for kind in KINDS for name in method_registry(kind).names()]
+
+
+def test_every_kind_but_bias_has_a_registry_with_methods():
+    assert set(METHODS) | {"probe"} == set(KINDS)
+    for kind in KINDS:
+        assert len(method_registry(kind)) > 0, kind
+    assert {kind for kind, _ in ALL} == set(KINDS)
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}:{n}" for k, n in ALL])
+def test_registered_method_follows_the_protocol(kind, name):
+    cls = method_registry(kind).get(name)
+    assert isinstance(cls, type) and issubclass(cls, Method)
+    assert cls.kind == kind and cls.name == name
+    assert isinstance(cls.capabilities, Capabilities)
+    assert isinstance(cls.Options, type) and issubclass(cls.Options, Options)
+    assert cls.Options.model_config.get("extra") == "forbid" and cls.Options.model_config.get("frozen")
+    described = cls.describe()
+    assert described["name"] == name and described["kind"] == kind and described["summary"]
+    assert set(described["options"]) == set(cls.Options.model_fields)
+    json.dumps(described)  # JSON-ready (``xai methods --json``)
+    required = [f for f, info in cls.Options.model_fields.items() if info.is_required()]
+    expected = f"option {required[0]}: Field required" if required else "unknown option 'no_such_option'"
+    with pytest.raises(DataError, match=rf"^{name}: {expected}"):  # one line naming the method and the option
+        cls.parse_options({"no_such_option": 1})
+
+
+@pytest.mark.parametrize(("kind", "name"), [(k, n) for k, n in ALL if k not in ("explain", "probe")],
+                         ids=[f"{k}:{n}" for k, n in ALL if k not in ("explain", "probe")])
+def test_run_returns_a_result(kind, name):
+    import dataclasses
+    import sys
+    from typing import get_type_hints
+
+    cls = method_registry(kind).get(name)
+    returned = get_type_hints(cls.run, vars(sys.modules[cls.__module__]))["return"]
+    assert callable(returned.to_dict) and callable(returned.metrics), returned
+    assert "provenance" in {f.name for f in dataclasses.fields(returned)}, returned
+
+
+@pytest.mark.parametrize(("kind", "defaults"), [
+    ("dream", {"steps": 128, "top_k": 8, "lr": 0.05, "objective": "channel"}),  # dream()'s own defaults
+    ("invert", {"steps": 300, "lr": 0.05, "tv": 0.02, "sample": 0}),  # invert()'s own defaults
+    ("sanity", {"samples": 16, "steps": 20, "target": "predicted", "mprt_steps": 8}),
+])
+def test_spec_sections_take_their_defaults_from_the_options(kind, defaults):
+    key = {"dream": 'layer = "conv2"', "invert": 'layer = "conv1"', "sanity": 'method = "saliency"'}[kind]
+    spec = parse_spec(f'title = "t"\n[model]\nname = "lenet"\n[[{kind}]]\n{key}\n')
+    (entry,) = getattr(spec, kind)
+    cls = METHOD_SECTIONS[kind].method_class()
+    assert cls is method_registry(kind).get(DEFAULT_METHOD[kind])
+    assert isinstance(entry.options, cls.Options)
+    assert {k: getattr(entry.options, k) for k in defaults} == defaults
+    assert entry.options == cls.parse_options({key.split(" = ")[0]: key.split(" = ")[1].strip('"')})
+
+
+def test_function_defaults_match_the_options():
+    import inspect
+
+    from xai.explain.dream import Dream, dream
+    from xai.explain.inversion import Invert, invert
+    from xai.explain.projection import Projection, project
+
+    for cls, function, renamed in ((Dream, dream, {}), (Invert, invert, {"sample": None}),
+                                   (Projection, project, {})):
+        parameters = inspect.signature(function).parameters
+        for field, info in cls.Options.model_fields.items():
+            if field in renamed or field not in parameters or parameters[field].default is inspect.Parameter.empty:
+                continue
+            default = parameters[field].default
+            assert info.default == (tuple(default) if isinstance(default, list) else default), (cls.name, field)
