@@ -1,14 +1,14 @@
 """Every registered method of every kind, described from its class: the data behind ``xai methods``.
 
-``METHOD_REGISTRIES`` maps each kind (a spec section) to its lazy registry; a new kind is one
-line here. Listing names is torch-free; :func:`list_methods` imports the method modules
-(each class's ``Options`` model and capabilities are the description, nothing is written
-by hand).
+``METHOD_REGISTRIES`` maps each kind (a spec section or command) to its lazy registry: the
+explainers and the single-method families of :mod:`xai.explain._index`, and the probes.
+Listing names is torch-free; :func:`list_methods` imports the method modules (each class's
+``Options`` model and capabilities are the description, nothing is written by hand).
 
 Examples
 --------
->>> sorted(METHOD_REGISTRIES)[:2]
-['explain', 'probe']
+>>> list(METHOD_REGISTRIES)
+['explain', 'probe', 'sanity', 'dream', 'invert', 'daam', 'project', 'tokens']
 >>> "saliency" in method_names("explain")
 True
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from xai._registry import Registry
 from xai.errors import UnknownNameError
-from xai.explain._index import EXPLAINERS
+from xai.explain._index import EXPLAINERS, METHODS
 from xai.fairness._index import PROBES
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = ["METHOD_REGISTRIES", "list_methods", "method_names", "option_rows", "
 METHOD_REGISTRIES: dict[str, Registry[Any]] = {
     "explain": EXPLAINERS,
     "probe": PROBES,
+    **{kind: registry for kind, registry in METHODS.items() if kind != "explain"},
 }
 
 

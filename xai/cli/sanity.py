@@ -33,6 +33,7 @@ from xai.cli._common import (
 )
 from xai.datasets import load_dataset
 from xai.errors import DataError
+from xai.explain._index import EXPLAINERS
 from xai.explain.sanity import SanityChecks, sanity_check
 from xai.report.sanity import write_sanity
 from xai.zoo import check_model_on_data, load_model
