@@ -213,8 +213,17 @@ class Method(ABC):
             "paper": cls.paper,
             "default": cls.default,
             "capabilities": cls.capabilities.to_dict(),
-            "options": cls.Options.model_json_schema().get("properties", {}),
+            "options": cls._option_schemas(),
         }
+
+    @classmethod
+    def _option_schemas(cls) -> dict[str, Any]:
+        """The options' JSON schemas; a ``default_factory`` (``{}``, ``[]``) shows its value too."""
+        properties: dict[str, Any] = cls.Options.model_json_schema().get("properties", {})
+        for name, field in cls.Options.model_fields.items():
+            if field.default_factory is not None and name in properties and "default" not in properties[name]:
+                properties[name]["default"] = field.get_default(call_default_factory=True)
+        return properties
 
     @classmethod
     @abstractmethod

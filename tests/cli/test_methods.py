@@ -33,7 +33,8 @@ def test_json_lists_every_registered_method_of_every_kind_with_its_options():
         assert [o["name"] for o in row["options"]] == list(fields), name  # every option, in order
         for option in row["options"]:
             field = fields[option["name"]]
-            default = None if field.is_required() else field.default  # a required option shows no default
+            # a required option shows no default; a default_factory shows the value it makes
+            default = None if field.is_required() else field.get_default(call_default_factory=True)
             assert option["default"] == (list(default) if isinstance(default, tuple) else default), (name, option)
         assert set(row["capabilities"]) >= {"tasks", "modalities", "needs_layer", "needs_attention"}
         assert row["summary"]
