@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from xai.audit import collect_spec_paths, default_specs, load_spec, parse_spec, run_audit
-from xai.errors import NotApplicableError, SpecError, UnknownNameError
+from xai.errors import NotApplicableError, SpecError
 from xai.zoo import load_model
 
 GOOD = """
@@ -85,9 +85,15 @@ def test_run_audit_on_a_small_spec(lenet, digits_test):
 
 
 def test_unknown_method_in_spec_fails_before_work():
-    spec = parse_spec(GOOD.replace('"saliency"', '"gradcam++"'))
-    with pytest.raises(UnknownNameError, match="integrated-gradients"):
-        run_audit(spec, slug="x")
+    # when the spec loads, not when the audit runs: the message names the key and the known methods
+    with pytest.raises(SpecError, match=r"explain\.0: unknown explainer 'gradcam\+\+'; known: .*integrated-gradients"):
+        parse_spec(GOOD.replace('"saliency"', '"gradcam++"'))
+
+
+def test_bad_option_in_spec_fails_when_the_spec_loads():
+    bad = GOOD.replace('"saliency"', '"integrated-gradients"\noptions = { steps = "many" }')
+    with pytest.raises(SpecError, match=r"explain\.0: integrated-gradients: option steps: .*\(got 'many'\)"):
+        parse_spec(bad)
 
 
 def test_probes_that_need_options_only_run_when_named(lenet):

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from xai._method import Kind
 from xai._typing import SEED_MAX
-from xai.errors import SpecError
+from xai.errors import SpecError, XaiError
 
 if TYPE_CHECKING:
     from xai._method import Method, Options
@@ -82,20 +82,46 @@ class DataSpec(_Strict):
 
 
 class ExplainSpec(_Strict):
-    """One attribution method and how many samples it explains."""
+    """One attribution method and how many samples it explains.
+
+    The method's name and ``options`` are checked by its ``Options`` model when the spec
+    loads, so a typo fails before any model runs (model-dependent checks come at run time).
+    """
 
     method: str = Field(min_length=1)
     samples: int = Field(default=8, gt=0)
     target: Literal["predicted", "label"] | int = "predicted"
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _method_and_options(self) -> ExplainSpec:
+        from xai.explain._index import EXPLAINERS
+
+        _check_options(lambda: EXPLAINERS.get(self.method).parse_options({**self.options, "target": self.target}))
+        return self
+
 
 class ProbeSpec(_Strict):
-    """One bias probe; ``sensitive`` defaults to the data's sensitive columns."""
+    """One bias probe; ``sensitive`` defaults to the data's sensitive columns (options checked at load)."""
 
     name: str = Field(min_length=1)
     sensitive: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _probe_and_options(self) -> ProbeSpec:
+        from xai.fairness._index import PROBES
+
+        _check_options(lambda: PROBES.get(self.name).parse_options(self.options))
+        return self
+
+
+def _check_options(parse: Any) -> None:
+    """Run a method's option parsing; its one-line error becomes this entry's validation error."""
+    try:
+        parse()
+    except XaiError as exc:
+        raise ValueError(str(exc)) from None
 
 
 GateOp = Literal["<=", "<", ">=", ">"]

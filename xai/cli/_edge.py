@@ -73,6 +73,20 @@ def set_flags(*, debug: bool, verbose: bool) -> None:
         warnings.simplefilter("default")
 
 
+def _is_validation_error(exc: BaseException) -> bool:
+    """A pydantic ``ValidationError`` (a ``ValueError``), told apart without importing pydantic."""
+    return type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic")
+
+
+def _validation_message(exc: Any) -> str:
+    """The first error of a pydantic ``ValidationError`` as one line: ``key: message``."""
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{key}: {message}{more}" if key else f"{message}{more}"
+
+
 def _env_debug() -> bool:
     return os.environ.get("XAI_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -107,6 +121,13 @@ class EdgeGroup(TyperGroup):
             self._debug_traceback()
             _error(str(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except ValueError as exc:
+            if not _is_validation_error(exc):
+                self._internal(exc)
+            # pydantic validating what the user typed (a spec built from flags): bad input
+            self._debug_traceback()
+            _error(_validation_message(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
         except OSError as exc:
             if exc.errno == errno.EPIPE:  # the reader went away (`xai ... | head`): nothing to say
                 raise typer.Exit(_EXIT_BROKEN_PIPE) from None
@@ -114,10 +135,13 @@ class EdgeGroup(TyperGroup):
             _error(_os_error_message(exc))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except Exception as exc:  # a bug: say so in one line, the traceback on request
-            self._debug_traceback()
-            hint = "" if _FLAGS.debug else " (rerun with --debug for the traceback)"
-            _error(f"internal error: {type(exc).__name__}: {exc}{hint}")
-            raise typer.Exit(EXIT_INTERNAL) from None
+            self._internal(exc)
+
+    def _internal(self, exc: BaseException) -> NoReturn:
+        self._debug_traceback()
+        hint = "" if _FLAGS.debug else " (rerun with --debug for the traceback)"
+        _error(f"internal error: {type(exc).__name__}: {exc}{hint}")
+        raise typer.Exit(EXIT_INTERNAL) from None
 
     @staticmethod
     def _debug_traceback() -> None:
