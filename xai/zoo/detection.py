@@ -267,7 +267,8 @@ def top_box_label(output: torch.Tensor) -> torch.Tensor:
 
 def _detection_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Sum of torchvision's detection losses on a batch of shapes scenes."""
-    losses = cast(RCNN, module).losses(batch.x, scene_targets(batch))  # both entries build an RCNN
+    assert isinstance(module, RCNN)  # both entries build an RCNN
+    losses = module.losses(batch.x, scene_targets(batch))
     return cast(torch.Tensor, sum(losses.values()))  # a sum of (non-empty) loss tensors
 
 
@@ -327,11 +328,13 @@ _FAST_RECIPE: dict[str, Any] = {"epochs": 4, "lr": 2e-3, "batch_size": 16, "weig
 
 
 def _train_faster(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    return _fit_detector(cast(RCNN, module), ctx, _FASTER_RECIPE, "faster-rcnn")  # the entry builds an RCNN
+    assert isinstance(module, RCNN)  # the entry builds an RCNN
+    return _fit_detector(module, ctx, _FASTER_RECIPE, "faster-rcnn")
 
 
 def _train_fast(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    return _fit_detector(cast(RCNN, module), ctx, _FAST_RECIPE, "fast-rcnn")  # the entry builds an RCNN
+    assert isinstance(module, RCNN)  # the entry builds an RCNN
+    return _fit_detector(module, ctx, _FAST_RECIPE, "fast-rcnn")
 
 
 _COMMON: dict[str, Any] = dict(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -327,13 +327,13 @@ class DCGAN(nn.Module):
 # --------------------------------------------------------------------------- losses
 def autoencoder_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Mean squared reconstruction error of a batch."""
-    module = cast(Autoencoder, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, Autoencoder)  # the entry pairs this function with its architecture
     return F.mse_loss(module.reconstruct(batch.x), batch.x)
 
 
 def vae_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Negative ELBO per pixel of a batch (one reparameterised draw per image)."""
-    module = cast(VAE, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, VAE)  # the entry pairs this function with its architecture
     log_lik, kl, _ = vae_terms(module, batch.x, torch.randn(len(batch.x), module.latent, device=batch.x.device))
     return ((kl - log_lik).mean() / batch.x[0].numel()).float()
 
@@ -355,7 +355,7 @@ def gan_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     Training alternates the two (:func:`_train_dcgan`); their sum has a gradient for
     every parameter, which is what a single optimiser step needs.
     """
-    module = cast(DCGAN, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, DCGAN)  # the entry pairs this function with its architecture
     d_loss, g_loss = _gan_losses(module, batch.x, torch.randn(len(batch.x), module.noise, device=batch.x.device))
     return d_loss + g_loss
 
@@ -371,7 +371,7 @@ def _judge() -> nn.Module:
 @torch.no_grad()
 def evaluate_autoencoder(module: nn.Module, test: Dataset, device: torch.device) -> dict[str, float]:
     """Held-out reconstruction MSE (mean over pixels and images)."""
-    module = cast(Autoencoder, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, Autoencoder)  # the entry pairs this function with its architecture
     with eval_mode(module):
         recon = torch.cat([module.reconstruct(test.x[i:i + 256].to(device)).cpu()
                            for i in range(0, len(test), 256)])
@@ -385,7 +385,7 @@ def evaluate_vae(module: nn.Module, test: Dataset, device: torch.device, draws: 
     The ELBO averages ``draws`` reparameterised draws per image from a fixed seed, so it
     is recomputed exactly from the weights.
     """
-    module = cast(VAE, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, VAE)  # the entry pairs this function with its architecture
     generator = torch.Generator().manual_seed(EVAL_SEED)
     d = test.x[0].numel()
     elbo, kl_total, sq = 0.0, 0.0, 0.0
@@ -430,7 +430,7 @@ def evaluate_dcgan(module: nn.Module, test: Dataset, device: torch.device) -> di
     held-out digits) and, for scale, ``frechet_distance_train_test`` (training vs
     held-out digits: what real data scores).
     """
-    module = cast(DCGAN, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, DCGAN)  # the entry pairs this function with its architecture
     judge = _judge()
     generator = torch.Generator().manual_seed(EVAL_SEED)
     with eval_mode(module):
@@ -471,7 +471,7 @@ _AE_RECIPE: dict[str, Any] = {"epochs": 30, "lr": 2e-3, "batch_size": 32, "laten
 
 
 def _train_autoencoder(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    module = cast(Autoencoder, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, Autoencoder)  # the entry pairs this function with its architecture
     module.to(ctx.device)
     optimiser = torch.optim.Adam(module.parameters(), lr=_AE_RECIPE["lr"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=_AE_RECIPE["epochs"])
@@ -493,7 +493,7 @@ _VAE_RECIPE: dict[str, Any] = {"epochs": 25, "lr": 2e-3, "batch_size": 32, "late
 
 
 def _train_vae(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    module = cast(VAE, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, VAE)  # the entry pairs this function with its architecture
     module.to(ctx.device)
     optimiser = torch.optim.Adam(module.parameters(), lr=_VAE_RECIPE["lr"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=_VAE_RECIPE["epochs"])
@@ -520,7 +520,7 @@ _GAN_RECIPE: dict[str, Any] = {"epochs": 120, "lr": 2e-4, "betas": [0.5, 0.999],
 
 
 def _train_dcgan(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    module = cast(DCGAN, module)  # the entry pairs this function with its architecture
+    assert isinstance(module, DCGAN)  # the entry pairs this function with its architecture
     module.to(ctx.device)
     lr, betas = _GAN_RECIPE["lr"], tuple(_GAN_RECIPE["betas"])
     opt_d = torch.optim.Adam(module.discriminator.parameters(), lr=lr, betas=betas)

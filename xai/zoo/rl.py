@@ -408,7 +408,8 @@ def _ppo_update(module: ActorCritic, optimiser: torch.optim.Optimizer,
             nn.utils.clip_grad_norm_(params, 0.5)
             optimiser.step()
             if icm_optimiser is not None:
-                icm = cast(CuriousActorCritic, module).icm  # an ICM optimiser comes with a curious agent
+                assert isinstance(module, CuriousActorCritic)  # an ICM optimiser comes with a curious agent
+                icm = module.icm
                 z = module.normalise(states[idx].to(device))
                 z_next = module.normalise(next_states[idx].to(device))
                 inverse, forward = icm.losses(z, z_next, actions[idx].to(device))
@@ -469,7 +470,8 @@ def _agreement(module: nn.Module, data: Dataset, device: torch.device) -> float:
 
 
 def _train_cartpole(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    stats = ppo(cast(ActorCritic, module), ctx, CARTPOLE, _CARTPOLE_RECIPE, label="cartpole-ac",  # entry's build
+    assert isinstance(module, ActorCritic)  # the entry builds one
+    stats = ppo(module, ctx, CARTPOLE, _CARTPOLE_RECIPE, label="cartpole-ac",
                 stop_at=_CARTPOLE_RECIPE["stop_at_validation_return"])
     stats.pop("train_successes")  # CartPole episodes end in a fall, never at a goal
     return {**evaluate_cartpole(module, ctx.test, ctx.device), **stats}
@@ -541,7 +543,8 @@ def evaluate_mountaincar(module: nn.Module, test: Dataset, device: torch.device)
 def _mountaincar_trainer(recipe: dict[str, Any], label: str) -> Callable[[nn.Module, TrainContext],
                                                                           dict[str, float]]:
     def train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-        stats = ppo(cast(ActorCritic, module), ctx, MOUNTAINCAR, recipe, label=label)  # the entry builds one
+        assert isinstance(module, ActorCritic)  # the entry builds one
+        stats = ppo(module, ctx, MOUNTAINCAR, recipe, label=label)
         return {**evaluate_mountaincar(module, ctx.test, ctx.device), **stats}
 
     return train

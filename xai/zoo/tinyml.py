@@ -481,7 +481,8 @@ def _train_int8(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     x = ctx.test.x[:LATENCY_BATCH]
     seconds = cpu_latency({"sim": module, "original": original}, x)
     metrics["simulation_latency_ratio"] = seconds["sim"] / seconds["original"]
-    metrics.update(int8_agreement(cast(Int8LeNet, module), quantized, ctx.test.x))  # the entry builds Int8LeNet
+    assert isinstance(module, Int8LeNet)  # the entry builds one
+    metrics.update(int8_agreement(module, quantized, ctx.test.x))
     metrics["torch_int8_accuracy"] = accuracy(quantized, ctx.test, torch.device("cpu"))
     return metrics
 
