@@ -110,6 +110,10 @@ class NoOptions(Options):
     """A method that takes no option."""
 
 
+#: :class:`Options` under a name that the ``Method.Options`` class attribute does not shadow.
+_OptionsModel = Options
+
+
 def options_error(method: str, exc: ValidationError, options_model: type[BaseModel]) -> DataError:
     """One line naming the method, the option and what it accepts.
 
@@ -139,7 +143,10 @@ def options_error(method: str, exc: ValidationError, options_model: type[BaseMod
 class Result(Protocol):
     """What every method returns: JSON, the flat gate namespace, and where it came from."""
 
-    provenance: Provenance
+    @property
+    def provenance(self) -> Provenance:
+        """Where the result came from (read-only: results are frozen dataclasses)."""
+        ...
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the machine-readable truth of the report)."""
@@ -186,7 +193,7 @@ class Method(ABC):
             raise NotApplicableError(f"{cls.name} does not apply to {handle.name}: {reason}")
 
     @classmethod
-    def parse_options(cls, raw: Mapping[str, Any] | BaseModel | None = None, **kwargs: Any) -> Options:
+    def parse_options(cls, raw: Mapping[str, Any] | BaseModel | None = None, **kwargs: Any) -> _OptionsModel:
         """Validate options from a spec table, ``--option`` pairs or keyword arguments.
 
         Raises

@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -103,6 +103,22 @@ def _worst(keys: list[str], metrics: Mapping[str, float], op: str) -> str:
     return pick(keys, key=lambda k: metrics[k])
 
 
+class _Common(TypedDict):
+    """The :class:`GateResult` fields every verdict of one gate shares."""
+
+    audit: str
+    name: str
+    metric: str
+    op: str
+    key: str
+    value: float
+
+
+class _Regression(TypedDict):
+    kind: Literal["regression"]
+    tolerance: float | None
+
+
 def evaluate_gate(gate: GateSpec, slug: str, metrics: Mapping[str, float],
                   intervals: Mapping[str, tuple[float, float]] | None = None,
                   baseline: Baseline | None = None, undefined: Collection[str] = ()) -> GateResult:
@@ -127,7 +143,7 @@ def evaluate_gate(gate: GateSpec, slug: str, metrics: Mapping[str, float],
     keys = resolve_metric(gate.metric, metrics)
     key = _worst(keys, metrics, gate.op)
     value = metrics[key]
-    common = {"audit": slug, "name": gate.label, "metric": gate.metric, "op": gate.op,
+    common: _Common = {"audit": slug, "name": gate.label, "metric": gate.metric, "op": gate.op,
               "key": key, "value": value}
     several = f" (worst of {len(keys)}: {key})" if len(keys) > 1 else ""
     if not gate.regression:
@@ -137,7 +153,7 @@ def evaluate_gate(gate: GateSpec, slug: str, metrics: Mapping[str, float],
         message = f"{gate.metric} = {value:.4g}{several} {verb} {gate.op} {gate.value:g}"
         return GateResult(threshold=gate.value, passed=passed, message=message, **common)
 
-    regression = {"kind": "regression", "tolerance": gate.tolerance}
+    regression: _Regression = {"kind": "regression", "tolerance": gate.tolerance}
     if baseline is None:
         return GateResult(threshold=None, passed=False, **common, **regression,
                           message=f"no baseline for {slug}; write one with `xai check --update-baseline`")

@@ -120,8 +120,8 @@ def _sections(audit: AuditResult) -> Iterable[tuple[str, Any]]:
     seen: dict[str, int] = {}
     for result in audit.explanations:
         yield _unique(f"explain.{getattr(result, 'method', type(result).__name__)}", seen), result
-    for result in audit.fairness:
-        yield _unique(f"fairness.{getattr(result, 'probe', type(result).__name__)}", seen), result
+    for probe_result in audit.fairness:
+        yield _unique(f"fairness.{getattr(probe_result, 'probe', type(probe_result).__name__)}", seen), probe_result
     for result in getattr(audit, "sanity", ()):
         yield _unique(f"sanity.{result.method}", seen), result
     for result in getattr(audit, "dreams", ()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -127,10 +127,12 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     return options
 
 
-def parse_target(raw: str) -> str | int:
+def parse_target(raw: str) -> Literal["predicted", "label"] | int:
     """``--target``: ``predicted``, ``label`` or a class index."""
-    if raw in ("predicted", "label"):
-        return raw
+    if raw == "predicted":
+        return "predicted"
+    if raw == "label":
+        return "label"
     try:
         return int(raw)
     except ValueError:

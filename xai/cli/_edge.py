@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -53,6 +54,8 @@ def _click_exception_types() -> tuple[type[BaseException], ...]:
 
 
 _CLICK_ERRORS = _click_exception_types()
+#: What EdgeGroup.invoke lets through to main(): usage errors and exits.
+_PASS_THROUGH: tuple[type[BaseException], ...] = (typer.Exit, typer.Abort, *_CLICK_ERRORS)
 
 
 @dataclass
@@ -111,7 +114,7 @@ class EdgeGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # noqa: D102
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
+        except _PASS_THROUGH:
             raise  # usage errors and exits: main() below
         except KeyboardInterrupt:
             self._debug_traceback()
@@ -148,19 +151,21 @@ class EdgeGroup(TyperGroup):
         if _FLAGS.debug:
             traceback.print_exc(file=sys.stderr)
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:  # noqa: D102
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:  # noqa: D102
         if not standalone_mode:  # a caller that handles exceptions itself
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         _FLAGS.debug, _FLAGS.verbose = _env_debug(), False
         with warnings.catch_warnings():
             # Library chatter (FutureWarning, UserWarning, DeprecationWarning ...) would come
             # before the one line that matters; --verbose (set_flags) brings it back.
             warnings.simplefilter("ignore")
-            code = self._run(args, prog_name, complete_var, **extra)
+            code = self._run(args, prog_name, complete_var, windows_expand_args=windows_expand_args, **extra)
         self._exit(code)
 
-    def _run(self, args: Any, prog_name: str | None, complete_var: str | None, **extra: Any) -> int:
+    def _run(self, args: Sequence[str] | None, prog_name: str | None, complete_var: str | None, **extra: Any) -> int:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except _CLICK_ERRORS as exc:

@@ -96,7 +96,7 @@ def weat_command(
     tests: list[str | WeatTest] | None = list(test) if test else None
     if targets is not None and attributes is not None:
         sets = [read_word_set(p) for p in (*targets, *attributes)]
-        custom = WeatTest(f"{sets[0].name}-{sets[1].name}", *sets)
+        custom = WeatTest(f"{sets[0].name}-{sets[1].name}", sets[0], sets[1], sets[2], sets[3])
         tests = [*(tests or []), custom]
     if vectors is not None:
         wanted = {w for t in (_resolve(tests)) for s in t.sets for w in s.words}

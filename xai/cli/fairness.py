@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
@@ -30,8 +30,11 @@ from xai.cli._common import (
 from xai.errors import DataError
 from xai.fairness import PROBES, FairnessResult, GroupTable
 from xai.fairness.group import MAX_GROUPS, check_options
-from xai.fairness.predictions import audit_predictions, load_predictions
+from xai.fairness.predictions import PredictionTask, audit_predictions, load_predictions
 from xai.report.html import write_report
+
+if TYPE_CHECKING:
+    from xai.datasets import Split
 
 _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
 
@@ -105,7 +108,8 @@ def fairness(
             raise DataError("a prediction-only audit needs --sensitive COLUMN")
         predictions = load_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
                                        threshold=0.5 if threshold is None else threshold,
-                                       pos_label=pos_label, sensitive=columns, task=task)
+                                       pos_label=pos_label, sensitive=columns,
+                                       task=cast(PredictionTask, task))  # checked there (UnknownNameError)
         verdict = audit_predictions(predictions, seed=seed or 0, **options)
         page = (write_report([prediction_audit(predictions, verdict, slug="fairness-predictions")], out)
                 if out is not None else None)
@@ -117,7 +121,7 @@ def fairness(
         spec = AuditSpec(
             title=f"{probe} of {model}",
             model=ModelSpec(name=model, weights=str(weights) if weights else None),
-            data=DataSpec(name=data, split=split, sensitive=columns),
+            data=DataSpec(name=data, split=cast("Split", split), sensitive=columns),  # pydantic checks it
             explain=[],
             probe=[ProbeSpec(name=probe, sensitive=columns,
                              options={**(options if probe == "group-metrics" else {}),
@@ -137,14 +141,15 @@ def fairness(
 
 
 def _print_verdict(console: Console, verdict: FairnessResult) -> None:
-    if not verdict.tables and getattr(verdict, "values", None) is not None:  # embedding probes: named numbers
+    values = getattr(verdict, "values", None)
+    if not verdict.tables and values is not None:  # embedding probes: named numbers
         view = Table(title=safe_text(f"{verdict.probe} of {verdict.model}"))
         view.add_column("metric")
         view.add_column("value", justify="right")
-        for name, value in verdict.values.items():
+        for name, value in values.items():
             view.add_row(safe_text(name), f"{value:.4f}")
         console.print(view)
-        if not verdict.values:
+        if not values:
             console.print(f"[yellow]{safe_text(verdict.probe)} measured nothing on {safe_text(verdict.model)}[/]")
     for note in getattr(verdict, "notes", ()) if not verdict.tables else ():
         console.print(f"[dim]{safe_text(note)}[/]")
@@ -177,8 +182,8 @@ def _print_table(console: Console, title: str, table: GroupTable) -> None:
                       f"{table.n_boot} resamples[/]")
     for name, value in (*table.disparities.items(), *table.ratios.items()):
         low_high = table.disparity_intervals.get(name)
-        shown = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
-        console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]{safe_text(shown)}")
+        bracket = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
+        console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]{safe_text(bracket)}")
     if table.four_fifths is not None:
         rule = table.four_fifths
         console.print(f"  four-fifths rule: [bold]{'pass' if rule.passed else 'FAIL'}[/] (selection-rate ratio "

@@ -121,7 +121,7 @@ def init(
         print_json({"directory": str(directory), "written": written, "overwritten": [str(p) for p in existing]})
         return
     console = stdout_console()
-    for path in written:
-        console.print(f"wrote {safe_text(path)}")
+    for written_path in written:
+        console.print(f"wrote {safe_text(written_path)}")
     console.print(f"Next: cd {safe_text(directory)} && xai check audits/ --update-baseline   "
                   "(then commit reports/baselines/)")

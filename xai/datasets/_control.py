@@ -60,6 +60,8 @@ def rollout_states(env_id: str, controller: Controller, seeds: range, *, epsilon
             rng = np.random.default_rng(seed)
             obs, _ = env.reset(seed=seed)
             step, done = 0, False
+            if not isinstance(env.action_space, gym.spaces.Discrete):
+                raise ValueError(f"{env_id}: a controller needs discrete actions, not {env.action_space}")
             while not done:
                 best = controller(obs)
                 if step % stride == 0:

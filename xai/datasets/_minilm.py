@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xai.errors import DataError, ModelLoadError
 
@@ -102,8 +102,8 @@ class WordPieceTokenizer:
     def __getstate__(self) -> dict[str, object]:  # deepcopy / pickle: rebuild from the file
         return {"path": self.path, "max_length": self.max_length}
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["path"], int(state["max_length"]))  # type: ignore[misc, arg-type]
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        WordPieceTokenizer.__init__(self, str(state["path"]), int(state["max_length"]))
 
 
 @lru_cache(maxsize=2)

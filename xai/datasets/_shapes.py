@@ -165,7 +165,7 @@ def generate_scene(rng: np.random.Generator, size: int = IMAGE_SIZE) -> Scene:
         mask[footprint] = label
         objects.append(ShapeObject(
             shape=shape, colour=colour, label=label,
-            box=tuple(float(v) for v in box),  # type: ignore[arg-type]
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
             centre=((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0),
             area=int(footprint.sum()),
         ))
@@ -260,4 +260,4 @@ def _scenes(data: Dataset) -> tuple[Scene, ...]:
     scenes = data.annotations
     if len(scenes) != len(data) or not all(isinstance(s, Scene) for s in scenes):
         raise DataError(f"dataset {data.name!r} carries no shapes scenes; use shapes-seg or shapes-det")
-    return scenes  # type: ignore[return-value]
+    return scenes

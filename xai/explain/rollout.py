@@ -202,11 +202,11 @@ def discard_lowest(attention: torch.Tensor, ratio: float, mask: torch.Tensor | N
         order = flat.argsort(dim=1, stable=True)  # (B, T*T)
         ranks = torch.empty_like(order).scatter_(1, order, torch.arange(t * t, device=order.device).expand(b, -1))
         return attention.reshape(b, t * t).masked_fill(ranks < k[:, None], 0.0).reshape(b, t, t)
-    k = int(math.floor(ratio * t * t))
-    if k <= 0:
+    n_drop = int(math.floor(ratio * t * t))
+    if n_drop <= 0:
         return attention
     flat = attention.reshape(b, t * t).clone()  # (B, T*T)
-    lowest = flat.topk(k, dim=1, largest=False).indices  # (B, k)
+    lowest = flat.topk(n_drop, dim=1, largest=False).indices  # (B, n_drop)
     flat.scatter_(1, lowest, 0.0)
     return flat.reshape(b, t, t)
 
@@ -456,7 +456,8 @@ class AttentionRollout(Explainer):
         if "compare" not in self.options:
             return None
         module = self.handle.module
-        ids = module.tokenizer.encode([self.options["compare"]]).to(self.handle.device)
+        tokenizer: Any = module.tokenizer  # checked in resolve; nn.Module.__getattr__ hides its type
+        ids = tokenizer.encode([self.options["compare"]]).to(self.handle.device)
         with torch.no_grad(), eval_mode(module):
             return module(ids).detach()
 

@@ -38,9 +38,10 @@ def token_baseline(ids: torch.Tensor, kind: str, tokenizer: Any = None) -> torch
     if kind == "pad":
         fill = 0
     elif kind == "mask":
-        fill = getattr(tokenizer, "mask_id", None)
-        if fill is None:
+        mask_id = getattr(tokenizer, "mask_id", None)
+        if mask_id is None:
             raise DataError("baseline 'mask' needs a tokenizer with a mask_id; use baseline=pad")
+        fill = mask_id
     else:
         raise DataError(f"baseline must be one of {', '.join(BASELINES)}, got {kind!r}")
     keep = ids == 0  # (B, T) padding

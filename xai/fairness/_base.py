@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from xai._method import Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
@@ -138,7 +139,7 @@ class Probe(Method):
         tasks=frozenset({"classification", "binary-classification"}), needs_gradients=False, needs_sensitive=True)
     Options: ClassVar[type[Options]] = ProbeOptions
 
-    def __init__(self, handle: ModelHandle, options: Options | Mapping[str, Any] | None = None,
+    def __init__(self, handle: ModelHandle, options: BaseModel | Mapping[str, Any] | None = None,
                  **kwargs: Any) -> None:
         parsed = self.parse_options(options, **kwargs)
         self.check_applies_given(handle, parsed)
@@ -164,6 +165,7 @@ class Probe(Method):
     def run(cls, handle: ModelHandle, data: Dataset | None, options: Any = None, seed: int = 0) -> Any:
         """Probe ``handle`` on ``data`` grouped by the options' ``sensitive`` columns (the protocol entry point)."""
         probe = cls(handle, options)
+        # data may be None: probes that read no data (embedding tests) are run without it
         return probe.probe(data, sensitive=list(probe.sensitive or []), seed=seed)  # type: ignore[arg-type]
 
     @abstractmethod

@@ -336,7 +336,7 @@ def _derived_table() -> dict[str, Derived]:
         if metric == "count":
             continue
         for kind in ("difference", "ratio", "group_min", "group_max"):
-            table.append(Derived(f"{metric}_{kind}", (metric,), kind))  # type: ignore[arg-type]
+            table.append(Derived(f"{metric}_{kind}", (metric,), kind))
     return {d.name: d for d in table}
 
 

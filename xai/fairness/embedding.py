@@ -312,8 +312,10 @@ def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFA
         missing words), or ``permutations`` is not positive.
     """
     check_permutations(permutations)
-    used = tuple(tuple(w for w in s.words if w in vectors) for s in test.sets)
-    missing = tuple(tuple(w for w in s.words if w not in vectors) for s in test.sets)
+    in_vocab = [tuple(w for w in s.words if w in vectors) for s in test.sets]
+    out_of_vocab = [tuple(w for w in s.words if w not in vectors) for s in test.sets]
+    used = (in_vocab[0], in_vocab[1], in_vocab[2], in_vocab[3])  # X, Y, A, B
+    missing = (out_of_vocab[0], out_of_vocab[1], out_of_vocab[2], out_of_vocab[3])
     for word_set, found, lost in zip(test.sets, used, missing, strict=True):
         if len(found) < 2:
             shown = ", ".join(lost[:10]) + (f" ... and {len(lost) - 10:,} more" if len(lost) > 10 else "")
@@ -340,8 +342,8 @@ def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFA
         p_value=p_value,
         p_method=method,
         partitions=partitions,
-        used=used,  # type: ignore[arg-type]
-        missing=missing,  # type: ignore[arg-type]
+        used=used,
+        missing=missing,
         association_x=tuple(float(v) for v in s_x),
         association_y=tuple(float(v) for v in s_y),
         reference=test.reference,

@@ -70,6 +70,7 @@ class EmbeddingBiasResult:
 
 
 def _word_vectors(handle: ModelHandle) -> WordVectors:
+    # nn.Module.__getattr__ types the method as Tensor | Module; why_not checked that it exists
     return handle.module.word_vectors()  # type: ignore[operator]
 
 
@@ -129,7 +130,8 @@ class WeatProbe(_EmbeddingProbe):
         self.chosen: list[str | WeatTest] | None = list(options.tests) if options.tests is not None else None
         if options.targets is not None and options.attributes is not None:
             sets = [read_word_set(Path(p)) for p in (*options.targets, *options.attributes)]
-            self.chosen = [*(self.chosen or []), WeatTest(f"{sets[0].name}-{sets[1].name}", *sets)]
+            custom = WeatTest(f"{sets[0].name}-{sets[1].name}", sets[0], sets[1], sets[2], sets[3])
+            self.chosen = [*(self.chosen or []), custom]
         return options.model_dump(exclude={"sensitive"})
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> EmbeddingBiasResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, cast
 
 import numpy as np
 import torch
@@ -90,6 +90,10 @@ def class_distribution_table(counts: np.ndarray, expected_share: np.ndarray, cla
     )
 
 
+class _Sampler(Protocol):
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
 @register_probe("sample-distribution")
 class SampleDistribution(Probe):
     """Classify seeded samples of a generative model and compare their classes with the data's.
@@ -158,7 +162,8 @@ class SampleDistribution(Probe):
             raise DataError("sample-distribution needs at least 2 reference rows")
         with eval_mode(self.handle.module), torch.no_grad():
             generator = torch.Generator().manual_seed(seed)
-            samples = self.handle.module.sample(self.options["samples"], generator).float().cpu()
+            sampler = cast(_Sampler, self.handle.module)  # needs_sampler: the module has sample()
+            samples = sampler.sample(self.options["samples"], generator).float().cpu()
         if samples.shape[1:] != reference.x.shape[1:]:
             raise DataError(f"{self.handle.name} samples {tuple(samples.shape[1:])}, the reference data is "
                             f"{tuple(reference.x.shape[1:])}")

@@ -67,15 +67,15 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         ``regression`` for numeric targets (MAE and MSE per group, no intervals);
         otherwise ``binary`` or ``multiclass`` as ``binary`` says.
     """
-    task = task if task == "regression" else ("binary" if binary else "multiclass")
+    frame_task: _engine.Task = "regression" if task == "regression" else ("binary" if binary else "multiclass")
     sensitive = groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
-    frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive, task=task,
+    frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive, task=frame_task,
                         min_group_size=min_group_size)
     differences, ratios = {"binary": (BINARY_DIFFERENCES, BINARY_RATIOS),
                            "multiclass": (MULTICLASS_DIFFERENCES, MULTICLASS_RATIOS),
-                           "regression": (REGRESSION_DIFFERENCES, ())}[task]
+                           "regression": (REGRESSION_DIFFERENCES, ())}[frame_task]
     intervals = (bootstrap_intervals(frame, n_boot=n_boot, confidence=confidence, seed=seed,
-                                     derived=differences + ratios) if n_boot and task != "regression" else None)
+                                     derived=differences + ratios) if n_boot and frame_task != "regression" else None)
     by_group, overall = dict(frame.by_group), dict(frame.overall)
     disparities = {name: frame.derived(name) for name in differences}
     ratio_values = {name: frame.derived(name) for name in ratios}
@@ -88,7 +88,7 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     group_iv = dict(intervals.by_group) if intervals else {}
     overall_iv = dict(intervals.overall) if intervals else {}
     disparity_iv = dict(intervals.derived) if intervals else {}
-    if task == "binary" and scores is not None:
+    if frame_task == "binary" and scores is not None:
         calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=sensitive)
         by_group["calibration_error"] = calibration.by_group
         overall["calibration_error"] = calibration.overall
@@ -102,7 +102,7 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         disparities = dict.fromkeys(disparities, math.nan)
         ratio_values = dict.fromkeys(ratio_values, math.nan)
         disparity_iv = {}
-    elif task == "binary":
+    elif frame_task == "binary":
         try:
             rule = four_fifths(frame)
         except DataError as exc:  # no group selected: the rule is undefined, not failed

@@ -100,11 +100,11 @@ class GroupFrame:
 
     def difference(self, metric: str, method: Method = "between_groups") -> float:
         """Largest absolute gap of ``metric`` between groups (or to overall)."""
-        return float(_engine.difference(self.values(metric), np.float64(self.overall[metric]), method))
+        return float(_engine.difference(self.values(metric), np.asarray(self.overall[metric], np.float64), method))
 
     def ratio(self, metric: str, method: Method = "between_groups") -> float:
         """Smallest ratio (<= 1) of ``metric`` between groups (or to overall)."""
-        return float(_engine.ratio(self.values(metric), np.float64(self.overall[metric]), method))
+        return float(_engine.ratio(self.values(metric), np.asarray(self.overall[metric], np.float64), method))
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,10 @@ class MitigationWhatIf(Probe):
         disparities = {}
         for metric in ("demographic_parity_difference", "equalized_odds_difference"):
             # the mitigated row with the smallest gap (ties: the more accurate one)
-            best = min(strategies[1:] or strategies, key=lambda s, m=metric: (rows[s][m], -rows[s]["accuracy"]))
+            def gap_then_accuracy(s: str, m: str = metric) -> tuple[float, float]:
+                return (rows[s][m], -rows[s]["accuracy"])
+
+            best = min(strategies[1:] or strategies, key=gap_then_accuracy)
             short = metric.removesuffix("_difference")
             disparities[f"original_{metric}"] = original[metric]
             disparities[f"best_{metric}"] = rows[best][metric]

@@ -57,6 +57,7 @@ class RepresentationProbe(Probe):
         with eval_mode(module), torch.no_grad(), LayerCapture(self.handle.get_layer(self.options["layer"])) as capture:
             for start in range(0, len(x), batch_size):
                 module(x[start:start + batch_size].to(self.handle.device))
+                assert capture.output is not None  # the layer ran in the forward pass above
                 out.append(capture.output.detach().flatten(1).float().cpu())
         return torch.cat(out).numpy()
 

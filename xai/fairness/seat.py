@@ -176,15 +176,16 @@ def seat(encoder: Encoder | Any, tests: Sequence[str | WeatTest] | None = None, 
             chosen.append(shipped[item])
         else:
             raise UnknownNameError("WEAT test", item, shipped)
-    missing_words: dict[str, tuple[tuple[str, ...], ...]] = {}
+    missing_words: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
     sentence_tests: list[WeatTest] = []
     for test in chosen:
-        kept, lost = [], []
+        kept: list[WordSet] = []
+        lost: list[tuple[str, ...]] = []
         for word_set in test.sets:
             gone = tuple(w for w in word_set.words if unknown is not None and unknown(w))
             kept.append(WordSet(word_set.name, seat_sentences([w for w in word_set.words if w not in gone], templates)))
             lost.append(gone)
-        missing_words[test.name] = tuple(lost)
+        missing_words[test.name] = (lost[0], lost[1], lost[2], lost[3])  # X, Y, A, B
         sentence_tests.append(replace(test, x=kept[0], y=kept[1], a=kept[2], b=kept[3]))
     sentences = list(dict.fromkeys(s for t in sentence_tests for ws in t.sets for s in ws.words))
     if not sentences:
@@ -198,4 +199,4 @@ def seat(encoder: Encoder | Any, tests: Sequence[str | WeatTest] | None = None, 
     provenance = Provenance(model_sha256=model_sha, data_sha256=sha256_array(np.array(sentences)), seed=seed,
                             wall_seconds=round(time.perf_counter() - start, 4), device="cpu")
     return SeatResult(model=name, templates=tuple(templates), weat=result,
-                      missing_words=missing_words, provenance=provenance)  # type: ignore[arg-type]
+                      missing_words=missing_words, provenance=provenance)

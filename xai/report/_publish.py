@@ -67,7 +67,7 @@ from xai.errors import OutputError
 try:
     import fcntl
 except ImportError:  # Windows: no flock; one writer per folder is then up to the user
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # mypy types the name as the module; users check for None
 
 __all__ = ["STATE_DIR", "StagedAudit", "publish", "read_manifests", "recover"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xai._io import atomic_write_text
 from xai.explain.dream import DreamResult
@@ -42,7 +43,7 @@ def render_dream_page(result: DreamResult) -> str:
         dreamed.append(_Picture(_png(octave[0]), f"image after octave {i + 1} ({size}) maximising {what}",
                                 f"octave {i + 1} · {size}"))
     peak = max([result.end_value, *map(float, result.top_values)], default=0.0)
-    bars = [{"label": "dreamed", "value": result.end_value, "uri": _png(result.image[0], 64),
+    bars: list[dict[str, Any]] = [{"label": "dreamed", "value": result.end_value, "uri": _png(result.image[0], 64),
              "alt": f"dreamed image for {what}", "dreamed": True}]
     for idx, value, label, image in zip(result.top_indices, result.top_values, result.top_labels,
                                         result.top_images, strict=True):

@@ -33,7 +33,9 @@ def _panel(coords: np.ndarray, labels: np.ndarray, size: int = 360, pad: int = 1
     xy = pad + (coords - low) / span * (size - 2 * pad)  # (N, 2) in the square
     xy[:, 1] = size - xy[:, 1]  # SVG's y grows downwards
     groups = sorted(set(labels.tolist()), key=str)
-    legend, points, anchors = [], [], []
+    legend: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
+    anchors: list[dict[str, Any]] = []
     for k, group in enumerate(groups):
         colour = OKABE_ITO[k % len(OKABE_ITO)]
         square = (k // len(OKABE_ITO)) % 2 == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +98,7 @@ class ZooEntry:
     modality: Modality
     dataset: str
     build: Callable[[], nn.Module]
-    train: Callable[[nn.Module, TrainContext], dict[str, float]]
+    train: Callable[[nn.Module, TrainContext], Mapping[str, object]]  # numbers, and details for the card
     input_shape: tuple[int, ...] | None
     class_names: tuple[str, ...]
     layers: tuple[str, ...]

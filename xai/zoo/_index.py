@@ -147,6 +147,7 @@ def main() -> None:
     """Regenerate ``xai/zoo/_table.py`` (``--check``: exit 1 when it is stale)."""
     # run as __main__, this file is a second copy of the module: use the one the entries register into
     index = importlib.import_module("xai.zoo._index")
+    assert index.__file__ is not None  # a source module, not a namespace package
     path = Path(index.__file__).with_name("_table.py")
     text = index.render_table(index.build_table())
     if "--check" in sys.argv[1:]:

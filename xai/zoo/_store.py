@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
@@ -302,7 +302,7 @@ def card_pretrained_entry(name: str, *, seed: int = 0, device: str = "auto",
     return card
 
 
-def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, float], *,
+def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: Mapping[str, object], *,
                seed: int, seconds: float, train_rows: int, test_rows: int,
                weights_sha256: str, device: str) -> dict[str, Any]:
     """The model card (JSON-ready).
@@ -310,8 +310,8 @@ def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, floa
     Numbers of ``metrics`` go to ``"metrics"``; anything else a recipe reports (nearest
     neighbours of probe words, ...) goes to ``"details"``.
     """
-    details = {k: v for k, v in metrics.items() if not isinstance(v, int | float)}
-    metrics = {k: v for k, v in metrics.items() if k not in details}
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+    details = {k: v for k, v in metrics.items() if k not in numbers}
     card: dict[str, Any] = {
         "name": entry.name,
         "family": entry.family,
@@ -321,8 +321,8 @@ def build_card(entry: ZooEntry, module: torch.nn.Module, metrics: dict[str, floa
         "dataset": entry.dataset,
         "split": {"train_rows": train_rows, "test_rows": test_rows,
                   "held_out": "test split of the dataset (fixed, independent of the seed)"},
-        "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
-        "headline": {"metric": entry.metric, "value": round(float(metrics[entry.metric]), 6),
+        "metrics": {k: round(v, 6) for k, v in numbers.items()},
+        "headline": {"metric": entry.metric, "value": round(numbers[entry.metric], 6),
                      "floor": entry.floor},
         "seed": seed,
         "recipe": entry.recipe,

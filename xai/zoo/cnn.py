@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -57,8 +59,8 @@ def random_shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2
     return out
 
 
-_LENET_RECIPE = {"epochs": 30, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4,
-                 "augment": "random shift +-2 px"}
+_LENET_RECIPE: dict[str, Any] = {"epochs": 30, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4,
+                                 "augment": "random shift +-2 px"}
 
 
 def _train_lenet(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
@@ -219,8 +221,8 @@ class GoogLeNet(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
-_RESNET_RECIPE = {"epochs": 8, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
-                  "augment": "random shift +-2 px"}
+_RESNET_RECIPE: dict[str, Any] = {"epochs": 8, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
+                                  "augment": "random shift +-2 px"}
 
 
 def _train_resnet(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
@@ -249,8 +251,8 @@ register_model(
 )
 
 
-_GOOGLENET_RECIPE = {"epochs": 6, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
-                     "augment": "random shift +-2 px"}
+_GOOGLENET_RECIPE: dict[str, Any] = {"epochs": 6, "lr": 3e-3, "batch_size": 64, "weight_decay": 1e-4,
+                                     "augment": "random shift +-2 px"}
 
 
 def _train_googlenet(module: nn.Module, ctx: TrainContext) -> dict[str, float]:

@@ -21,6 +21,7 @@ best score first, padded with zero rows (label 0, the background) when fewer tha
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any, cast
 
 import torch
 from scipy import ndimage
@@ -266,7 +267,9 @@ def top_box_label(output: torch.Tensor) -> torch.Tensor:
 
 def _detection_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Sum of torchvision's detection losses on a batch of shapes scenes."""
-    return sum(module.losses(batch.x, scene_targets(batch)).values())  # type: ignore[operator, return-value]
+    assert isinstance(module, RCNN)  # both entries build an RCNN
+    losses = module.losses(batch.x, scene_targets(batch))
+    return cast(torch.Tensor, sum(losses.values()))  # a sum of (non-empty) loss tensors
 
 
 @torch.no_grad()
@@ -286,11 +289,11 @@ def _evaluate_detector(module: nn.Module, data: Dataset, device: torch.device) -
     return metrics
 
 
-def _fit_detector(module: RCNN, ctx: TrainContext, recipe: dict[str, object], label: str) -> dict[str, float]:
+def _fit_detector(module: RCNN, ctx: TrainContext, recipe: dict[str, Any], label: str) -> dict[str, float]:
     generator = seed_everything(ctx.seed)
-    epochs, batch_size, lr = int(recipe["epochs"]), int(recipe["batch_size"]), float(recipe["lr"])  # type: ignore[arg-type]
+    epochs, batch_size, lr = int(recipe["epochs"]), int(recipe["batch_size"]), float(recipe["lr"])
     module.to(ctx.device).train()
-    optimiser = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=float(recipe["weight_decay"]))  # type: ignore[arg-type]
+    optimiser = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=float(recipe["weight_decay"]))
     steps = epochs * -(-len(ctx.train) // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
     x_all, targets_all = ctx.train.x, scene_targets(ctx.train)
@@ -305,11 +308,11 @@ def _fit_detector(module: RCNN, ctx: TrainContext, recipe: dict[str, object], la
                 xb = x_all[idx].to(ctx.device)
                 targets = [targets_all[i] for i in idx.tolist()]
                 optimiser.zero_grad(set_to_none=True)
-                loss = sum(module.losses(xb, targets, generator=generator).values())
-                loss.backward()  # type: ignore[union-attr]
+                loss = cast(torch.Tensor, sum(module.losses(xb, targets, generator=generator).values()))
+                loss.backward()
                 optimiser.step()
                 scheduler.step()
-                total += float(loss.detach()) * len(idx)  # type: ignore[union-attr]
+                total += float(loss.detach()) * len(idx)
                 count += len(idx)
             running = total / count
             progress.update(task, advance=1, status=f"loss {running:.4f}")
@@ -317,22 +320,24 @@ def _fit_detector(module: RCNN, ctx: TrainContext, recipe: dict[str, object], la
     return {**_evaluate_detector(module, ctx.test, ctx.device), "train_loss": running}
 
 
-_FASTER_RECIPE = {"epochs": 5, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
-                  "anchors": "12, 18, 26 px, square", "proposals": "RPN, 30 per image at test"}
-_FAST_RECIPE = {"epochs": 4, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
-                "proposals": "train: 8 jittered copies of each true box + 32 random boxes; "
-                             "test: Felzenszwalb segment boxes at scales 100 and 300"}
+_FASTER_RECIPE: dict[str, Any] = {"epochs": 5, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
+                                  "anchors": "12, 18, 26 px, square", "proposals": "RPN, 30 per image at test"}
+_FAST_RECIPE: dict[str, Any] = {"epochs": 4, "lr": 2e-3, "batch_size": 16, "weight_decay": 1e-4,
+                                "proposals": "train: 8 jittered copies of each true box + 32 random boxes; "
+                                             "test: Felzenszwalb segment boxes at scales 100 and 300"}
 
 
 def _train_faster(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    return _fit_detector(module, ctx, _FASTER_RECIPE, "faster-rcnn")  # type: ignore[arg-type]
+    assert isinstance(module, RCNN)  # the entry builds an RCNN
+    return _fit_detector(module, ctx, _FASTER_RECIPE, "faster-rcnn")
 
 
 def _train_fast(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-    return _fit_detector(module, ctx, _FAST_RECIPE, "fast-rcnn")  # type: ignore[arg-type]
+    assert isinstance(module, RCNN)  # the entry builds an RCNN
+    return _fit_detector(module, ctx, _FAST_RECIPE, "fast-rcnn")
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     family="detection", task="detection", modality="image", dataset="shapes-det",
     input_shape=(3, 64, 64), class_names=SHAPE_CLASSES,
     layers=("backbone.conv1", "backbone.conv2", "backbone.conv3", "backbone.conv4", "backbone.conv5"),
@@ -344,12 +349,12 @@ register_model(ZooEntry(
     name="faster-rcnn", build=build_faster_rcnn, train=_train_faster,
     paper="https://arxiv.org/abs/1506.01497",
     description="Faster R-CNN (small backbone, torchvision RPN and ROI head) on 64x64 shapes scenes",
-    recipe=_FASTER_RECIPE, **_COMMON,  # type: ignore[arg-type]
+    recipe=_FASTER_RECIPE, **_COMMON,
 ))
 
 register_model(ZooEntry(
     name="fast-rcnn", build=build_fast_rcnn, train=_train_fast,
     paper="https://arxiv.org/abs/1504.08083",
     description="Fast R-CNN (the same ROI head) with selective-search-style segment proposals",
-    recipe=_FAST_RECIPE, **_COMMON,  # type: ignore[arg-type]
+    recipe=_FAST_RECIPE, **_COMMON,
 ))

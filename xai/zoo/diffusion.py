@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -286,6 +287,12 @@ class LatentDiffusion(nn.Module):
     tokens: tuple[str, ...] = TOKENS
     latent_shape: tuple[int, int, int] = (4, 8, 8)
 
+    # buffers (register_buffer), declared for the type checker
+    scale_factor: torch.Tensor
+    alphas_cumprod: torch.Tensor
+    score_noise: torch.Tensor
+    score_timesteps: torch.Tensor
+
     def __init__(self, num_classes: int = 10, width: int = 24, context_dim: int = 32, heads: int = 4,
                  steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02,
                  sample_steps: int = 25, guidance: float = 3.0) -> None:
@@ -499,7 +506,7 @@ def diffusion_eval(module: nn.Module, test: Dataset, device: torch.device) -> di
     }
 
 
-_LDM_RECIPE = {
+_LDM_RECIPE: dict[str, Any] = {
     "autoencoder": {"epochs": 15, "lr": 2e-3, "batch_size": 64, "kl_weight": 1e-4},
     "denoiser": {"steps": 1000, "lr": 2e-3, "batch_size": 128, "ema": 0.999, "cond_drop": 0.1},
     "schedule": "linear betas 1e-4..0.02, T=1000, epsilon prediction",

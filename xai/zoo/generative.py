@@ -327,11 +327,13 @@ class DCGAN(nn.Module):
 # --------------------------------------------------------------------------- losses
 def autoencoder_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Mean squared reconstruction error of a batch."""
+    assert isinstance(module, Autoencoder)  # the entry pairs this function with its architecture
     return F.mse_loss(module.reconstruct(batch.x), batch.x)
 
 
 def vae_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     """Negative ELBO per pixel of a batch (one reparameterised draw per image)."""
+    assert isinstance(module, VAE)  # the entry pairs this function with its architecture
     log_lik, kl, _ = vae_terms(module, batch.x, torch.randn(len(batch.x), module.latent, device=batch.x.device))
     return ((kl - log_lik).mean() / batch.x[0].numel()).float()
 
@@ -353,6 +355,7 @@ def gan_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
     Training alternates the two (:func:`_train_dcgan`); their sum has a gradient for
     every parameter, which is what a single optimiser step needs.
     """
+    assert isinstance(module, DCGAN)  # the entry pairs this function with its architecture
     d_loss, g_loss = _gan_losses(module, batch.x, torch.randn(len(batch.x), module.noise, device=batch.x.device))
     return d_loss + g_loss
 
@@ -368,6 +371,7 @@ def _judge() -> nn.Module:
 @torch.no_grad()
 def evaluate_autoencoder(module: nn.Module, test: Dataset, device: torch.device) -> dict[str, float]:
     """Held-out reconstruction MSE (mean over pixels and images)."""
+    assert isinstance(module, Autoencoder)  # the entry pairs this function with its architecture
     with eval_mode(module):
         recon = torch.cat([module.reconstruct(test.x[i:i + 256].to(device)).cpu()
                            for i in range(0, len(test), 256)])
@@ -381,6 +385,7 @@ def evaluate_vae(module: nn.Module, test: Dataset, device: torch.device, draws: 
     The ELBO averages ``draws`` reparameterised draws per image from a fixed seed, so it
     is recomputed exactly from the weights.
     """
+    assert isinstance(module, VAE)  # the entry pairs this function with its architecture
     generator = torch.Generator().manual_seed(EVAL_SEED)
     d = test.x[0].numel()
     elbo, kl_total, sq = 0.0, 0.0, 0.0
@@ -425,6 +430,7 @@ def evaluate_dcgan(module: nn.Module, test: Dataset, device: torch.device) -> di
     held-out digits) and, for scale, ``frechet_distance_train_test`` (training vs
     held-out digits: what real data scores).
     """
+    assert isinstance(module, DCGAN)  # the entry pairs this function with its architecture
     judge = _judge()
     generator = torch.Generator().manual_seed(EVAL_SEED)
     with eval_mode(module):
@@ -461,10 +467,11 @@ def _loop(module: nn.Module, ctx: TrainContext, *, epochs: int, batch_size: int,
     return running
 
 
-_AE_RECIPE = {"epochs": 30, "lr": 2e-3, "batch_size": 32, "latent": LATENT, "loss": "MSE"}
+_AE_RECIPE: dict[str, Any] = {"epochs": 30, "lr": 2e-3, "batch_size": 32, "latent": LATENT, "loss": "MSE"}
 
 
 def _train_autoencoder(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    assert isinstance(module, Autoencoder)  # the entry pairs this function with its architecture
     module.to(ctx.device)
     optimiser = torch.optim.Adam(module.parameters(), lr=_AE_RECIPE["lr"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=_AE_RECIPE["epochs"])
@@ -481,11 +488,12 @@ def _train_autoencoder(module: nn.Module, ctx: TrainContext) -> dict[str, float]
     return {**evaluate_autoencoder(module, ctx.test, ctx.device), "train_loss": train_loss}
 
 
-_VAE_RECIPE = {"epochs": 25, "lr": 2e-3, "batch_size": 32, "latent": LATENT,
-               "likelihood": "Gaussian, one learned sigma"}
+_VAE_RECIPE: dict[str, Any] = {"epochs": 25, "lr": 2e-3, "batch_size": 32, "latent": LATENT,
+                               "likelihood": "Gaussian, one learned sigma"}
 
 
 def _train_vae(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    assert isinstance(module, VAE)  # the entry pairs this function with its architecture
     module.to(ctx.device)
     optimiser = torch.optim.Adam(module.parameters(), lr=_VAE_RECIPE["lr"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=_VAE_RECIPE["epochs"])
@@ -507,11 +515,12 @@ def _train_vae(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
 
 # ema_decay: the saved generator is an exponential moving average of the trained one
 # (Yazici et al. 2019, https://arxiv.org/abs/1806.04498); 0 saves the last iterate.
-_GAN_RECIPE = {"epochs": 120, "lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "noise": NOISE,
-               "loss": "non-saturating, one-sided label smoothing 0.9", "ema_decay": 0.995}
+_GAN_RECIPE: dict[str, Any] = {"epochs": 120, "lr": 2e-4, "betas": [0.5, 0.999], "batch_size": 64, "noise": NOISE,
+                               "loss": "non-saturating, one-sided label smoothing 0.9", "ema_decay": 0.995}
 
 
 def _train_dcgan(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    assert isinstance(module, DCGAN)  # the entry pairs this function with its architecture
     module.to(ctx.device)
     lr, betas = _GAN_RECIPE["lr"], tuple(_GAN_RECIPE["betas"])
     opt_d = torch.optim.Adam(module.discriminator.parameters(), lr=lr, betas=betas)

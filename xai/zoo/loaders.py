@@ -33,6 +33,7 @@ from rich.console import Console
 from torch import nn
 
 from xai._provenance import sha256_file, sha256_state_dict
+from xai._typing import Task
 from xai.datasets import load_dataset
 from xai.errors import ModelLoadError, UnknownNameError
 from xai.zoo._archive import TRUST_HINT, check_pt2, read_verified_zip
@@ -219,7 +220,7 @@ def _user_handle(name: str, module: nn.Module, source: str, sha256: str,
     dataset = load_dataset(data, "test")
     set_eval(module)
     layers = explainable_layers(module)
-    task = "binary-classification" if len(dataset.class_names) == 2 else "classification"
+    task: Task = "binary-classification" if len(dataset.class_names) == 2 else "classification"
     return ModelHandle(
         name=name,
         module=module,

@@ -15,7 +15,7 @@ Token attributions: :func:`question_attributions` runs captum's
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -183,18 +183,18 @@ def question_attributions(module: nn.Module, x: torch.Tensor, target: torch.Tens
 
 
 # channels_last: NHWC convolutions train these conv stems 1.2-1.35x faster on CPU (BENCHMARKS.md).
-_VQA_RECIPE: dict[str, float | int] = {"epochs": 9, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
-                                       "channels_last": True}
+_VQA_RECIPE: dict[str, Any] = {"epochs": 9, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
+                              "channels_last": True}
 #: The three fusion variants share one shorter recipe, so only the fusion differs. Their
 #: accuracy moves with the seed (seeds 0-3: early 0.52-0.72, intermediate 0.80-0.87, late
 #: 0.70-0.85; BENCHMARKS.md), so the floors hold at the card's seed 0, and the fusion
 #: comparison is read over seeds.
-_FUSION_RECIPE: dict[str, float | int] = {"epochs": 6, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
-                                          "channels_last": True}
+_FUSION_RECIPE: dict[str, Any] = {"epochs": 6, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
+                                 "channels_last": True}
 
 
 def _register(name: str, fusion: Fusion, floor: float, description: str, paper: str,
-              base: dict[str, float | int] = _FUSION_RECIPE) -> None:
+              base: dict[str, Any] = _FUSION_RECIPE) -> None:
     recipe = dict(base, fusion=fusion)
 
     def build() -> VQANet:
@@ -202,7 +202,7 @@ def _register(name: str, fusion: Fusion, floor: float, description: str, paper: 
 
     def train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
         fit = fit_classifier(module, ctx, label=name,
-                             **{k: v for k, v in recipe.items() if k != "fusion"})  # type: ignore[arg-type]
+                             **{k: v for k, v in recipe.items() if k != "fusion"})
         return {**vqa_accuracy(module, ctx.test, ctx.device), "train_loss": fit["train_loss"]}
 
     register_model(ZooEntry(

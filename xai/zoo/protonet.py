@@ -22,6 +22,7 @@ Paper: https://arxiv.org/abs/1703.05175.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +67,9 @@ class ProtoNet(nn.Module):
     >>> ProtoNet()(torch.zeros(2, 1, 32, 32)).shape
     torch.Size([2, 10])
     """
+
+    # buffers (register_buffer), declared for the type checker
+    prototypes: torch.Tensor
 
     def __init__(self, width: int = 32, num_classes: int = 10) -> None:
         super().__init__()
@@ -199,12 +203,14 @@ def store_prototypes(module: ProtoNet, train: Dataset, device: torch.device, bat
         module.prototypes.device))
 
 
-_PROTONET_RECIPE = {"train_classes": list(BASE_CLASSES), "test_classes": list(NOVEL_CLASSES),
-                    "pseudo_classes": "each base digit under the 8 rotations/flips of the square: 40 classes",
-                    "episodes": 400, "way": 20, "shot": 5, "query": 5, "lr": 1e-3,
-                    "augment": "random shift +-2 px",
-                    "evaluation": f"{EVAL_EPISODES} seeded {EVAL_WAY}-way {EVAL_SHOT}-shot episodes, "
-                                  f"{EVAL_QUERY} queries per class, test split, novel digits 5-9"}
+_PROTONET_RECIPE: dict[str, Any] = {
+    "train_classes": list(BASE_CLASSES), "test_classes": list(NOVEL_CLASSES),
+    "pseudo_classes": "each base digit under the 8 rotations/flips of the square: 40 classes",
+    "episodes": 400, "way": 20, "shot": 5, "query": 5, "lr": 1e-3,
+    "augment": "random shift +-2 px",
+    "evaluation": f"{EVAL_EPISODES} seeded {EVAL_WAY}-way {EVAL_SHOT}-shot episodes, "
+                  f"{EVAL_QUERY} queries per class, test split, novel digits 5-9"
+}
 
 
 def dihedral_classes(x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,8 +249,8 @@ def _train_protonet(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     r = _PROTONET_RECIPE
     generator = seed_everything(ctx.seed)
     module.to(ctx.device).train()
-    optimiser = torch.optim.Adam(module.parameters(), lr=float(r["lr"]))  # type: ignore[arg-type]
-    episodes, way, shot, query = (int(r[k]) for k in ("episodes", "way", "shot", "query"))  # type: ignore[call-overload]
+    optimiser = torch.optim.Adam(module.parameters(), lr=float(r["lr"]))
+    episodes, way, shot, query = (int(r[k]) for k in ("episodes", "way", "shot", "query"))
     x_all, y_all = dihedral_classes(ctx.train.x, ctx.train.y, BASE_CLASSES)
     pseudo = tuple(range(int(y_all.max()) + 1))
     running = 0.0

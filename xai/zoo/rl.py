@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -52,6 +52,10 @@ class ActorCritic(nn.Module):
     torch.Size([3, 3])
     """
 
+    # buffers (register_buffer), declared for the type checker
+    shift: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, obs_dim: int, n_actions: int, *, shift: tuple[float, ...],
                  scale: tuple[float, ...], hidden: int = 64) -> None:
         super().__init__()
@@ -70,8 +74,8 @@ class ActorCritic(nn.Module):
                     if isinstance(layer, nn.Linear):
                         nn.init.orthogonal_(layer.weight, math.sqrt(2))
                         nn.init.zeros_(layer.bias)
-            nn.init.orthogonal_(self.policy[-1].weight, 0.01)
-            nn.init.orthogonal_(self.value[-1].weight, 1.0)
+            nn.init.orthogonal_(cast(nn.Linear, self.policy[-1]).weight, 0.01)
+            nn.init.orthogonal_(cast(nn.Linear, self.value[-1]).weight, 1.0)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """The raw state in the network's units ``(B, obs)``."""
@@ -272,14 +276,14 @@ def ppo(module: ActorCritic, ctx: TrainContext, task: Task, recipe: dict[str, An
     seed_everything(ctx.seed)
     device = ctx.device
     module.to(device).train()
-    curious = isinstance(module, CuriousActorCritic)
+    icm = module.icm if isinstance(module, CuriousActorCritic) else None
     n_envs, n_steps = recipe["envs"], recipe["steps"]
     envs = gym.vector.SyncVectorEnv([task.make for _ in range(n_envs)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     agent_params = [p for name, p in module.named_parameters() if not name.startswith("icm.")]
     optimiser = torch.optim.Adam(agent_params, lr=recipe["lr"], eps=1e-5)
-    icm_optimiser = (torch.optim.Adam(module.icm.parameters(), lr=recipe["icm_lr"])
-                     if curious else None)
+    icm_optimiser = (torch.optim.Adam(icm.parameters(), lr=recipe["icm_lr"])
+                     if icm is not None else None)
     obs_shape = (n_steps, n_envs, task.obs_dim)
     states = torch.zeros(obs_shape)
     next_states = torch.zeros(obs_shape)  # the true successor (the final one at episode ends)
@@ -330,11 +334,11 @@ def ppo(module: ActorCritic, ctx: TrainContext, task: Task, recipe: dict[str, An
                     episode_return[i] = 0.0
                 step_count += n_envs
             total_rewards = rewards.clone()
-            if curious:
+            if icm is not None:
                 with torch.no_grad():
                     z = module.normalise(states.view(-1, task.obs_dim).to(device))
                     z_next = module.normalise(next_states.view(-1, task.obs_dim).to(device))
-                    intrinsic = module.icm(z, z_next, actions.view(-1).to(device)).cpu()
+                    intrinsic = icm(z, z_next, actions.view(-1).to(device)).cpu()
                 # (T * E,) centred and scaled per rollout: novel transitions earn a bonus, familiar
                 # ones a cost, so the bonus does not pay the agent for making episodes longer.
                 intrinsic = (intrinsic - intrinsic.mean()) / (intrinsic.std() + 1e-8)
@@ -404,7 +408,8 @@ def _ppo_update(module: ActorCritic, optimiser: torch.optim.Optimizer,
             nn.utils.clip_grad_norm_(params, 0.5)
             optimiser.step()
             if icm_optimiser is not None:
-                icm = module.icm  # type: ignore[union-attr]
+                assert isinstance(module, CuriousActorCritic)  # an ICM optimiser comes with a curious agent
+                icm = module.icm
                 z = module.normalise(states[idx].to(device))
                 z_next = module.normalise(next_states[idx].to(device))
                 inverse, forward = icm.losses(z, z_next, actions[idx].to(device))
@@ -465,6 +470,7 @@ def _agreement(module: nn.Module, data: Dataset, device: torch.device) -> float:
 
 
 def _train_cartpole(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    assert isinstance(module, ActorCritic)  # the entry builds one
     stats = ppo(module, ctx, CARTPOLE, _CARTPOLE_RECIPE, label="cartpole-ac",
                 stop_at=_CARTPOLE_RECIPE["stop_at_validation_return"])
     stats.pop("train_successes")  # CartPole episodes end in a fall, never at a goal
@@ -537,7 +543,8 @@ def evaluate_mountaincar(module: nn.Module, test: Dataset, device: torch.device)
 def _mountaincar_trainer(recipe: dict[str, Any], label: str) -> Callable[[nn.Module, TrainContext],
                                                                           dict[str, float]]:
     def train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
-        stats = ppo(module, ctx, MOUNTAINCAR, recipe, label=label)  # type: ignore[arg-type]
+        assert isinstance(module, ActorCritic)  # the entry builds one
+        stats = ppo(module, ctx, MOUNTAINCAR, recipe, label=label)
         return {**evaluate_mountaincar(module, ctx.test, ctx.device), **stats}
 
     return train

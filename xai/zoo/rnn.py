@@ -18,7 +18,7 @@ from xai.zoo._train import TrainContext, fit_classifier
 __all__ = ["SequenceClassifier"]
 
 Cell = Literal["rnn", "lstm", "gru"]
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class SequenceClassifier(nn.Module):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -130,8 +132,8 @@ def _evaluate_unet(module: nn.Module, data: Dataset, device: torch.device) -> di
             "pixel_accuracy": float((preds == masks).double().mean())}
 
 
-_UNET_RECIPE = {"epochs": 5, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
-                "augment": "horizontal flip"}
+_UNET_RECIPE: dict[str, Any] = {"epochs": 5, "lr": 3e-3, "batch_size": 32, "weight_decay": 1e-4,
+                                "augment": "horizontal flip"}
 
 
 def _train_unet(module: nn.Module, ctx: TrainContext) -> dict[str, float]:

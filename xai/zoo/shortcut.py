@@ -9,6 +9,8 @@ the marked group and attends to the mark strip.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -18,7 +20,7 @@ from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, fit_classifier, predict_logits
 from xai.zoo.cnn import LeNet5
 
-_RECIPE = {"epochs": 20, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4}
+_RECIPE: dict[str, Any] = {"epochs": 20, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4}
 
 
 def marked_accuracy(module: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:

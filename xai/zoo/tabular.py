@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -42,7 +44,7 @@ def build_adult_mlp() -> TabularMLP:
     return TabularMLP(len(adult_encoder().feature_names))
 
 
-_ADULT_RECIPE = {"epochs": 12, "lr": 1e-3, "batch_size": 256, "weight_decay": 1e-4}
+_ADULT_RECIPE: dict[str, Any] = {"epochs": 12, "lr": 1e-3, "batch_size": 256, "weight_decay": 1e-4}
 
 
 def _train_adult(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
@@ -75,7 +77,7 @@ def build_compas_mlp() -> TabularMLP:
     return TabularMLP(len(compas_encoder().feature_names), hidden=(32, 16))
 
 
-_COMPAS_RECIPE = {"epochs": 30, "lr": 1e-3, "batch_size": 128, "weight_decay": 1e-4}
+_COMPAS_RECIPE: dict[str, Any] = {"epochs": 30, "lr": 1e-3, "batch_size": 128, "weight_decay": 1e-4}
 
 
 def _train_compas(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
@@ -108,7 +110,7 @@ def build_german_mlp() -> TabularMLP:
     return TabularMLP(len(german_encoder().feature_names), hidden=(32,))
 
 
-_GERMAN_RECIPE = {"epochs": 60, "lr": 1e-3, "batch_size": 32, "weight_decay": 1e-3}
+_GERMAN_RECIPE: dict[str, Any] = {"epochs": 60, "lr": 1e-3, "batch_size": 32, "weight_decay": 1e-3}
 
 
 def _train_german(module: nn.Module, ctx: TrainContext) -> dict[str, float]:

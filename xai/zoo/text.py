@@ -12,6 +12,8 @@ its attention probabilities are the outputs of ``blocks.<i>.attn.softmax`` ``(B,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -150,9 +152,9 @@ def mask_tokens(ids: torch.Tensor, tokenizer: WordTokenizer, generator: torch.Ge
     return corrupted, labels
 
 
-_BERT_ARCH = {"dim": 64, "depth": 2, "heads": 4, "mlp_ratio": 2}
-_BERT_RECIPE = {"mlm_epochs": 6, "mlm_lr": 2e-3, "mask_rate": 0.15, "epochs": 8, "lr": 1e-3,
-                "batch_size": 64, "weight_decay": 1e-4, **_BERT_ARCH}
+_BERT_ARCH: dict[str, Any] = {"dim": 64, "depth": 2, "heads": 4, "mlp_ratio": 2}
+_BERT_RECIPE: dict[str, Any] = {"mlm_epochs": 6, "mlm_lr": 2e-3, "mask_rate": 0.15, "epochs": 8, "lr": 1e-3,
+                                "batch_size": 64, "weight_decay": 1e-4, **_BERT_ARCH}
 
 
 def build_bert_mini() -> BertMini:
@@ -210,7 +212,7 @@ def _train_bert_mini(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     return {**metrics, "mlm_train_loss": mlm_loss, "mlm_accuracy_after_pretraining": mlm_acc}
 
 
-_LSTM_RECIPE = {"epochs": 10, "lr": 3e-3, "batch_size": 64, "dim": 32, "hidden": 64}
+_LSTM_RECIPE: dict[str, Any] = {"epochs": 10, "lr": 3e-3, "batch_size": 64, "dim": 32, "hidden": 64}
 
 
 def _train_lstm_text(module: nn.Module, ctx: TrainContext) -> dict[str, float]:

@@ -30,6 +30,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -165,24 +166,24 @@ def make_permanent(module: nn.Module) -> None:
 
 def weight_sparsity(module: nn.Module, layers: tuple[str, ...] = _PRUNABLE) -> float:
     """Share of exact zeros among the weights of ``layers``."""
-    weights = [module.get_submodule(n).weight for n in layers]
+    weights = [cast(torch.Tensor, module.get_submodule(n).weight) for n in layers]  # conv / linear weights
     return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
 
 
-def _pruned_recipe(sparsity: float, schedule: tuple[float, ...]) -> dict[str, object]:
+def _pruned_recipe(sparsity: float, schedule: tuple[float, ...]) -> dict[str, Any]:
     return {"original": ORIGINAL, "method": "global unstructured L1 magnitude, torch.nn.utils.prune",
             "sparsity": sparsity, "schedule": list(schedule), "finetune_epochs_per_step": 5,
             "lr": 5e-4, "batch_size": 64, "augment": "random shift +-2 px"}
 
 
-def _train_pruned(recipe: dict[str, object], name: str) -> Callable[[nn.Module, TrainContext], dict[str, float]]:
+def _train_pruned(recipe: dict[str, Any], name: str) -> Callable[[nn.Module, TrainContext], dict[str, float]]:
     def train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
         original = load_original()
         module.load_state_dict(original.state_dict())
-        for step, target in enumerate(recipe["schedule"]):  # type: ignore[arg-type]
+        for step, target in enumerate(recipe["schedule"]):
             prune_globally(module, float(target))
-            fit_classifier(module, ctx, epochs=int(recipe["finetune_epochs_per_step"]),  # type: ignore[call-overload]
-                           lr=float(recipe["lr"]), batch_size=int(recipe["batch_size"]),  # type: ignore[arg-type]
+            fit_classifier(module, ctx, epochs=int(recipe["finetune_epochs_per_step"]),
+                           lr=float(recipe["lr"]), batch_size=int(recipe["batch_size"]),
                            augment=random_shift, label=f"{name} step {step + 1}")
         make_permanent(module)
         metrics = compression_metrics(module, original, ctx, name)
@@ -231,6 +232,9 @@ class FakeQuant(nn.Module):
     decisions and still get input gradients.
     """
 
+    scale: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    zero_point: torch.Tensor
+
     def __init__(self, scale: float = 1 / 255, zero_point: int = 0, quant_min: int = 0,
                  quant_max: int = 255) -> None:
         super().__init__()
@@ -246,6 +250,8 @@ class FakeQuant(nn.Module):
 
 class _Int8Weight(nn.Module):
     """Per-output-channel symmetric int8 weights with float scales and a float bias."""
+
+    weight_scale: torch.Tensor  # a buffer (register_buffer), declared for the type checker
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -393,10 +399,13 @@ def quantize_static(original: nn.Module, calibration: torch.Tensor, *, engine: s
 
 def int8_from_torch(quantized: nn.Module) -> Int8LeNet:
     """Copy a converted ``torch.ao`` LeNet's int8 weights, scales and zero points into an :class:`Int8LeNet`."""
+    from torch.ao.nn.quantized import Quantize
+
     sim = Int8LeNet()
+    source_quant = cast(Quantize, quantized.quant)  # what tq.convert makes of the QuantStub
     with torch.no_grad():
-        sim.quant.scale.fill_(float(quantized.quant.scale))
-        sim.quant.zero_point.fill_(int(quantized.quant.zero_point))
+        sim.quant.scale.fill_(float(source_quant.scale))
+        sim.quant.zero_point.fill_(int(source_quant.zero_point))
         for layer, act in _INT8_PAIRS:
             source = getattr(quantized.body, layer)
             weight = source.weight()
@@ -472,7 +481,8 @@ def _train_int8(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     x = ctx.test.x[:LATENCY_BATCH]
     seconds = cpu_latency({"sim": module, "original": original}, x)
     metrics["simulation_latency_ratio"] = seconds["sim"] / seconds["original"]
-    metrics.update(int8_agreement(module, quantized, ctx.test.x))  # type: ignore[arg-type]
+    assert isinstance(module, Int8LeNet)  # the entry builds one
+    metrics.update(int8_agreement(module, quantized, ctx.test.x))
     metrics["torch_int8_accuracy"] = accuracy(quantized, ctx.test, torch.device("cpu"))
     return metrics
 
@@ -583,17 +593,17 @@ def fit_distilled(student: nn.Module, teacher: nn.Module, ctx: TrainContext, *, 
     return running
 
 
-_DISTILLED_RECIPE = {"teacher": ORIGINAL, "student": "SmallLeNet widths (4, 8, 48, 32)", "epochs": 30,
-                     "lr": 3e-3, "batch_size": 64, "temperature": 4.0, "alpha": 0.9,
-                     "augment": "random shift +-2 px"}
+_DISTILLED_RECIPE: dict[str, Any] = {"teacher": ORIGINAL, "student": "SmallLeNet widths (4, 8, 48, 32)", "epochs": 30,
+                                     "lr": 3e-3, "batch_size": 64, "temperature": 4.0, "alpha": 0.9,
+                                     "augment": "random shift +-2 px"}
 
 
 def _train_distilled(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     teacher = load_original()
     r = _DISTILLED_RECIPE
-    loss = fit_distilled(module, teacher, ctx, epochs=int(r["epochs"]), lr=float(r["lr"]),  # type: ignore[arg-type]
-                         batch_size=int(r["batch_size"]), temperature=float(r["temperature"]),  # type: ignore[arg-type]
-                         alpha=float(r["alpha"]), label="lenet-distilled")  # type: ignore[arg-type]
+    loss = fit_distilled(module, teacher, ctx, epochs=int(r["epochs"]), lr=float(r["lr"]),
+                         batch_size=int(r["batch_size"]), temperature=float(r["temperature"]),
+                         alpha=float(r["alpha"]), label="lenet-distilled")
     metrics = compression_metrics(module, teacher, ctx, "lenet-distilled")
     metrics["train_loss"] = loss
     return metrics

@@ -8,6 +8,7 @@ reads them with plain forward hooks, and the entry lists them in ``ZooEntry.atte
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -121,8 +122,8 @@ class VisionTransformer(nn.Module):
 
 
 _VIT_ARCH = {"patch": 8, "dim": 64, "depth": 4, "heads": 4, "mlp_ratio": 2}
-_VIT_RECIPE = {"epochs": 40, "lr": 3e-3, "batch_size": 128, "weight_decay": 1e-4,
-               "augment": "random shift +-2 px", **_VIT_ARCH}
+_VIT_RECIPE: dict[str, Any] = {"epochs": 40, "lr": 3e-3, "batch_size": 128, "weight_decay": 1e-4,
+                               "augment": "random shift +-2 px", **_VIT_ARCH}
 
 
 def build_vit() -> VisionTransformer:

@@ -43,8 +43,10 @@ class KeyBiasedSelfAttention(MultiHeadSelfAttention):
     ``self.softmax`` outputs the attention probabilities ``(B, heads, T, T)``.
     """
 
-    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        """``(B, T, dim)`` and ``(B, T)`` key biases -> ``(B, T, dim)``."""
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, T, dim)`` and ``(B, T)`` key biases -> ``(B, T, dim)``; no biases: plain self-attention."""
+        if key_bias is None:  # the parent's contract (a subclass must accept its calls)
+            return super().forward(x)
         b, t, d = x.shape
         qkv = self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, T, d_head) each

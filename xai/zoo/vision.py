@@ -14,6 +14,7 @@ used.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -114,8 +115,10 @@ def _dihedral(x: torch.Tensor, k: int, flip: int) -> torch.Tensor:
     return torch.flip(x, dims=(3,)) if flip else x
 
 
-_RECIPE = {"epochs": 25, "lr": 4e-3, "batch_size": 32, "augment": "random 90-degree rotations and flips",
-           "loss": "MSE on the HR patch", "psnr_shave": SHAVE, "channels_last": True}
+_RECIPE: dict[str, Any] = {
+    "epochs": 25, "lr": 4e-3, "batch_size": 32, "augment": "random 90-degree rotations and flips",
+    "loss": "MSE on the HR patch", "psnr_shave": SHAVE, "channels_last": True
+}
 
 
 def _train_espcn(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
@@ -212,6 +215,7 @@ class RandomFeatures(nn.Module):
             for conv in (self.conv1, self.conv2, self.conv3):
                 fan_in = conv.in_channels * 9
                 conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / fan_in) ** 0.5)
+                assert conv.bias is not None  # nn.Conv2d's default bias=True
                 conv.bias.zero_()
         self.requires_grad_(False)
         self.eval()
@@ -272,10 +276,12 @@ class StyleNet(nn.Module):
 
 STYLE_LAYERS = ("relu1", "relu2", "relu3")
 CONTENT_LAYER = "relu2"
-_STYLE_RECIPE = {"steps": 300, "lr": 3e-3, "batch_size": 4, "content_weight": 1.0, "style_weight": 0.2,
-                 "features": "RandomFeatures(seed=0): 3 random 3x3 conv + ReLU layers (32/64/128 channels)",
-                 "content_layer": CONTENT_LAYER, "style_layers": list(STYLE_LAYERS),
-                 "style_image": "skimage.data.immunohistochemistry, whole photo resized to 256x256"}
+_STYLE_RECIPE: dict[str, Any] = {
+    "steps": 300, "lr": 3e-3, "batch_size": 4, "content_weight": 1.0, "style_weight": 0.2,
+    "features": "RandomFeatures(seed=0): 3 random 3x3 conv + ReLU layers (32/64/128 channels)",
+    "content_layer": CONTENT_LAYER, "style_layers": list(STYLE_LAYERS),
+    "style_image": "skimage.data.immunohistochemistry, whole photo resized to 256x256"
+}
 
 
 @lru_cache(maxsize=1)
@@ -332,7 +338,8 @@ def style_scores(module: nn.Module, data: Dataset, device: torch.device) -> dict
         for i in range(0, len(x), 16):
             out = module(x[i:i + 16])
             c, s = style_losses(out, x[i:i + 16])
-            content.append(c.cpu()), style.append(s.cpu())
+            content.append(c.cpu())
+            style.append(s.cpu())
             base.append(style_losses(x[i:i + 16], x[i:i + 16])[1].cpu())
     finally:
         module.train(was)

@@ -63,6 +63,9 @@ class Word2Vec(nn.Module):
     torch.Size([2, 3])
     """
 
+    # buffers (register_buffer), declared for the type checker
+    noise: torch.Tensor
+
     def __init__(self, words: Sequence[str], counts: np.ndarray, dim: int) -> None:
         super().__init__()
         self.words = tuple(words)
@@ -245,7 +248,7 @@ def _register_word2vec(name: str, architecture: str, recipe: dict[str, float], f
             modality="text",
             dataset=f"pydoc-{name}",
             build=build,
-            train=train,  # type: ignore[arg-type]  (the card keeps non-numeric results apart)
+            train=train,  # the card keeps non-numeric results apart
             input_shape=None,
             class_names=(),
             layers=("in_embed", "output"),
@@ -280,6 +283,9 @@ class PretrainedEmbedding(nn.Module):
     The gain starts at ones (the vectors as published); it gives the module a parameter
     at the embedding's output, so gradients reach it as they would in a fine-tuned model.
     """
+
+    # buffers (register_buffer), declared for the type checker
+    vectors: torch.Tensor
 
     def __init__(self, vectors: np.ndarray) -> None:
         super().__init__()
@@ -385,7 +391,7 @@ register_model(
         modality="text",
         dataset="googlenews-analogies",
         build=AnalogyModel,
-        train=_train_analogies,  # type: ignore[arg-type]
+        train=_train_analogies,
         input_shape=(3,),
         class_names=(),
         layers=("embed",),
