@@ -22,6 +22,7 @@ from xai.audit.spec import METHOD_SECTIONS, AuditSpec, MethodSection
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
+from xai.explain._base import TargetChoice
 from xai.explain._index import method_registry
 from xai.explain.dream import DreamResult
 from xai.explain.inversion import InversionResult
@@ -261,6 +262,7 @@ def _count_steps(spec: AuditSpec, handle: ModelHandle) -> int:
 
 def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
                     notes: list[str], steps: AuditProgress) -> list[AttributionResult]:
+    plan: list[tuple[str, int, TargetChoice, dict[str, Any]]]
     if spec.explain is None:
         plan = [(name, 8, "predicted", {}) for name in list_explainers(handle=handle)]
     else:
@@ -310,6 +312,7 @@ def _run_sections(plan: list[tuple[str, MethodSection, type[Method]]], handle: M
 
 def _run_probes(spec: AuditSpec, handle: ModelHandle, data: Dataset,
                 notes: list[str], steps: AuditProgress) -> list[FairnessResult]:
+    plan: list[tuple[str, list[str] | None, dict[str, Any]]]
     if spec.probe is None:
         plan = [(name, None, {}) for name in list_probes(handle=handle, default_only=True)]
     else:
