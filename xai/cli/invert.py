@@ -72,17 +72,20 @@ def invert_command(
         raise DataError(f"--layer (or --all-layers) is required; {handle.name}'s layers worth explaining: "
                         f"{', '.join(handle.layers) or 'none named'}")
     source = image if image is not None else sample
-    common = {"steps": steps, "param": param, "seed": seed or 0}
+    run_seed = seed or 0
     result: InversionResult | InversionGallery
     if style is not None:
         if gram:
             raise DataError("--gram reconstructs the style of one image; --style transfers it: pick one")
         result = style_transfer(handle, layers[0], style_layer or None, content=source, style=style,
-                                style_weight=style_weight, lr=lr or 0.02, tv=tv or 0.0, **common)
+                                style_weight=style_weight, lr=lr or 0.02, tv=tv or 0.0,
+                                steps=steps, param=param, seed=run_seed)
     elif gram:
-        result = style_reconstruction(handle, layers, image=source, lr=lr or 0.05, tv=tv or 0.0, **common)
+        result = style_reconstruction(handle, layers, image=source, lr=lr or 0.05, tv=tv or 0.0,
+                                      steps=steps, param=param, seed=run_seed)
     else:
-        gallery = invert_layers(handle, layers, image=source, lr=lr or 0.05, tv=0.02 if tv is None else tv, **common)
+        gallery = invert_layers(handle, layers, image=source, lr=lr or 0.05, tv=0.02 if tv is None else tv,
+                                steps=steps, param=param, seed=run_seed)
         result = gallery if len(layers) > 1 else gallery.results[0]
     page = None
     if out is not None:
