@@ -94,8 +94,8 @@ def rollout(
             check_model_on_data(handle, rows)
         request = {**options, "texts": list(text) if text else None, "samples": samples or 8,
                    "target": parse_target(target)}
-        result = TokenRelevanceMethod.run(handle, None if text else rows, request, seed=seed or 0)
-        _text_output(result, json_out=json_out, out=out)
+        relevance = TokenRelevanceMethod.run(handle, None if text else rows, request, seed=seed or 0)
+        _text_output(relevance, json_out=json_out, out=out)
         return
     if pool is not None or compare is not None:
         raise DataError("--pool and --compare apply to text models")
@@ -143,9 +143,11 @@ def _multimodal_table(explanation: AttributionResult, title: str) -> Table:
                                                "question = sum over the words, share = question / both")
     for column in ("#", "label", "pred", "image", "question", "share", "question words (relevance)"):
         table.add_column(column, justify="left" if column.startswith("question words") else "right")
+    token_attributions = explanation.token_attributions
+    assert token_attributions is not None  # the caller only passes packed image + question results
     c = explanation.image_channels
     for i, tokens in enumerate(explanation.tokens):
-        words = explanation.token_attributions[i, :len(tokens)]
+        words = token_attributions[i, :len(tokens)]
         share = explanation.question_share[i] if explanation.question_share is not None else float("nan")
         table.add_row(str(i), safe_text(explanation.name_of("label", i)),
                       safe_text(explanation.name_of("prediction", i)),
