@@ -88,14 +88,14 @@ def sanity(
                   caption=f"{result.samples} samples · seed {run_seed}")
     for column in ("check", "measured", "passes when", "result"):
         table.add_column(column)
-    checks = result.verdict.checks
+    passed = result.verdict.checks
     final = result.randomisation[-1]
     table.add_row("randomisation (Spearman, all layers random)", f"{final.spearman:.3f}", "<= 0.5",
-                  "pass" if checks["randomisation"] else "[bold red]FAIL[/]")
+                  "pass" if passed["randomisation"] else "[bold red]FAIL[/]")
     for curve in (result.deletion, result.insertion):
         table.add_row(f"{curve.kind} AUC gain over random", f"{curve.gain:+.4f}",
                       f"> 0 (ours {curve.auc:.3f}, random {curve.random_auc:.3f})",
-                      "pass" if checks[curve.kind] else "[bold red]FAIL[/]")
+                      "pass" if passed[curve.kind] else "[bold red]FAIL[/]")
     if result.infidelity is not None and result.sensitivity_max is not None:
         table.add_row("infidelity (normalised)", f"{result.infidelity:.4g}", "reported", "-")
         table.add_row("max-sensitivity", f"{result.sensitivity_max:.4g}", "reported", "-")
