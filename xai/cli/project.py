@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 from rich.table import Table
@@ -21,7 +21,7 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.datasets import load_dataset
+from xai.datasets import Split, load_dataset
 from xai.errors import DataError
 from xai.explain.projection import METHODS, Projection
 from xai.zoo import check_model_on_data, load_model
@@ -44,6 +44,8 @@ def project_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Map a layer's activations to 2-D; silhouette scores say which columns it separates."""
+    if split not in get_args(Split):  # not every loader checks its split (photos read any other as test)
+        raise DataError(f"--split must be train, test or all, got {split!r}")
     options = Projection.parse_options(
         layer=layer, method=method, samples=samples,
         color_by=[c.strip() for item in color for c in item.split(",")] if color else None)
@@ -53,7 +55,7 @@ def project_command(
     name = data or handle.dataset
     if name is None:
         raise DataError(f"say which data to map with --data; {handle.name} names no dataset")
-    dataset = load_dataset(name, split)
+    dataset = load_dataset(name, cast("Split", split))  # checked above
     check_model_on_data(handle, dataset)
     Projection.check_applies(handle)
     result = Projection.run(handle, dataset, options, seed=seed or 0)
