@@ -40,7 +40,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 import torch
@@ -217,6 +217,18 @@ class DaamResult:
         return out
 
 
+class PromptedSampler(Protocol):
+    """What :meth:`Daam.why_not` checks a diffusion module declares (``LatentDiffusion`` has it all)."""
+
+    cross_attention: Sequence[str]
+    tokens: Sequence[str]
+
+    def prompt_tokens(self, classes: torch.Tensor) -> torch.Tensor: ...
+
+    def sample(self, n: int, generator: torch.Generator | None = None, classes: torch.Tensor | None = None, *,
+               sample_steps: int | None = None, guidance: float | None = None) -> torch.Tensor: ...
+
+
 def daam(handle: ModelHandle, class_index: int, *, samples: int = 4, seed: int = 0,
          sample_steps: int | None = None, guidance: float | None = None) -> DaamResult:
     """Generate ``samples`` images of class ``class_index`` and their per-token DAAM heat maps.
@@ -251,14 +263,16 @@ def daam(handle: ModelHandle, class_index: int, *, samples: int = 4, seed: int =
         raise DataError(f"samples must be at least 1, got {samples}")
     start = time.perf_counter()
     module = handle.module
+    sampler = cast(PromptedSampler, module)  # why_not above checked these attributes
     classes = torch.full((samples,), int(class_index), dtype=torch.long)
-    token_ids = module.prompt_tokens(classes[:1])[0].tolist()
-    tokens = tuple(module.tokens[i] for i in token_ids)
-    size = tuple(handle.input_shape[-2:])
-    recorder = CrossAttentionMaps(module, module.cross_attention, size, rows=samples)  # type: ignore[arg-type]
+    token_ids = sampler.prompt_tokens(classes[:1])[0].tolist()
+    tokens = tuple(sampler.tokens[i] for i in token_ids)
+    height, width = handle.input_shape[-2:]
+    size = (height, width)
+    recorder = CrossAttentionMaps(module, sampler.cross_attention, size, rows=samples)
     with eval_mode(module), recorder:
-        images = module.sample(samples, torch.Generator().manual_seed(seed), classes,
-                               sample_steps=sample_steps, guidance=guidance)
+        images = sampler.sample(samples, torch.Generator().manual_seed(seed), classes,
+                                sample_steps=sample_steps, guidance=guidance)
     maps = recorder.maps().cpu().numpy()  # (N, K, H, W)
     if maps.shape[1] != len(tokens):
         raise DataError(f"the attention has {maps.shape[1]} keys but the prompt {len(tokens)} tokens")
