@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 import torch
 from pydantic import Field
@@ -30,12 +30,19 @@ from xai._method import Capabilities, Kind, Method
 from xai._provenance import Provenance, sha256_array
 from xai.datasets import Dataset
 from xai.errors import DataError
-from xai.explain._base import create_explainer
 from xai.explain._index import TOKEN_METHODS
 from xai.explain.rollout import AttentionRollout
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = ["TokenRelevance", "TokenRelevanceMethod", "token_relevance"]
+
+
+class TextTokenizer(Protocol):
+    """The zoo's text-model tokenizer convention (``module.tokenizer``; checked by ``why_not``)."""
+
+    def encode(self, texts: list[str]) -> torch.Tensor: ...
+
+    def tokens(self, ids: torch.Tensor) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ def token_relevance(handle: ModelHandle, texts: list[str] | None = None, *, ids:
         ``discard_ratio``, ``pool``, ``compare``).
     """
     TokenRelevanceMethod.check_applies(handle)
-    tokenizer = handle.module.tokenizer
+    tokenizer = cast(TextTokenizer, handle.module.tokenizer)  # check_applies: the module carries one
     if (texts is None) == (ids is None):
         raise DataError("give sentences or token ids, not both or neither")
     start = time.perf_counter()
@@ -112,7 +119,7 @@ def token_relevance(handle: ModelHandle, texts: list[str] | None = None, *, ids:
             raise DataError("every sentence to explain must be a non-empty string")
         ids = tokenizer.encode(list(texts))
     assert ids is not None
-    explainer = create_explainer("attention-rollout", handle, **options)
+    explainer = AttentionRollout(handle, **options)  # what create_explainer("attention-rollout") builds, typed
     device = handle.device
     x = ids.to(device)
     mode = explainer.options["mode"]
