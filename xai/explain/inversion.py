@@ -90,8 +90,8 @@ def load_image(path: str | Path, shape: Sequence[int], lo: float = 0.0, hi: floa
         raise DataError(f"image file {str(file)!r} does not exist")
     try:
         with Image.open(file) as img:
-            img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BICUBIC)
-            array = np.asarray(img, dtype=np.float32) / 255.0
+            resized = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BICUBIC)
+            array = np.asarray(resized, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read {str(file)!r} as an image: {exc}") from None
     chw = array[None] if c == 1 else array.transpose(2, 0, 1)  # (C, H, W)
