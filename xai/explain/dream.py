@@ -140,7 +140,8 @@ def activation_objective(
         return unit.flatten(1).mean(1) if unit.ndim > 1 else unit
     if objective == "neuron":
         pos = _position(unit.shape[1:], position)
-        return unit[(slice(None), *pos)] if pos else unit
+        index: tuple[slice | int, ...] = (slice(None), *pos)  # every row, at the neuron's position
+        return unit[index] if pos else unit
     raise DataError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
 
 
@@ -599,7 +600,7 @@ class Dream(Method):
             return self
 
     @classmethod
-    def why_not(cls, handle: ModelHandle, objective: str = "channel") -> str | None:  # type: ignore[override]
+    def why_not(cls, handle: ModelHandle, objective: str = "channel") -> str | None:
         """The capability check, then the input shape and (``class`` objective) the class names."""
         reason = super().why_not(handle)
         if reason:
