@@ -65,3 +65,11 @@ def test_cli_writes_page_and_json(tmp_path):
     assert json.loads((tmp_path / "project-lenet-fc1-pca.json").read_text())["layer"] == "fc1"
     bad = runner.invoke(app, ["project", "lenet", "-l", "nope"])
     assert bad.exit_code == 2 and "unknown layer" in bad.output.lower()
+
+
+def test_cli_rejects_an_unknown_split_before_loading_anything(tmp_path):
+    # --split is checked at the edge: some loaders would read any other split as "test"
+    result = CliRunner().invoke(app, ["project", "lenet", "--split", "validation", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--split must be train, test or all, got 'validation'" in result.output
+    assert list(tmp_path.iterdir()) == []

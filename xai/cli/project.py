@@ -44,7 +44,7 @@ def project_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Map a layer's activations to 2-D; silhouette scores say which columns it separates."""
-    if split not in get_args(Split):  # not every loader checks its split (photos read any other as test)
+    if split not in get_args(Split):  # not every loader checks its split (digits, photos accept any)
         raise DataError(f"--split must be train, test or all, got {split!r}")
     options = Projection.parse_options(
         layer=layer, method=method, samples=samples,
