@@ -173,7 +173,9 @@ def test_index_loads_clean_with_a_gate_column(report, browser):
     headers = browser.evaluate("[...document.querySelectorAll('th')].map(t => t.textContent)")
     assert "Gates" in headers
     verdicts = browser.evaluate("[...document.querySelectorAll('td .verdict')].map(v => v.textContent.trim())")
-    assert verdicts == [("✓ pass" if c.passed else "✗ FAIL") for c in checked]
+    # audits with a failed gate first, then the others, each in slug order
+    leading = sorted(checked, key=lambda c: (c.passed, c.result.slug))
+    assert verdicts == [("✓ pass" if c.passed else "✗ FAIL") for c in leading]
     assert browser.screenshot(SHOTS / "index.png").stat().st_size > 1000
 
 

@@ -321,6 +321,8 @@ def render_index_rows(rows: Sequence[Mapping[str, Any]]) -> str:
             and r["page"] == f"{safe_slug(r['slug'])}.html"  # a relative link to a page of this folder, only
             and isinstance(r["explainers"], list) and isinstance(r["worst_disparity"], dict)
             and (r["gates"] is None or isinstance(r["gates"], dict))]
+    # Verdict first: audits with a failed gate lead, then the rest, each in slug order.
+    rows.sort(key=lambda r: (not (r["gates"] is not None and r["gates"].get("failed")), r["slug"]))
     return _ENV.get_template("index.html.j2").render(
         audits=rows, show_gates=any(r["gates"] is not None for r in rows), **_stamp())
 
