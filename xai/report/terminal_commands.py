@@ -17,6 +17,12 @@ from xai._text import safe_text
 
 if TYPE_CHECKING:  # annotations only: the terminal renderers import no torch
     from xai.explain import AttributionResult
+    from xai.explain.daam import DaamResult
+    from xai.explain.dream import DreamResult
+    from xai.explain.inversion import InversionGallery, InversionResult
+    from xai.explain.projection import ProjectionResult
+    from xai.explain.sanity import SanityResult
+    from xai.explain.tokens import TokenRelevance
     from xai.fairness import FairnessResult, GroupTable
     from xai.fairness.direct_bias import DirectBiasResult
     from xai.fairness.embedding import WeatResult
@@ -277,3 +283,162 @@ def print_seat(console: Console, result: SeatResult) -> None:
     for name, missing in result.missing_words.items():
         lost = "; ".join(f"{key}: {', '.join(m)}" for key, m in zip(_SETS, missing, strict=True) if m)
         console.print(f"{safe_text(name)}: words the tokenizer cannot spell: {safe_text(lost) if lost else 'none'}")
+
+
+# --- xai rollout --------------------------------------------------------------------------------------------
+
+
+def print_rollout(console: Console, explanation: AttributionResult, mode: str, model_name: str, head_fusion: str,
+                  discard_ratio: float) -> None:
+    """Image models: each sample's CLS-to-patch relevance and top pixel; image + question models: the shares."""
+    if explanation.token_attributions is not None and explanation.image_channels:
+        console.print(_multimodal_table(explanation, f"attention {mode} on {model_name} "
+                                                     f"(heads: {head_fusion}, discard {discard_ratio:g})"))
+        return
+    table = Table(title=safe_text(f"attention {mode} on {model_name} (heads: {head_fusion}, "
+                                  f"discard {discard_ratio:g})"),
+                  caption="CLS-to-patch relevance; top pixel (row, col) of the most relevant patch")
+    for column in ("sample", "label", "predicted", "target", "sum", "max", "top (row, col)"):
+        table.add_column(column, justify="right")
+    names = explanation.class_names
+    for i, attr in enumerate(explanation.attributions):
+        plane = attr[0]  # (H, W): the relevance is the same on every channel
+        row, col = divmod(int(plane.argmax()), plane.shape[1])
+        table.add_row(str(i), safe_text(names[explanation.labels[i]]), safe_text(names[explanation.predictions[i]]),
+                      safe_text(names[explanation.targets[i]]), f"{plane.sum():.4f}", f"{plane.max():.4f}",
+                      f"({row}, {col})")
+    console.print(table)
+
+
+def _multimodal_table(explanation: AttributionResult, title: str) -> Table:
+    """Packed image + question: the CLS's relevance on the image and on each question word."""
+    table = Table(title=safe_text(title), caption="CLS-to-token relevance: image = sum over the patches, "
+                                               "question = sum over the words, share = question / both")
+    for column in ("#", "label", "pred", "image", "question", "share", "question words (relevance)"):
+        table.add_column(column, justify="left" if column.startswith("question words") else "right")
+    c = explanation.image_channels
+    for i, tokens in enumerate(explanation.tokens):
+        words = explanation.token_attributions[i, :len(tokens)]
+        share = explanation.question_share[i] if explanation.question_share is not None else float("nan")
+        table.add_row(str(i), safe_text(explanation.name_of("label", i)),
+                      safe_text(explanation.name_of("prediction", i)),
+                      f"{explanation.attributions[i, :c].sum():.3f}", f"{words.sum():.3f}", f"{share:.2f}",
+                      safe_text(" ".join(f"{t}({v:.3f})" for t, v in zip(tokens, words, strict=True))))
+    return table
+
+
+def print_token_relevance(console: Console, result: TokenRelevance) -> None:
+    """Text models: one table per sentence, each token with its relevance and a bar."""
+    options = result.options
+    for i, (text, explained) in enumerate(zip(result.texts, result.explained, strict=True)):
+        table = Table(title=safe_text(f"attention {options['mode']} on {result.model}: {text}"), title_justify="left",
+                      caption=safe_text(f"{explained}; heads: {options['head_fusion']}, "
+                                     f"discard {options['discard_ratio']:g}"))
+        table.add_column("#", justify="right")
+        table.add_column("token")
+        table.add_column("relevance", justify="right")
+        table.add_column("")
+        top = max(result.relevance[i], default=0.0) or 1.0
+        for j, (token, value) in enumerate(zip(result.tokens[i], result.relevance[i], strict=True)):
+            table.add_row(str(j), safe_text(token), f"{value:.4f}", "█" * max(0, round(20 * value / top)))
+        console.print(table)
+
+
+# --- xai daam -----------------------------------------------------------------------------------------------
+
+
+def print_daam(console: Console, result: DaamResult) -> None:
+    """The metrics of one DAAM run (class, samples, steps, guidance in the caption)."""
+    table = Table(title=safe_text(f"daam: class {result.class_name} of {result.model}"),
+                  caption=f"{len(result.images)} samples, {result.steps} steps, guidance {result.guidance:g}, "
+                          f"{result.provenance.wall_seconds:.2f} s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics().items():
+        table.add_row(safe_text(name), f"{value:.4g}")
+    console.print(table)
+
+
+# --- xai dream ----------------------------------------------------------------------------------------------
+
+
+def print_dream(console: Console, result: DreamResult) -> None:
+    """The metrics of one dream, the test images that excite the unit most, and the notes."""
+    table = Table(title=safe_text(f"dream: {result.unit} of {result.model}"),
+                  caption=safe_text(f"{result.param}, {len(result.trace)} steps, "
+                                    f"{result.provenance.wall_seconds:.2f} s"))
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics().items():
+        table.add_row(safe_text(name), f"{value:.4g}")
+    for idx, value in zip(result.top_indices, result.top_values, strict=True):
+        table.add_row(f"test image #{int(idx)}", f"{float(value):.4g}")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {safe_text(note)}")
+
+
+# --- xai invert ---------------------------------------------------------------------------------------------
+
+
+def print_inversion(console: Console, result: InversionResult | InversionGallery, model_name: str,
+                    steps: int) -> None:
+    """The metrics of an inversion (or a gallery of them) and their notes."""
+    from xai.explain.inversion import InversionGallery  # at call time: the module imports torch
+
+    results = result.results if isinstance(result, InversionGallery) else (result,)
+    table = Table(title=safe_text(f"invert: {model_name}"),
+                  caption=f"{steps} steps, {sum(r.provenance.wall_seconds for r in results):.2f} s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.metrics().items():
+        table.add_row(safe_text(name), f"{value:.4g}")
+    console.print(table)
+    for r in results:
+        for note in r.notes:
+            console.print(f"[yellow]note:[/] {safe_text(note)}")
+
+
+# --- xai project --------------------------------------------------------------------------------------------
+
+
+def print_projection(console: Console, result: ProjectionResult) -> None:
+    """Silhouette per grouping column, and the variance the PCA components explain."""
+    table = Table(title=safe_text(f"{result.method} of {result.model} · {result.layer}"),
+                  caption=f"{len(result.coords)} samples x {result.features} activations, "
+                          f"trustworthiness {result.trust:.3f}, "
+                          f"{result.provenance.wall_seconds:.2f} s")
+    table.add_column("coloured by")
+    table.add_column("silhouette", justify="right")
+    for column, score in result.separation.items():
+        table.add_row(safe_text(column), f"{score:.3f}" if score == score else "-")
+    console.print(table)
+    if result.explained_variance:
+        console.print(f"  PCA components explain {100 * sum(result.explained_variance):.1f}% of the variance")
+
+
+# --- xai sanity ---------------------------------------------------------------------------------------------
+
+
+def print_sanity(console: Console, result: SanityResult, method: str, seed: int) -> None:
+    """The sanity checks against their pass conditions, then the verdict."""
+    table = Table(title=safe_text(f"sanity checks: {method} on {result.model}"),
+                  caption=f"{result.samples} samples · seed {seed}")
+    for column in ("check", "measured", "passes when", "result"):
+        table.add_column(column)
+    checks = result.verdict.checks
+    final = result.randomisation[-1]
+    table.add_row("randomisation (Spearman, all layers random)", f"{final.spearman:.3f}", "<= 0.5",
+                  "pass" if checks["randomisation"] else "[bold red]FAIL[/]")
+    for curve in (result.deletion, result.insertion):
+        table.add_row(f"{curve.kind} AUC gain over random", f"{curve.gain:+.4f}",
+                      f"> 0 (ours {curve.auc:.3f}, random {curve.random_auc:.3f})",
+                      "pass" if checks[curve.kind] else "[bold red]FAIL[/]")
+    if result.infidelity is not None and result.sensitivity_max is not None:
+        table.add_row("infidelity (normalised)", f"{result.infidelity:.4g}", "reported", "-")
+        table.add_row("max-sensitivity", f"{result.sensitivity_max:.4g}", "reported", "-")
+    else:
+        table.add_row("infidelity, max-sensitivity", "n/a", "not defined on token ids", "-")
+    console.print(table)
+    colour = "green" if result.verdict.trustworthy else "red"
+    console.print(f"[bold {colour}]{safe_text(result.verdict)}[/]")
