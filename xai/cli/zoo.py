@@ -51,20 +51,6 @@ def zoo_rows(zoo_dir: Any = None) -> list[dict[str, Any]]:
     return rows
 
 
-def zoo_markdown(rows: list[dict[str, Any]]) -> str:
-    """The README's zoo table (Markdown), one row per entry, numbers from the cards."""
-    lines = ["| zoo entry | family | architecture and data | params | held-out metric | train s |",
-             "|---|---|---|---:|---|---:|"]
-    for r in rows:
-        metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
-                  else f"not trained (floor {r['metric']} {r['floor']})")
-        seconds = f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-"
-        about = r["description"].replace("|", "\\|")
-        lines.append(f"| `{r['name']}` | {r['family']} | {about} (`{r['dataset']}`) | {r['params']:,} "
-                     f"| {metric} | {seconds} |")
-    return "\n".join(lines) + "\n"
-
-
 @zoo_app.command("list")
 def list_(
     zoo_dir: ZooDirOpt = None,
@@ -77,6 +63,8 @@ def list_(
         print_json(rows)
         return
     if markdown:
+        from xai.report.markdown import zoo_markdown  # the audit report's module: only for --markdown
+
         typer.echo(zoo_markdown(rows), nl=False)
         return
     print_zoo_list(stdout_console(), rows)
