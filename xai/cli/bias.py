@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from xai._io import atomic_write_text
 from xai._text import safe_text
 from xai._typing import SEED_MAX
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
@@ -34,7 +30,6 @@ from xai.cli._common import (
 from xai.datasets import WordVectors, list_word_vectors, load_word_vectors
 from xai.errors import DataError
 from xai.fairness.direct_bias import (
-    DirectBiasResult,
     bolukbasi_definitional_pairs,
     bolukbasi_neutral_professions,
     bolukbasi_professions,
@@ -43,7 +38,6 @@ from xai.fairness.direct_bias import (
 )
 from xai.fairness.embedding import (
     DEFAULT_PERMUTATIONS,
-    WeatResult,
     WeatTest,
     check_permutations,
     read_word_set,
@@ -51,12 +45,10 @@ from xai.fairness.embedding import (
     weat,
     weat_tests,
 )
-from xai.report.json import dumps
-from xai.report.weat import write_weat_report
+from xai.report.terminal_commands import print_direct_bias, print_seat, print_template_bias, print_weat
+from xai.report.weat import write_seat_report, write_weat_report
 
 bias_app = typer.Typer(help="Bias probes of word embeddings and text classifiers.", no_args_is_help=True)
-
-_SETS = ("X", "Y", "A", "B")
 
 
 @bias_app.command("weat")
@@ -109,7 +101,7 @@ def weat_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    _print_result(console, result)
+    print_weat(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
 
@@ -161,33 +153,7 @@ def direct_command(
     if json_out:
         print_json(result.to_dict())
         return
-    _print_direct(stdout_console(), result)
-
-
-def _print_direct(console: Console, result: DirectBiasResult) -> None:
-    ratios = ", ".join(f"{r:.3f}" for r in result.explained_variance_ratio[:5])
-    console.print(f"Direct bias on [bold]{safe_text(result.embedding)}[/] ({result.vocab_size:,} words, "
-                  f"{result.dim} dimensions)")
-    console.print(f"gender direction: first principal component of {len(result.pairs)} definitional pairs; "
-                  f"explained variance ratios {ratios}")
-    console.print(f"DirectBias_{result.c:g} = [bold]{result.direct_bias:.4f}[/] over "
-                  f"{len(result.neutral_words)} neutral words")
-    view = Table(title="projections cos(w, g) (positive: towards the pairs' first words)", title_justify="left")
-    view.add_column("most positive")
-    view.add_column("cos", justify="right")
-    view.add_column("most negative")
-    view.add_column("cos", justify="right")
-    for i in range(max(len(result.top), len(result.bottom))):
-        high = result.top[i] if i < len(result.top) else ""
-        low = result.bottom[i] if i < len(result.bottom) else ""
-        view.add_row(safe_text(high), f"{result.projections[high]:+.3f}" if high else "",
-                     safe_text(low), f"{result.projections[low]:+.3f}" if low else "")
-    console.print(view)
-    for label, lost in (("pairs", [f"{f}/{m}" for f, m in result.missing_pairs]),
-                        ("neutral words", list(result.missing_neutral)),
-                        ("projected words", list(result.missing_projected))):
-        if lost:
-            console.print(f"[yellow]missing {label} ({len(lost)}):[/] {safe_text(', '.join(lost))}")
+    print_direct_bias(stdout_console(), result)
 
 
 def _resolve(tests: list[str | WeatTest] | None) -> list[WeatTest]:
@@ -195,31 +161,6 @@ def _resolve(tests: list[str | WeatTest] | None) -> list[WeatTest]:
     if tests is None:
         return list(shipped.values())
     return [t if isinstance(t, WeatTest) else shipped[t] for t in tests if isinstance(t, WeatTest) or t in shipped]
-
-
-def _print_result(console: Console, result: WeatResult) -> None:
-    console.print(f"WEAT on [bold]{safe_text(result.embedding)}[/] ({result.vocab_size:,} words, "
-                  f"{result.dim} dimensions)")
-    for score in result.scores:
-        view = Table(title=safe_text(f"{score.test}: {score.targets[0]} vs {score.targets[1]} / "
-                                     f"{score.attributes[0]} vs {score.attributes[1]}"), title_justify="left")
-        view.add_column("effect size", justify="right")
-        view.add_column("p-value", justify="right")
-        view.add_column("statistic", justify="right")
-        view.add_column("words X/Y/A/B", justify="right")
-        view.add_column("missing words")
-        lost = "; ".join(f"{name}: {', '.join(m)}" for name, m in zip(_SETS, score.missing, strict=True) if m)
-        effect = f"{score.effect_size:.3f}" if math.isfinite(score.effect_size) else "undefined"
-        view.add_row(effect, f"{score.p_value:.2g} ({score.p_method})", f"{score.statistic:.4f}",
-                     "/".join(str(len(u)) for u in score.used), safe_text(lost) or "none")
-        console.print(view)
-        for note in score.notes:
-            console.print(f"  [yellow]warning:[/] {safe_text(note)}")
-        if score.reference:
-            console.print(f"  [dim]published (human IAT): d {safe_text(score.reference.get('d', '?'))}, "
-                          f"p {safe_text(score.reference.get('p', '?'))}[/]")
-    for name, reason in result.skipped.items():
-        console.print(f"[yellow]not run:[/] {safe_text(name)}: {safe_text(reason)}")
 
 
 @bias_app.command("eec")
@@ -266,30 +207,7 @@ def eec_command(
         print_json(probe.to_dict())
         return
     console = stdout_console()
-    console.print(f"Template bias of [bold]{safe_text(probe.model)}[/] ({safe_text(probe.dataset)}); score: "
-                  f"{safe_text(options['score'])} of {safe_text(probe.positive_class)}")
-    for table in probe.tables:
-        a, b = table.groups
-        view = Table(title=safe_text(f"{table.feature}: {a} vs {b}"), title_justify="left", show_header=False)
-        view.add_column("measure")
-        view.add_column("value", justify="right")
-        mean = table.by_group["mean_score"]
-        overall = table.overall
-        rows = [(f"mean score, {a}", f"{mean[a]:.4g}"), (f"mean score, {b}", f"{mean[b]:.4g}"),
-                (f"mean difference ({a} - {b})", f"{overall['mean_difference']:+.4g}"),
-                ("Wilcoxon signed-rank p", f"{overall['wilcoxon_p']:.3g}"),
-                ("paired t-test p", f"{overall['ttest_p']:.3g}"),
-                ("largest template gap", f"{table.disparities['max_template_gap']:.4g}"),
-                ("flagged", "[red]yes[/]" if overall["flagged"] else "no")]
-        for name, value in rows:
-            view.add_row(safe_text(name), value)
-        console.print(view)
-        gaps = Table(title=safe_text(f"largest gaps ({a} - {b})"), title_justify="left", show_header=False)
-        gaps.add_column("template")
-        gaps.add_column("gap", justify="right")
-        for frame, gap in probe.rankings.get(table.feature, {}).items():
-            gaps.add_row(safe_text(frame), f"{gap:+.4g}")
-        console.print(gaps)
+    print_template_bias(console, probe, options["score"])
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
 
@@ -315,28 +233,16 @@ def seat_command(
     xai bias seat --model minilm --test career-family --test math-arts
     """
     from xai.fairness.seat import seat
-    from xai.report.weat import render_weat_page
     from xai.zoo import load_model
 
     check_permutations(permutations)  # before the encoder is loaded
     handle = load_model(model, zoo_dir=zoo_dir, train_missing=True, console=stderr_console(enabled=not json_out))
     result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
-    page = None
-    if out is not None:
-        folder = Path(out)
-        html = render_weat_page(result.weat, json_name="seat.json")
-        atomic_write_text(folder / "seat.json", dumps(result.to_dict(), indent=2))
-        atomic_write_text(folder / "seat.html", html)
-        page = folder / "seat.html"
+    page = write_seat_report(result, out) if out is not None else None
     if json_out:
         print_json(result.to_dict())
         return
     console = stdout_console()
-    console.print(f"SEAT on [bold]{safe_text(result.model)}[/]: templates "
-                  + ", ".join(safe_text(repr(t)) for t in result.templates))
-    _print_result(console, result.weat)
-    for name, missing in result.missing_words.items():
-        lost = "; ".join(f"{key}: {', '.join(m)}" for key, m in zip(_SETS, missing, strict=True) if m)
-        console.print(f"{safe_text(name)}: words the tokenizer cannot spell: {safe_text(lost) if lost else 'none'}")
+    print_seat(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

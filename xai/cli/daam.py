@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from xai._device import resolve_device
 from xai._text import safe_text
@@ -22,6 +21,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.explain.daam import Daam
+from xai.report.terminal_commands import print_daam
 from xai.zoo import load_model
 
 
@@ -55,13 +55,6 @@ def daam_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    table = Table(title=safe_text(f"daam: class {result.class_name} of {result.model}"),
-                  caption=f"{len(result.images)} samples, {result.steps} steps, guidance {result.guidance:g}, "
-                          f"{result.provenance.wall_seconds:.2f} s")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in result.metrics().items():
-        table.add_row(safe_text(name), f"{value:.4g}")
-    console.print(table)
+    print_daam(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from xai._device import resolve_device
 from xai._method import Options
@@ -24,6 +23,7 @@ from xai.cli._common import (
 )
 from xai.errors import DataError, NotApplicableError
 from xai.explain.dream import OBJECTIVES, PARAMETRISATIONS, Dream
+from xai.report.terminal_commands import print_dream
 from xai.zoo import load_model
 
 
@@ -71,17 +71,6 @@ def dream_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    table = Table(title=safe_text(f"dream: {result.unit} of {result.model}"),
-                  caption=safe_text(f"{result.param}, {len(result.trace)} steps, "
-                                    f"{result.provenance.wall_seconds:.2f} s"))
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in result.metrics().items():
-        table.add_row(safe_text(name), f"{value:.4g}")
-    for idx, value in zip(result.top_indices, result.top_values, strict=True):
-        table.add_row(f"test image #{int(idx)}", f"{float(value):.4g}")
-    console.print(table)
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {safe_text(note)}")
+    print_dream(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

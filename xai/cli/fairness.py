@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
@@ -28,10 +26,11 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.fairness import PROBES, FairnessResult, GroupTable
+from xai.fairness import PROBES
 from xai.fairness.group import MAX_GROUPS, check_options
 from xai.fairness.predictions import PredictionTask, audit_predictions, load_predictions
 from xai.report.html import write_report
+from xai.report.terminal_commands import print_verdict
 
 if TYPE_CHECKING:
     from xai.datasets import Split
@@ -135,65 +134,6 @@ def fairness(
         print_json(verdict.to_dict())
         return
     console = stdout_console()
-    _print_verdict(console, verdict)
+    print_verdict(console, verdict)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
-
-
-def _print_verdict(console: Console, verdict: FairnessResult) -> None:
-    values = getattr(verdict, "values", None)
-    if not verdict.tables and values is not None:  # embedding probes: named numbers
-        view = Table(title=safe_text(f"{verdict.probe} of {verdict.model}"))
-        view.add_column("metric")
-        view.add_column("value", justify="right")
-        for name, value in values.items():
-            view.add_row(safe_text(name), f"{value:.4f}")
-        console.print(view)
-        if not values:
-            console.print(f"[yellow]{safe_text(verdict.probe)} measured nothing on {safe_text(verdict.model)}[/]")
-    for note in getattr(verdict, "notes", ()) if not verdict.tables else ():
-        console.print(f"[dim]{safe_text(note)}[/]")
-    for table in (*verdict.tables, *((verdict.intersection,) if verdict.intersection else ())):
-        _print_table(console, f"{verdict.probe} of {verdict.model} by {table.feature}", table)
-        for name, score in list(verdict.rankings.get(table.feature, {}).items())[:5]:
-            console.print(f"  carries {safe_text(table.feature)}: {safe_text(name)} (NMI {score:.3f})")
-
-
-def _print_table(console: Console, title: str, table: GroupTable) -> None:
-    strategies = table.kind == "strategy"  # rows are mitigation strategies, not groups
-    view = Table(title=safe_text(title))
-    view.add_column("strategy" if strategies else safe_text(table.feature), no_wrap=strategies)
-    for metric in table.by_group:
-        view.add_column(safe_text(metric.replace("_", " ")), justify="right")
-    shown, hidden = (table.groups, 0) if strategies else table.worst_groups()
-    for group in shown:
-        view.add_row(safe_text(group), *(_fmt(m, table.by_group[m][group]) for m in table.by_group))
-    if not strategies:
-        view.add_row("[bold]overall[/]", *(_fmt(m, table.overall.get(m)) for m in table.by_group))
-    console.print(view)
-    if hidden:
-        console.print(f"  [dim]... and {hidden:,} more groups (the {len(shown)} farthest from overall are shown; "
-                      "--json has all)[/]")
-    for name, value in table.overall.items():
-        if name not in table.by_group:  # overall-only numbers, e.g. a proxy probe's AUC
-            console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]")
-    if table.n_boot:
-        console.print(f"  [dim]brackets: {100 * table.confidence:g}% percentile bootstrap intervals, "
-                      f"{table.n_boot} resamples[/]")
-    for name, value in (*table.disparities.items(), *table.ratios.items()):
-        low_high = table.disparity_intervals.get(name)
-        bracket = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
-        console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]{safe_text(bracket)}")
-    if table.four_fifths is not None:
-        rule = table.four_fifths
-        console.print(f"  four-fifths rule: [bold]{'pass' if rule.passed else 'FAIL'}[/] (selection-rate ratio "
-                      f"{rule.ratio:.4f}, lowest {safe_text(rule.lowest_group)}, "
-                      f"highest {safe_text(rule.highest_group)})")
-    for warning in table.warnings:
-        console.print(f"  [yellow]warning:[/] {safe_text(warning)}")
-
-
-def _fmt(metric: str, value: float | None) -> str:
-    if value is None or value != value:  # missing, or NaN for an empty intersection
-        return "-"
-    return f"{int(value):,}" if metric == "count" else f"{value:.4f}"

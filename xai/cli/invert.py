@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from xai._device import resolve_device
 from xai._text import safe_text
@@ -32,6 +31,7 @@ from xai.explain.inversion import (
     style_reconstruction,
     style_transfer,
 )
+from xai.report.terminal_commands import print_inversion
 from xai.zoo import load_model
 
 
@@ -96,16 +96,6 @@ def invert_command(
         print_json(result.to_dict())
         return
     console = stdout_console()
-    results = result.results if isinstance(result, InversionGallery) else (result,)
-    table = Table(title=safe_text(f"invert: {handle.name}"),
-                  caption=f"{steps} steps, {sum(r.provenance.wall_seconds for r in results):.2f} s")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in result.metrics().items():
-        table.add_row(safe_text(name), f"{value:.4g}")
-    console.print(table)
-    for r in results:
-        for note in r.notes:
-            console.print(f"[yellow]note:[/] {safe_text(note)}")
+    print_inversion(console, result, handle.name, steps)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, cast, get_args
 
 import typer
-from rich.table import Table
 
 from xai._device import resolve_device
 from xai._text import safe_text
@@ -24,6 +23,7 @@ from xai.cli._common import (
 from xai.datasets import Split, load_dataset
 from xai.errors import DataError
 from xai.explain.projection import METHODS, Projection
+from xai.report.terminal_commands import print_projection
 from xai.zoo import check_model_on_data, load_model
 
 
@@ -67,17 +67,7 @@ def project_command(
     if json_out:
         print_json(result.to_dict())
         return
-    table = Table(title=safe_text(f"{result.method} of {result.model} · {result.layer}"),
-                  caption=f"{len(result.coords)} samples x {result.features} activations, "
-                          f"trustworthiness {result.trust:.3f}, "
-                          f"{result.provenance.wall_seconds:.2f} s")
-    table.add_column("coloured by")
-    table.add_column("silhouette", justify="right")
-    for column, score in result.separation.items():
-        table.add_row(safe_text(column), f"{score:.3f}" if score == score else "-")
     console = stdout_console()
-    console.print(table)
-    if result.explained_variance:
-        console.print(f"  PCA components explain {100 * sum(result.explained_variance):.1f}% of the variance")
+    print_projection(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from xai._device import resolve_device
 from xai._text import safe_text
@@ -31,9 +30,9 @@ from xai.cli._common import (
 )
 from xai.datasets import load_dataset
 from xai.errors import DataError
-from xai.explain import AttributionResult
 from xai.explain.rollout import HEAD_FUSIONS, MODES
 from xai.explain.tokens import TokenRelevance, TokenRelevanceMethod
+from xai.report.terminal_commands import print_rollout, print_token_relevance
 from xai.report.tokens import write_tokens_report
 from xai.zoo import MODELS, check_model_on_data, get_entry, load_model
 
@@ -114,46 +113,9 @@ def rollout(
         print_json(explanation.to_dict())
         return
     console = stdout_console()
-    if explanation.token_attributions is not None and explanation.image_channels:
-        console.print(_multimodal_table(explanation, f"attention {mode} on {result.model.name} "
-                                                     f"(heads: {head_fusion}, discard {discard_ratio:g})"))
-        if page is not None:
-            console.print(f"Report: [bold]{safe_text(page)}[/]")
-        return
-    table = Table(title=safe_text(f"attention {mode} on {result.model.name} (heads: {head_fusion}, "
-                                  f"discard {discard_ratio:g})"),
-                  caption="CLS-to-patch relevance; top pixel (row, col) of the most relevant patch")
-    for column in ("sample", "label", "predicted", "target", "sum", "max", "top (row, col)"):
-        table.add_column(column, justify="right")
-    names = explanation.class_names
-    for i, attr in enumerate(explanation.attributions):
-        plane = attr[0]  # (H, W): the relevance is the same on every channel
-        row, col = divmod(int(plane.argmax()), plane.shape[1])
-        table.add_row(str(i), safe_text(names[explanation.labels[i]]), safe_text(names[explanation.predictions[i]]),
-                      safe_text(names[explanation.targets[i]]), f"{plane.sum():.4f}", f"{plane.max():.4f}",
-                      f"({row}, {col})")
-    console.print(table)
+    print_rollout(console, explanation, mode, result.model.name, head_fusion, discard_ratio)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
-
-
-def _multimodal_table(explanation: AttributionResult, title: str) -> Table:
-    """Packed image + question: the CLS's relevance on the image and on each question word."""
-    table = Table(title=safe_text(title), caption="CLS-to-token relevance: image = sum over the patches, "
-                                               "question = sum over the words, share = question / both")
-    for column in ("#", "label", "pred", "image", "question", "share", "question words (relevance)"):
-        table.add_column(column, justify="left" if column.startswith("question words") else "right")
-    token_attributions = explanation.token_attributions
-    assert token_attributions is not None  # the caller only passes packed image + question results
-    c = explanation.image_channels
-    for i, tokens in enumerate(explanation.tokens):
-        words = token_attributions[i, :len(tokens)]
-        share = explanation.question_share[i] if explanation.question_share is not None else float("nan")
-        table.add_row(str(i), safe_text(explanation.name_of("label", i)),
-                      safe_text(explanation.name_of("prediction", i)),
-                      f"{explanation.attributions[i, :c].sum():.3f}", f"{words.sum():.3f}", f"{share:.2f}",
-                      safe_text(" ".join(f"{t}({v:.3f})" for t, v in zip(tokens, words, strict=True))))
-    return table
 
 
 def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) -> None:
@@ -163,18 +125,6 @@ def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) ->
         print_json(result.to_dict())
         return
     console = stdout_console()
-    options = result.options
-    for i, (text, explained) in enumerate(zip(result.texts, result.explained, strict=True)):
-        table = Table(title=safe_text(f"attention {options['mode']} on {result.model}: {text}"), title_justify="left",
-                      caption=safe_text(f"{explained}; heads: {options['head_fusion']}, "
-                                     f"discard {options['discard_ratio']:g}"))
-        table.add_column("#", justify="right")
-        table.add_column("token")
-        table.add_column("relevance", justify="right")
-        table.add_column("")
-        top = max(result.relevance[i], default=0.0) or 1.0
-        for j, (token, value) in enumerate(zip(result.tokens[i], result.relevance[i], strict=True)):
-            table.add_row(str(j), safe_text(token), f"{value:.4f}", "█" * max(0, round(20 * value / top)))
-        console.print(table)
+    print_token_relevance(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

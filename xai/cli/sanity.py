@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from xai._device import resolve_device
 from xai._text import safe_text
@@ -36,6 +35,7 @@ from xai.errors import DataError
 from xai.explain._index import EXPLAINERS
 from xai.explain.sanity import SanityChecks, sanity_check
 from xai.report.sanity import write_sanity
+from xai.report.terminal_commands import print_sanity
 from xai.zoo import check_model_on_data, load_model
 
 
@@ -84,25 +84,6 @@ def sanity(
         print_json(result.to_dict())
         return
     stdout = stdout_console()
-    table = Table(title=safe_text(f"sanity checks: {method} on {result.model}"),
-                  caption=f"{result.samples} samples · seed {run_seed}")
-    for column in ("check", "measured", "passes when", "result"):
-        table.add_column(column)
-    passed = result.verdict.checks
-    final = result.randomisation[-1]
-    table.add_row("randomisation (Spearman, all layers random)", f"{final.spearman:.3f}", "<= 0.5",
-                  "pass" if passed["randomisation"] else "[bold red]FAIL[/]")
-    for curve in (result.deletion, result.insertion):
-        table.add_row(f"{curve.kind} AUC gain over random", f"{curve.gain:+.4f}",
-                      f"> 0 (ours {curve.auc:.3f}, random {curve.random_auc:.3f})",
-                      "pass" if passed[curve.kind] else "[bold red]FAIL[/]")
-    if result.infidelity is not None and result.sensitivity_max is not None:
-        table.add_row("infidelity (normalised)", f"{result.infidelity:.4g}", "reported", "-")
-        table.add_row("max-sensitivity", f"{result.sensitivity_max:.4g}", "reported", "-")
-    else:
-        table.add_row("infidelity, max-sensitivity", "n/a", "not defined on token ids", "-")
-    stdout.print(table)
-    colour = "green" if result.verdict.trustworthy else "red"
-    stdout.print(f"[bold {colour}]{safe_text(result.verdict)}[/]")
+    print_sanity(stdout, result, method, run_seed)
     if page is not None:
         stdout.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from xai._text import safe_text
 from xai._typing import SEED_MAX
 from xai.cli._common import (
     DeviceOpt,
@@ -19,6 +17,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
+from xai.report.terminal_commands import print_zoo_card, print_zoo_list, print_zoo_reproduce
 from xai.zoo._cards import entry_dir, is_trained, read_card, zoo_root
 from xai.zoo._index import entry_info, list_models
 
@@ -52,20 +51,6 @@ def zoo_rows(zoo_dir: Any = None) -> list[dict[str, Any]]:
     return rows
 
 
-def zoo_markdown(rows: list[dict[str, Any]]) -> str:
-    """The README's zoo table (Markdown), one row per entry, numbers from the cards."""
-    lines = ["| zoo entry | family | architecture and data | params | held-out metric | train s |",
-             "|---|---|---|---:|---|---:|"]
-    for r in rows:
-        metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
-                  else f"not trained (floor {r['metric']} {r['floor']})")
-        seconds = f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-"
-        about = r["description"].replace("|", "\\|")
-        lines.append(f"| `{r['name']}` | {r['family']} | {about} (`{r['dataset']}`) | {r['params']:,} "
-                     f"| {metric} | {seconds} |")
-    return "\n".join(lines) + "\n"
-
-
 @zoo_app.command("list")
 def list_(
     zoo_dir: ZooDirOpt = None,
@@ -78,17 +63,11 @@ def list_(
         print_json(rows)
         return
     if markdown:
+        from xai.report.markdown import zoo_markdown  # the audit report's module: only for --markdown
+
         typer.echo(zoo_markdown(rows), nl=False)
         return
-    table = Table(title="xai zoo")
-    for column in ("name", "family", "task", "dataset", "params", "trained", "metric"):
-        table.add_column(column, justify="right" if column == "params" else "left", no_wrap=column == "name")
-    for r in rows:
-        metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
-                  else f"{r['metric']} - (floor {r['floor']})")
-        table.add_row(r["name"], r["family"], r["task"], r["dataset"], f"{r['params']:,}",
-                      "yes" if r["trained"] else "no", metric)
-    stdout_console().print(table)
+    print_zoo_list(stdout_console(), rows)
 
 
 @zoo_app.command("train")
@@ -163,19 +142,7 @@ def reproduce(
     if json_out:
         print_json({"tolerance": tolerance, "reproduced": not failed, "entries": rows})
     else:
-        table = Table(title=f"xai zoo reproduce (tolerance {tolerance:g})")
-        for column in ("entry", "headline", "card", "retrained", "difference", "weights"):
-            table.add_column(column, justify="right" if column in ("card", "retrained", "difference") else "left",
-                             no_wrap=column == "entry")
-        for r in rows:
-            mark = "[red]" if r["name"] in failed else ""
-            table.add_row(r["name"], r["metric"], f"{r['card']:.6f}", f"{r['retrained']:.6f}",
-                          f"{mark}{r['difference']:+.2e}", "bit-identical" if r["weights_identical"] else "differ")
-        stdout_console().print(table)
-        verdict = (f"[red]NOT REPRODUCED[/]: {', '.join(failed)}" if failed
-                   else f"[green]REPRODUCED[/]: {len(rows)} {'entry' if len(rows) == 1 else 'entries'} "
-                        f"within {tolerance:g}")
-        stdout_console().print(verdict)
+        print_zoo_reproduce(stdout_console(), rows, failed, tolerance)
     if failed:
         raise typer.Exit(1)
 
@@ -192,12 +159,4 @@ def card(
     if json_out:
         print_json(data)
         return
-    table = Table(title=f"model card: {name}", show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key in ("architecture", "family", "task", "params", "dataset", "split", "metrics",
-                "headline", "seed", "recipe", "train_seconds", "layers", "paper", "weights_sha256"):
-        table.add_row(key, safe_text(data.get(key)))
-    for key, value in data.get("details", {}).items():  # non-numeric results (nearest neighbours ...)
-        table.add_row(safe_text(key), safe_text(value))
-    stdout_console().print(table)
+    print_zoo_card(stdout_console(), name, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from xai._io import atomic_write_text
 from xai._text import one_line
@@ -66,3 +67,17 @@ def append_step_summary(text: str) -> Path | None:
     with open(target, "a", encoding="utf-8") as handle:
         handle.write(text.rstrip("\n") + "\n\n")
     return Path(target)
+
+
+def zoo_markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's zoo table, one row per entry (from ``xai.cli.zoo.zoo_rows``), numbers from the cards."""
+    lines = ["| zoo entry | family | architecture and data | params | held-out metric | train s |",
+             "|---|---|---|---:|---|---:|"]
+    for r in rows:
+        metric = (f"{r['metric']} {r['value']:.4f} (floor {r['floor']})" if r["value"] is not None
+                  else f"not trained (floor {r['metric']} {r['floor']})")
+        seconds = f"{r['train_seconds']:.1f}" if r["train_seconds"] is not None else "-"
+        about = r["description"].replace("|", "\\|")
+        lines.append(f"| `{r['name']}` | {r['family']} | {about} (`{r['dataset']}`) | {r['params']:,} "
+                     f"| {metric} | {seconds} |")
+    return "\n".join(lines) + "\n"

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xai._io import atomic_write_text
 from xai.fairness.embedding import WeatResult
 from xai.report.html import _ENV, _stamp
 from xai.report.json import dumps
 
-__all__ = ["render_weat_page", "write_weat_report"]
+if TYPE_CHECKING:  # annotations only: SEAT's module imports torch
+    from xai.fairness.seat import SeatResult
+
+__all__ = ["render_weat_page", "write_seat_report", "write_weat_report"]
 
 
 def render_weat_page(result: WeatResult, json_name: str = "weat.json") -> str:
@@ -38,3 +42,12 @@ def write_weat_report(result: WeatResult, out_dir: str | Path) -> Path:
     atomic_write_text(out / "weat.json", document)
     atomic_write_text(out / "weat.html", page)
     return out / "weat.html"
+
+
+def write_seat_report(result: SeatResult, out_dir: str | Path) -> Path:
+    """Write ``seat.json`` and ``seat.html`` (the WEAT page over sentences) into ``out_dir``, atomically."""
+    out = Path(out_dir)
+    page = render_weat_page(result.weat, json_name="seat.json")
+    atomic_write_text(out / "seat.json", dumps(result.to_dict(), indent=2))
+    atomic_write_text(out / "seat.html", page)
+    return out / "seat.html"
