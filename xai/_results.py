@@ -47,3 +47,20 @@ def round_significant(array: np.ndarray, digits: int = 6) -> np.ndarray:
     scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(out[mask]))))
     out[mask] = np.round(out[mask] * scale) / scale
     return out
+
+
+def null_non_finite(value: Any) -> Any:
+    """NaN and +-inf -> ``None`` all through a JSON-ready value (JSON has no NaN: a missing number is null).
+
+    Examples
+    --------
+    >>> null_non_finite({"d": float("nan"), "xs": [1.0, float("inf")]})
+    {'d': None, 'xs': [1.0, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: null_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [null_non_finite(v) for v in value]
+    return value

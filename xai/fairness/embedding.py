@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from xai._provenance import Provenance, sha256_array
+from xai._results import null_non_finite
 from xai.datasets import WordVectors, load_word_vectors, read_weat_json
 from xai.datasets._words import VectorsFormat, read_word_vectors  # re-exported: reading files is data-side
 from xai.errors import DataError, UnknownNameError
@@ -236,18 +237,8 @@ class WeatResult:
         document["metrics"] = self.metrics()
         for item, score in zip(document["scores"], self.scores, strict=True):
             item["n_missing"] = score.n_missing
-        return _null_non_finite(document)
+        return null_non_finite(document)
 
-
-def _null_non_finite(value: Any) -> Any:
-    """NaN and +-inf -> ``None`` all through a JSON-ready value (JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _null_non_finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_null_non_finite(v) for v in value]
-    return value
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

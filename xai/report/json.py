@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from xai._results import null_non_finite
 
 if TYPE_CHECKING:  # annotations only: the JSON renderer imports no torch
     from xai.audit.gates import GateResult
@@ -14,18 +15,8 @@ if TYPE_CHECKING:  # annotations only: the JSON renderer imports no torch
 
 def dumps(document: Any, *, indent: int | None = None) -> str:
     """Serialise a JSON-ready document as strict JSON: NaN and +-inf (undefined numbers) become null."""
-    return json.dumps(_null_non_finite(document), indent=indent, allow_nan=False, ensure_ascii=False)
+    return json.dumps(null_non_finite(document), indent=indent, allow_nan=False, ensure_ascii=False)
 
-
-def _null_non_finite(value: Any) -> Any:
-    # JSON has no NaN or Infinity; a number without a value is a missing one (null)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _null_non_finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_null_non_finite(v) for v in value]
-    return value
 
 
 def audit_json(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
