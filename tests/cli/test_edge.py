@@ -316,3 +316,16 @@ def test_python_dash_m_usage_error_is_one_line():
     assert done.returncode == 2
     assert done.stderr.splitlines() == [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(done.stderr.splitlines()) == 1 and "--seed" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [["explain", "lenet", "-m", "saliency", "-n", "2"],
+                                     ["dream", "lenet", "--layer", "conv2", "--steps", "2"],
+                                     ["project", "lenet", "--layer", "fc1"]], ids=lambda c: c[0])
+def test_one_off_commands_refuse_an_empty_or_file_output_before_any_work(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    line = assert_one_error(run(*command, "-o", ""), 2)
+    assert "output folder name is empty" in line
+    line = assert_one_error(run(*command, "-o", "afile"), 2)
+    assert "afile is a file" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # nothing written in the working directory

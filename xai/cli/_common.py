@@ -55,7 +55,15 @@ LayerOpt = Annotated[
     typer.Option("--layer", help="Layer to explain, for methods that take one (grad-cam ...); "
                  "default: the method's choice among the model's layers."),
 ]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write an HTML page and JSON here.")]
+def _out_dir(raw: str) -> Path:
+    """``-o``: checked before any work (``''`` would mean the working directory; a file or a read-only folder fails)."""
+    from xai._io import check_writable_dir
+
+    return check_writable_dir(raw)
+
+
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", parser=_out_dir, metavar="PATH",
+                                             help="Write an HTML page and JSON here.")]
 
 TargetOpt = Annotated[str, typer.Option("--target", help="predicted, label or a class index.")]
 MethodOptionsOpt = Annotated[
