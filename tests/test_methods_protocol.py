@@ -85,3 +85,61 @@ def test_function_defaults_match_the_options():
                 continue
             default = parameters[field].default
             assert info.default == (tuple(default) if isinstance(default, list) else default), (cls.name, field)
+
+
+#: Kinds a spec reaches: ``[[explain]]`` and ``[[probe]]`` entries, and the method sections.
+SPEC_KINDS = {"explain": "explain", "probe": "probe", **{section: cls.KIND for section, cls in METHOD_SECTIONS.items()}}
+#: Kinds that only their own command runs (``xai daam``, ``xai project``, ``xai tokens``), with the
+#: page renderer of their result; an audit spec does not reach them yet.
+COMMAND_ONLY = {"daam": "xai.report.daam:render_daam_page", "project": "xai.report.projection:render_projection_page",
+                "tokens": "xai.report.tokens:render_tokens_page"}
+
+
+def _resolve(ref):
+    import importlib
+
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}:{n}" for k, n in ALL])
+def test_every_method_reaches_a_result_with_renderers_and_a_spec_section(kind, name):
+    import dataclasses
+
+    from xai._results import section_of, type_name
+    from xai.report._renderers import HTML_RENDERERS
+
+    cls = method_registry(kind).get(name)
+    result_type = _resolve(cls.result_type)
+    assert type_name(result_type) == cls.result_type
+    assert callable(result_type.to_dict) and callable(result_type.metrics)  # JSON and the gate namespace
+    assert "provenance" in {f.name for f in dataclasses.fields(result_type)}
+    if kind in COMMAND_ONLY:
+        assert kind not in SPEC_KINDS.values()
+        assert callable(_resolve(COMMAND_ONLY[kind]))
+        return
+    assert kind in SPEC_KINDS.values(), f"no spec section reaches {kind}"
+    section = section_of(result_type)
+    assert callable(_resolve(HTML_RENDERERS[section.key])), section.key
+
+
+def test_the_page_draws_each_section_with_the_renderer_of_its_result_type(monkeypatch):
+    from markupsafe import Markup
+
+    from tests.audit._factory import attribution, audit, table
+    from xai.report import _renderers
+    from xai.report.html import render_audit_page
+
+    seen = []
+
+    def fake(results, page):
+        seen.append(tuple(type(r).__name__ for r in results))
+        return Markup("<p id='drawn'>drawn &amp; escaped</p>")
+
+    monkeypatch.setitem(_renderers.HTML_RENDERERS, "fairness", "tests.test_methods_protocol:_FAKE")
+    globals()["_FAKE"] = fake
+    result = audit(table("sex", eo=0.1), delta=attribution(None).convergence_delta)
+    page = render_audit_page(result)
+    assert seen == [("FairnessResult",)]
+    assert "<p id='drawn'>drawn &amp; escaped</p>" in page
+    assert 'href="#fairness"' in page and 'href="#sanity"' not in page  # empty sections are left out

@@ -17,7 +17,7 @@ from xai.errors import XaiError
 if TYPE_CHECKING:
     from xai.api import audit, check, explain, list_methods  # at run time: the callable subpackages
     from xai.audit.check import CheckedAudit
-    from xai.audit.runner import AuditResult
+    from xai.audit.result import AuditResult
     from xai.audit.spec import AuditSpec, load_spec
     from xai.datasets._base import Dataset, list_datasets, load_dataset
     from xai.errors import DataError, ModelLoadError, SpecError
@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
     "check": "xai.api",
     "list_methods": "xai.api",
     "CheckedAudit": "xai.audit.check",
-    "AuditResult": "xai.audit.runner",
+    "AuditResult": "xai.audit.result",
     "AuditSpec": "xai.audit.spec",
     "load_spec": "xai.audit.spec",
     "Dataset": "xai.datasets._base",

@@ -174,6 +174,9 @@ class Method(ABC):
     default: ClassVar[bool] = False
     #: One line for ``xai methods`` (the class docstring's first line when empty).
     summary: ClassVar[str] = ""
+    #: The class ``run`` returns, as ``"module:Class"`` (torch-free; it names the audit section and
+    #: renderer that take it, see :data:`xai._results.RESULT_SECTIONS`).
+    result_type: ClassVar[str] = ""
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:

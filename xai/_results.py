@@ -64,3 +64,67 @@ def null_non_finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [null_non_finite(v) for v in value]
     return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultSection:
+    """Where results of one type go: their audit-page section, JSON key and gate namespace.
+
+    ``types`` name the result classes as ``"module:Class"`` strings, so this table (and
+    everything that reads it: the runner, the metric namespace, the renderers) needs no
+    import of the modules that define them.
+    """
+
+    key: str
+    title: str
+    types: tuple[str, ...]
+    #: Gate-name prefix of each result's ``metrics()``: ``"explain.{method}"`` is formatted
+    #: with the result's attributes; ``""`` when the result's metrics name themselves.
+    metric_prefix: str
+
+
+#: Every result type an audit can hold, in page order. A new result type adds one row here
+#: (and a renderer in :mod:`xai.report._renderers`); ``tests/test_methods_protocol.py``
+#: checks that every registered method's ``result_type`` has both.
+RESULT_SECTIONS: tuple[ResultSection, ...] = (
+    ResultSection("explanations", "Explanations", ("xai.explain._base:AttributionResult",), "explain.{method}"),
+    ResultSection("sanity", "Sanity checks", ("xai.explain.sanity:SanityResult",), "sanity.{method}"),
+    ResultSection("dreams", "Activation maximisation", ("xai.explain.dream:DreamResult",), ""),
+    ResultSection("inversions", "Feature inversion", ("xai.explain.inversion:InversionResult",), ""),
+    ResultSection("fairness", "Fairness",
+                  ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
+                  "fairness.{probe}"),
+)
+
+
+def type_name(cls: type) -> str:
+    """``"module:Qualname"`` of a class (how the tables here name result types)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def section_of(result: Any) -> ResultSection:
+    """The section of a result (or result class), by its type or the nearest base listed.
+
+    Raises
+    ------
+    TypeError
+        For a type no section lists (a method whose result has no place in an audit yet).
+
+    Examples
+    --------
+    >>> section_of(type("AttributionResult", (), {"__module__": "xai.explain._base"})).key
+    'explanations'
+    """
+    cls = result if isinstance(result, type) else type(result)
+    names = {type_name(base) for base in cls.__mro__}
+    for section in RESULT_SECTIONS:
+        if names.intersection(section.types):
+            return section
+    raise TypeError(f"no audit section takes {type_name(cls)}: add it to xai._results.RESULT_SECTIONS")
+
+
+def metric_prefix(result: Any) -> str:
+    """The gate-name prefix of one result's metrics (``explain.saliency``, ``fairness.group``, ``""``)."""
+    template = section_of(result).metric_prefix
+    fields = {name: getattr(result, name) for name in ("method", "probe") if hasattr(result, name)}
+    return template.format(**fields)

@@ -75,8 +75,8 @@ def test_regression_beyond_the_interval_fails_within_it_passes():
     regress = gate(metric="equalized_odds_difference", op="<=", regression=True, tolerance=0.01)
     base = _baseline({"fairness.group-metrics.sex.equalized_odds_difference": 0.10})
     noisy = {"equalized_odds_difference": (0.10, 0.16)}  # half-width 0.03
-    within = audit(table("sex", eo=0.13, intervals=noisy))
-    beyond = audit(table("sex", eo=0.15, intervals=noisy))
+    within = audit(table("sex", eo=0.13, disparity_intervals=noisy))
+    beyond = audit(table("sex", eo=0.15, disparity_intervals=noisy))
     [ok] = evaluate_gates(within, [regress], base)
     [bad] = evaluate_gates(beyond, [regress], base)
     assert ok.passed and ok.noise == pytest.approx(0.03)
@@ -88,12 +88,13 @@ def test_regression_beyond_the_interval_fails_within_it_passes():
     assert not no_interval.passed and no_interval.noise == 0
 
 
-def test_interval_shapes_by_group_and_low_high_dicts():
-    intervals = {"by_group": {"accuracy": {"a": {"low": 0.8, "high": 1.0}}},
-                 "disparities": {"demographic_parity_difference": [0.0, 0.4]}}
-    result = audit(table("sex", eo=0.1, intervals=intervals))
-    assert result.metric_intervals() == {
+def test_group_overall_and_disparity_intervals_take_their_metric_names():
+    result = audit(table("sex", eo=0.1, intervals={"accuracy": {"a": (0.8, 1.0), "b": (float("nan"), 0.9)}},
+                         overall_intervals={"accuracy": (0.8, 0.9)},
+                         disparity_intervals={"demographic_parity_difference": (0.0, 0.4)}))
+    assert result.metric_intervals() == {  # an undefined bound (NaN) is no interval
         "fairness.group-metrics.sex.accuracy.a": (0.8, 1.0),
+        "fairness.group-metrics.sex.overall.accuracy": (0.8, 0.9),
         "fairness.group-metrics.sex.demographic_parity_difference": (0.0, 0.4),
     }
 
@@ -115,7 +116,8 @@ def test_missing_baseline_or_metric_fails_with_advice():
 
 
 def test_baseline_roundtrip(tmp_path):
-    result = audit(table("sex", eo=0.1234, intervals={"equalized_odds_difference": (0.1, 0.15)}), slug="toy")
+    result = audit(table("sex", eo=0.1234, disparity_intervals={"equalized_odds_difference": (0.1, 0.15)}),
+                   slug="toy")
     path = write_baseline(result, tmp_path)
     assert path == tmp_path / "toy.json"
     raw = json.loads(path.read_text())

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from xai._provenance import Provenance
 from xai.audit.gates import evaluate_gate
 from xai.audit.metrics import audit_metrics, undefined_metrics
 from xai.audit.spec import GateSpec
 from xai.datasets import WordVectors
 from xai.errors import DataError
-from xai.fairness import _engine
+from xai.fairness import FairnessResult, _engine
 from xai.fairness import metrics as M
 from xai.fairness.direct_bias import read_word_pairs
 from xai.fairness.embedding import (
@@ -215,7 +216,7 @@ def test_four_fifths_refuses_one_group_and_no_selection():
 
 
 def _fake_audit(result):
-    return SimpleNamespace(performance={"accuracy": 0.9}, explanations=(), fairness=(result,),
+    return SimpleNamespace(performance={"accuracy": 0.9}, results=(result,),
                            data=SimpleNamespace(sensitive=["site"]))
 
 
@@ -224,7 +225,8 @@ def test_a_gate_on_an_undefined_disparity_is_an_error_not_a_silent_skip():
     p = np.array([1, 0, 0, 0, 1, 1])
     one = group_table(y, p, np.array(["x"] * 6), "site", binary=True)
     two = group_table(y, p, np.array(list("ababab")), "sex", binary=True)
-    audit = _fake_audit(SimpleNamespace(probe="group-metrics", tables=(one, two)))
+    audit = _fake_audit(FairnessResult(probe="group-metrics", model="m", dataset="d", metric_names=("accuracy",),
+                                       tables=(one, two), provenance=Provenance("m", "d", 0, 0.0, "cpu")))
     metrics = audit_metrics(audit)
     undefined = undefined_metrics(audit)
     key = "fairness.group-metrics.site.demographic_parity_difference"

@@ -121,15 +121,16 @@ SHOWN = {
 
 def _hostile(result):
     """The audit with a hostile class name, column name, sensitive feature and group name."""
-    explanations = tuple(
-        dataclasses.replace(e, class_names=(e.class_names[0], HOSTILE),
-                            column_names=(HOSTILE, *e.column_names[1:]))
-        for e in result.explanations)
-    fairness = tuple(
-        dataclasses.replace(f, positive_class=HOSTILE, tables=tuple(
-            dataclasses.replace(t, feature=HOSTILE) for t in f.tables))
-        for f in result.fairness)
-    return dataclasses.replace(result, explanations=explanations, fairness=fairness,
+    def hostile(r):
+        if r in result.explanations:
+            return dataclasses.replace(r, class_names=(r.class_names[0], HOSTILE),
+                                       column_names=(HOSTILE, *r.column_names[1:]))
+        if r in result.fairness:
+            return dataclasses.replace(r, positive_class=HOSTILE, tables=tuple(
+                dataclasses.replace(t, feature=HOSTILE) for t in r.tables))
+        return r
+
+    return dataclasses.replace(result, results=tuple(hostile(r) for r in result.results),
                                data=dataclasses.replace(result.data, sensitive=(HOSTILE,)))
 
 

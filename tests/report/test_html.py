@@ -45,14 +45,14 @@ def hostile_audit(slug: str = "hostile") -> AuditResult:
         disparities={"accuracy_difference": 0.25},
     )
     fairness = FairnessResult(probe="group-metrics", model=HOSTILE, dataset="x:test",
-                              metrics=("accuracy", "count"), tables=(table,), provenance=_prov())
+                              metric_names=("accuracy", "count"), tables=(table,), provenance=_prov())
     return AuditResult(
         slug=slug, title=HOSTILE_IMG, spec_path=HOSTILE,
         model=ModelSummary(name=HOSTILE, source=HOSTILE, sha256="m" * 64,
                            task="classification", modality="tabular", params=10, card=None),
         data=DataSummary(name=HOSTILE, split="test", rows=6, sha256="d" * 64,
                          sensitive=(HOSTILE,)),
-        performance={"accuracy": 0.6667}, explanations=(explanation,), fairness=(fairness,),
+        performance={"accuracy": 0.6667}, results=(explanation, fairness),
         provenance=_prov(), notes=(HOSTILE,),
     )
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
         write_baseline,
     )
     from xai.audit.metrics import audit_intervals, audit_metrics, resolve_metric
-    from xai.audit.runner import AuditResult, DataSummary, ModelSummary, run_audit, sample_rows
+    from xai.audit.result import AuditResult, DataSummary, ModelSummary
+    from xai.audit.runner import run_audit, sample_rows
     from xai.audit.spec import (
         AuditSpec,
         DataSpec,
@@ -47,9 +48,9 @@ _EXPORTS: dict[str, str] = {
     "audit_intervals": "xai.audit.metrics",
     "audit_metrics": "xai.audit.metrics",
     "resolve_metric": "xai.audit.metrics",
-    "AuditResult": "xai.audit.runner",
-    "DataSummary": "xai.audit.runner",
-    "ModelSummary": "xai.audit.runner",
+    "AuditResult": "xai.audit.result",
+    "DataSummary": "xai.audit.result",
+    "ModelSummary": "xai.audit.result",
     "run_audit": "xai.audit.runner",
     "sample_rows": "xai.audit.runner",
     "AuditSpec": "xai.audit.spec",

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # annotations only: the renderers of checked audits import no
     import torch
     from rich.console import Console
 
-    from xai.audit.runner import AuditResult
+    from xai.audit.result import AuditResult
     from xai.audit.spec import AuditSpec
 
 __all__ = ["CheckedAudit", "check_spec", "verdict_line"]

@@ -27,7 +27,7 @@ from xai.audit.metrics import half_width, resolve_metric, undefined_metrics
 from xai.errors import DataError
 
 if TYPE_CHECKING:  # annotations only: gates import no torch
-    from xai.audit.runner import AuditResult
+    from xai.audit.result import AuditResult
     from xai.audit.spec import GateSpec
 
 __all__ = [

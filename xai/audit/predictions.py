@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xai.audit.runner import AuditResult, DataSummary, ModelSummary
+from xai.audit.result import AuditResult, DataSummary, ModelSummary
 from xai.fairness import FairnessResult
 from xai.fairness.predictions import Predictions
 
@@ -20,8 +20,7 @@ def prediction_audit(data: Predictions, result: FairnessResult, *, slug: str) ->
         data=DataSummary(name=data.path.name, split="all", rows=len(data.y_true), sha256=data.sha256,
                          sensitive=tuple(data.groups.columns)),
         performance={"accuracy": float((data.y_true == data.y_pred).mean())},
-        explanations=(),
-        fairness=(result,),
+        results=(result,),
         provenance=result.provenance,
         notes=("predictions audited without a model: no explanations",),
     )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,114 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from xai._method import Method, Result
 from xai._provenance import Provenance
-from xai._results import to_jsonable
-from xai.audit.metrics import audit_intervals, audit_metrics
+from xai.audit.result import AuditResult, DataSummary, ModelSummary
 from xai.audit.spec import METHOD_SECTIONS, AuditSpec, MethodSection
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
 from xai.explain._base import TargetChoice
 from xai.explain._index import method_registry
-from xai.explain.dream import DreamResult
-from xai.explain.inversion import InversionResult
-from xai.explain.sanity import SanityResult
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
 from xai.zoo import ModelHandle, check_model_on_data, load_model
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """What was audited."""
-
-    name: str
-    source: str
-    sha256: str
-    task: str
-    modality: str
-    params: int
-    card: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class DataSummary:
-    """On which data."""
-
-    name: str
-    split: str
-    rows: int
-    sha256: str
-    sensitive: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class AuditResult:
-    """Everything one audit found; the JSON of a report page is this, serialised."""
-
-    slug: str
-    title: str
-    spec_path: str
-    model: ModelSummary
-    data: DataSummary
-    performance: dict[str, float]
-    explanations: tuple[AttributionResult, ...]
-    fairness: tuple[FairnessResult, ...]
-    provenance: Provenance
-    notes: tuple[str, ...] = field(default_factory=tuple)
-    sanity: tuple[SanityResult, ...] = field(default_factory=tuple)
-    dreams: tuple[DreamResult, ...] = field(default_factory=tuple)
-    inversions: tuple[InversionResult, ...] = field(default_factory=tuple)
-
-    def untrusted(self) -> dict[str, str]:
-        """Methods whose sanity check failed on this model, with the reason."""
-        return {s.method: str(s.verdict) for s in self.sanity if not s.verdict.trustworthy}
-
-    def headline(self) -> dict[str, Any]:
-        """The numbers the terminal and the index show for this audit."""
-        worst: dict[str, float] = {}
-        for result in self.fairness:
-            for table in result.tables:
-                if table.kind == "strategy":  # a what-if table (mitigation), not a gap of this model
-                    continue
-                for name, value in table.disparities.items():
-                    if math.isfinite(value):  # undefined (a feature with one group) is not a gap
-                        worst[name] = max(worst.get(name, float("-inf")), value)
-        return {
-            "slug": self.slug,
-            "title": self.title,
-            "model": self.model.name,
-            "data": f"{self.data.name}:{self.data.split}",
-            "rows": self.data.rows,
-            "accuracy": self.performance.get("accuracy"),
-            "explainers": [e.method for e in self.explanations],
-            "untrusted": self.untrusted(),
-            "probes": sorted({f.probe for f in self.fairness}),
-            "worst_disparity": worst,
-            "wall_seconds": self.provenance.wall_seconds,
-        }
-
-    def metrics(self) -> dict[str, float]:
-        """Every named scalar of this audit, flat (what gates and baselines address).
-
-        See :mod:`xai.audit.metrics` for the names.
-        """
-        return audit_metrics(self)
-
-    def metric_intervals(self) -> dict[str, tuple[float, float]]:
-        """Bootstrap intervals ``(low, high)`` of the metrics that have one, by the same names."""
-        return audit_intervals(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the whole audit."""
-        out = to_jsonable(self)
-        out["explanations"] = [e.to_dict() for e in self.explanations]
-        out["sanity"] = [s.to_dict() for s in self.sanity]
-        out["dreams"] = [d.to_dict() for d in self.dreams]
-        out["inversions"] = [i.to_dict() for i in self.inversions]
-        out["headline"] = to_jsonable(self.headline())
-        metrics = self.metrics()
-        out["metrics"] = to_jsonable(metrics)
-        out["metric_intervals"] = to_jsonable(audit_intervals(self, metrics))
-        return out
 
 
 def run_audit(
@@ -185,8 +84,7 @@ def run_audit(
         data=DataSummary(data.name, data.split, len(data), data.sha256,
                          tuple(spec.data.sensitive)),
         performance=performance,
-        explanations=explanations,
-        fairness=fairness,
+        results=(*explanations, *fairness, *sections["sanity"], *sections["dream"], *sections["invert"]),
         provenance=Provenance(
             model_sha256=handle.sha256,
             data_sha256=data.sha256,
@@ -195,9 +93,6 @@ def run_audit(
             device=str(handle.device),
         ),
         notes=tuple(notes),
-        sanity=tuple(sections["sanity"]),  # type: ignore[arg-type]
-        dreams=tuple(sections["dream"]),  # type: ignore[arg-type]
-        inversions=tuple(sections["invert"]),  # type: ignore[arg-type]
     )
 
 

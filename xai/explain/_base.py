@@ -104,6 +104,22 @@ class AttributionResult:
         out["column_importance"] = self.column_importance()
         return out
 
+    def metrics(self) -> dict[str, float]:
+        """Gate names relative to ``explain.<method>``: the per-sample diagnostics, as mean and max of |x|.
+
+        ``mean_abs_convergence_delta`` (Integrated Gradients' completeness gap) and, for packed
+        image + question inputs, ``mean_abs_question_share``. (``sensitive_share`` needs the
+        audit's sensitive columns: :func:`xai.audit.metrics.sensitive_share` adds it.)
+        """
+        out: dict[str, float] = {}
+        for name in ("convergence_delta", "question_share"):
+            value = getattr(self, name)
+            if value is not None and np.asarray(value).size:
+                magnitude = np.abs(np.asarray(value, dtype=np.float64).reshape(-1))
+                out[f"mean_abs_{name}"] = float(magnitude.mean())
+                out[f"max_abs_{name}"] = float(magnitude.max())
+        return out
+
 
 class Explainer(Method):
     """One attribution method bound to one model.
@@ -115,6 +131,7 @@ class Explainer(Method):
     """
 
     kind: ClassVar[Kind] = "explain"
+    result_type: ClassVar[str] = "xai.explain._base:AttributionResult"
     default: ClassVar[bool] = True
     #: Any task whose targets adapter turns outputs into one scalar per sample.
     capabilities: ClassVar[Capabilities] = Capabilities(
@@ -145,10 +162,8 @@ class Explainer(Method):
         """
         return options.model_dump(exclude={"target"})
 
-    # AttributionResult has no metrics() yet (audit/metrics.py derives its names from its fields),
-    # so it is not a Result: the override's return type is what is checked, until it has one.
     @classmethod
-    def run(  # type: ignore[override]
+    def run(
             cls, handle: ModelHandle, data: Dataset | None, options: Any = None, seed: int = 0) -> AttributionResult:
         """Explain every row of ``data`` (the protocol entry point)."""
         if data is None:

@@ -304,6 +304,7 @@ class Daam(Method):
 
     name: ClassVar[str] = "daam"
     kind: ClassVar[Kind] = "daam"
+    result_type: ClassVar[str] = "xai.explain.daam:DaamResult"
     paper: ClassVar[str] = "Tang et al. 2023, What the DAAM: Interpreting Stable Diffusion Using Cross Attention"
     capabilities: ClassVar[Capabilities] = Capabilities(needs_sampler=True, needs_gradients=False)
 

@@ -569,6 +569,7 @@ class Dream(Method):
 
     name: ClassVar[str] = "activation-maximisation"
     kind: ClassVar[Kind] = "dream"
+    result_type: ClassVar[str] = "xai.explain.dream:DreamResult"
     paper: ClassVar[str] = "Olah et al. 2017, Feature Visualization (Distill); Mordvintsev et al. 2015"
     capabilities: ClassVar[Capabilities] = Capabilities(modalities=frozenset({"image"}))
 

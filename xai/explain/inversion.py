@@ -579,6 +579,7 @@ class Invert(Method):
 
     name: ClassVar[str] = "feature-inversion"
     kind: ClassVar[MethodKind] = "invert"
+    result_type: ClassVar[str] = "xai.explain.inversion:InversionResult"
     paper: ClassVar[str] = "Mahendran & Vedaldi 2015, Understanding Deep Image Representations by Inverting Them"
     capabilities: ClassVar[Capabilities] = Capabilities(modalities=frozenset({"image"}))
 

@@ -174,6 +174,7 @@ class Projection(MethodBase):
 
     name: ClassVar[str] = "projection"
     kind: ClassVar[Kind] = "project"
+    result_type: ClassVar[str] = "xai.explain.projection:ProjectionResult"
     paper: ClassVar[str] = "van der Maaten & Hinton 2008, Visualizing Data using t-SNE"
     capabilities: ClassVar[Capabilities] = Capabilities(needs_gradients=False)
 

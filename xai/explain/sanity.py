@@ -627,6 +627,7 @@ class SanityChecks(Method):
 
     name: ClassVar[str] = "sanity-checks"
     kind: ClassVar[Kind] = "sanity"
+    result_type: ClassVar[str] = "xai.explain.sanity:SanityResult"
     paper: ClassVar[str] = ("Adebayo et al. 2018, Sanity Checks for Saliency Maps; "
                             "Yeh et al. 2019, On the (In)fidelity and Sensitivity of Explanations")
     capabilities: ClassVar[Capabilities] = Capabilities()

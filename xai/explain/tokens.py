@@ -159,6 +159,7 @@ class TokenRelevanceMethod(Method):
 
     name: ClassVar[str] = "token-relevance"
     kind: ClassVar[Kind] = "tokens"
+    result_type: ClassVar[str] = "xai.explain.tokens:TokenRelevance"
     paper: ClassVar[str] = AttentionRollout.paper
     capabilities: ClassVar[Capabilities] = Capabilities(
         tasks=AttentionRollout.capabilities.tasks, modalities=frozenset({"text"}), needs_attention=True)

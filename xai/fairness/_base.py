@@ -102,7 +102,8 @@ class FairnessResult:
     probe: str
     model: str
     dataset: str
-    metrics: tuple[str, ...]
+    #: The per-group metrics each table holds (``accuracy``, ``selection_rate``, ...).
+    metric_names: tuple[str, ...]
     tables: tuple[GroupTable, ...]
     provenance: Provenance
     positive_class: str | None = None
@@ -114,6 +115,40 @@ class FairnessResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return to_jsonable(self)
+
+    def metrics(self) -> dict[str, float]:
+        """The gate names of every table, relative to the probe (``fairness.<probe>.`` is the audit's).
+
+        ``<feature>.<disparity>`` (``sex.equalized_odds_difference``, ``sex.demographic_parity_ratio``),
+        ``<feature>.overall.<metric>``
+        and ``<feature>.<metric>.<group>``; the intersection table, when there is one, is not gated.
+        """
+        out: dict[str, float] = {}
+        for table in self.tables:
+            base = str(table.feature)
+            for name, value in (*table.disparities.items(), *table.ratios.items()):
+                out[f"{base}.{name}"] = float(value)
+            for name, value in table.overall.items():
+                out[f"{base}.overall.{name}"] = float(value)
+            for name, groups in table.by_group.items():
+                for group, value in groups.items():
+                    out[f"{base}.{name}.{group}"] = float(value)
+        return out
+
+    def metric_intervals(self) -> dict[str, tuple[float, float]]:
+        """Bootstrap intervals by the names of :meth:`metrics`: per group, overall and of each disparity.
+
+        A regression gate widens its bound by the half-width of the current run's interval
+        (:func:`xai.audit.gates.evaluate_gate`); an undefined (non-finite) bound is no interval.
+        """
+        pairs: dict[str, tuple[float, float]] = {}
+        for table in self.tables:
+            base = str(table.feature)
+            for name, groups in table.intervals.items():
+                pairs.update({f"{base}.{name}.{group}": pair for group, pair in groups.items()})
+            pairs.update({f"{base}.overall.{name}": pair for name, pair in table.overall_intervals.items()})
+            pairs.update({f"{base}.{name}": pair for name, pair in table.disparity_intervals.items()})
+        return {k: (float(lo), float(hi)) for k, (lo, hi) in pairs.items() if np.isfinite(lo) and np.isfinite(hi)}
 
 
 class ProbeOptions(Options):
@@ -132,6 +167,7 @@ class Probe(Method):
     """
 
     kind: ClassVar[Kind] = "probe"
+    result_type: ClassVar[str] = "xai.fairness._base:FairnessResult"
     #: Whether an audit that names no probes runs this one (off for probes that need
     #: options to mean anything, or that cost much more than a table of counts).
     default: ClassVar[bool] = True

@@ -296,7 +296,7 @@ class CompressionProbe(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=metric_names,
+            metric_names=metric_names,
             tables=tables,
             notes=tuple(notes),
             provenance=Provenance(

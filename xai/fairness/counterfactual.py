@@ -53,7 +53,7 @@ class CounterfactualFlip(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=("flip_rate", "count"),
+            metric_names=("flip_rate", "count"),
             tables=tuple(tables),
             notes=tuple(notes),
             provenance=Provenance(

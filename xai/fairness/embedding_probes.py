@@ -75,6 +75,7 @@ def _word_vectors(handle: ModelHandle) -> WordVectors:
 
 
 class _EmbeddingProbe(Probe):
+    result_type: ClassVar[str] = "xai.fairness.embedding_probes:EmbeddingBiasResult"
     #: Static word embeddings; the word sets are the groups, so no sensitive column.
     capabilities: ClassVar[Capabilities] = Capabilities(
         tasks=frozenset({"embedding"}), needs_gradients=False, needs_sensitive=False)

@@ -190,7 +190,7 @@ class SampleDistribution(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{reference.name}:{reference.split}",
-            metrics=tuple(table.by_group),
+            metric_names=tuple(table.by_group),
             tables=(table,),
             notes=tuple(notes),
             provenance=Provenance(

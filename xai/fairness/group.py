@@ -174,7 +174,7 @@ class GroupMetrics(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=BINARY_METRICS if binary else MULTICLASS_METRICS,
+            metric_names=BINARY_METRICS if binary else MULTICLASS_METRICS,
             tables=result[0],
             intersection=result[1],
             positive_class=self.handle.class_names[1] if binary else None,

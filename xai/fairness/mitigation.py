@@ -130,7 +130,7 @@ class MitigationWhatIf(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=MITIGATION_METRICS,
+            metric_names=MITIGATION_METRICS,
             tables=tables,
             positive_class=self.handle.class_names[1],
             notes=(f"mitigators fitted on {data.name}:train ({len(train)} rows; the retrained "

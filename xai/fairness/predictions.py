@@ -204,7 +204,7 @@ def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, c
         probe="group-metrics",
         model=f"predictions ({data.source})",
         dataset=data.path.name,
-        metrics=DEFAULT_METRICS[data.task],
+        metric_names=DEFAULT_METRICS[data.task],
         tables=tables,
         intersection=intersection,
         positive_class=data.positive_label or None,

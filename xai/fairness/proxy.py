@@ -74,7 +74,7 @@ class ProxyDetection(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=("recall", "count"),
+            metric_names=("recall", "count"),
             tables=tuple(tables),
             notes=tuple(notes),
             rankings=rankings,

@@ -86,7 +86,7 @@ class RepresentationProbe(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=("recall", "count"),
+            metric_names=("recall", "count"),
             tables=tuple(tables),
             notes=tuple(notes),
             provenance=Provenance(

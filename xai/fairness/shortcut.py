@@ -125,7 +125,7 @@ class ShortcutProbe(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"{data.name}:{data.split}",
-            metrics=("accuracy", "region_share", "count"),
+            metric_names=("accuracy", "region_share", "count"),
             tables=tuple(tables),
             notes=tuple(notes),
             provenance=Provenance(

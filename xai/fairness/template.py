@@ -292,7 +292,7 @@ class TemplateBias(Probe):
             probe=self.name,
             model=self.handle.name,
             dataset=f"templates ({len(self.options['templates'])} x {len(EMOTIONS)} emotion words)",
-            metrics=("mean_score", "count"),
+            metric_names=("mean_score", "count"),
             tables=tuple(tables),
             positive_class=self.handle.class_names[self.options["positive"]],
             notes=tuple(notes),

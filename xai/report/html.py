@@ -11,20 +11,23 @@ from typing import Any
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 from matplotlib import colormaps
 
 from xai import __version__
 from xai._results import to_jsonable
 from xai._text import http_url, local_href
 from xai.audit.gates import GateResult
-from xai.audit.runner import AuditResult
+from xai.audit.result import AuditResult
 from xai.audit.spec import safe_slug
 from xai.explain import AttributionResult
 from xai.explain.dream import DreamResult
 from xai.explain.inversion import InversionResult
+from xai.explain.sanity import SanityResult
 from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
 from xai.report._publish import StagedAudit, publish
+from xai.report._renderers import PageContext, render_sections
 from xai.report.images import data_uri  # noqa: F401  (re-exported: the pages import it from here)
 from xai.report.json import audit_json
 
@@ -272,27 +275,54 @@ def _inversion_view(result: InversionResult) -> dict[str, Any]:
             "notes": result.notes}
 
 
-def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
-    """The HTML page of one audit; ``gates`` (from ``xai check``) adds the gate table."""
-    explanations = [_explanation_view(e, audit.data.sensitive) for e in audit.explanations]
-    fairness = [
+def _partial(key: str, results: Sequence[Any], page: PageContext) -> Markup:
+    template = _ENV.get_template(f"sections/{key}.html.j2")
+    return Markup(template.render(results=results, untrusted=page.untrusted, palette=page.palette))  # noqa: S704
+
+
+def render_explanations(results: Sequence[AttributionResult], page: PageContext) -> Markup:
+    """Maps, column bars or token heat maps of each attribution result."""
+    return _partial("explanations", [_explanation_view(e, page.audit.data.sensitive) for e in results], page)
+
+
+def render_sanity(results: Sequence[SanityResult], page: PageContext) -> Markup:
+    """One table row per sanity-checked explainer, with its verdict."""
+    return _partial("sanity", list(results), page)
+
+
+def render_dreams(results: Sequence[DreamResult], page: PageContext) -> Markup:
+    """Each dreamed unit beside the test images that excite it most."""
+    return _partial("dreams", [_dream_view(d) for d in results], page)
+
+
+def render_inversions(results: Sequence[InversionResult], page: PageContext) -> Markup:
+    """Each test image beside its reconstruction from a layer's features."""
+    return _partial("inversions", [_inversion_view(i) for i in results], page)
+
+
+def render_fairness(results: Sequence[FairnessResult], page: PageContext) -> Markup:
+    """Per-group tables, disparities, rankings and the intersection heat map of each probe."""
+    views = [
         {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings, "heatmap": _heatmap_view(f),
          "values": getattr(f, "values", {}),  # probes without group tables (embedding bias)
          "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))]}
-        for f in audit.fairness
+        for f in results
     ]
+    return _partial("fairness", views, page)
+
+
+def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
+    """The HTML page of one audit; ``gates`` (from ``xai check``) adds the gate table.
+
+    Each non-empty section is drawn by the renderer of its result type (:mod:`xai.report._renderers`).
+    """
+    page = PageContext(audit=audit, untrusted=audit.untrusted(), palette=OKABE_ITO)
     return _ENV.get_template("audit.html.j2").render(
         audit=audit,
         headline=audit.headline(),
         card=audit.model.card,
-        explanations=explanations,
-        fairness=fairness,
-        sanity=audit.sanity,
-        dreams=[_dream_view(d) for d in audit.dreams],
-        inversions=[_inversion_view(i) for i in audit.inversions],
-        untrusted=audit.untrusted(),
+        sections=render_sections(page),
         json_name=f"{audit.slug}.json",
-        palette=OKABE_ITO,
         gates=None if gates is None else list(gates),
         **_stamp(),
     )

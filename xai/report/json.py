@@ -10,7 +10,7 @@ from xai._results import null_non_finite
 
 if TYPE_CHECKING:  # annotations only: the JSON renderer imports no torch
     from xai.audit.gates import GateResult
-    from xai.audit.runner import AuditResult
+    from xai.audit.result import AuditResult
 
 
 def dumps(document: Any, *, indent: int | None = None) -> str:

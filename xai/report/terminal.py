@@ -11,7 +11,7 @@ from xai._text import safe_text
 from xai.audit.check import CheckedAudit
 
 if TYPE_CHECKING:  # annotations only: the terminal renderer imports no torch
-    from xai.audit.runner import AuditResult
+    from xai.audit.result import AuditResult
 
 _SHORT = {
     "accuracy_difference": "accuracy gap",
