@@ -9,7 +9,10 @@ import typer
 from xai._device import resolve_device
 from xai._io import check_writable_dir
 from xai._text import safe_text
-from xai.audit import AuditResult, collect_spec_paths, default_specs, load_spec, run_audit, spec_slugs
+from xai.audit import AuditResult, collect_spec_paths, default_specs, load_spec, spec_slugs
+from xai.audit.check import check_spec
+from xai.audit.gates import GateResult
+from xai.audit.verdict import audit_verdict
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -50,17 +53,25 @@ def audit(
         plan = [(slug, spec, f"default:{slug}") for slug, spec in default_specs()]
     progress = stderr_console(enabled=not (json_out or quiet))
     results: list[AuditResult] = []
+    gates: dict[str, tuple[GateResult, ...]] = {}
     for slug, spec, source in plan:
         if seed is not None:
             spec = spec.model_copy(update={"seed": seed})
         if progress is not None:
             progress.print(f"[dim]auditing {safe_text(slug)} ...[/]")
-        results.append(run_audit(spec, slug=slug, spec_path=source, device=torch_device,
-                                 zoo_dir=zoo_dir, console=progress, trust_pickle=trust_pickle))
-    index = write_report(results, out_dir)
+        # the spec's gates are judged and shown (regression gates against <out>/baselines), but
+        # only `xai check` turns a failed gate into exit 1
+        checked = check_spec(spec, slug=slug, spec_path=source, baselines_dir=out_dir / "baselines",
+                             device=torch_device, zoo_dir=zoo_dir, console=progress, trust_pickle=trust_pickle)
+        results.append(checked.result)
+        if spec.gate:
+            gates[slug] = checked.gates
+    index = write_report(results, out_dir, gates)
+    verdicts = [audit_verdict(r, gates.get(r.slug)) for r in results]
     if json_out:
-        print_json({"report": str(index), "audits": [r.headline() for r in results]})
+        print_json({"report": str(index), "audits": [{**r.headline(), "verdict": v.to_dict()}
+                                                     for r, v in zip(results, verdicts, strict=True)]})
     elif quiet:
         stdout_console().print(f"Report: {safe_text(index)}")
     else:
-        print_audit_summary(results, str(index), stdout_console())
+        print_audit_summary(results, str(index), stdout_console(), verdicts)

@@ -20,6 +20,7 @@ from xai._text import http_url, local_href
 from xai.audit.gates import GateResult
 from xai.audit.result import AuditResult
 from xai.audit.spec import safe_slug
+from xai.audit.verdict import audit_verdict
 from xai.explain import AttributionResult
 from xai.explain.dream import DreamResult
 from xai.explain.inversion import InversionResult
@@ -319,6 +320,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
     page = PageContext(audit=audit, untrusted=audit.untrusted(), palette=OKABE_ITO)
     return _ENV.get_template("audit.html.j2").render(
         audit=audit,
+        verdict=audit_verdict(audit, gates),
         headline=audit.headline(),
         card=audit.model.card,
         sections=render_sections(page),
@@ -337,7 +339,10 @@ def _gate_status(gates: Sequence[GateResult] | None) -> dict[str, Any] | None:
 
 def index_row(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> dict[str, Any]:
     """The index's row of one audit, JSON-ready (it is kept in the audit's manifest)."""
-    return to_jsonable({**audit.headline(), "page": f"{audit.slug}.html", "gates": _gate_status(gates)})
+    verdict = audit_verdict(audit, gates)
+    return to_jsonable({**audit.headline(), "page": f"{audit.slug}.html", "gates": _gate_status(gates),
+                        "verdict": {"status": verdict.status, "summary": verdict.summary,
+                                    "top": [f.text for f in verdict.top(1)]}})
 
 
 #: Keys every index row has (a manifest from elsewhere without them is not listed).
@@ -347,14 +352,28 @@ _ROW_KEYS = frozenset({"slug", "title", "model", "data", "rows", "accuracy", "ex
 
 def render_index_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     """The index page of the given rows (:func:`index_row`); a gate column when any row has gates."""
-    rows = [r for r in rows if _ROW_KEYS <= r.keys() and isinstance(r["slug"], str)
+    listed: list[dict[str, Any]] = [dict(r) for r in rows if _ROW_KEYS <= r.keys() and isinstance(r["slug"], str)
             and r["page"] == f"{safe_slug(r['slug'])}.html"  # a relative link to a page of this folder, only
             and isinstance(r["explainers"], list) and isinstance(r["worst_disparity"], dict)
             and (r["gates"] is None or isinstance(r["gates"], dict))]
-    # Verdict first: audits with a failed gate lead, then the rest, each in slug order.
-    rows.sort(key=lambda r: (not (r["gates"] is not None and r["gates"].get("failed")), r["slug"]))
+    for row in listed:  # a manifest from before verdicts: judged by its gates alone
+        if not _valid_verdict(row.get("verdict")):
+            failed = row["gates"] is not None and row["gates"].get("failed")
+            row["verdict"] = {"status": "fail" if failed else "pass", "summary": "", "top": []}
+    # Verdict first: failed audits lead, then those to review, then the rest, each in slug order.
+    listed.sort(key=lambda r: (_STATUS_ORDER[r["verdict"]["status"]], r["slug"]))
+    counts = {s: sum(r["verdict"]["status"] == s for r in listed) for s in _STATUS_ORDER}
     return _ENV.get_template("index.html.j2").render(
-        audits=rows, show_gates=any(r["gates"] is not None for r in rows), **_stamp())
+        audits=listed, counts=counts, show_gates=any(r["gates"] is not None for r in listed), **_stamp())
+
+
+_STATUS_ORDER = {"fail": 0, "warn": 1, "pass": 2}
+
+
+def _valid_verdict(verdict: Any) -> bool:
+    return (isinstance(verdict, dict) and verdict.get("status") in _STATUS_ORDER
+            and isinstance(verdict.get("summary"), str) and isinstance(verdict.get("top"), list)
+            and all(isinstance(t, str) for t in verdict["top"]))
 
 
 def render_index(audits: list[AuditResult], gates: GateMap | None = None) -> str:
@@ -372,7 +391,7 @@ def write_report(audits: list[AuditResult], out_dir: str | Path, gates: GateMap 
     """
     staged = []
     for audit in audits:
-        verdicts = None if gates is None else gates.get(audit.slug, ())
+        verdicts = None if gates is None else gates.get(audit.slug)  # None: this audit's spec has no gates
         page = render_audit_page(audit) if verdicts is None else render_audit_page(audit, verdicts)
         staged.append(StagedAudit(
             slug=audit.slug,

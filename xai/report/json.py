@@ -21,7 +21,10 @@ def dumps(document: Any, *, indent: int | None = None) -> str:
 
 def audit_json(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> str:
     """The whole audit as JSON text (with its gate verdicts under ``gates`` when given)."""
+    from xai.audit.verdict import audit_verdict
+
     document = audit.to_dict()
+    document["verdict"] = audit_verdict(audit, gates).to_dict()
     if gates is not None:
         document["gates"] = [g.to_dict() for g in gates]
     return dumps(document) + "\n"

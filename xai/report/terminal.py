@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -12,6 +13,7 @@ from xai.audit.check import CheckedAudit
 
 if TYPE_CHECKING:  # annotations only: the terminal renderer imports no torch
     from xai.audit.result import AuditResult
+    from xai.audit.verdict import Verdict
 
 _SHORT = {
     "accuracy_difference": "accuracy gap",
@@ -23,9 +25,14 @@ _SHORT = {
 }
 
 
-def audit_summary_table(audits: list[AuditResult]) -> Table:
-    """One row per audit: accuracy, explainer count, worst disparities, seconds."""
+_STATUS = {"pass": "[green]✓ pass[/]", "fail": "[bold red]✗ FAIL[/]", "warn": "[yellow]⚠ review[/]"}
+
+
+def audit_summary_table(audits: list[AuditResult], verdicts: Sequence[Verdict] | None = None) -> Table:
+    """One row per audit: verdict, accuracy, explainer count, worst disparities, seconds."""
     table = Table(title="xai audit", title_justify="left")
+    if verdicts is not None:
+        table.add_column("verdict", no_wrap=True)
     # names and numbers never wrap; the disparities column wraps when the terminal is narrow
     table.add_column("audit", style="bold", no_wrap=True, min_width=max((len(a.slug) for a in audits), default=5))
     table.add_column("data", no_wrap=True)
@@ -33,11 +40,12 @@ def audit_summary_table(audits: list[AuditResult]) -> Table:
     table.add_column("expl", justify="right", no_wrap=True, min_width=4)
     table.add_column("worst disparities")
     table.add_column("s", justify="right", no_wrap=True, min_width=5)
-    for audit in audits:
+    for i, audit in enumerate(audits):
         head = audit.headline()
         worst = "\n".join(f"{safe_text(_SHORT.get(k, k.replace('_', ' ')))} {v:.3f}"
                           for k, v in head["worst_disparity"].items()) or "-"
         table.add_row(
+            *([_STATUS[verdicts[i].status]] if verdicts is not None else []),
             safe_text(audit.slug),
             safe_text(head["data"]),
             f"{head['accuracy']:.4f}" if head['accuracy'] is not None else "–",
@@ -48,10 +56,17 @@ def audit_summary_table(audits: list[AuditResult]) -> Table:
     return table
 
 
-def print_audit_summary(audits: list[AuditResult], index: str, console: Console) -> None:
-    """The summary table and a closing line naming the report."""
-    console.print(audit_summary_table(audits))
-    for audit in audits:
+def print_audit_summary(audits: list[AuditResult], index: str, console: Console,
+                        verdicts: Sequence[Verdict] | None = None) -> None:
+    """The summary table, each audit's verdict with its worst findings, and a line naming the report."""
+    console.print(audit_summary_table(audits, verdicts))
+    for i, audit in enumerate(audits):
+        if verdicts is not None:
+            verdict = verdicts[i]
+            console.print(f"{_STATUS[verdict.status]} [bold]{safe_text(audit.slug)}[/]: {safe_text(verdict.summary)}")
+            for finding in verdict.top(3):
+                style = "red" if finding.severity == "fail" else ("yellow" if finding.severity == "warn" else "dim")
+                console.print(f"  [{style}]- {safe_text(finding.text)}[/]")
         for note in audit.notes:
             console.print(f"[yellow]{safe_text(audit.slug)}: {safe_text(note)}[/]")
     console.print(f"Report: [bold]{safe_text(index)}[/] ({len(audits)} audit{'s' if len(audits) != 1 else ''})")
