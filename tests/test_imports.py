@@ -49,7 +49,8 @@ def _fresh(argv: list[str] | None = None, module: str | None = None) -> dict:
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["zoo", "list"], ["zoo", "list", "--json"], ["zoo", "--help"],
-                                  ["init", "--help"], ["methods", "--help"]], ids=" ".join)
+                                  ["init", "--help"], ["methods", "--help"], ["audit", "--help"],
+                                  ["check", "--help"]], ids=" ".join)
 def test_cli_help_and_listings_import_no_torch(argv):
     run = _fresh(argv=argv)
     assert run["code"] == 0
@@ -86,7 +87,8 @@ def test_init_imports_no_torch(tmp_path: Path):
 @pytest.mark.parametrize("module", ["xai.fairness.metrics", "xai.fairness._engine", "xai.audit.gates",
                                     "xai.report.json", "xai.report.markdown", "xai.report.junit",
                                     "xai.report.terminal", "xai.zoo", "xai.explain", "xai.fairness", "xai",
-                                    "xai.methods", "xai.api"])
+                                    "xai.methods", "xai.api", "xai.report.html", "xai.audit.result",
+                                    "xai.audit.verdict", "xai.report._renderers"])
 def test_module_imports_no_torch(module):
     assert _fresh(module=module)["heavy"] == []
 

@@ -89,10 +89,6 @@ def test_function_defaults_match_the_options():
 
 #: Kinds a spec reaches: ``[[explain]]`` and ``[[probe]]`` entries, and the method sections.
 SPEC_KINDS = {"explain": "explain", "probe": "probe", **{section: cls.KIND for section, cls in METHOD_SECTIONS.items()}}
-#: Kinds that only their own command runs (``xai daam``, ``xai project``, ``xai tokens``), with the
-#: page renderer of their result; an audit spec does not reach them yet.
-COMMAND_ONLY = {"daam": "xai.report.daam:render_daam_page", "project": "xai.report.projection:render_projection_page",
-                "tokens": "xai.report.tokens:render_tokens_page"}
 
 
 def _resolve(ref):
@@ -106,7 +102,7 @@ def _resolve(ref):
 def test_every_method_reaches_a_result_with_renderers_and_a_spec_section(kind, name):
     import dataclasses
 
-    from xai._results import section_of, type_name
+    from xai._results import RESULT_SECTIONS, section_of, type_name
     from xai.report._renderers import HTML_RENDERERS
 
     cls = method_registry(kind).get(name)
@@ -114,13 +110,10 @@ def test_every_method_reaches_a_result_with_renderers_and_a_spec_section(kind, n
     assert type_name(result_type) == cls.result_type
     assert callable(result_type.to_dict) and callable(result_type.metrics)  # JSON and the gate namespace
     assert "provenance" in {f.name for f in dataclasses.fields(result_type)}
-    if kind in COMMAND_ONLY:
-        assert kind not in SPEC_KINDS.values()
-        assert callable(_resolve(COMMAND_ONLY[kind]))
-        return
     assert kind in SPEC_KINDS.values(), f"no spec section reaches {kind}"
     section = section_of(result_type)
     assert callable(_resolve(HTML_RENDERERS[section.key])), section.key
+    assert set(HTML_RENDERERS) == {s.key for s in RESULT_SECTIONS}
 
 
 def test_the_page_draws_each_section_with_the_renderer_of_its_result_type(monkeypatch):
@@ -143,3 +136,43 @@ def test_the_page_draws_each_section_with_the_renderer_of_its_result_type(monkey
     assert seen == [("FairnessResult",)]
     assert "<p id='drawn'>drawn &amp; escaped</p>" in page
     assert 'href="#fairness"' in page and 'href="#sanity"' not in page  # empty sections are left out
+
+
+def test_project_tokens_and_daam_sections_run_in_an_audit_and_equal_their_functions():
+    """[[project]], [[tokens]] and [[daam]] reach their methods; numbers equal the functions called directly."""
+    from xai.audit.runner import run_audit, sample_rows
+    from xai.datasets import load_dataset
+    from xai.explain.daam import daam
+    from xai.explain.projection import project
+    from xai.explain.tokens import token_relevance
+    from xai.report.html import render_audit_page
+    from xai.zoo import load_model
+
+    only = 'explain = []\nprobe = []\n'  # no default explainers or probes: just the section under test
+    lenet = run_audit(parse_spec(f'title = "maps"\n{only}[model]\nname = "lenet"\n[data]\nsamples = 120\n'
+                                 '[[project]]\nlayer = "fc1"\nsamples = 60\n', "p.toml"), slug="p")
+    handle = load_model("lenet")
+    data = sample_rows(load_dataset("digits", "test"), 120, 0)
+    direct = project(handle, data, layer="fc1", samples=60, seed=0)
+    metrics = lenet.metrics()
+    assert metrics["project.fc1.trustworthiness"] == pytest.approx(direct.trust, abs=1e-9)
+    assert metrics["project.fc1.separation.class"] == pytest.approx(direct.separation["class"], abs=1e-9)
+    page = render_audit_page(lenet)
+    assert 'href="#projections"' in page and "<svg" in page and 'href="#explanations"' not in page  # none ran
+
+    text = run_audit(parse_spec(f'title = "tokens"\n{only}[model]\nname = "minilm"\n[[tokens]]\n'
+                                'texts = ["A man plays the guitar."]\n', "t.toml"), slug="t")
+    (relevance,) = text.section("tokens")
+    expected = token_relevance(load_model("minilm"), ["A man plays the guitar."])
+    assert relevance.tokens == expected.tokens
+    for got, want in zip(relevance.relevance, expected.relevance, strict=True):
+        assert list(got) == pytest.approx(list(want), abs=1e-6)
+    assert 'id="tokens"' in render_audit_page(text)
+
+    diffusion = run_audit(parse_spec(f'title = "daam"\n{only}[model]\nname = "latent-diffusion"\n[data]\nsamples = 20\n'
+                                     '[[daam]]\nclass_index = 3\nsamples = 2\nsteps = 4\n', "d.toml"), slug="d")
+    (maps,) = diffusion.section("daam")
+    expected_maps = daam(load_model("latent-diffusion"), class_index=3, samples=2, sample_steps=4, seed=0)
+    assert maps.maps == pytest.approx(expected_maps.maps, abs=1e-6)
+    assert {k for k in diffusion.metrics() if k.startswith("daam.")} == set(expected_maps.metrics())
+    assert 'id="daam"' in render_audit_page(diffusion)

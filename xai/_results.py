@@ -79,7 +79,7 @@ class ResultSection:
     title: str
     types: tuple[str, ...]
     #: Gate-name prefix of each result's ``metrics()``: ``"explain.{method}"`` is formatted
-    #: with the result's attributes; ``""`` when the result's metrics name themselves.
+    #: with the result's ``method``, ``probe`` or ``layer``; ``""`` when its metrics name themselves.
     metric_prefix: str
 
 
@@ -91,6 +91,10 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("sanity", "Sanity checks", ("xai.explain.sanity:SanityResult",), "sanity.{method}"),
     ResultSection("dreams", "Activation maximisation", ("xai.explain.dream:DreamResult",), ""),
     ResultSection("inversions", "Feature inversion", ("xai.explain.inversion:InversionResult",), ""),
+    ResultSection("projections", "Representation maps", ("xai.explain.projection:ProjectionResult",),
+                  "project.{layer}"),
+    ResultSection("tokens", "Token relevance", ("xai.explain.tokens:TokenRelevance",), "tokens"),
+    ResultSection("daam", "Cross-attention maps", ("xai.explain.daam:DaamResult",), ""),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),
@@ -126,5 +130,5 @@ def section_of(result: Any) -> ResultSection:
 def metric_prefix(result: Any) -> str:
     """The gate-name prefix of one result's metrics (``explain.saliency``, ``fairness.group``, ``""``)."""
     template = section_of(result).metric_prefix
-    fields = {name: getattr(result, name) for name in ("method", "probe") if hasattr(result, name)}
+    fields = {name: getattr(result, name) for name in ("method", "probe", "layer") if hasattr(result, name)}
     return template.format(**fields)

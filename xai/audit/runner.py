@@ -84,7 +84,7 @@ def run_audit(
         data=DataSummary(data.name, data.split, len(data), data.sha256,
                          tuple(spec.data.sensitive)),
         performance=performance,
-        results=(*explanations, *fairness, *sections["sanity"], *sections["dream"], *sections["invert"]),
+        results=(*explanations, *fairness, *(r for section in METHOD_SECTIONS for r in sections[section])),
         provenance=Provenance(
             model_sha256=handle.sha256,
             data_sha256=data.sha256,
@@ -152,7 +152,7 @@ class AuditProgress:
 def _count_steps(spec: AuditSpec, handle: ModelHandle) -> int:
     explain = len(list_explainers(handle=handle)) if spec.explain is None else len(spec.explain)
     probes = len(list_probes(handle=handle, default_only=True)) if spec.probe is None else len(spec.probe)
-    return explain + probes + len(spec.sanity) + len(spec.dream) + len(spec.invert)
+    return explain + probes + sum(len(getattr(spec, section)) for section in METHOD_SECTIONS)
 
 
 def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
@@ -175,7 +175,7 @@ def _run_explainers(spec: AuditSpec, handle: ModelHandle, data: Dataset,
 
 
 def _plan_sections(spec: AuditSpec, handle: ModelHandle) -> list[tuple[str, MethodSection, type[Method]]]:
-    """Every ``[[sanity]]``, ``[[dream]]`` and ``[[invert]]`` entry with its registered method, checked.
+    """Every method-section entry ([[sanity]], [[dream]], [[project]] ...) with its registered method, checked.
 
     Raises
     ------

@@ -212,8 +212,37 @@ class InvertSpec(MethodSection):
         return f"invert {o.layer} (sample {o.sample})"
 
 
+class ProjectSpec(MethodSection):
+    """One representation map: PCA or t-SNE of a layer's activations, coloured by class and groups (``xai project``)."""
+
+    KIND: ClassVar[Kind] = "project"
+    METHOD: ClassVar[str] = "projection"
+
+    def step(self) -> str:
+        """``project <layer> (<method>)``."""
+        o: Any = self.options
+        return f"project {o.layer or 'last layer'} ({o.method})"
+
+
+class TokensSpec(MethodSection):
+    """Per-token relevance of a text model's sentences by attention rollout (``xai rollout`` on text)."""
+
+    KIND: ClassVar[Kind] = "tokens"
+    METHOD: ClassVar[str] = "token-relevance"
+
+
+class DaamSpec(MethodSection):
+    """Cross-attention heat maps of a text-to-image model's prompt tokens (``xai daam``)."""
+
+    KIND: ClassVar[Kind] = "daam"
+    METHOD: ClassVar[str] = "daam"
+    #: The images are generated from the prompt: the audit's rows are not read.
+    READS_AUDIT_DATA: ClassVar[bool] = False
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
-METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec}
+METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
+                                                   "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec}
 
 
 class GateSpec(_Strict):
@@ -264,6 +293,9 @@ class AuditSpec(_Strict):
     sanity: list[SanitySpec] = Field(default_factory=list)
     dream: list[DreamSpec] = Field(default_factory=list)
     invert: list[InvertSpec] = Field(default_factory=list)
+    project: list[ProjectSpec] = Field(default_factory=list)
+    tokens: list[TokensSpec] = Field(default_factory=list)
+    daam: list[DaamSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

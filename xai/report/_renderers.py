@@ -32,6 +32,9 @@ HTML_RENDERERS: dict[str, str] = {
     "sanity": "xai.report.html:render_sanity",
     "dreams": "xai.report.html:render_dreams",
     "inversions": "xai.report.html:render_inversions",
+    "projections": "xai.report.projection:render_section",
+    "tokens": "xai.report.tokens:render_section",
+    "daam": "xai.report.daam:render_section",
     "fairness": "xai.report.html:render_fairness",
 }
 

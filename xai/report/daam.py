@@ -9,10 +9,13 @@ self-contained (images as data URIs) and sits beside the result's JSON.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from markupsafe import Markup
 from matplotlib import colormaps
 
 from xai._io import atomic_write_text
@@ -21,7 +24,10 @@ from xai.report import images
 from xai.report.html import _ENV, _stamp, data_uri
 from xai.report.json import dumps
 
-__all__ = ["daam_slug", "heat_overlay", "render_daam_page", "write_daam_report"]
+if TYPE_CHECKING:
+    from xai.report._renderers import PageContext
+
+__all__ = ["daam_slug", "heat_overlay", "render_daam_page", "render_section", "write_daam_report"]
 
 _CMAP = "magma"
 
@@ -58,8 +64,7 @@ def daam_slug(result: DaamResult) -> str:
     return f"daam-{result.model}-class{result.class_index}"
 
 
-def render_daam_page(result: DaamResult, max_samples: int = 8) -> str:
-    """The page: per sample the image and one heat overlay per token; the mean maps; numbers."""
+def _view(result: DaamResult, max_samples: int = 8) -> dict[str, Any]:
     vmax = float(result.maps.max()) if result.maps.size else 1.0
     rows = []
     for i in range(min(max_samples, len(result.images))):
@@ -77,12 +82,19 @@ def render_daam_page(result: DaamResult, max_samples: int = 8) -> str:
                       f"heat map of token {token} averaged over {len(result.images)} samples", token)
              for k, token in enumerate(result.tokens)]
     gradient = colormaps[_CMAP](np.linspace(0, 1, 256))[None, :, :3].repeat(12, axis=0)  # (12, 256, 3)
+    return {"r": result, "rows": rows, "means": means, "colorbar": data_uri(images.png_bytes(gradient)),
+            "vmax": vmax}
+
+
+def render_section(results: Sequence[DaamResult], page: PageContext) -> Markup:
+    """The audit page's section: per class prompt, the samples with one heat map per token, and the means."""
+    return Markup(_ENV.get_template("sections/daam.html.j2").render(results=[_view(r) for r in results]))  # noqa: S704
+
+
+def render_daam_page(result: DaamResult, max_samples: int = 8) -> str:
+    """The page: per sample the image and one heat overlay per token; the mean maps; numbers."""
     return _ENV.get_template("daam.html.j2").render(
-        r=result,
-        rows=rows,
-        means=means,
-        colorbar=data_uri(images.png_bytes(gradient)),
-        vmax=vmax,
+        **_view(result, max_samples),
         metrics=result.metrics(),
         json_name=f"{daam_slug(result)}.json",
         **_stamp(),

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -21,16 +21,18 @@ from xai.audit.gates import GateResult
 from xai.audit.result import AuditResult
 from xai.audit.spec import safe_slug
 from xai.audit.verdict import audit_verdict
-from xai.explain import AttributionResult
-from xai.explain.dream import DreamResult
-from xai.explain.inversion import InversionResult
-from xai.explain.sanity import SanityResult
-from xai.fairness import FairnessResult, GroupTable
 from xai.report import images
 from xai.report._publish import StagedAudit, publish
 from xai.report._renderers import PageContext, render_sections
 from xai.report.images import data_uri  # noqa: F401  (re-exported: the pages import it from here)
 from xai.report.json import audit_json
+
+if TYPE_CHECKING:  # the renderers read results, they never run a model: no torch here
+    from xai.explain import AttributionResult
+    from xai.explain.dream import DreamResult
+    from xai.explain.inversion import InversionResult
+    from xai.explain.sanity import SanityResult
+    from xai.fairness import FairnessResult, GroupTable
 
 _ENV = Environment(
     loader=PackageLoader("xai.report", "templates"),

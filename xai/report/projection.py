@@ -8,17 +8,22 @@ map reads without telling colours apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from markupsafe import Markup
 
 from xai._io import atomic_write_text
 from xai.explain.projection import ProjectionResult
 from xai.report.html import _ENV, OKABE_ITO, _stamp
 from xai.report.json import dumps
 
-__all__ = ["projection_slug", "render_projection_page", "write_projection_report"]
+if TYPE_CHECKING:
+    from xai.report._renderers import PageContext
+
+__all__ = ["projection_slug", "render_projection_page", "render_section", "write_projection_report"]
 
 
 def projection_slug(result: ProjectionResult) -> str:
@@ -48,12 +53,21 @@ def _panel(coords: np.ndarray, labels: np.ndarray, size: int = 360, pad: int = 1
     return {"size": size, "points": points, "legend": legend, "anchors": anchors}
 
 
+def _panels(result: ProjectionResult) -> list[dict[str, Any]]:
+    return [{"column": column, "separation": result.separation[column], **_panel(result.coords, labels)}
+            for column, labels in result.colours.items()]
+
+
 def render_projection_page(result: ProjectionResult) -> str:
     """The page: one scatter per colouring with its silhouette score."""
-    panels = [{"column": column, "separation": result.separation[column], **_panel(result.coords, labels)}
-              for column, labels in result.colours.items()]
     return _ENV.get_template("projection.html.j2").render(
-        r=result, panels=panels, json_name=f"{projection_slug(result)}.json", **_stamp())
+        r=result, panels=_panels(result), json_name=f"{projection_slug(result)}.json", **_stamp())
+
+
+def render_section(results: Sequence[ProjectionResult], page: PageContext) -> Markup:
+    """The audit page's section: each map with its trustworthiness and separation scores."""
+    views = [{"r": r, "panels": _panels(r)} for r in results]
+    return Markup(_ENV.get_template("sections/projections.html.j2").render(results=views))  # noqa: S704
 
 
 def write_projection_report(result: ProjectionResult, out_dir: str | Path) -> Path:
