@@ -42,7 +42,8 @@ class GroupTable:
     four_fifths
         The four-fifths rule on the selection rates (binary tasks).
     intervals
-        ``{metric: {group: (low, high)}}`` percentile bootstrap intervals.
+        ``{metric: {group: (low, high)}}`` bootstrap intervals (percentile; symmetric
+        around the estimate for calibration error).
     overall_intervals
         ``{metric: (low, high)}``.
     disparity_intervals

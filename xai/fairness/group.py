@@ -160,13 +160,18 @@ class GroupMetrics(Probe):
     """Per-group accuracy, selection rate, TPR, FPR (and calibration error), with DP and EO disparities.
 
     Numbers equal fairlearn's ``MetricFrame`` (https://fairlearn.org) and come from a
-    table of counts per (group, label, prediction); percentile bootstrap intervals come
-    from multinomial draws of those counts. For binary tasks the positive class is index
-    1 of the model's classes, whose softmax probability gives each group's expected
-    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none,
-    at most 100,000), ``confidence`` (0.95), ``min_group_size`` (30), ``max_groups`` (1000 per
-    sensitive column and for their intersection). A feature with one group has undefined
-    (NaN, JSON null) disparities and no four-fifths verdict.
+    table of counts per (group, label, prediction); bootstrap intervals come from
+    multinomial draws of those counts (percentile for a group's rates; for disparities
+    and calibration error, symmetric intervals that contain the estimate: see
+    :mod:`xai.fairness._intervals`). Disparities and the four-fifths rule compare only
+    groups of at least ``min_group_size`` rows; smaller ones are shown and flagged.
+    For binary tasks the positive class is index 1 of the model's classes, whose softmax
+    probability gives each group's expected calibration error (ECE, 10 equal-width bins).
+    Options: ``n_boot`` (default 1000, 0 for none, at most 100,000), ``confidence``
+    (0.95), ``min_group_size`` (30), ``max_groups`` (1000 per sensitive column and for
+    their intersection). A feature with one group (or fewer than two groups of at least
+    ``min_group_size`` rows) has undefined (NaN, JSON null) disparities and no
+    four-fifths verdict.
     """
 
     class Options(ProbeOptions):
@@ -176,7 +181,7 @@ class GroupMetrics(Probe):
         n_boot: int = Field(default=1000, ge=0, le=_engine.MAX_N_BOOT)
         #: Nominal coverage of the intervals.
         confidence: float = Field(default=0.95, gt=0, lt=1)
-        #: Groups with fewer rows are flagged.
+        #: Groups with fewer rows are flagged and left out of the disparities.
         min_group_size: int = Field(default=MIN_GROUP_SIZE, ge=0)
         #: Most groups per sensitive column (and for their intersection).
         max_groups: int = Field(default=MAX_GROUPS, ge=1)
