@@ -17,6 +17,7 @@ from tests.audit._factory import audit
 from xai.fairness import _engine, _intervals
 from xai.fairness.group import group_table
 from xai.fairness.metrics import bootstrap_intervals, group_frame
+from xai.report.html import index_row, render_audit_page, render_index_rows
 
 # ----------------------------------------------------------------------------- hand-worked
 
@@ -102,6 +103,15 @@ def test_a_group_of_three_rows_never_sets_the_headline():
     assert head["too_small_to_rank"] == {"race": 1}
     document = audit(table).to_dict()
     assert document["fairness"][0]["tables"][0]["small_groups"] == ["tiny"]
+    # the index and the page say so instead of showing the small group's gap
+    index = render_index_rows([index_row(audit(table))])
+    assert "demographic parity difference: <b>0.100</b>" in index and "1 small group not ranked" in index
+    page = render_audit_page(audit(table))
+    assert "Too small to rank</th><td>1 group of race" in page and "(other vs big)" in page
+    # equal accuracies (0.5 each): the gap is 0 between two different groups, with a real interval
+    assert table.disparities["accuracy_difference"] == 0.0
+    assert table.disparity_groups["accuracy_difference"] == ("big", "other")
+    assert table.disparity_intervals["accuracy_difference"][1] > 0
     # with min_group_size lowered to 3 the same group is ranked, and it is the extreme
     ranked = group_table(y, p, g, "race", binary=True, n_boot=0, min_group_size=3)
     assert ranked.disparities["demographic_parity_difference"] == pytest.approx(0.7) and ranked.small_groups == ()

@@ -112,6 +112,8 @@ def _one(metric: str, kind: str, values: np.ndarray, overall: float, method: _en
         return None
     high = int(np.nanargmax(values))
     low = int(np.nanargmin(values))
+    if high == low and finite.sum() >= 2:  # every group equal: compare two of them, not one with itself
+        low = int(np.flatnonzero(finite & (np.arange(len(values)) != high))[0])
     if kind == "group_min":
         return Extreme(name, "group_min", metric, low, None, float(values[low]))
     if kind == "group_max":
