@@ -72,3 +72,20 @@ def test_sanity_spec_errors():
     # an unknown explainer is a spec error naming the key (at load time, before the model loads)
     with pytest.raises(SpecError, match=r"sanity\.0\.method: unknown explainer 'nope'; known: .*saliency"):
         parse_spec(SPEC.replace('method = "saliency"\nsamples = 8', 'method = "nope"\nsamples = 8'))
+
+
+def test_an_untrusted_verdict_says_not_trustworthy_once(audit):
+    import dataclasses
+    import html
+
+    from xai.explain.sanity import Verdict
+
+    reasons = ("insensitive to the model's weights (rank correlation 0.95 > 0.5 with every layer randomised)",
+               "deletion no better than random (AUC gain -0.010)")
+    bad = Verdict(trustworthy=False, reasons=reasons, checks={"randomisation": False, "deletion": False})
+    untrusted = dataclasses.replace(audit, sanity=(dataclasses.replace(audit.sanity[1], verdict=bad),))
+    page = render_audit_page(untrusted)
+    assert str(bad) == f"not trustworthy: {reasons[0]}; {reasons[1]}"
+    assert "not trustworthy: not trustworthy" not in page and "not trustworthy</span>: not trustworthy" not in page
+    assert f'<span class="warn">not trustworthy</span>: {reasons[0]}; {reasons[1]}' in html.unescape(page)
+    assert "; not trustworthy" not in page  # the second reason is not prefixed again

@@ -210,7 +210,8 @@ def test_verdict_applies_the_named_thresholds():
     assert good.trustworthy and good.reasons == ()
     insensitive = verdict(_curve("deletion", 0.2), _curve("insertion", 0.1), [_step(MPRT_MAX_CORRELATION + 0.01)])
     assert not insensitive.trustworthy
-    assert insensitive.reasons[0].startswith("not trustworthy: insensitive to the model's weights")
+    assert insensitive.reasons[0].startswith("insensitive to the model's weights")
+    assert str(insensitive).startswith("not trustworthy: insensitive") and str(insensitive).count("trustworthy") == 1
     random_like = verdict(_curve("deletion", 0.0), _curve("insertion", -0.1), [_step(0.1)])
     assert random_like.checks == {"randomisation": True, "deletion": False, "insertion": False}
     assert "deletion no better than random" in str(random_like)

@@ -139,3 +139,22 @@ def test_lenet_and_its_pruned_variant_on_digits(lenet, digits_test):
     group, drop = worst_hit(ink, "lenet-pruned80")
     assert drop == pytest.approx(ink.disparities["lenet-pruned80_worst_group_drop"])
     assert ink.by_group["lenet-pruned80_change"][group] == pytest.approx(-drop)
+
+
+def test_a_small_group_never_sets_the_worst_drop_and_intervals_contain_the_estimate(constructed):
+    y, groups, original, variant, _ = constructed
+    # append 4 rows of group "d" that the variant gets all wrong (a drop of 1.0 on 4 rows)
+    y2 = np.r_[y, [0, 1, 2, 0]]
+    groups2 = np.r_[groups, ["d"] * 4]
+    original2 = np.r_[original, [0, 1, 2, 0]]
+    variant2 = np.r_[variant, [1, 2, 0, 1]]
+    table = compression_table(y2, original2, {"flip": variant2}, groups2, "g", n_boot=400, seed=1)
+    assert table.by_group["flip_change"]["d"] == -1.0 and table.small_groups == ("d",)  # shown, flagged
+    assert table.disparities["worst_group_drop"] == pytest.approx(0.2, abs=1e-15)  # b's drop, not d's 1.0
+    assert table.disparities["flip_drop_spread"] == pytest.approx(0.2, abs=1e-15)
+    assert any("'d' has 4 rows" in w and "left out of the worst drop" in w for w in table.warnings)
+    for key, (lo, hi) in table.disparity_intervals.items():
+        assert lo <= table.disparities[key] <= hi, key
+    # the same rows ranked with min_group_size=4: d is the worst-hit group
+    ranked = compression_table(y2, original2, {"flip": variant2}, groups2, "g", n_boot=0, min_group_size=4)
+    assert ranked.disparities["worst_group_drop"] == 1.0 and ranked.small_groups == ()

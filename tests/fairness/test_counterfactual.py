@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 import torch
@@ -33,7 +35,7 @@ class Rule(nn.Module):
         return torch.stack([-on, on], dim=1)
 
 
-def _setup(rule):
+def _setup(rule, **options):
     data = Dataset(
         name="toy", split="test", modality="tabular", x=ROWS.clone(), y=torch.tensor([1, 0, 1, 0, 1]),
         class_names=("no", "yes"), groups=pd.DataFrame({"sex": ["F", "F", "M", "M", "M"]}),
@@ -41,7 +43,9 @@ def _setup(rule):
     )
     handle = ModelHandle(name="rule", module=Rule(rule), task="binary-classification", modality="tabular",
                          input_shape=(3,), class_names=("no", "yes"), source="test", sha256="0")
-    return create_probe("counterfactual-flip", handle).probe(data, sensitive=["sex"])
+    # groups of 2 and 3 rows: ranked only when asked (the default minimum is 30)
+    return create_probe("counterfactual-flip", handle, **{"min_group_size": 1, **options}).probe(
+        data, sensitive=["sex"])
 
 
 def test_a_model_that_only_reads_sex_flips_every_decision():
@@ -64,6 +68,17 @@ def test_an_interaction_flips_exactly_the_rows_it_should():
     assert table.by_group["flip_rate"] == {"F": 0.5, "M": pytest.approx(2 / 3)}
     assert table.overall["flip_rate"] == pytest.approx(3 / 5)
     assert table.disparities["flip_rate_difference"] == pytest.approx(2 / 3 - 0.5)
+
+
+def test_a_group_under_min_group_size_never_sets_the_flip_rate_difference():
+    # F has 2 rows (flip rate 0.5), M 3 rows (2/3): with min_group_size 3 only M is ranked
+    table = _setup(lambda x: (x[:, 1] > 0.5) & (x[:, 0] > 0), min_group_size=3).tables[0]
+    assert table.by_group["flip_rate"]["F"] == 0.5 and table.small_groups == ("F",)  # still shown
+    assert math.isnan(table.disparities["flip_rate_difference"])  # one group left: no gap to report
+    assert table.disparities["counterfactual_flip_rate"] == pytest.approx(3 / 5)  # the overall rate is unchanged
+    assert any("1 group too small to rank (< 3 rows: 'F' (2))" in w for w in table.warnings)
+    ranked = _setup(lambda x: (x[:, 1] > 0.5) & (x[:, 0] > 0), min_group_size=2).tables[0]
+    assert ranked.disparity_groups["flip_rate_difference"] == ("M", "F") and ranked.small_groups == ()
 
 
 def test_attribute_that_is_not_an_input_is_reported_not_dropped():

@@ -22,7 +22,7 @@ def test_hand_worked_binary_example():
     y_true = np.array([1, 1, 0, 0, 1, 0, 0, 0])
     y_pred = np.array([1, 0, 1, 0, 1, 1, 1, 0])
     groups = np.array(["a"] * 4 + ["b"] * 4)
-    table = group_table(y_true, y_pred, groups, "g", binary=True)
+    table = group_table(y_true, y_pred, groups, "g", binary=True, min_group_size=4)  # rank groups of 4 rows
     assert table.by_group["accuracy"] == {"a": 0.5, "b": 0.5}
     assert table.by_group["selection_rate"] == {"a": 0.5, "b": 0.75}
     assert table.by_group["true_positive_rate"] == {"a": 0.5, "b": 1.0}

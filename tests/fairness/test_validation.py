@@ -199,11 +199,16 @@ def test_two_groups_are_unchanged():
     y = np.array([1, 0, 1, 0, 1, 0])
     p = np.array([1, 1, 0, 0, 1, 0])
     g = np.array(list("aabbab"))
-    table = group_table(y, p, g, "g", binary=True)
+    table = group_table(y, p, g, "g", binary=True, min_group_size=1)  # 3 rows each: ranked only when asked
     rates = {k: p[g == k].mean() for k in "ab"}
     assert table.disparities["demographic_parity_difference"] == pytest.approx(abs(rates["a"] - rates["b"]))
     assert table.four_fifths is not None
     assert table.four_fifths.ratio == pytest.approx(min(rates.values()) / max(rates.values()))
+    # with the default min_group_size (30) neither group is large enough to rank
+    small = group_table(y, p, g, "g", binary=True)
+    assert math.isnan(small.disparities["demographic_parity_difference"]) and small.four_fifths is None
+    assert small.small_groups == ("a", "b") and small.by_group["selection_rate"]["a"] == rates["a"]
+    assert "'g' has 0 groups with at least 30 rows: disparities are undefined" in small.warnings[0]
 
 
 def test_four_fifths_refuses_one_group_and_no_selection():
@@ -224,7 +229,7 @@ def test_a_gate_on_an_undefined_disparity_is_an_error_not_a_silent_skip():
     y = np.array([1, 0, 1, 0, 1, 0])
     p = np.array([1, 0, 0, 0, 1, 1])
     one = group_table(y, p, np.array(["x"] * 6), "site", binary=True)
-    two = group_table(y, p, np.array(list("ababab")), "sex", binary=True)
+    two = group_table(y, p, np.array(list("ababab")), "sex", binary=True, min_group_size=1)
     audit = _fake_audit(FairnessResult(probe="group-metrics", model="m", dataset="d", metric_names=("accuracy",),
                                        tables=(one, two), provenance=Provenance("m", "d", 0, 0.0, "cpu")))
     metrics = audit_metrics(audit)

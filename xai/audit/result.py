@@ -108,10 +108,13 @@ class AuditResult:
     def headline(self) -> dict[str, Any]:
         """The numbers the terminal and the index show for this audit."""
         worst: dict[str, float] = {}
+        too_small: dict[str, int] = {}  # groups under min_group_size: shown, never a "worst" (not in disparities)
         for result in self.fairness:
             for table in result.tables:
                 if table.kind == "strategy":  # a what-if table (mitigation), not a gap of this model
                     continue
+                if getattr(table, "small_groups", ()):
+                    too_small[table.feature] = max(too_small.get(table.feature, 0), len(table.small_groups))
                 for name, value in table.disparities.items():
                     if math.isfinite(value):  # undefined (a feature with one group) is not a gap
                         worst[name] = max(worst.get(name, float("-inf")), value)
@@ -126,6 +129,7 @@ class AuditResult:
             "untrusted": self.untrusted(),
             "probes": sorted({f.probe for f in self.fairness}),
             "worst_disparity": worst,
+            "too_small_to_rank": too_small,
             "wall_seconds": self.provenance.wall_seconds,
         }
 

@@ -68,8 +68,8 @@ def fairness(
     n_boot: Annotated[int, typer.Option(
         "--n-boot", help="Bootstrap resamples for the intervals (0: none; at most 100,000).")] = 1000,
     confidence: Annotated[float, typer.Option("--confidence", help="Nominal coverage of the intervals.")] = 0.95,
-    min_group_size: Annotated[int, typer.Option("--min-group-size", help="Warn about groups with fewer rows.")
-                              ] = 30,
+    min_group_size: Annotated[int, typer.Option(
+        "--min-group-size", help="Flag groups with fewer rows and leave them out of disparities.")] = 30,
     max_groups: Annotated[int, typer.Option(
         "--max-groups", help="Most groups a sensitive column (or their intersection) may have.")] = MAX_GROUPS,
     split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",

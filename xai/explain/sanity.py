@@ -141,7 +141,11 @@ class RandomisationStep:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a method's explanations of a model can be trusted, and why (not)."""
+    """Whether a method's explanations of a model can be trusted, and why (not).
+
+    ``reasons`` are the failed checks in plain words, without a "not trustworthy" prefix,
+    so pages that print the verdict and then the reasons do not repeat it.
+    """
 
     trustworthy: bool
     reasons: tuple[str, ...]
@@ -150,7 +154,7 @@ class Verdict:
     def __str__(self) -> str:
         if self.trustworthy:
             return "trustworthy: passes " + ", ".join(self.checks)
-        return "; ".join(self.reasons)
+        return "not trustworthy: " + "; ".join(self.reasons)  # the reasons themselves carry no prefix
 
 
 @dataclass(frozen=True, eq=False)
@@ -534,12 +538,12 @@ def verdict(deletion: Curve, insertion: Curve, randomisation: list[Randomisation
     }
     reasons = []
     if not checks["randomisation"]:
-        reasons.append(f"not trustworthy: insensitive to the model's weights (rank correlation {final:.2f} "
+        reasons.append(f"insensitive to the model's weights (rank correlation {final:.2f} "
                        f"> {MPRT_MAX_CORRELATION} with every layer randomised)")
     if not checks["deletion"]:
-        reasons.append(f"not trustworthy: deletion no better than random (AUC gain {deletion.gain:+.3f})")
+        reasons.append(f"deletion no better than random (AUC gain {deletion.gain:+.3f})")
     if not checks["insertion"]:
-        reasons.append(f"not trustworthy: insertion no better than random (AUC gain {insertion.gain:+.3f})")
+        reasons.append(f"insertion no better than random (AUC gain {insertion.gain:+.3f})")
     return Verdict(trustworthy=not reasons, reasons=tuple(reasons), checks=checks)
 
 

@@ -34,27 +34,37 @@ class GroupTable:
         ``{metric: value}`` over all rows.
     disparities
         Named summary disparities (``demographic_parity_difference`` ...), largest gap
-        between groups: larger is worse.
+        between groups: larger is worse. Only groups of at least ``min_group_size`` rows
+        are compared (``small_groups`` lists the others).
     ratios
         Named ratio disparities (``demographic_parity_ratio`` ...), smallest ratio
         between groups: smaller is worse.
     four_fifths
         The four-fifths rule on the selection rates (binary tasks).
     intervals
-        ``{metric: {group: (low, high)}}`` percentile bootstrap intervals.
+        ``{metric: {group: (low, high)}}`` bootstrap intervals (percentile; symmetric
+        around the estimate for calibration error).
     overall_intervals
         ``{metric: (low, high)}``.
     disparity_intervals
-        ``{disparity or ratio: (low, high)}``.
+        ``{disparity or ratio: (low, high)}``: the symmetric bootstrap interval of the
+        observed extreme pair, which contains the disparity (see
+        :mod:`xai.fairness._intervals`).
     n_boot, confidence
         Bootstrap resamples (0: no intervals) and nominal coverage.
     min_group_size
-        Groups with fewer rows are named in ``warnings``.
+        Groups with fewer rows are named in ``warnings`` and left out of the disparities.
     warnings
         Small or empty groups and undefined rates, one sentence each.
     kind
         What the rows are: ``group`` (levels of the feature) or ``strategy`` (mitigation
         strategies compared over the feature).
+    small_groups
+        Groups with rows but fewer than ``min_group_size``: shown per group, too small to
+        rank (no disparity, four-fifths verdict or headline rests on them).
+    disparity_groups
+        ``{disparity or ratio: (group, group)}``: the two groups that set it (the higher
+        and the lower value of its base metric; ``"overall"`` for a gap to overall).
     """
 
     feature: str
@@ -72,6 +82,8 @@ class GroupTable:
     min_group_size: int = 30
     warnings: tuple[str, ...] = ()
     kind: str = "group"
+    small_groups: tuple[str, ...] = ()
+    disparity_groups: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def worst_groups(self, limit: int = MAX_TABLE_ROWS) -> tuple[tuple[str, ...], int]:
         """The ``limit`` groups farthest from overall in any metric (table order) and how many are left out.

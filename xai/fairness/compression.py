@@ -27,7 +27,7 @@ from pydantic import Field, InstanceOf
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, NotApplicableError, UnknownNameError
-from xai.fairness import _engine
+from xai.fairness import _engine, _intervals
 from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.metrics import MIN_GROUP_SIZE
 from xai.zoo.handle import ModelHandle
@@ -62,9 +62,12 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
         ``by_group``: ``accuracy`` (the original's) and ``count``, and per variant ``v``:
         ``v_accuracy`` and ``v_change`` (variant minus original, negative = forgotten).
         ``disparities``: per variant ``v_worst_group_drop`` (the largest accuracy drop of
-        any group) and ``v_drop_spread`` (largest minus smallest group drop: how unevenly
-        the cost falls), and ``worst_group_drop`` over all variants. ``intervals`` and
-        ``disparity_intervals``: percentile intervals of the paired bootstrap.
+        any group of at least ``min_group_size`` rows) and ``v_drop_spread`` (largest minus
+        smallest such drop: how unevenly the cost falls), and ``worst_group_drop`` over all
+        variants; smaller groups are shown, flagged and listed in ``small_groups``.
+        ``intervals``: percentile intervals of the paired bootstrap; ``disparity_intervals``:
+        symmetric intervals of the observed worst group (and pair), which contain the
+        estimate (see :mod:`xai.fairness._intervals`).
 
     Examples
     --------
@@ -99,6 +102,8 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
     by_group: dict[str, dict[str, float]] = {"accuracy": _named(labels, acc[0]), "count": _named(labels, count)}
     overall: dict[str, float] = {"accuracy": float(acc_all[0]), "count": float(count.sum())}
     disparities: dict[str, float] = {}
+    ranked = _intervals.eligible(count, min_group_size)  # small groups never set a worst drop
+    extremes: dict[str, _intervals.Extreme | None] = {}
     for m, name in enumerate(names, start=1):
         by_group[f"{name}_accuracy"] = _named(labels, acc[m])
         # changes from the difference of counts: exactly 0 where the models agree row by row
@@ -106,9 +111,14 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
         by_group[f"{name}_change"] = _named(labels, _rate(right[m] - right[0], count))  # not -drops: no -0.0
         overall[f"{name}_accuracy"] = float(acc_all[m])
         overall[f"{name}_change"] = float(_rate(right[m].sum() - right[0].sum(), count.sum()))
-        disparities[f"{name}_worst_group_drop"] = float(np.nanmax(drops))
-        disparities[f"{name}_drop_spread"] = float(np.nanmax(drops) - np.nanmin(drops))
-    disparities["worst_group_drop"] = max(disparities[f"{n}_worst_group_drop"] for n in names)
+        for kind, key in (("group_max", f"{name}_worst_group_drop"), ("difference", f"{name}_drop_spread")):
+            found = _intervals.extreme(key, {f"{name}_drop": drops}, {f"{name}_drop": np.nan}, ranked,
+                                       kind=kind)  # type: ignore[arg-type]
+            extremes[key] = found
+            disparities[key] = float("nan") if found is None else found.value
+    worst_of = [f"{n}_worst_group_drop" for n in names if extremes[f"{n}_worst_group_drop"] is not None]
+    top = max(worst_of, key=disparities.__getitem__) if worst_of else None  # ties: the first variant
+    disparities["worst_group_drop"] = float("nan") if top is None else disparities[top]
     intervals: dict[str, dict[str, tuple[float, float]]] = {}
     overall_iv: dict[str, tuple[float, float]] = {}
     disparity_iv: dict[str, tuple[float, float]] = {}
@@ -131,7 +141,6 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
 
         intervals["accuracy"] = pairs(b_acc[:, 0])
         overall_iv["accuracy"] = pair(b_all[:, 0])
-        worst = []
         for m, name in enumerate(names, start=1):
             drops = _rate(b_right[:, 0] - b_right[:, m], b_count[:, 0])  # (R, G)
             intervals[f"{name}_accuracy"] = pairs(b_acc[:, m])
@@ -139,15 +148,25 @@ def compression_table(y_true: Any, original: Any, variants: Mapping[str, Any], g
             overall_iv[f"{name}_accuracy"] = pair(b_all[:, m])
             overall_iv[f"{name}_change"] = pair(_rate(b_right[:, m].sum(-1) - b_right[:, 0].sum(-1),
                                                       b_count.sum(-1)[:, 0]))
-            worst.append(_engine._nan_reduce(drops, "max"))
-            disparity_iv[f"{name}_worst_group_drop"] = pair(worst[-1])
-            disparity_iv[f"{name}_drop_spread"] = pair(worst[-1] - _engine._nan_reduce(drops, "min"))
-        disparity_iv["worst_group_drop"] = pair(_engine._nan_reduce(np.stack(worst, -1), "max"))
-    warnings = tuple(f"group {g!r} has {int(c)} rows (< {min_group_size}): its accuracy changes are unreliable"
-                     for g, c in zip(labels, count, strict=True) if c < min_group_size)
+            # the observed worst group (and pair), fixed: a percentile interval of a max over
+            # groups is biased upward and can exclude the estimate (see _intervals)
+            for key in (f"{name}_worst_group_drop", f"{name}_drop_spread"):
+                found = extremes[key]
+                if found is not None:
+                    disparity_iv[key] = _intervals.symmetric_interval(
+                        found.value, _intervals.extreme_samples(found, {f"{name}_drop": drops},
+                                                                {f"{name}_drop": np.full(n_boot, np.nan)}),
+                        confidence, bounds=_intervals.RANGES[found.kind])
+        if top is not None and top in disparity_iv:
+            disparity_iv["worst_group_drop"] = disparity_iv[top]
+    warnings = tuple(f"group {g!r} has {int(c)} rows (< {min_group_size}): its accuracy changes are unreliable "
+                     "and it is left out of the worst drop and the spread"
+                     for g, c in zip(labels, count, strict=True) if 0 < c < min_group_size)
+    small = tuple(g for g, c, ok in zip(labels, count, ranked, strict=True) if c > 0 and not ok)
     return GroupTable(feature=feature, groups=labels, by_group=by_group, overall=overall, disparities=disparities,
                       intervals=intervals, overall_intervals=overall_iv, disparity_intervals=disparity_iv,
-                      n_boot=n_boot, confidence=confidence, min_group_size=min_group_size, warnings=warnings)
+                      n_boot=n_boot, confidence=confidence, min_group_size=min_group_size, warnings=warnings,
+                      small_groups=small)
 
 
 def _right_by_model(cells: np.ndarray, n_models: int) -> np.ndarray:

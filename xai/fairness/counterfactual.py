@@ -8,12 +8,14 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from xai._method import Capabilities
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
-from xai.fairness._base import FairnessResult, GroupTable, Probe, register_probe
+from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
+from xai.fairness.metrics import MIN_GROUP_SIZE
 
 
 @register_probe("counterfactual-flip")
@@ -25,8 +27,16 @@ class CounterfactualFlip(Probe):
     at the level of the input; this test does not follow causal paths through proxies).
     Works on tabular models whose sensitive attribute is a one-hot input block.
     ``flip_rate`` is the share of rows whose decision changes for at least one
-    alternative level. Paper: https://arxiv.org/abs/1703.06856.
+    alternative level; ``flip_rate_difference`` compares only the groups of at least
+    ``min_group_size`` rows (default 30; smaller ones are shown and flagged).
+    Paper: https://arxiv.org/abs/1703.06856.
     """
+
+    class Options(ProbeOptions):
+        """Counterfactual flip's options."""
+
+        #: Groups with fewer rows are flagged and left out of ``flip_rate_difference``.
+        min_group_size: int = Field(default=MIN_GROUP_SIZE, ge=0)
 
     paper = "https://arxiv.org/abs/1703.06856"
     #: Tabular classifiers only: the attribute must be an input column to swap.
@@ -83,12 +93,28 @@ class CounterfactualFlip(Probe):
             "flip_rate": {g: float(flips[group_of_row == g].mean()) for g in groups},
             "count": {g: float((group_of_row == g).sum()) for g in groups},
         }
-        rates = list(by_group["flip_rate"].values())
+        # the gap ranks only groups large enough to rank (a 4-row group's 0.5 is noise, not a finding)
+        minimum = int(self.options.get("min_group_size", MIN_GROUP_SIZE))
+        ranked = {g: r for g, r in by_group["flip_rate"].items() if by_group["count"][g] >= max(1, minimum)}
+        small = tuple(g for g in groups if g not in ranked)
+        warnings: tuple[str, ...] = ()
+        if small:
+            shown = ", ".join(f"{g!r} ({int(by_group['count'][g])})" for g in small[:5])
+            more = f" and {len(small) - 5:,} more" if len(small) > 5 else ""
+            warnings = (f"{len(small):,} group{'s' if len(small) != 1 else ''} too small to rank (< {minimum} rows: "
+                        f"{shown}{more}): shown, but left out of flip_rate_difference",)
+        high = max(ranked, key=ranked.__getitem__) if len(ranked) >= 2 else None
+        low = min(ranked, key=ranked.__getitem__) if len(ranked) >= 2 else None
+        difference = ranked[high] - ranked[low] if high is not None and low is not None else float("nan")
         return GroupTable(
             feature=column,
             groups=groups,
             by_group=by_group,
             overall={"flip_rate": float(flips.mean()), "count": float(len(flips))},
             disparities={"counterfactual_flip_rate": float(flips.mean()),
-                         "flip_rate_difference": max(rates) - min(rates)},
+                         "flip_rate_difference": difference},
+            min_group_size=minimum,
+            warnings=warnings,
+            small_groups=small,
+            disparity_groups={} if high is None or low is None else {"flip_rate_difference": (high, low)},
         )

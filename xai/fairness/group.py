@@ -14,7 +14,7 @@ from pydantic import Field
 from xai._provenance import Provenance
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
-from xai.fairness import _engine
+from xai.fairness import _engine, _intervals
 from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.metrics import (
     DEFAULT_METRICS,
@@ -74,37 +74,65 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     differences, ratios = {"binary": (BINARY_DIFFERENCES, BINARY_RATIOS),
                            "multiclass": (MULTICLASS_DIFFERENCES, MULTICLASS_RATIOS),
                            "regression": (REGRESSION_DIFFERENCES, ())}[frame_task]
+    # Disparities rank only the groups with at least min_group_size rows (see _intervals).
+    counts = _engine.cell_view(frame.cells, frame_task)["n"]
+    ranked = _intervals.eligible(counts, min_group_size)
+    small = tuple(g for g, n, ok in zip(frame.groups, counts, ranked, strict=True) if n > 0 and not ok)
+    bases = list(dict.fromkeys(m for d in (*differences, *ratios) for m in _engine.DERIVED[d].base))
+    values = _engine.compute(frame.cells, bases, frame_task)
+    whole = {k: float(v) for k, v in _engine.compute(frame.cells.sum(axis=0), bases, frame_task).items()}
+    extremes = {name: _intervals.extreme(name, values, whole, ranked) for name in (*differences, *ratios)}
+    pairs = {name: e.groups(frame.groups) for name, e in extremes.items() if e is not None}
     intervals = (bootstrap_intervals(frame, n_boot=n_boot, confidence=confidence, seed=seed,
-                                     derived=differences + ratios) if n_boot and frame_task != "regression" else None)
+                                     derived=differences + ratios, eligible=ranked)
+                 if n_boot and frame_task != "regression" else None)
     by_group, overall = dict(frame.by_group), dict(frame.overall)
-    disparities = {name: frame.derived(name) for name in differences}
-    ratio_values = {name: frame.derived(name) for name in ratios}
-    present = [g for g, n in frame.by_group["count"].items() if n > 0] if "count" in frame.by_group else frame.groups
+    disparities = {name: math.nan if (e := extremes[name]) is None else e.value for name in differences}
+    ratio_values = {name: math.nan if (e := extremes[name]) is None else e.value for name in ratios}
+    present = [g for g, n in zip(frame.groups, counts, strict=True) if n > 0]
+    eligible_groups = [g for g, ok in zip(frame.groups, ranked, strict=True) if ok]
     warnings = frame.warnings
     if len(present) < 2:
         # a disparity compares groups: with one group it is undefined, not 0 (JSON null; gates on it exit 2)
         warnings = (f"{frame.feature!r} has one group with rows ({', '.join(map(repr, present)) or 'none'}): "
                     "disparities are undefined (null) and the four-fifths rule does not apply", *warnings)
+    elif len(eligible_groups) < 2:
+        warnings = (f"{frame.feature!r} has {len(eligible_groups)} group{'s' if len(eligible_groups) != 1 else ''} "
+                    f"with at least {min_group_size} rows: disparities are undefined (null) and the four-fifths "
+                    "rule does not apply; lower min_group_size to rank smaller groups", *warnings)
+    if small:
+        shown = ", ".join(f"{g!r} ({int(counts[frame.groups.index(g)])})" for g in small[:5])
+        more = f" and {len(small) - 5:,} more" if len(small) > 5 else ""
+        warnings = (*warnings, f"{len(small):,} group{'s' if len(small) != 1 else ''} too small to rank "
+                    f"(< {min_group_size} rows: {shown}{more}): shown, but left out of the disparities"
+                    + (" and the four-fifths rule" if frame_task == "binary" else ""))
     group_iv = dict(intervals.by_group) if intervals else {}
     overall_iv = dict(intervals.overall) if intervals else {}
-    disparity_iv = dict(intervals.derived) if intervals else {}
+    disparity_iv = {k: v for k, v in intervals.derived.items() if all(map(math.isfinite, v))} if intervals else {}
     if frame_task == "binary" and scores is not None:
         calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=sensitive)
+        assert calibration.groups == frame.groups  # the same coding of the same columns
         by_group["calibration_error"] = calibration.by_group
         overall["calibration_error"] = calibration.overall
-        disparities["calibration_error_difference"] = calibration.difference
+        cal_values = {"calibration_error": np.array([calibration.by_group[g] for g in frame.groups])}
+        cal_pair = _intervals.extreme("calibration_error_difference", cal_values,
+                                      {"calibration_error": calibration.overall}, ranked, kind="difference")
+        disparities["calibration_error_difference"] = math.nan if cal_pair is None else cal_pair.value
+        if cal_pair is not None:
+            pairs["calibration_error_difference"] = cal_pair.groups(frame.groups)
         if n_boot:
-            group_iv["calibration_error"], overall_iv["calibration_error"], disparity_iv[
-                "calibration_error_difference"] = calibration.intervals(n_boot=n_boot, confidence=confidence,
-                                                                        seed=seed)
+            group_iv["calibration_error"], overall_iv["calibration_error"], cal_iv = calibration.intervals(
+                n_boot=n_boot, confidence=confidence, seed=seed, eligible=ranked)
+            if all(map(math.isfinite, cal_iv)):
+                disparity_iv["calibration_error_difference"] = cal_iv
     rule = None
     if len(present) < 2:
         disparities = dict.fromkeys(disparities, math.nan)
         ratio_values = dict.fromkeys(ratio_values, math.nan)
-        disparity_iv = {}
-    elif frame_task == "binary":
+        disparity_iv, pairs = {}, {}
+    elif frame_task == "binary" and len(eligible_groups) >= 2:
         try:
-            rule = four_fifths(frame)
+            rule = four_fifths(frame, groups=eligible_groups)
         except DataError as exc:  # no group selected: the rule is undefined, not failed
             warnings = (f"{exc}: it does not apply", *warnings)
     return GroupTable(
@@ -122,6 +150,8 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         confidence=confidence,
         min_group_size=min_group_size,
         warnings=warnings,
+        small_groups=small,
+        disparity_groups=pairs,
     )
 
 
@@ -130,13 +160,18 @@ class GroupMetrics(Probe):
     """Per-group accuracy, selection rate, TPR, FPR (and calibration error), with DP and EO disparities.
 
     Numbers equal fairlearn's ``MetricFrame`` (https://fairlearn.org) and come from a
-    table of counts per (group, label, prediction); percentile bootstrap intervals come
-    from multinomial draws of those counts. For binary tasks the positive class is index
-    1 of the model's classes, whose softmax probability gives each group's expected
-    calibration error (ECE, 10 equal-width bins). Options: ``n_boot`` (default 1000, 0 for none,
-    at most 100,000), ``confidence`` (0.95), ``min_group_size`` (30), ``max_groups`` (1000 per
-    sensitive column and for their intersection). A feature with one group has undefined
-    (NaN, JSON null) disparities and no four-fifths verdict.
+    table of counts per (group, label, prediction); bootstrap intervals come from
+    multinomial draws of those counts (percentile for a group's rates; for disparities
+    and calibration error, symmetric intervals that contain the estimate: see
+    :mod:`xai.fairness._intervals`). Disparities and the four-fifths rule compare only
+    groups of at least ``min_group_size`` rows; smaller ones are shown and flagged.
+    For binary tasks the positive class is index 1 of the model's classes, whose softmax
+    probability gives each group's expected calibration error (ECE, 10 equal-width bins).
+    Options: ``n_boot`` (default 1000, 0 for none, at most 100,000), ``confidence``
+    (0.95), ``min_group_size`` (30), ``max_groups`` (1000 per sensitive column and for
+    their intersection). A feature with one group (or fewer than two groups of at least
+    ``min_group_size`` rows) has undefined (NaN, JSON null) disparities and no
+    four-fifths verdict.
     """
 
     class Options(ProbeOptions):
@@ -146,7 +181,7 @@ class GroupMetrics(Probe):
         n_boot: int = Field(default=1000, ge=0, le=_engine.MAX_N_BOOT)
         #: Nominal coverage of the intervals.
         confidence: float = Field(default=0.95, gt=0, lt=1)
-        #: Groups with fewer rows are flagged.
+        #: Groups with fewer rows are flagged and left out of the disparities.
         min_group_size: int = Field(default=MIN_GROUP_SIZE, ge=0)
         #: Most groups per sensitive column (and for their intersection).
         max_groups: int = Field(default=MAX_GROUPS, ge=1)

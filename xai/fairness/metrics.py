@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from xai.errors import DataError, UnknownNameError
-from xai.fairness import _engine
+from xai.fairness import _engine, _intervals
 from xai.fairness._engine import DEFAULT_METRICS, DERIVED, METRICS, Method, Task
 
 __all__ = [
@@ -109,7 +109,12 @@ class GroupFrame:
 
 @dataclass(frozen=True)
 class Intervals:
-    """Percentile bootstrap intervals ``(low, high)`` of a :class:`GroupFrame`'s numbers."""
+    """Bootstrap intervals ``(low, high)`` of a :class:`GroupFrame`'s numbers.
+
+    Group and overall metrics: percentile intervals. Derived metrics (disparities):
+    symmetric intervals of the observed extreme pair, which contain the estimate (see
+    :mod:`xai.fairness._intervals`).
+    """
 
     confidence: float
     n_boot: int
@@ -193,16 +198,30 @@ class Calibration:
     cells: np.ndarray = field(repr=False)
     n_bins: int = 10
 
-    def intervals(self, *, n_boot: int, confidence: float = 0.95, seed: int = 0
+    def intervals(self, *, n_boot: int, confidence: float = 0.95, seed: int = 0,
+                  eligible: np.ndarray | None = None
                   ) -> tuple[dict[str, tuple[float, float]], tuple[float, float], tuple[float, float]]:
-        """Percentile bootstrap intervals: per group, overall and of the difference."""
+        """Bootstrap intervals per group, overall and of the difference, each containing its estimate.
+
+        Binned ECE is biased upward (a resample's bins are noisier), so a percentile
+        interval can lie wholly above the estimate; these are symmetric intervals around
+        it, and the difference is the observed extreme pair's (over the ``eligible``
+        groups, default every group with rows): see :mod:`xai.fairness._intervals`.
+        """
         _engine.check_bootstrap(self.feature, len(self.groups), n_boot, "binary", self.n_bins)
         samples = _engine.bootstrap_calibration(self.cells, n_boot=n_boot, seed=seed)  # (R, G, B, 3)
         per_group = _engine.expected_calibration_error(samples)  # (R, G)
         overall = _engine.expected_calibration_error(samples.sum(axis=1))  # (R,)
-        difference = _nan_spread(per_group)
-        lo, hi = _engine.percentile_interval(per_group, confidence)
-        (olo, ohi), (dlo, dhi) = (_engine.percentile_interval(v, confidence) for v in (overall, difference))
+        estimates = np.array([self.by_group[g] for g in self.groups], dtype=np.float64)
+        lo, hi = _intervals.symmetric_intervals(estimates, per_group, confidence, bounds=(0.0, 1.0))
+        olo, ohi = _intervals.symmetric_interval(self.overall, overall, confidence, bounds=(0.0, 1.0))
+        mask = self.cells[..., 0].sum(axis=-1) > 0 if eligible is None else eligible
+        pair = _intervals.extreme("calibration_error_difference", {"calibration_error": estimates},
+                                  {"calibration_error": self.overall}, mask, kind="difference")
+        dlo, dhi = (float("nan"), float("nan")) if pair is None else _intervals.symmetric_interval(
+            pair.value, _intervals.extreme_samples(pair, {"calibration_error": per_group},
+                                                   {"calibration_error": overall}),
+            confidence, bounds=(0.0, 1.0))
         by_group = {g: (float(a), float(b)) for g, a, b in zip(self.groups, lo, hi, strict=True)}
         return by_group, (float(olo), float(ohi)), (float(dlo), float(dhi))
 
@@ -301,8 +320,14 @@ def _require_derived(name: str, task: Task) -> _engine.Derived:
 
 
 def bootstrap_intervals(frame: GroupFrame, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
-                        derived: Sequence[str] = (), method: Method = "between_groups") -> Intervals:
-    """Percentile bootstrap intervals of every metric, group, overall and ``derived`` metric.
+                        derived: Sequence[str] = (), method: Method = "between_groups",
+                        eligible: np.ndarray | None = None) -> Intervals:
+    """Bootstrap intervals of every metric, group, overall and ``derived`` metric.
+
+    Metrics of a group and overall get percentile intervals. A derived metric (a
+    disparity) gets the symmetric interval of its observed extreme pair, which contains
+    the estimate by construction (a percentile interval of a max - min over groups can
+    exclude it): see :mod:`xai.fairness._intervals`.
 
     Each resample draws the frame's cell counts from Multinomial(N, counts / N), which
     is exactly the distribution of the counts of N rows resampled with replacement, so
@@ -321,6 +346,9 @@ def bootstrap_intervals(frame: GroupFrame, *, n_boot: int = 1000, confidence: fl
         Seed of the resampling (same seed, same intervals).
     derived
         Names from :data:`DERIVED` to give intervals too.
+    eligible
+        ``(G,)`` mask of the groups a disparity ranks (default: every group with rows);
+        the disparity and its interval are over those groups only.
     """
     if n_boot < 1:
         raise DataError(f"n_boot must be a positive integer, got {n_boot}")
@@ -342,8 +370,18 @@ def bootstrap_intervals(frame: GroupFrame, *, n_boot: int = 1000, confidence: fl
         lo, hi = _engine.percentile_interval(by_group[metric], confidence)
         group_iv[metric] = {g: pair(lo[i], hi[i]) for i, g in enumerate(frame.groups)}
         overall_iv[metric] = pair(*_engine.percentile_interval(overall[metric], confidence))
-    derived_iv = {name: pair(*_engine.percentile_interval(_engine.derive(name, by_group, overall, method),
-                                                          confidence)) for name in derived}
+    mask = _engine.cell_view(frame.cells, frame.task)["n"] > 0 if eligible is None else np.asarray(eligible)
+    estimates = _engine.compute(frame.cells, needed, frame.task)
+    whole = {k: float(v) for k, v in _engine.compute(frame.cells.sum(axis=0), needed, frame.task).items()}
+    derived_iv = {}
+    for name in derived:
+        found = _intervals.extreme(name, estimates, whole, mask, method)
+        if found is None:  # undefined (fewer than two groups): no interval
+            derived_iv[name] = (float("nan"), float("nan"))
+            continue
+        derived_iv[name] = _intervals.symmetric_interval(
+            found.value, _intervals.extreme_samples(found, by_group, overall), confidence,
+            bounds=_intervals.RANGES[found.kind])
     return Intervals(confidence=confidence, n_boot=n_boot, seed=seed, by_group=group_iv, overall=overall_iv,
                      derived=derived_iv)
 
@@ -386,21 +424,28 @@ def four_fifths_rule(*, y_true: Any, y_pred: Any, sensitive_features: Any, thres
     return four_fifths(frame, threshold=threshold)
 
 
-def four_fifths(frame: GroupFrame, *, threshold: float = 0.8) -> FourFifths:
+def four_fifths(frame: GroupFrame, *, threshold: float = 0.8, groups: Sequence[str] | None = None) -> FourFifths:
     """The four-fifths rule on a frame that has ``selection_rate``.
+
+    ``groups`` restricts the comparison (the groups large enough to rank; default all).
+    The Uniform Guidelines themselves (29 CFR 1607.4 D) discount differences that rest on
+    small numbers, which is why the group-metrics probe passes only its eligible groups.
 
     Raises :class:`~xai.errors.DataError` when fewer than two groups have rows or no
     group has a positive prediction: the rule compares selection rates, so then it
     neither passes nor fails.
     """
-    rates = {g: v for g, v in frame.by_group["selection_rate"].items() if np.isfinite(v)}
+    keep = None if groups is None else set(groups)
+    rates = {g: v for g, v in frame.by_group["selection_rate"].items()
+             if np.isfinite(v) and (keep is None or g in keep)}
     if len(rates) < 2:
+        which = "with rows" if keep is None else f"with at least {frame.min_group_size} rows"
         raise DataError(f"the four-fifths rule compares groups; {frame.feature!r} has "
-                        f"{len(rates)} group{'s' if len(rates) != 1 else ''} with rows")
+                        f"{len(rates)} group{'s' if len(rates) != 1 else ''} {which}")
     low, high = min(rates, key=rates.__getitem__), max(rates, key=rates.__getitem__)
     if rates[high] == 0:
         raise DataError(f"the four-fifths rule compares selection rates; no group of {frame.feature!r} "
                         "has a positive prediction (0/0)")
-    value = frame.ratio("selection_rate")
+    value = frame.ratio("selection_rate") if keep is None else float(np.float64(rates[low]) / rates[high])
     return FourFifths(ratio=value, threshold=threshold, passed=bool(value >= threshold),
                       lowest_group=low, highest_group=high)

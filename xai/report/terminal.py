@@ -44,6 +44,9 @@ def audit_summary_table(audits: list[AuditResult], verdicts: Sequence[Verdict] |
         head = audit.headline()
         worst = "\n".join(f"{safe_text(_SHORT.get(k, k.replace('_', ' ')))} {v:.3f}"
                           for k, v in head["worst_disparity"].items()) or "-"
+        small = sum(head.get("too_small_to_rank", {}).values())
+        if small:  # left out of the worst values above; say so rather than hide them
+            worst += f"\n({small} small group{'s' if small != 1 else ''} not ranked)"
         table.add_row(
             *([_STATUS[verdicts[i].status]] if verdicts is not None else []),
             safe_text(audit.slug),

@@ -70,12 +70,15 @@ def _print_table(console: Console, title: str, table: GroupTable) -> None:
         if name not in table.by_group:  # overall-only numbers, e.g. a proxy probe's AUC
             console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]")
     if table.n_boot:
-        console.print(f"  [dim]brackets: {100 * table.confidence:g}% percentile bootstrap intervals, "
-                      f"{table.n_boot} resamples[/]")
+        console.print(f"  [dim]brackets: {100 * table.confidence:g}% bootstrap intervals, {table.n_boot} resamples "
+                      "(gaps: symmetric, of the named pair of groups)[/]")
     for name, value in (*table.disparities.items(), *table.ratios.items()):
         low_high = table.disparity_intervals.get(name)
         bracket = f" [{low_high[0]:.4f}, {low_high[1]:.4f}]" if low_high else ""
-        console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]{safe_text(bracket)}")
+        pair = table.disparity_groups.get(name)
+        between = f" ({pair[0]} vs {pair[1]})" if pair else ""
+        console.print(f"  {safe_text(name.replace('_', ' '))}: [bold]{_fmt(name, value)}[/]{safe_text(bracket)}"
+                      f"[dim]{safe_text(between)}[/]")
     if table.four_fifths is not None:
         rule = table.four_fifths
         console.print(f"  four-fifths rule: [bold]{'pass' if rule.passed else 'FAIL'}[/] (selection-rate ratio "
