@@ -362,12 +362,21 @@ class AuditSpec(_Strict):
         return self
 
     def resolve_paths(self, folder: Path) -> AuditSpec:
-        """The spec with its relative data and prediction paths made relative to ``folder`` (the spec's)."""
+        """The spec with its relative paths (weights, data, side file, predictions) taken from ``folder``.
+
+        ``folder`` is the spec file's: a spec means the same from any working directory. Model
+        weights that exist only relative to the working directory keep working (older specs).
+        """
 
         def fix(raw: str | None) -> str | None:
             return raw if raw is None or Path(raw).is_absolute() else str(folder / raw)
 
         update: dict[str, Any] = {}
+        weights = self.model.weights if self.model is not None else None
+        if weights is not None and not Path(weights).is_absolute():
+            # a spec's folder first; a file only the working directory has keeps working (older specs)
+            if (folder / weights).exists() or not Path(weights).exists():
+                update["model"] = self.model.model_copy(update={"weights": str(folder / weights)})  # type: ignore[union-attr]
         if self.data.path is not None:
             update["data"] = self.data.model_copy(update={"path": fix(self.data.path), "side": fix(self.data.side)})
         if self.predictions is not None:

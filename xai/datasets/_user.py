@@ -299,7 +299,7 @@ class UserSource:
         kinds = {"folder": "image folder", "manifest": "image manifest", "table": "feature table",
                  "text": "text table"}
         return Dataset(name=self.name, split="all", modality=self.modality, x=x,
-                       y=torch.as_tensor(frame["_y"].to_numpy(np.int64)), class_names=self.class_names,
+                       y=torch.tensor(frame["_y"].to_numpy(np.int64)), class_names=self.class_names,
                        groups=groups, feature_names=self.feature_names, feature_columns=self.feature_columns,
                        description=f"{kinds[self.kind]} {self.source.path}")
 
@@ -589,6 +589,6 @@ def _join_side(out: UserSource, source: DataSource) -> None:
         first = rows.to_numpy()[np.argmax(found < 0)]
         raise DataError(f"{where}: no row with {source.id} = {first!r} ({int((found < 0).sum())} of "
                         f"{len(rows)} rows have none)")
-    for column in side.columns:
-        if column in source.sensitive and column != source.id:
+    for column in side.columns:  # every side column (a typo in `sensitive` then lists them all)
+        if column != source.id and (column not in out.frame.columns or column in source.sensitive):
             out.frame[column] = side[column].to_numpy()[found]
