@@ -318,3 +318,33 @@ def test_text_table_without_a_tokenizer_and_text_features_fail_before_work(tmp_p
                        "-s", "lang", cwd=tmp_path), "feature columns 'review' are not numeric")
     one_line_error(cli("fairness", "adult-mlp", "--data", "nope/", "-s", "sex", cwd=tmp_path),
                    "--data nope/: no such file or folder")
+
+
+# -- Python: xai.audit(model=<module | path>, data=<folder | DataFrame | path>, sensitive=[...]) -------------------
+
+
+def test_python_audit_takes_a_module_with_a_folder_and_a_path_with_a_dataframe(photos, tmp_path):
+    import xai
+
+    folder, manifest = photos
+    module = models.image_cnn()
+    result = xai.audit(module, folder / "photos", sensitive=["skin"], explain=[], probe=["group-metrics"],
+                       data_options={"side": folder / "groups.csv", "id": "path", "size": 8})
+    rel = sorted(manifest["path"], key=lambda p: (p.split("/")[0], p))
+    x = decode_by_hand([folder / "photos" / p for p in rel], (8, 8))
+    with torch.no_grad():
+        y_pred = module.eval()(x).argmax(1).numpy()
+    y_true = np.array([0 if r.startswith("cat/") else 1 for r in rel])
+    assert_group_metrics(group_table(result, "skin"), y_true, y_pred, manifest.set_index("path").loc[rel, "skin"])
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90), "c": rng.normal(size=90),
+                          "sex": rng.choice(["F", "M"], 90), "y": rng.integers(0, 2, 90)})
+    weights = save_weights(models.table_mlp(), tmp_path / "t.safetensors")
+    result = xai.audit(f"{MODELS}:table_mlp", frame, weights=weights, label="y", sensitive=["sex"], explain=[],
+                       probe=["group-metrics"])
+    with torch.no_grad():
+        pred = models.table_mlp()(torch.tensor(frame[["a", "b", "c"]].to_numpy(np.float32))).argmax(1).numpy()
+    assert_group_metrics(group_table(result, "sex"), frame["y"].to_numpy(), pred, frame["sex"].to_numpy())
+    with pytest.raises(XaiError, match="unknown column in DataFrame 'label'; known: a, b, c, sex, y"):
+        xai.audit(f"{MODELS}:table_mlp", frame, weights=weights, sensitive=["sex"])

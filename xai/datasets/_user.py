@@ -420,7 +420,7 @@ class _image_guard:  # noqa: N801 - used like a function in `with`
         self._warnings.__exit__(*exc)
 
 
-def open_source(source: DataSource) -> UserSource:
+def open_source(source: DataSource, frame: pd.DataFrame | None = None) -> UserSource:
     """List and check ``source`` (files, columns, labels, side file) without decoding anything.
 
     Raises
@@ -431,7 +431,11 @@ def open_source(source: DataSource) -> UserSource:
         manifest path outside its folder, ids missing from the side file.
     """
     path = source.path
-    if path.is_dir():
+    if frame is not None:  # a table already in memory (Python: xai.audit(model, data=frame))
+        if len(frame) == 0:
+            raise DataError("the DataFrame has no rows")
+        opened = _open_table(source, frame.rename(columns=str))
+    elif path.is_dir():
         opened = _open_folder(source)
     elif not path.exists():
         raise DataError(f"data not found: {path} (a bundled dataset's name, an image folder, or a .csv/.parquet)")
@@ -479,9 +483,9 @@ def _open_folder(source: DataSource) -> UserSource:
     return UserSource(source=source, kind="folder", frame=frame, class_names=names)
 
 
-def _open_table(source: DataSource) -> UserSource:
+def _open_table(source: DataSource, table: pd.DataFrame | None = None) -> UserSource:
     path = source.path
-    table = read_table(path)
+    table = read_table(path) if table is None else table
     where = path.name
     columns = list(table.columns)
     image = source.image
