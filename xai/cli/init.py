@@ -143,7 +143,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Scaffold zoo/, audits/, reports/baselines/ and a GitHub Actions workflow.
+    """Scaffold zoo/, audits/ (a sample spec), reports/baselines/ and a GitHub Actions workflow.
 
     With --model M --data D --sensitive S (or --predictions F --y-true ... --sensitive S) the
     spec audits your own model or predictions: it runs once now, and its gates are today's
