@@ -348,3 +348,25 @@ def test_python_audit_takes_a_module_with_a_folder_and_a_path_with_a_dataframe(p
     assert_group_metrics(group_table(result, "sex"), frame["y"].to_numpy(), pred, frame["sex"].to_numpy())
     with pytest.raises(XaiError, match="unknown column in DataFrame 'label'; known: a, b, c, sex, y"):
         xai.audit(f"{MODELS}:table_mlp", frame, weights=weights, sensitive=["sex"])
+
+
+def test_explain_and_sanity_on_an_image_folder_equal_captum_on_the_same_rows(photos):
+    from captum.attr import Saliency
+
+    folder, _ = photos
+    done = cli("explain", f"{MODELS}:image_cnn", "--weights", "cnn.safetensors", "--data", "photos", "-m",
+               "saliency", "-n", "3", "--seed", "4", "--json", cwd=folder)
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.stdout)
+    files = sorted((folder / "photos").glob("*/*.png"), key=lambda p: (p.parent.name, p.name))
+    index = torch.randperm(len(files), generator=torch.Generator().manual_seed(4))[:3].sort().values
+    first = Image.open(files[0])
+    x = decode_by_hand([files[i] for i in index], (first.height, first.width))  # the first image's size
+    model = models.image_cnn().eval()
+    predicted = model(x).argmax(1)
+    expected = Saliency(model).attribute(x.clone().requires_grad_(True), target=predicted, abs=True)
+    assert np.allclose(np.array(document["attributions"]), expected.detach().numpy(), atol=1e-6)
+    assert document["labels"] == [0 if files[i].parent.name == "cat" else 1 for i in index]
+    sanity = cli("sanity", f"{MODELS}:image_cnn", "--weights", "cnn.safetensors", "--data", "photos", "-m",
+                 "saliency", "-n", "4", "--json", cwd=folder)
+    assert sanity.exit_code == 0, sanity.output

@@ -38,6 +38,10 @@ WeightsOpt = Annotated[
 ]
 DataOpt = Annotated[
     str | None,
+    typer.Option("--data", help="Bundled dataset to use (default: the model's own)."),
+]
+OwnDataOpt = Annotated[
+    str | None,
     typer.Option("--data", help="Bundled dataset (default: the model's own), or your own data: an image folder "
                  "(one sub-folder per class), or a .csv/.parquet manifest, feature table or text table."),
 ]

@@ -9,7 +9,6 @@ import typer
 from xai._text import safe_text
 from xai.audit import AuditSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
-    DataOpt,
     DeviceOpt,
     IdOpt,
     JsonOpt,
@@ -18,6 +17,7 @@ from xai.cli._common import (
     MethodOptionsOpt,
     ModelArg,
     OutOpt,
+    OwnDataOpt,
     SeedOpt,
     SideOpt,
     StrictOpt,
@@ -46,7 +46,7 @@ def explain(
     target: TargetOpt = "predicted",
     option: MethodOptionsOpt = None,
     layer: LayerOpt = None,
-    data: DataOpt = None,
+    data: OwnDataOpt = None,
     label: LabelOpt = None,
     text: TextOpt = None,
     side: SideOpt = None,

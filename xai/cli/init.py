@@ -10,11 +10,11 @@ import typer
 from xai._io import atomic_write_text
 from xai._text import safe_text
 from xai.cli._common import (
-    DataOpt,
     DeviceOpt,
     IdOpt,
     JsonOpt,
     LabelOpt,
+    OwnDataOpt,
     SideOpt,
     TextOpt,
     TrustPickleOpt,
@@ -119,7 +119,7 @@ def init(
     model: Annotated[str | None, typer.Option("--model", help="Your model (zoo name, TorchScript/.pt2 file or "
                                               "pkg.mod:factory): write a spec that audits it on --data.")] = None,
     weights: WeightsOpt = None,
-    data: DataOpt = None,
+    data: OwnDataOpt = None,
     label: LabelOpt = None,
     text: TextOpt = None,
     side: SideOpt = None,
