@@ -370,3 +370,28 @@ def test_explain_and_sanity_on_an_image_folder_equal_captum_on_the_same_rows(pho
     sanity = cli("sanity", f"{MODELS}:image_cnn", "--weights", "cnn.safetensors", "--data", "photos", "-m",
                  "saliency", "-n", "4", "--json", cwd=folder)
     assert sanity.exit_code == 0, sanity.output
+
+
+def test_a_sensitive_typo_lists_the_table_columns(tmp_path):
+    pd.DataFrame({"a": [1.0, 2.0], "sex": ["F", "M"], "label": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(XaiError, match=r"unknown sensitive column in t.csv 'gender'; known: a, label, sex"):
+        open_source(DataSource(path=tmp_path / "t.csv", sensitive=("gender",)))
+
+
+def test_hostile_data_files_are_never_unpickled(tmp_path):
+    from tests._hostile import marker_pickle
+
+    marker = tmp_path / "pwned"
+    for name in ("data.pkl", "data.pickle", "data.npy"):
+        (tmp_path / name).write_bytes(marker_pickle(marker))
+        with pytest.raises(DataError, match="must be .csv or .parquet"):
+            open_source(DataSource(path=tmp_path / name))
+    for name in ("data.csv", "data.parquet", "side.csv"):
+        (tmp_path / name).write_bytes(marker_pickle(marker))
+    with pytest.raises(DataError):
+        open_source(DataSource(path=tmp_path / "data.parquet"))
+    with pytest.raises(XaiError):
+        open_source(DataSource(path=tmp_path / "data.csv"))
+    with pytest.raises(XaiError):
+        open_source(DataSource(path=tmp_path / "data.csv", side=tmp_path / "side.csv", id="x"))
+    assert not marker.exists()

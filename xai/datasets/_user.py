@@ -221,6 +221,8 @@ class UserSource:
     feature_names: tuple[str, ...] = ()
     feature_columns: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    #: The columns a sensitive attribute may come from (the table's, the side file's), for error messages.
+    columns: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -445,7 +447,7 @@ def open_source(source: DataSource, frame: pd.DataFrame | None = None) -> UserSo
         _join_side(opened, source)
     for column in source.sensitive:
         if column not in opened.frame.columns or column.startswith("_"):
-            known = [c for c in opened.frame.columns if not c.startswith("_")]
+            known = opened.columns or [c for c in opened.frame.columns if not c.startswith("_")]
             raise UnknownNameError(f"sensitive column in {opened.name}" + (f" or {source.side.name}"
                                    if source.side is not None else ""), column, known)
         _column(opened.frame, column, opened.name)
@@ -463,8 +465,8 @@ def _open_folder(source: DataSource) -> UserSource:
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for file in sorted(filenames):
                 full = Path(dirpath) / file
-                if file.startswith(".") or full.suffix.lower() not in IMAGE_SUFFIXES:
-                    continue
+                if file.startswith(".") or full.suffix.lower() not in IMAGE_SUFFIXES or not full.is_file():
+                    continue  # not an image file (a FIFO named x.png would block the decoder forever)
                 if not source.allow_outside_paths and not _inside(full, root):
                     raise DataError(f"{root}: {full.relative_to(root).as_posix()} links outside the folder "
                                     "(allow it with allow_outside_paths = true in the spec)")
@@ -494,6 +496,10 @@ def _open_table(source: DataSource, table: pd.DataFrame | None = None) -> UserSo
     kind: SourceKind = "text" if source.text is not None else "manifest" if image is not None else "table"
     if source.text is not None and (image is not None or source.features is not None):
         raise DataError(f"{where}: text names a text table; image and features apply to other tables")
+    if source.side is None:  # before features: a typo must not turn a sensitive column into a feature
+        for column in source.sensitive:
+            if column not in columns:
+                raise UnknownNameError(f"sensitive column in {where}", column, columns)
     label = source.label or "label"
     y, names = _label_index(_column(table, label, where), source.classes, where)
     frame = pd.DataFrame({"_y": y})
@@ -503,7 +509,7 @@ def _open_table(source: DataSource, table: pd.DataFrame | None = None) -> UserSo
             frame[column] = table[column].to_numpy()
     if source.id is not None:
         frame["_key"] = _column(table, source.id, where).astype(str).to_numpy()
-    out = UserSource(source=source, kind=kind, frame=frame, class_names=names)
+    out = UserSource(source=source, kind=kind, frame=frame, class_names=names, columns=columns)
     if kind == "manifest":
         assert image is not None
         frame["_id"] = _column(table, image, where).astype(str).to_numpy()
@@ -593,6 +599,8 @@ def _join_side(out: UserSource, source: DataSource) -> None:
         first = rows.to_numpy()[np.argmax(found < 0)]
         raise DataError(f"{where}: no row with {source.id} = {first!r} ({int((found < 0).sum())} of "
                         f"{len(rows)} rows have none)")
-    for column in side.columns:  # every side column (a typo in `sensitive` then lists them all)
-        if column != source.id and (column not in out.frame.columns or column in source.sensitive):
+    for column in side.columns:
+        if column in source.sensitive and column != source.id:
             out.frame[column] = side[column].to_numpy()[found]
+    base = out.columns or [c for c in out.frame.columns if not c.startswith("_")]
+    out.columns = [*base, *(c for c in side.columns if c not in base)]
