@@ -153,8 +153,8 @@ def data_spec(data: str | None, *, sensitive: list[str] | None = None, label: st
     if not Path(data).exists():
         if "/" in data or "." in data:
             raise DataError(f"--data {data}: no such file or folder")
-        raise DataError(f"--data {data}: neither a bundled dataset ({', '.join(DATASETS.names())}) nor a file "
-                        "or folder")
+        raise DataError(f"unknown dataset {data!r} (and no such file or folder); known: "
+                        f"{', '.join(DATASETS.names())}")
     return DataSpec(path=data, **common, **{k: v for k, v in own.items() if v is not None})
 
 
