@@ -395,3 +395,21 @@ def test_hostile_data_files_are_never_unpickled(tmp_path):
     with pytest.raises(XaiError):
         open_source(DataSource(path=tmp_path / "data.csv", side=tmp_path / "side.csv", id="x"))
     assert not marker.exists()
+
+
+def test_a_zoo_model_takes_the_geometry_and_classes_of_its_own(lenet, tmp_path):
+    for digit in ("3", "7"):
+        (tmp_path / "digits" / digit).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)).save(tmp_path / "digits" / digit / f"{i}.png")
+    opened = open_source(DataSource(path=tmp_path / "digits"))
+    opened.check_classes(lenet)  # folder names "3" and "7" are lenet's classes 3 and 7
+    data = opened.load(lenet)
+    assert data.class_names == lenet.class_names and data.y.tolist() == [3, 3, 3, 7, 7, 7]
+    assert tuple(data.x.shape) == (6, *lenet.input_shape)  # grey 32 x 32, from the model's input shape
+    (tmp_path / "pets" / "cat").mkdir(parents=True)
+    (tmp_path / "pets" / "dog").mkdir(parents=True)
+    for name in ("cat", "dog"):
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "pets" / name / "0.png")
+    with pytest.raises(DataError, match=r"the data has 2 classes \(cat, dog\) but lenet scores 10"):
+        open_source(DataSource(path=tmp_path / "pets")).check_classes(lenet)
