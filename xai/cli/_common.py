@@ -149,13 +149,13 @@ def data_spec(data: str | None, *, sensitive: list[str] | None = None, label: st
         given = [f"--{k}" for k, v in own.items() if v is not None]
         if given:
             raise DataError(f"{', '.join(given)} apply to your own data: give --data PATH")
-        return DataSpec(name=data, **common, **({"split": split} if split else {}))
+        return DataSpec.model_validate({"name": data, **common, **({"split": split} if split else {})})
     if not Path(data).exists():
         if "/" in data or "." in data:
             raise DataError(f"--data {data}: no such file or folder")
         raise DataError(f"unknown dataset {data!r} (and no such file or folder); known: "
                         f"{', '.join(DATASETS.names())}")
-    return DataSpec(path=data, **common, **{k: v for k, v in own.items() if v is not None})
+    return DataSpec.model_validate({"path": data, **common, **{k: v for k, v in own.items() if v is not None}})
 
 
 def print_json(document: Any) -> None:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -170,7 +171,7 @@ def _import_callable(spec: str, what: str) -> Callable[..., Any]:
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise DataError(f"{what}: {module_name!r} has no function {attr!r}")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _label_index(values: pd.Series, classes: tuple[str, ...] | None, where: str
@@ -347,8 +348,8 @@ class UserSource:
             for i in range(start, min(start + self.source.batch_size, len(files))):
                 try:
                     with _image_guard(), Image.open(files[i]) as image:
-                        pixels = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
-                        batch.append((i, np.asarray(pixels, dtype=np.float32)))
+                        resized = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+                        batch.append((i, np.asarray(resized, dtype=np.float32)))
                 except Exception as exc:  # PIL raises many types for a bad file (OSError, ValueError, bombs)
                     reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
                     if self.source.strict:
@@ -408,18 +409,14 @@ def _normalisation(source: DataSource, handle: ModelHandle | None, channels: int
     return values[0], values[1]
 
 
-class _image_guard:  # noqa: N801 - used like a function in `with`
+@contextmanager
+def _image_guard() -> Iterator[None]:
     """Decompression bombs are errors (PIL only warns below twice its pixel limit)."""
+    from PIL import Image
 
-    def __enter__(self) -> None:
-        from PIL import Image
-
-        self._warnings = warnings.catch_warnings()
-        self._warnings.__enter__()
+    with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-
-    def __exit__(self, *exc: object) -> None:
-        self._warnings.__exit__(*exc)
+        yield
 
 
 def open_source(source: DataSource, frame: pd.DataFrame | None = None) -> UserSource:
