@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +142,25 @@ def test_a_missing_column_fails_with_exit_2_before_any_report(project):
     assert result.exit_code == 2
     assert "unknown column in loans.csv 'paid'; known: age, repaid, score, sex" in result.stderr
     assert not (folder / "reports" / "index.html").exists()
+
+
+def test_check_refuses_a_missing_data_file_before_any_audit_runs(project):
+    folder, _ = project
+    (folder / "audits" / "a.toml").write_text('title = "a"\n[model]\nname = "adult-mlp"\n[data]\nname = "adult"\n')
+    (folder / "audits" / "loans.toml").write_text(SPEC.replace("loans.csv", "loan.csv"))
+    result = check(folder, "audits")
+    assert result.exit_code == 2
+    assert "loans.toml: [predictions] path: no such file or folder: audits/../data/loan.csv" in result.stderr
+    assert not (folder / "reports").exists()  # the first spec's model never ran
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ('title = "x"\n[model]\nname = "lenet"\n[data]\nname = "digits"\npath = "p"\n', "not both"),
+    ('title = "x"\n[model]\nname = "lenet"\n[data]\nlabel = "y"\n', "`label` applies to your own data: set `path`"),
+    ('title = "x"\n[model]\nname = "lenet"\n[data]\npath = "p"\nsplit = "train"\n', "`split` applies to bundled"),
+    ('title = "x"\n[model]\nname = "lenet"\n[data]\npath = "p"\nsize = 0\n', "`size` must be positive"),
+    ('title = "x"\n[model]\nname = "lenet"\n[data]\npath = "p"\npreprocess = "os.system"\n', "preprocess"),
+])
+def test_bad_data_sections_are_one_line(text, said):
+    with pytest.raises(SpecError, match=re.escape(said)):
+        parse_spec(text)

@@ -384,6 +384,16 @@ class AuditSpec(_Strict):
         return self.model_copy(update=update) if update else self
 
 
+def check_spec_files(spec: AuditSpec, source: str) -> None:
+    """Refuse, before any audit runs, a spec whose data, side or predictions file does not exist (one line)."""
+    named = [("[data] path", spec.data.path), ("[data] side", spec.data.side)]
+    if spec.predictions is not None:
+        named.append(("[predictions] path", spec.predictions.path))
+    for key, raw in named:
+        if raw is not None and not Path(raw).exists():
+            raise SpecError(f"{source}: {key}: no such file or folder: {raw}")
+
+
 def parse_spec(text: str, source: str = "<spec>") -> AuditSpec:
     """Validate TOML ``text``; errors name ``source``, the key and what was expected."""
     try:
