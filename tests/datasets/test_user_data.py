@@ -413,3 +413,20 @@ def test_a_zoo_model_takes_the_geometry_and_classes_of_its_own(lenet, tmp_path):
         Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "pets" / name / "0.png")
     with pytest.raises(DataError, match=r"the data has 2 classes \(cat, dog\) but lenet scores 10"):
         open_source(DataSource(path=tmp_path / "pets")).check_classes(lenet)
+
+
+def test_large_decodes_go_to_a_memory_mapped_file_with_the_same_numbers(photos, monkeypatch):
+    import xai.datasets._user as user
+
+    folder, _ = photos
+    (folder / "photos" / "dog" / "zz-broken.png").write_bytes(b"not a png")
+    source = DataSource(path=folder / "photos", size=(8, 8))
+    in_memory = open_source(source).load()
+    monkeypatch.setattr(user, "MEMMAP_BYTES", 0)
+    maps: list[np.memmap] = []
+    real_memmap = np.memmap
+    monkeypatch.setattr(np, "memmap", lambda *a, **k: maps.append(real_memmap(*a, **k)) or maps[-1])
+    mapped = open_source(source).load()
+    assert len(maps) == 1 and mapped.x.data_ptr() == maps[0].ctypes.data  # the images live in the mapped file
+    assert len(mapped) == len(in_memory) == 24  # the broken file skipped, the rows after it moved up
+    assert torch.equal(mapped.x, in_memory.x) and torch.equal(mapped.y, in_memory.y)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -337,7 +338,7 @@ class UserSource:
 
         channels, (height, width) = self._image_geometry(handle)
         mean, std = _normalisation(self.source, handle, channels)
-        x = torch.empty((len(frame), channels, height, width), dtype=torch.float32)
+        x = _allocate((len(frame), channels, height, width))
         keep = np.ones(len(frame), dtype=bool)
         skipped: list[str] = []
         files = frame["_file"].tolist()
@@ -365,7 +366,11 @@ class UserSource:
                               "(set strict to fail instead)")
         if not keep.any():
             raise DataError(f"{self.name}: none of its {len(frame)} images can be decoded (e.g. {shown[0]})")
-        return x[torch.from_numpy(keep)], keep
+        kept = np.flatnonzero(keep)
+        for row, i in enumerate(kept):  # compact in place: no second copy of a disk-backed tensor
+            if row != i:
+                x[row] = x[i]
+        return x[: len(kept)], keep
 
     # -- text -------------------------------------------------------------------------------------
 
@@ -379,6 +384,20 @@ class UserSource:
         if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or len(ids) != len(texts):
             raise DataError(f"{handle.name}'s tokenizer must turn {len(texts)} texts into a (N, T) tensor")
         return ids
+
+
+#: Decoded images larger than this go to a temporary file mapped into memory (the OS pages them in and
+#: out), so a folder larger than the machine's memory still audits; below it, a plain tensor.
+MEMMAP_BYTES = 512 * 2**20
+
+
+def _allocate(shape: tuple[int, ...]) -> torch.Tensor:
+    """A float32 tensor of ``shape``: in memory, or backed by an unlinked temporary file when large."""
+    if int(np.prod(shape)) * 4 <= MEMMAP_BYTES:
+        return torch.empty(shape, dtype=torch.float32)
+    with tempfile.TemporaryFile(prefix="xai-images-") as file:  # unlinked: gone when the mapping goes
+        mapped = np.memmap(file, dtype=np.float32, mode="w+", shape=shape)
+    return torch.from_numpy(mapped)
 
 
 def _handle_size(handle: ModelHandle) -> tuple[int, int] | None:
