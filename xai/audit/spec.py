@@ -45,6 +45,7 @@ from xai.errors import SpecError, XaiError
 
 if TYPE_CHECKING:
     from xai._method import Method, Options
+    from xai.datasets._user import DataSource
     from xai.zoo.handle import ModelHandle
 
 
@@ -114,7 +115,7 @@ class DataSpec(_Strict):
             raise ValueError("`size` must be positive: one number or [height, width]")
         return self
 
-    def source(self) -> Any:
+    def source(self) -> DataSource:
         """The section as a :class:`~xai.datasets._user.DataSource` (``path`` must be set)."""
         from xai.datasets._user import DataSource
 
