@@ -367,9 +367,9 @@ class UserSource:
         if not keep.any():
             raise DataError(f"{self.name}: none of its {len(frame)} images can be decoded (e.g. {shown[0]})")
         kept = np.flatnonzero(keep)
-        for row, i in enumerate(kept):  # compact in place: no second copy of a disk-backed tensor
-            if row != i:
-                x[row] = x[i]
+        for row, source_row in enumerate(kept.tolist()):  # compact in place: no copy of a disk-backed tensor
+            if row != source_row:
+                x[row] = x[source_row]
         return x[: len(kept)], keep
 
     # -- text -------------------------------------------------------------------------------------
