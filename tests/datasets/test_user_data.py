@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,10 +49,12 @@ def save_weights(module: torch.nn.Module, path: Path) -> Path:
     return path
 
 
-def decode_by_hand(files: list[Path], size: tuple[int, int], mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
+def decode_by_hand(files: list[Path], size: tuple[int, int], mean: Any = 0.0, std: Any = 1.0,
+                   resample: Image.Resampling = Image.Resampling.BILINEAR) -> torch.Tensor:
+    mean, std = np.asarray(mean, np.float32).reshape(-1, 1, 1), np.asarray(std, np.float32).reshape(-1, 1, 1)
     out = []
     for file in files:
-        image = Image.open(file).convert("RGB").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        image = Image.open(file).convert("RGB").resize((size[1], size[0]), resample)
         out.append((np.asarray(image, np.float32).transpose(2, 0, 1) / 255.0 - mean) / std)
     return torch.as_tensor(np.stack(out)).float()
 
@@ -430,3 +434,18 @@ def test_large_decodes_go_to_a_memory_mapped_file_with_the_same_numbers(photos, 
     assert len(maps) == 1 and mapped.x.data_ptr() == maps[0].ctypes.data  # the images live in the mapped file
     assert len(mapped) == len(in_memory) == 24  # the broken file skipped, the rows after it moved up
     assert torch.equal(mapped.x, in_memory.x) and torch.equal(mapped.y, in_memory.y)
+
+
+def test_the_model_sources_image_config_sets_size_mean_std_and_interpolation(photos):
+    from xai.zoo import ModelHandle
+
+    folder, _ = photos
+    handle = ModelHandle.from_module(models.image_cnn(), classes=("cat", "dog"), input_shape=(3, 8, 8))
+    handle.image_config = SimpleNamespace(input_size=(3, 6, 5), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),
+                                          interpolation="bicubic")  # what timm/torchvision/HF sources carry
+    data = open_source(DataSource(path=folder / "photos")).load(handle)
+    files = sorted((folder / "photos").glob("*/*.png"), key=lambda p: (p.parent.name, p.name))
+    expected = decode_by_hand(files, (6, 5), (0.5, 0.4, 0.3), (0.2, 0.25, 0.3), Image.Resampling.BICUBIC)
+    assert torch.allclose(data.x, expected, atol=1e-5)
+    spec_wins = open_source(DataSource(path=folder / "photos", size=(4, 4), mean=(0.0,), std=(1.0,))).load(handle)
+    assert torch.allclose(spec_wins.x, decode_by_hand(files, (4, 4), resample=Image.Resampling.BICUBIC), atol=1e-6)

@@ -83,8 +83,10 @@ class DataSource:
     classes
         Class names in the model's output order (default: the data's sorted labels).
     size, mean, std, channels
-        Image preprocessing when the model does not say: ``(height, width)``, per-channel
-        mean and std (after scaling to [0, 1]), 1 (grey) or 3 (RGB) channels.
+        Image preprocessing, over the model's own: ``(height, width)``, per-channel mean and
+        std (after scaling to [0, 1]), 1 (grey) or 3 (RGB) channels. Unset, they come from the
+        model source's ``image_config`` (timm, torchvision, Hugging Face), else its input
+        shape (zoo entries), else the first image's size with no normalisation.
     strict
         Fail on an image that cannot be decoded instead of skipping it.
     allow_outside_paths
@@ -313,6 +315,9 @@ class UserSource:
         """Channels and ``(height, width)``: the spec's, else the model's input shape, else the first image's."""
         src = self.source
         shape = tuple(handle.input_shape) if handle is not None and handle.modality == "image" else ()
+        config = _image_config(handle)
+        if config is not None:
+            shape = tuple(config.input_size)
         channels = src.channels or (int(shape[0]) if len(shape) == 3 and shape[0] in (1, 3) else 3)
         size = src.size or (_handle_size(handle) if handle is not None else None)
         if size is None and len(shape) == 3 and all(int(d) > 0 for d in shape[1:]):
@@ -344,12 +349,15 @@ class UserSource:
         files = frame["_file"].tolist()
         shown = frame["_id"].tolist()
         mode = "L" if channels == 1 else "RGB"
+        config = _image_config(handle)
+        resample = (Image.Resampling.BICUBIC if getattr(config, "interpolation", "") == "bicubic"
+                    else Image.Resampling.BILINEAR)
         for start in range(0, len(files), self.source.batch_size):
             batch = []
             for i in range(start, min(start + self.source.batch_size, len(files))):
                 try:
                     with _image_guard(), Image.open(files[i]) as image:
-                        resized = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+                        resized = image.convert(mode).resize((width, height), resample)
                         batch.append((i, np.asarray(resized, dtype=np.float32)))
                 except Exception as exc:  # PIL raises many types for a bad file (OSError, ValueError, bombs)
                     reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
@@ -400,8 +408,16 @@ def _allocate(shape: tuple[int, ...]) -> torch.Tensor:
     return torch.from_numpy(mapped)
 
 
+def _image_config(handle: ModelHandle | None) -> Any:
+    """The model source's own image config (``handle.image_config``: input size, mean, std), if it has one."""
+    return getattr(handle, "image_config", None) if handle is not None else None
+
+
 def _handle_size(handle: ModelHandle) -> tuple[int, int] | None:
-    """An image size a model source declares (``image_size``/``input_size``), if any."""
+    """An image size the model source declares (its image config's, or ``image_size``/``input_size``), if any."""
+    config = _image_config(handle)
+    if config is not None:
+        return int(config.input_size[-2]), int(config.input_size[-1])
     for attr in ("image_size", "input_size"):
         value = getattr(handle, attr, None)
         if isinstance(value, int):
@@ -416,7 +432,9 @@ def _normalisation(source: DataSource, handle: ModelHandle | None, channels: int
     """Per-channel mean and std ``(C, 1, 1)``: the spec's, else the model's, else none (0 and 1)."""
     values = []
     for key, default in (("mean", 0.0), ("std", 1.0)):
-        given = getattr(source, key) or (getattr(handle, key, None) if handle is not None else None)
+        config = _image_config(handle)
+        given = getattr(source, key) or (getattr(config, key, None) if config is not None else
+                                         getattr(handle, key, None) if handle is not None else None)
         seq = [default] * channels if given is None else [float(v) for v in given]
         if len(seq) == 1:
             seq = seq * channels
