@@ -383,12 +383,16 @@ class UserSource:
     # -- text -------------------------------------------------------------------------------------
 
     def _encode(self, frame: pd.DataFrame, handle: ModelHandle | None) -> torch.Tensor:
-        if handle is None or handle.preprocess is None:
+        encode = handle.preprocess if handle is not None else None
+        if encode is None and handle is not None:  # a model that carries its tokenizer (module.tokenizer.encode)
+            candidate = getattr(getattr(handle.module, "tokenizer", None), "encode", None)
+            encode = candidate if callable(candidate) else None
+        if handle is None or encode is None:
             name = handle.name if handle is not None else "the model"
             raise DataError(f"{self.name} is a text table, but {name} has no tokenizer to encode its "
                             f"{self.source.text!r} column (a text model carries one: module.tokenizer.encode)")
         texts = frame["_text"].astype(str).tolist()
-        ids = handle.preprocess(texts)
+        ids = encode(texts)
         if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or len(ids) != len(texts):
             raise DataError(f"{handle.name}'s tokenizer must turn {len(texts)} texts into a (N, T) tensor")
         return ids
