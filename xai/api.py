@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from xai.errors import DataError, ModelLoadError
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pydantic import BaseModel
     from torch import nn
 
-    from xai.audit import AuditResult, AuditSpec, CheckedAudit, ExplainSpec, ProbeSpec
+    from xai.audit import AuditResult, AuditSpec, CheckedAudit, DataSpec, ExplainSpec, ProbeSpec
     from xai.datasets import Dataset
     from xai.explain import AttributionResult
     from xai.zoo import ModelHandle
@@ -104,11 +105,12 @@ def _plan(items: Sequence[str | Mapping[str, Any] | Any] | None, model: type[Bas
             for item in items]
 
 
-def audit(model: ModelHandle | nn.Module | str, data: Dataset | str | None = None, *,
+def audit(model: ModelHandle | nn.Module | str | Path, data: Dataset | str | Path | pd.DataFrame | None = None, *,
           sensitive: Sequence[str] = (), explain: Sequence[str | Mapping[str, Any] | ExplainSpec] | None = None,
           probe: Sequence[str | Mapping[str, Any] | ProbeSpec] | None = None, seed: int = 0,
           title: str | None = None, weights: str | Path | None = None, trust_pickle: bool = False,
-          zoo_dir: str | Path | None = None) -> AuditResult:
+          zoo_dir: str | Path | None = None, label: str | None = None, text: str | None = None,
+          data_options: Mapping[str, Any] | None = None) -> AuditResult:
     """Explain a model and probe it for bias: an :class:`~xai.audit.AuditResult` like ``xai audit``'s.
 
     ``explain`` and ``probe`` name methods (``"saliency"``) or give spec entries
@@ -116,6 +118,11 @@ def audit(model: ModelHandle | nn.Module | str, data: Dataset | str | None = Non
     ``None`` runs the defaults that apply to the model, as a spec that names none does.
     A zoo name or file with a bundled dataset (or none) runs exactly :func:`~xai.audit.run_audit`;
     a handle, module or :class:`Dataset` in memory runs the same methods on them.
+
+    ``data`` may also be your own: an image folder, a ``.csv``/``.parquet`` manifest, feature or
+    text table, or a pandas DataFrame (a table in memory), with ``label`` and ``text`` columns
+    and the other ``[data]`` keys of a spec in ``data_options`` (``side``, ``id``, ``features``,
+    ``size``, ``mean``, ``std``, ``preprocess``, ``classes``, ``samples``, ``strict`` ...).
     """
     from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec, ProbeSpec, run_audit, safe_slug
 
@@ -123,14 +130,82 @@ def audit(model: ModelHandle | nn.Module | str, data: Dataset | str | None = Non
     probe_plan = _plan(probe, ProbeSpec, "name")
     name = model if isinstance(model, str | Path) else getattr(model, "name", type(model).__name__)
     title = title or f"audit of {name}"
-    if isinstance(model, str | Path) and (data is None or isinstance(data, str)):
+    own = _own_data_spec(data, sensitive=sensitive, label=label, text=text, options=data_options)
+    if isinstance(model, str | Path) and (data is None or isinstance(data, str | Path)):
         spec = AuditSpec(title=title, model=ModelSpec(name=str(model), weights=str(weights) if weights else None),
-                         data=DataSpec(name=data, sensitive=list(sensitive)), explain=explain_plan,
-                         probe=probe_plan, seed=seed)
+                         data=own or DataSpec(name=data, sensitive=list(sensitive)),  # type: ignore[arg-type]
+                         explain=explain_plan, probe=probe_plan, seed=seed)
         return run_audit(spec, slug=safe_slug(title), spec_path="python", zoo_dir=zoo_dir, trust_pickle=trust_pickle)
-    handle = _handle(model, data, weights=weights, trust_pickle=trust_pickle, zoo_dir=zoo_dir)
-    return _audit_in_memory(handle, _data(data, handle), title=title, sensitive=list(sensitive),
+    if own is not None:
+        handle, rows = _own_data(model, data, own, weights=weights, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
+                                 seed=seed)
+        return _audit_in_memory(handle, rows, title=title, sensitive=list(sensitive), explain=explain_plan,
+                                probe=probe_plan, seed=seed)
+    handle = _handle(model, data, weights=weights, trust_pickle=trust_pickle, zoo_dir=zoo_dir)  # type: ignore[arg-type]
+    return _audit_in_memory(handle, _data(data, handle), title=title, sensitive=list(sensitive),  # type: ignore[arg-type]
                             explain=explain_plan, probe=probe_plan, seed=seed)
+
+
+def _own_data_spec(data: Any, *, sensitive: Sequence[str], label: str | None, text: str | None,
+                   options: Mapping[str, Any] | None) -> DataSpec | None:
+    """A ``[data]`` section for your own data (a path that is not a bundled name, or a DataFrame), else ``None``."""
+    import pandas as pd
+    from pydantic import ValidationError
+
+    from xai.audit import DataSpec
+    from xai.datasets._index import DATASETS
+
+    keys = {"label": label, "text": text, **(options or {})}
+    keys = {k: str(v) if isinstance(v, Path) else v for k, v in keys.items() if v is not None}
+
+    def section(path: str) -> DataSpec:
+        try:
+            return DataSpec(path=path, sensitive=list(sensitive), **keys)
+        except ValidationError as exc:  # a wrong key or value: one line naming it, as a spec's would be
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "data"
+            raise DataError(f"data option {where}: {first['msg'].removeprefix('Value error, ')}") from None
+
+    if isinstance(data, pd.DataFrame):
+        return section("DataFrame")
+    if isinstance(data, str | Path) and not (isinstance(data, str) and data in DATASETS):
+        if not Path(data).exists():
+            raise DataError(f"data {str(data)!r}: neither a bundled dataset ({', '.join(DATASETS.names())}) nor a "
+                            "file or folder")
+        return section(str(data))
+    if keys:
+        raise DataError(f"{', '.join(sorted(keys))} apply to your own data (a folder, a table or a DataFrame)")
+    return None
+
+
+def _own_data(model: ModelHandle | nn.Module | str | Path, data: Any, spec: DataSpec, *, weights: str | Path | None,
+              trust_pickle: bool, zoo_dir: str | Path | None, seed: int) -> tuple[ModelHandle, Dataset]:
+    """The handle of ``model`` and the user's own ``data`` loaded for it (a module takes its classes from the data)."""
+    import pandas as pd
+    from torch import nn
+
+    from xai.datasets._user import open_source
+    from xai.zoo import ModelHandle, load_model
+
+    source = open_source(spec.source(), frame=data if isinstance(data, pd.DataFrame) else None)
+    if isinstance(model, ModelHandle):
+        handle = model
+    elif isinstance(model, nn.Module):
+        info = source.info
+        handle = ModelHandle.from_module(model, classes=info.class_names, input_shape=info.input_shape,
+                                         modality=info.modality)
+        encode = getattr(getattr(model, "tokenizer", None), "encode", None)
+        handle.preprocess = encode if callable(encode) else None
+    elif isinstance(model, str | Path):
+        handle = load_model(str(model), weights=weights, data=source.info, trust_pickle=trust_pickle,
+                            zoo_dir=zoo_dir, train_missing=True)
+    else:
+        raise ModelLoadError(f"model must be a ModelHandle, an nn.Module or a name/path, got {type(model).__name__}")
+    source.check_classes(handle)
+    rows = source.load(handle, samples=spec.samples, seed=seed)
+    if handle.modality == "text" and handle.input_shape == (0,):
+        handle.input_shape = tuple(rows.x.shape[1:])
+    return handle, rows
 
 
 def _audit_in_memory(handle: ModelHandle, data: Dataset, *, title: str, sensitive: list[str],

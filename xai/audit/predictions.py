@@ -9,12 +9,16 @@ from xai.fairness.predictions import Predictions
 __all__ = ["prediction_audit"]
 
 
-def prediction_audit(data: Predictions, result: FairnessResult, *, slug: str) -> AuditResult:
-    """An audit page's worth of data for predictions read from a file (no model, no explanations)."""
+def prediction_audit(data: Predictions, result: FairnessResult, *, slug: str, title: str | None = None,
+                     spec_path: str = "cli") -> AuditResult:
+    """An audit page's worth of data for predictions read from a file (no model, no explanations).
+
+    ``title`` and ``spec_path`` name the spec of a ``[predictions]`` audit (``xai check``).
+    """
     return AuditResult(
         slug=slug,
-        title=f"group metrics of {result.model} in {data.path.name}",
-        spec_path="cli",
+        title=title or f"group metrics of {result.model} in {data.path.name}",
+        spec_path=spec_path,
         model=ModelSummary(name=result.model, source=str(data.path), sha256="", task="binary-classification",
                            modality="tabular", params=0, card=None),
         data=DataSummary(name=data.path.name, split="all", rows=len(data.y_true), sha256=data.sha256,

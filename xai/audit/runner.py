@@ -17,6 +17,7 @@ from xai._provenance import Provenance
 from xai.audit.result import AuditResult, DataSummary, ModelSummary
 from xai.audit.spec import METHOD_SECTIONS, AuditSpec, MethodSection
 from xai.datasets import Dataset, load_dataset
+from xai.datasets._user import open_source
 from xai.errors import DataError, NotApplicableError
 from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_explainers
 from xai.explain._base import TargetChoice
@@ -41,10 +42,15 @@ def run_audit(
     the caller's decision (``--trust-pickle``), never the spec's.
     """
     start = time.perf_counter()
+    if spec.predictions is not None:
+        return _run_predictions(spec, slug=slug, spec_path=spec_path)
+    assert spec.model is not None  # the spec checks: a model or predictions
+    # your own data is opened (files listed, columns checked) before the model loads
+    source = open_source(spec.data.source()) if spec.data.path is not None else None
     handle = load_model(
         spec.model.name,
         weights=spec.model.weights,
-        data=spec.data.name,
+        data=source.info if source is not None else spec.data.name,
         trust_pickle=trust_pickle,
         zoo_dir=zoo_dir,
         train_missing=True,
@@ -54,14 +60,21 @@ def run_audit(
     )
     if device is not None:
         handle.to(device)
-    data_name = spec.data.name or handle.dataset
-    if data_name is None:
-        raise DataError(f"{spec.title}: say which data to audit on ([data] name)")
-    data = load_dataset(data_name, spec.data.split)
-    if spec.data.samples is not None:
-        data = sample_rows(data, spec.data.samples, spec.seed)
-    check_model_on_data(handle, data)
     notes: list[str] = []
+    if source is not None:
+        source.check_classes(handle)
+        data = source.load(handle, samples=spec.data.samples, seed=spec.seed)  # decodes only the sampled rows
+        notes.extend(source.notes)
+        if handle.modality == "text" and handle.input_shape == (0,):
+            handle.input_shape = tuple(data.x.shape[1:])  # a text table's length is its tokenizer's
+    else:
+        data_name = spec.data.name or handle.dataset
+        if data_name is None:
+            raise DataError(f"{spec.title}: say which data to audit on ([data] name or path)")
+        data = load_dataset(data_name, spec.data.split)
+        if spec.data.samples is not None:
+            data = sample_rows(data, spec.data.samples, spec.seed)
+    check_model_on_data(handle, data)
     plan = _plan_sections(spec, handle)  # a section method that does not apply fails before any work
     performance = handle.performance(data)
     with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:
@@ -94,6 +107,21 @@ def run_audit(
         ),
         notes=tuple(notes),
     )
+
+
+def _run_predictions(spec: AuditSpec, *, slug: str, spec_path: str) -> AuditResult:
+    """A ``[predictions]`` spec: group metrics of a file of any system's outputs (no model runs)."""
+    from xai.audit.predictions import prediction_audit
+    from xai.fairness.predictions import audit_predictions, load_predictions
+
+    p = spec.predictions
+    assert p is not None
+    data = load_predictions(p.path, y_true=p.y_true, y_pred=p.y_pred, score=p.score,
+                            threshold=0.5 if p.threshold is None else p.threshold, pos_label=p.pos_label,
+                            sensitive=list(p.sensitive), task=p.task)
+    verdict = audit_predictions(data, seed=spec.seed, n_boot=p.n_boot, confidence=p.confidence,
+                                min_group_size=p.min_group_size)
+    return prediction_audit(data, verdict, slug=slug, title=spec.title, spec_path=spec_path)
 
 
 def sample_rows(data: Dataset, n: int, seed: int) -> Dataset:

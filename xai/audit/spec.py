@@ -45,6 +45,7 @@ from xai.errors import SpecError, XaiError
 
 if TYPE_CHECKING:
     from xai._method import Method, Options
+    from xai.datasets._user import DataSource
     from xai.zoo.handle import ModelHandle
 
 
@@ -73,12 +74,93 @@ class ModelSpec(_Strict):
 
 
 class DataSpec(_Strict):
-    """Which data: a bundled dataset (default: the model's own), split and groups."""
+    """Which data: a bundled dataset (default: the model's own) or your own files, and the groups.
+
+    ``name`` picks a bundled dataset (and its ``split``); ``path`` your own: an image folder
+    (one sub-folder per class), a manifest, feature table or text table (``.csv``/``.parquet``),
+    see :mod:`xai.datasets._user` for the keys. Relative paths resolve against the spec's folder.
+    """
 
     name: str | None = None
     split: Literal["train", "test", "all"] = "test"
     samples: int | None = Field(default=None, gt=0)
     sensitive: list[str] = Field(default_factory=list)
+    path: str | None = Field(default=None, min_length=1)
+    label: str | None = Field(default=None, min_length=1)
+    features: list[str] | None = None
+    text: str | None = Field(default=None, min_length=1)
+    image: str | None = Field(default=None, min_length=1)
+    id: str | None = Field(default=None, min_length=1)
+    side: str | None = Field(default=None, min_length=1)
+    preprocess: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
+    classes: list[str] | None = Field(default=None, min_length=2)
+    size: int | tuple[int, int] | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    channels: Literal[1, 3] | None = None
+    strict: bool = False
+    allow_outside_paths: bool = False
+
+    @model_validator(mode="after")
+    def _name_or_path(self) -> DataSpec:
+        if self.name is not None and self.path is not None:
+            raise ValueError("give `name` (a bundled dataset) or `path` (your own data), not both")
+        own = [k for k in _OWN_DATA_KEYS if getattr(self, k) not in (None, False)]
+        if self.path is None and own:
+            raise ValueError(f"`{own[0]}` applies to your own data: set `path`")
+        if self.path is not None and "split" in self.model_fields_set:
+            raise ValueError("`split` applies to bundled datasets (`name`); your own data is used whole "
+                             "(`samples` draws a subset)")
+        if isinstance(self.size, int) and self.size <= 0 or isinstance(self.size, tuple) and min(self.size) <= 0:
+            raise ValueError("`size` must be positive: one number or [height, width]")
+        return self
+
+    def source(self) -> DataSource:
+        """The section as a :class:`~xai.datasets._user.DataSource` (``path`` must be set)."""
+        from xai.datasets._user import DataSource
+
+        assert self.path is not None
+        size = (self.size, self.size) if isinstance(self.size, int) else self.size
+        return DataSource(
+            path=Path(self.path), label=self.label, sensitive=tuple(self.sensitive),
+            features=tuple(self.features) if self.features is not None else None, text=self.text,
+            image=self.image, id=self.id, side=Path(self.side) if self.side else None,
+            preprocess=self.preprocess, classes=tuple(self.classes) if self.classes else None, size=size,
+            mean=tuple(self.mean) if self.mean else None, std=tuple(self.std) if self.std else None,
+            channels=self.channels, strict=self.strict, allow_outside_paths=self.allow_outside_paths)
+
+
+_OWN_DATA_KEYS = ("label", "features", "text", "image", "id", "side", "preprocess", "classes", "size", "mean",
+                  "std", "channels", "strict", "allow_outside_paths")
+
+
+class PredictionsSpec(_Strict):
+    """Any system's predictions in a CSV/parquet file, gated like a model audit (no model runs).
+
+    ``y_pred`` (a column of predictions) or ``score`` with ``threshold`` (predicted positive
+    when ``score >= threshold``); ``task`` binary (0/1 labels or ``pos_label``), multiclass
+    or regression. The audit is the group-metrics probe's, with bootstrap intervals.
+    """
+
+    path: str = Field(min_length=1)
+    y_true: str = Field(min_length=1)
+    y_pred: str | None = Field(default=None, min_length=1)
+    score: str | None = Field(default=None, min_length=1)
+    threshold: float | None = Field(default=None, allow_inf_nan=False)
+    pos_label: str | None = None
+    task: Literal["binary", "multiclass", "regression"] = "binary"
+    sensitive: list[str] = Field(min_length=1)
+    n_boot: int = Field(default=1000, ge=0, le=100_000)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    min_group_size: int = Field(default=30, ge=1)
+
+    @model_validator(mode="after")
+    def _pred_or_score(self) -> PredictionsSpec:
+        if (self.y_pred is None) == (self.score is None):
+            raise ValueError("give exactly one of `y_pred` or `score` (with `threshold`)")
+        if self.threshold is not None and self.score is None:
+            raise ValueError("`threshold` applies to `score`")
+        return self
 
 
 class ExplainSpec(_Strict):
@@ -283,10 +365,11 @@ class GateSpec(_Strict):
 
 
 class AuditSpec(_Strict):
-    """A whole audit: model, data, explainers, probes and gates."""
+    """A whole audit: model, data, explainers, probes and gates; or predictions and gates."""
 
     title: str = Field(min_length=1)
-    model: ModelSpec
+    model: ModelSpec | None = None
+    predictions: PredictionsSpec | None = None
     data: DataSpec = Field(default_factory=DataSpec)
     explain: list[ExplainSpec] | None = None
     probe: list[ProbeSpec] | None = None
@@ -298,6 +381,50 @@ class AuditSpec(_Strict):
     daam: list[DaamSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
+
+    @model_validator(mode="after")
+    def _model_or_predictions(self) -> AuditSpec:
+        if (self.model is None) == (self.predictions is None):
+            both = ", not both" if self.model is not None else ""
+            raise ValueError(f"give a [model] to audit, or [predictions] (a file of any system's outputs){both}")
+        if self.predictions is not None:
+            extra = [k for k in ("data", "explain", "probe", "sanity", "dream", "invert") if k in self.model_fields_set]
+            if extra:
+                raise ValueError(f"[{extra[0]}] needs a model; a [predictions] audit takes its columns "
+                                 "from [predictions] and runs group metrics")
+        return self
+
+    def resolve_paths(self, folder: Path) -> AuditSpec:
+        """The spec with its relative paths (weights, data, side file, predictions) taken from ``folder``.
+
+        ``folder`` is the spec file's: a spec means the same from any working directory. Model
+        weights that exist only relative to the working directory keep working (older specs).
+        """
+
+        def fix(raw: str | None) -> str | None:
+            return raw if raw is None or Path(raw).is_absolute() else str(folder / raw)
+
+        update: dict[str, Any] = {}
+        weights = self.model.weights if self.model is not None else None
+        if weights is not None and not Path(weights).is_absolute():
+            # a spec's folder first; a file only the working directory has keeps working (older specs)
+            if (folder / weights).exists() or not Path(weights).exists():
+                update["model"] = self.model.model_copy(update={"weights": str(folder / weights)})  # type: ignore[union-attr]
+        if self.data.path is not None:
+            update["data"] = self.data.model_copy(update={"path": fix(self.data.path), "side": fix(self.data.side)})
+        if self.predictions is not None:
+            update["predictions"] = self.predictions.model_copy(update={"path": fix(self.predictions.path)})
+        return self.model_copy(update=update) if update else self
+
+
+def check_spec_files(spec: AuditSpec, source: str) -> None:
+    """Refuse, before any audit runs, a spec whose data, side or predictions file does not exist (one line)."""
+    named = [("[data] path", spec.data.path), ("[data] side", spec.data.side)]
+    if spec.predictions is not None:
+        named.append(("[predictions] path", spec.predictions.path))
+    for key, raw in named:
+        if raw is not None and not Path(raw).exists():
+            raise SpecError(f"{source}: {key}: no such file or folder: {raw}")
 
 
 def parse_spec(text: str, source: str = "<spec>") -> AuditSpec:
@@ -355,7 +482,7 @@ def load_spec(path: str | Path) -> AuditSpec:
         raise SpecError(f"audit spec not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read ({exc})") from None
-    return parse_spec(text, str(path))
+    return parse_spec(text, str(path)).resolve_paths(path.parent)
 
 
 def collect_spec_paths(paths: list[str]) -> list[Path]:

@@ -17,7 +17,7 @@ from xai.errors import DataError
 from xai.report.json import dumps
 
 if TYPE_CHECKING:  # the runner and the HTML renderer load torch: imported where an audit runs
-    from xai.audit import AuditResult, AuditSpec
+    from xai.audit import AuditResult, AuditSpec, DataSpec
 
 DeviceOpt = Annotated[
     str,
@@ -40,6 +40,19 @@ DataOpt = Annotated[
     str | None,
     typer.Option("--data", help="Bundled dataset to use (default: the model's own)."),
 ]
+OwnDataOpt = Annotated[
+    str | None,
+    typer.Option("--data", help="Bundled dataset (default: the model's own), or your own data: an image folder "
+                 "(one sub-folder per class), or a .csv/.parquet manifest, feature table or text table."),
+]
+LabelOpt = Annotated[str | None, typer.Option("--label", help="Your data: the label column [default: label].")]
+TextOpt = Annotated[str | None, typer.Option("--text", help="Your data: the text column of a text table.")]
+SideOpt = Annotated[Path | None, typer.Option("--side", help="Your data: a .csv/.parquet of sensitive columns, "
+                                              "joined on --id.")]
+IdOpt = Annotated[str | None, typer.Option("--id", help="Your data: the column joining --side to the rows (an "
+                                           "image folder's rows are keyed by their path in it, e.g. cat/1.png).")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Your data: fail on an image that cannot be decoded "
+                                         "instead of skipping it with a note.")]
 TrustPickleOpt = Annotated[
     bool,
     typer.Option("--trust-pickle", help="Trust the model file: allow unpickling it and loading a .pt2 "
@@ -117,6 +130,32 @@ def check_output_file(path: Path, what: str, *, append: bool = False) -> Path:
     if append and path.exists() and not os.access(path, os.W_OK):
         raise DataError(f"{what} {path}: file is not writable")
     return path
+
+
+def data_spec(data: str | None, *, sensitive: list[str] | None = None, label: str | None = None,
+              text: str | None = None, side: Path | None = None, id_column: str | None = None,
+              strict: bool = False, split: str | None = None) -> DataSpec:
+    """``--data`` and its column flags as a ``[data]`` section: a bundled name, or a path to your own data.
+
+    A bundled name wins over a file of the same name (``--data ./adult`` names the file).
+    """
+    from xai.audit import DataSpec
+    from xai.datasets._index import DATASETS
+
+    own = {"label": label, "text": text, "side": str(side) if side else None, "id": id_column,
+           "strict": strict or None}
+    common: dict[str, Any] = {"sensitive": list(sensitive or [])}
+    if data is None or data in DATASETS:
+        given = [f"--{k}" for k, v in own.items() if v is not None]
+        if given:
+            raise DataError(f"{', '.join(given)} apply to your own data: give --data PATH")
+        return DataSpec.model_validate({"name": data, **common, **({"split": split} if split else {})})
+    if not Path(data).exists():
+        if "/" in data or "." in data:
+            raise DataError(f"--data {data}: no such file or folder")
+        raise DataError(f"unknown dataset {data!r} (and no such file or folder); known: "
+                        f"{', '.join(DATASETS.names())}")
+    return DataSpec.model_validate({"path": data, **common, **{k: v for k, v in own.items() if v is not None}})
 
 
 def print_json(document: Any) -> None:

@@ -14,6 +14,7 @@ from xai._io import check_writable_dir
 from xai._text import safe_text, strip_controls
 from xai.audit import CheckedAudit, check_spec, collect_spec_paths, load_spec, spec_slugs, verdict_line
 from xai.audit.gates import load_baseline
+from xai.audit.spec import check_spec_files
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -71,6 +72,8 @@ def check(
     # fails in a second, not a minute, and never as a failed gate (exit 1).
     paths = collect_spec_paths(specs)
     plan = [(slug, load_spec(p), str(p)) for slug, p in zip(spec_slugs(paths), paths, strict=True)]
+    for _, spec, source in plan:
+        check_spec_files(spec, source)  # your data and predictions files: a typo fails before any audit runs
     if junit is not None:
         check_output_file(junit, "--junit")
     if summary is not None:

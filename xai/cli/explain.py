@@ -1,4 +1,4 @@
-"""``xai explain``: attribute a model's decisions on bundled data."""
+"""``xai explain``: attribute a model's decisions on bundled data or your own."""
 
 from __future__ import annotations
 
@@ -7,20 +7,26 @@ from typing import Annotated
 import typer
 
 from xai._text import safe_text
-from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
+from xai.audit import AuditSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
-    DataOpt,
     DeviceOpt,
+    IdOpt,
     JsonOpt,
+    LabelOpt,
     LayerOpt,
     MethodOptionsOpt,
     ModelArg,
     OutOpt,
+    OwnDataOpt,
     SeedOpt,
+    SideOpt,
+    StrictOpt,
     TargetOpt,
+    TextOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
+    data_spec,
     parse_options,
     parse_target,
     print_json,
@@ -40,7 +46,12 @@ def explain(
     target: TargetOpt = "predicted",
     option: MethodOptionsOpt = None,
     layer: LayerOpt = None,
-    data: DataOpt = None,
+    data: OwnDataOpt = None,
+    label: LabelOpt = None,
+    text: TextOpt = None,
+    side: SideOpt = None,
+    id_column: IdOpt = None,
+    strict: StrictOpt = False,
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
     out: OutOpt = None,
@@ -55,7 +66,7 @@ def explain(
     spec = AuditSpec(
         title=f"{method} on {model}",
         model=ModelSpec(name=model, weights=str(weights) if weights else None),
-        data=DataSpec(name=data),
+        data=data_spec(data, label=label, text=text, side=side, id_column=id_column, strict=strict),
         explain=[ExplainSpec(method=method, samples=samples, target=parse_target(target),
                              options=options)],
         probe=[],

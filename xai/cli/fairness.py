@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import Annotated, cast
 
 import typer
 
 from xai._text import safe_text
-from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
+from xai.audit import AuditSpec, ModelSpec, ProbeSpec
 from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
     DeviceOpt,
+    IdOpt,
     JsonOpt,
+    LabelOpt,
     MethodOptionsOpt,
     OutOpt,
     SeedOpt,
+    SideOpt,
+    StrictOpt,
+    TextOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
+    data_spec,
     parse_options,
     print_json,
     run_cli_audit,
@@ -31,9 +37,6 @@ from xai.fairness.group import MAX_GROUPS, check_options
 from xai.fairness.predictions import PredictionTask, audit_predictions, load_predictions
 from xai.report.html import write_report
 from xai.report.terminal_commands import print_verdict
-
-if TYPE_CHECKING:
-    from xai.datasets import Split
 
 _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
 
@@ -52,9 +55,15 @@ def fairness(
                      ] = "group-metrics",
     data: Annotated[
         str | None,
-        typer.Option("--data", help="With a MODEL: bundled dataset (default: the model's own). "
+        typer.Option("--data", help="With a MODEL: bundled dataset (default: the model's own) or your own data "
+                                    "(an image folder, or a .csv/.parquet manifest, feature or text table). "
                                     "Without: a .csv or .parquet file of labels and predictions."),
     ] = None,
+    label: LabelOpt = None,
+    text: TextOpt = None,
+    side: SideOpt = None,
+    id_column: IdOpt = None,
+    strict: StrictOpt = False,
     y_true: Annotated[str | None, typer.Option("--y-true", help=_PREDICTION_HELP + "column of labels.")] = None,
     y_pred: Annotated[str | None, typer.Option(
         "--y-pred", help=_PREDICTION_HELP + "column of predictions (0/1 when binary).")] = None,
@@ -120,7 +129,8 @@ def fairness(
         spec = AuditSpec(
             title=f"{probe} of {model}",
             model=ModelSpec(name=model, weights=str(weights) if weights else None),
-            data=DataSpec(name=data, split=cast("Split", split), sensitive=columns),  # pydantic checks it
+            data=data_spec(data, sensitive=columns, label=label, text=text, side=side, id_column=id_column,
+                           strict=strict, split=split),  # pydantic checks the split
             explain=[],
             probe=[ProbeSpec(name=probe, sensitive=columns,
                              options={**(options if probe == "group-metrics" else {}),

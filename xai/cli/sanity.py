@@ -10,19 +10,24 @@ from xai._device import resolve_device
 from xai._text import safe_text
 from xai.audit.runner import sample_rows
 from xai.cli._common import (
-    DataOpt,
     DeviceOpt,
+    IdOpt,
     JsonOpt,
+    LabelOpt,
     LayerOpt,
     MethodOptionsOpt,
     ModelArg,
     OutOpt,
+    OwnDataOpt,
     SeedOpt,
+    SideOpt,
+    StrictOpt,
     TargetOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
     check_device,
+    data_spec,
     parse_options,
     parse_target,
     print_json,
@@ -31,6 +36,7 @@ from xai.cli._common import (
     with_layer,
 )
 from xai.datasets import load_dataset
+from xai.datasets._user import open_source
 from xai.errors import DataError
 from xai.explain._index import EXPLAINERS
 from xai.explain.sanity import SanityChecks, sanity_check
@@ -48,7 +54,11 @@ def sanity(
     steps: Annotated[int, typer.Option("--steps", min=2, help="Deletion/insertion steps.")] = 20,
     option: MethodOptionsOpt = None,
     layer: LayerOpt = None,
-    data: DataOpt = None,
+    data: OwnDataOpt = None,
+    label: LabelOpt = None,
+    side: SideOpt = None,
+    id_column: IdOpt = None,
+    strict: StrictOpt = False,
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
     out: OutOpt = None,
@@ -64,14 +74,21 @@ def sanity(
     assert isinstance(checks, SanityChecks.Options)
     console = stderr_console(enabled=not json_out)
     run_seed = seed or 0
-    handle = load_model(model, weights=str(weights) if weights else None, data=data,
+    own = data_spec(data, label=label, side=side, id_column=id_column, strict=strict)
+    source = open_source(own.source()) if own.path is not None else None  # your data: checked before the model
+    handle = load_model(model, weights=str(weights) if weights else None,
+                        data=source.info if source is not None else data,
                         trust_pickle=trust_pickle, zoo_dir=zoo_dir, train_missing=True, seed=run_seed,
                         device=check_device(device), console=console)
     handle.to(resolve_device(check_device(device)))
-    data_name = data or handle.dataset
-    if data_name is None:
-        raise DataError(f"say which data to check {model} on (--data)")
-    rows = sample_rows(load_dataset(data_name, "test"), checks.samples, run_seed)
+    if source is not None:
+        source.check_classes(handle)
+        rows = source.load(handle, samples=checks.samples, seed=run_seed)  # the rows sample_rows would draw
+    else:
+        data_name = data or handle.dataset
+        if data_name is None:
+            raise DataError(f"say which data to check {model} on (--data)")
+        rows = sample_rows(load_dataset(data_name, "test"), checks.samples, run_seed)
     check_model_on_data(handle, rows)
     note = (lambda text: console.print(f"[dim]{safe_text(text)}[/]")) if console is not None else None
     # SanityChecks.run's core call, with progress notes on the terminal

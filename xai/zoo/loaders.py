@@ -35,6 +35,7 @@ from torch import nn
 from xai._provenance import sha256_file, sha256_state_dict
 from xai._typing import Task
 from xai.datasets import load_dataset
+from xai.datasets._user import DataInfo
 from xai.errors import ModelLoadError, UnknownNameError
 from xai.zoo._archive import TRUST_HINT, check_pt2, read_verified_zip
 from xai.zoo._entry import MODELS, ZooEntry, get_entry
@@ -57,7 +58,7 @@ def load_model(
     spec: str,
     *,
     weights: str | Path | None = None,
-    data: str | None = None,
+    data: str | DataInfo | None = None,
     trust_pickle: bool = False,
     zoo_dir: str | Path | None = None,
     train_missing: bool = False,
@@ -70,8 +71,8 @@ def load_model(
     Parameters
     ----------
     data
-        Bundled dataset that gives a user model its task, input shape and classes
-        (zoo entries know their own).
+        Bundled dataset, or a user data source's :class:`~xai.datasets._user.DataInfo`, that
+        gives a user model its task, input shape and classes (zoo entries know their own).
     trust_pickle
         Allow unpickling (runs code from the file). Only the command line's
         ``--trust-pickle`` or a Python caller may set it, never a spec.
@@ -102,7 +103,7 @@ def quiet_torch() -> Iterator[None]:
             logging.disable(previous)
 
 
-def _load_model(spec: str, weights: str | Path | None, data: str | None, trust_pickle: bool,
+def _load_model(spec: str, weights: str | Path | None, data: str | DataInfo | None, trust_pickle: bool,
                 zoo_dir: str | Path | None, train_missing: bool, seed: int, device: str,
                 console: Console | None) -> ModelHandle:
     path = Path(spec)
@@ -213,31 +214,37 @@ def _looks_like_factory(spec: str) -> bool:
 
 
 def _user_handle(name: str, module: nn.Module, source: str, sha256: str,
-                 data: str | None) -> ModelHandle:
+                 data: str | DataInfo | None) -> ModelHandle:
     if data is None:
-        raise ModelLoadError(f"{name}: a model outside the zoo needs --data NAME (a bundled "
-                             "dataset) to know its task, inputs and classes")
-    dataset = load_dataset(data, "test")
+        raise ModelLoadError(f"{name}: a model outside the zoo needs --data (a bundled dataset, an "
+                             "image folder or a table) to know its task, inputs and classes")
+    if isinstance(data, str):
+        dataset = load_dataset(data, "test")
+        data = DataInfo(name=data, modality=dataset.modality, input_shape=tuple(dataset.x.shape[1:]),
+                        class_names=dataset.class_names)
+        bundled: str | None = data.name
+    else:  # the user's own data (xai.datasets._user) says what it holds
+        bundled = None
     set_eval(module)
     layers = explainable_layers(module)
-    task: Task = "binary-classification" if len(dataset.class_names) == 2 else "classification"
+    task: Task = "binary-classification" if len(data.class_names) == 2 else "classification"
     return ModelHandle(
         name=name,
         module=module,
         task=task,
-        modality=dataset.modality,
-        input_shape=tuple(dataset.x.shape[1:]),
-        class_names=dataset.class_names,
+        modality=data.modality,
+        input_shape=data.input_shape,
+        class_names=data.class_names,
         source=source,
         sha256=sha256,
-        dataset=data,
+        dataset=bundled,
         layers=layers,
         targets_adapter=TARGETS_BY_TASK[task],
         preprocess=_tokenizer_encode(module),
     )
 
 
-def _load_factory(spec: str, weights: str | Path | None, data: str | None,
+def _load_factory(spec: str, weights: str | Path | None, data: str | DataInfo | None,
                   trust_pickle: bool) -> ModelHandle:
     module_name, _, attr = spec.partition(":")
     try:
@@ -283,7 +290,7 @@ def _load_factory(spec: str, weights: str | Path | None, data: str | None,
     return _user_handle(spec, model, f"factory:{spec}+{path}", sha256_file(path), data)
 
 
-def _load_file(path: Path, data: str | None, trust_pickle: bool) -> ModelHandle:
+def _load_file(path: Path, data: str | DataInfo | None, trust_pickle: bool) -> ModelHandle:
     if path.suffix == ".safetensors":
         raise ModelLoadError(f"{path} holds weights only; give the architecture as "
                              "package.module:factory and pass this file with --weights")
