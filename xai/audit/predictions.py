@@ -5,21 +5,22 @@ from __future__ import annotations
 from xai.audit.runner import AuditResult, DataSummary, ModelSummary
 from xai.fairness import FairnessResult
 from xai.fairness.predictions import Predictions
+from xai.fairness.stream import CountTable
 
 __all__ = ["prediction_audit"]
 
 
-def prediction_audit(data: Predictions, result: FairnessResult, *, slug: str) -> AuditResult:
-    """An audit page's worth of data for predictions read from a file (no model, no explanations)."""
+def prediction_audit(data: Predictions | CountTable, result: FairnessResult, *, slug: str) -> AuditResult:
+    """An audit page's worth of data for predictions read from a file or counted (no model, no explanations)."""
     return AuditResult(
         slug=slug,
-        title=f"group metrics of {result.model} in {data.path.name}",
+        title=f"group metrics of {result.model} in {data.name}",
         spec_path="cli",
-        model=ModelSummary(name=result.model, source=str(data.path), sha256="", task="binary-classification",
-                           modality="tabular", params=0, card=None),
-        data=DataSummary(name=data.path.name, split="all", rows=len(data.y_true), sha256=data.sha256,
-                         sensitive=tuple(data.groups.columns)),
-        performance={"accuracy": float((data.y_true == data.y_pred).mean())},
+        model=ModelSummary(name=result.model, source=str(getattr(data, "path", data.name)), sha256="",
+                           task="binary-classification", modality="tabular", params=0, card=None),
+        data=DataSummary(name=data.name, split="all", rows=data.rows, sha256=data.sha256,
+                         sensitive=data.features),
+        performance={"accuracy": data.accuracy},
         explanations=(),
         fairness=(result,),
         provenance=result.provenance,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ModelSpec, ProbeSpec
-from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
     DeviceOpt,
     JsonOpt,
@@ -28,14 +27,38 @@ from xai.cli._common import (
 from xai.errors import DataError
 from xai.fairness import PROBES
 from xai.fairness.group import MAX_GROUPS, check_options
-from xai.fairness.predictions import PredictionTask, audit_predictions, load_predictions
-from xai.report.html import write_report
+from xai.fairness.predictions import PredictionTask, audit_predictions
+from xai.fairness.stream import CountTable, load_counts, merge_counts, scan_predictions
 from xai.report.terminal_commands import print_verdict
 
 if TYPE_CHECKING:
     from xai.datasets import Split
 
 _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
+
+
+# imported on use: the report writer and the audit runner import torch, which a counts-only audit never needs
+def write_report(audits: list[Any], out: Path) -> Path:
+    """``xai.report.html.write_report`` (a report is written as a unit: a killed run leaves the old one whole)."""
+    from xai.report.html import write_report as write
+
+    return write(audits, out)
+
+
+def prediction_audit(data: CountTable, verdict: Any, *, slug: str) -> Any:
+    """``xai.audit.predictions.prediction_audit``."""
+    from xai.audit.predictions import prediction_audit as wrap
+
+    return wrap(data, verdict, slug=slug)
+
+
+def _save_target(path: Path) -> Path:
+    """Refuse, before any work, a ``--save-counts`` path whose folder is missing or that is a folder."""
+    if path.is_dir():
+        raise DataError(f"--save-counts {path} is a folder: give a file name")
+    if not path.parent.is_dir():
+        raise DataError(f"--save-counts: folder {path.parent} does not exist")
+    return path
 
 
 def fairness(
@@ -53,8 +76,15 @@ def fairness(
     data: Annotated[
         str | None,
         typer.Option("--data", help="With a MODEL: bundled dataset (default: the model's own). "
-                                    "Without: a .csv or .parquet file of labels and predictions."),
+                                    "Without: a .csv, .parquet or Arrow IPC file, or a folder of .parquet files, "
+                                    "of labels and predictions (streamed: memory does not grow with rows)."),
     ] = None,
+    counts: Annotated[list[Path] | None, typer.Option(
+        "--counts", help=_PREDICTION_HELP + "a count table saved with --save-counts; repeat to merge "
+                                            "(with --data too). Reports without the rows.")] = None,
+    save_counts: Annotated[Path | None, typer.Option(
+        "--save-counts", help=_PREDICTION_HELP + "write the (merged) count table here as JSON, to merge "
+                                                 "or re-report later without the rows.")] = None,
     y_true: Annotated[str | None, typer.Option("--y-true", help=_PREDICTION_HELP + "column of labels.")] = None,
     y_pred: Annotated[str | None, typer.Option(
         "--y-pred", help=_PREDICTION_HELP + "column of predictions (0/1 when binary).")] = None,
@@ -97,22 +127,38 @@ def fairness(
                                        ("--threshold", threshold), ("--pos-label", pos_label),
                                        ("--task", None if task == "binary" else task)) if v is not None]
     if model is None:
+        if data is None and not counts:
+            raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score "
+                            "(or --counts FILE)")
+        if save_counts is not None:
+            _save_target(save_counts)
+        tables: list[CountTable] = []
         if data is None:
-            raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score")
-        if y_true is None:
-            raise DataError("a prediction-only audit needs --y-true COL")
-        if threshold is not None and score is None:
-            raise DataError("--threshold applies to --score")
-        if not columns:
-            raise DataError("a prediction-only audit needs --sensitive COLUMN")
-        predictions = load_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
-                                       threshold=0.5 if threshold is None else threshold,
-                                       pos_label=pos_label, sensitive=columns,
-                                       task=cast(PredictionTask, task))  # checked there (UnknownNameError)
-        verdict = audit_predictions(predictions, seed=seed or 0, **options)
-        page = (write_report([prediction_audit(predictions, verdict, slug="fairness-predictions")], out)
+            if prediction_flags or columns:
+                raise DataError(f"{', '.join(prediction_flags + ['--sensitive'] * bool(columns))} describe a --data "
+                                "file: a --counts table already holds its columns")
+        else:
+            if y_true is None:
+                raise DataError("a prediction-only audit needs --y-true COL")
+            if threshold is not None and score is None:
+                raise DataError("--threshold applies to --score")
+            if not columns:
+                raise DataError("a prediction-only audit needs --sensitive COLUMN")
+            tables.append(scan_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
+                                           threshold=0.5 if threshold is None else threshold,
+                                           pos_label=pos_label, sensitive=columns,
+                                           task=cast(PredictionTask, task),  # checked there (UnknownNameError)
+                                           max_groups=options["max_groups"]))
+        tables.extend(load_counts(path) for path in counts or [])
+        table = merge_counts(tables)
+        verdict = audit_predictions(table, seed=seed or 0, **options)
+        if save_counts is not None:
+            table.save(save_counts)
+        page = (write_report([prediction_audit(table, verdict, slug="fairness-predictions")], out)
                 if out is not None else None)
     else:
+        if counts or save_counts is not None:
+            raise DataError("--counts and --save-counts audit predictions: leave out MODEL")
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
         if not columns and PROBES.get(probe).capabilities.needs_sensitive:

@@ -17,6 +17,7 @@ from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult
 from xai.fairness.group import MAX_GROUPS, check_options, tabulate
 from xai.fairness.metrics import DEFAULT_METRICS, MIN_GROUP_SIZE
+from xai.fairness.stream import CountTable, audit_counts
 
 __all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
 
@@ -41,6 +42,27 @@ class Predictions:
     task: PredictionTask = "binary"
     #: Warnings about the input itself (a threshold with every row on one side), shown with every table.
     notes: tuple[str, ...] = ()
+
+    # the facts an audit page shows, shared with a streamed :class:`~xai.fairness.stream.CountTable`
+    @property
+    def name(self) -> str:
+        """The file's name."""
+        return self.path.name
+
+    @property
+    def rows(self) -> int:
+        """Rows read."""
+        return len(self.y_true)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of rows whose prediction equals the label."""
+        return float((self.y_true == self.y_pred).mean())
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The sensitive column names."""
+        return tuple(map(str, self.groups.columns))
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -182,12 +204,18 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
                        scores=probabilities, notes=notes)
 
 
-def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, confidence: float = 0.95,
-                      min_group_size: int = MIN_GROUP_SIZE, max_groups: int = MAX_GROUPS) -> FairnessResult:
+def audit_predictions(data: Predictions | CountTable, *, seed: int = 0, n_boot: int = 1000,
+                      confidence: float = 0.95, min_group_size: int = MIN_GROUP_SIZE,
+                      max_groups: int = MAX_GROUPS) -> FairnessResult:
     """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`.
 
-    The input's own warnings (``data.notes``) lead every table's warnings.
+    Also takes a :class:`~xai.fairness.stream.CountTable` (streamed by
+    :func:`~xai.fairness.stream.scan_predictions`, merged or loaded): the same numbers,
+    without the rows. The input's own warnings (``data.notes``) lead every table's warnings.
     """
+    if isinstance(data, CountTable):
+        return audit_counts(data, seed=seed, n_boot=n_boot, confidence=confidence, min_group_size=min_group_size,
+                            max_groups=max_groups)
     start = time.perf_counter()
     check_options(n_boot=n_boot, confidence=confidence, min_group_size=min_group_size, max_groups=max_groups)
     if data.task == "regression":
