@@ -9,7 +9,8 @@ column is offset into a lookup table, anything else is dictionary-encoded by Arr
 The codes are combined into one flat cell index and counted with ``np.bincount`` into
 a raw table ``(sensitive values..., label values, prediction values)``, plus a score
 histogram ``(sensitive values..., label values, bins, [rows, sum of scores])`` for
-calibration. Memory is the batch plus the table: independent of the number of rows.
+calibration and a fine one ``(sensitive values..., label values, 1000 bins)`` for the
+AUC. Memory is the batch plus the table: independent of the number of rows.
 
 What the values *mean* is decided once, at the end, on the distinct values alone, with
 pandas' own rules, so the numbers equal those of reading the whole file with pandas
@@ -63,6 +64,8 @@ COUNTS_VERSION = 1
 MAX_COUNTS_BYTES = 256 * 1024**2
 #: Bins of the calibration histogram (``group.py``'s ``_CALIBRATION_BINS``).
 CALIBRATION_BINS = 10
+#: Equal-width score bins of the AUC histogram: the AUC is exact up to pairs that share a bin (see CountTable.auc).
+AUC_BINS = 1000
 #: Rows per record batch: large enough that per-batch Python work is negligible, small enough to keep memory flat.
 BATCH_ROWS = 1 << 20
 #: Distinct raw values a binary label column may show before it is refused (``1`` and ``1.0`` are two raw values).
@@ -110,6 +113,9 @@ class CountTable:
         The ``--threshold`` of a score; None when ``--y-pred`` was given.
     inputs
         ``(name, sha256)`` of every file (or folder) counted.
+    score_histogram
+        ``(G1, ..., Gk, 2, AUC_BINS)`` rows per (label 0/1, score bin) when ``--score`` gave
+        probabilities: each group's ROC AUC without the rows (:meth:`auc`); else None.
     """
 
     task: PredictionTask
@@ -123,6 +129,7 @@ class CountTable:
     score_range: tuple[float, float] | None = None
     threshold: float | None = None
     inputs: tuple[tuple[str, str], ...] = ()
+    score_histogram: np.ndarray | None = None
 
     # -- derived facts --------------------------------------------------------------------
 
@@ -179,6 +186,34 @@ class CountTable:
             calibration = self.calibration.sum(axis=others) if others else self.calibration
         return feature, self.levels[axis], cells, calibration
 
+    def auc(self, feature: str | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """``(groups, ROC AUC, bound)`` of one feature (or the intersection) from the score histogram.
+
+        Pairs of a positive and a negative row in different bins are ordered exactly; pairs
+        in one bin count 1/2 (as scikit-learn counts exact ties), so ``|AUC - exact| <= bound``,
+        half the share of such pairs (0 when no two rows of different labels share a bin).
+        NaN for a group without both labels.
+        """
+        if self.score_histogram is None:
+            raise DataError("the AUC needs --score probabilities in [0, 1] (this table has no score histogram)")
+        k = len(self.features)
+        if feature is None:
+            labels = tuple(" x ".join(parts) for parts in _product(self.levels))
+            hist = self.score_histogram.reshape(-1, 2, AUC_BINS)
+        else:
+            axis = self.features.index(feature)
+            others = tuple(i for i in range(k) if i != axis)
+            hist = self.score_histogram.sum(axis=others) if others else self.score_histogram
+            labels = self.levels[axis]
+        negatives, positives = hist[:, 0, :].astype(np.float64), hist[:, 1, :].astype(np.float64)
+        below = np.cumsum(negatives, axis=-1) - negatives  # negatives in lower bins
+        pairs = negatives.sum(axis=-1) * positives.sum(axis=-1)
+        tied = (positives * negatives).sum(axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            auc = np.where(pairs > 0, ((positives * below).sum(axis=-1) + 0.5 * tied) / pairs, np.nan)
+            bound = np.where(pairs > 0, 0.5 * tied / pairs, np.nan)
+        return labels, auc, bound
+
     # -- algebra --------------------------------------------------------------------------
 
     def merge(self, other: CountTable) -> CountTable:
@@ -196,13 +231,17 @@ class CountTable:
         if self.calibration is not None and other.calibration is not None:
             calibration = (_reindex(self.calibration, self.levels, levels)
                            + _reindex(other.calibration, other.levels, levels))
+        histogram = None
+        if self.score_histogram is not None and other.score_histogram is not None:
+            histogram = (_reindex(self.score_histogram, self.levels, levels)
+                         + _reindex(other.score_histogram, other.levels, levels))
         score_range = None
         if self.score_range is not None and other.score_range is not None:
             score_range = (min(self.score_range[0], other.score_range[0]),
                            max(self.score_range[1], other.score_range[1]))
         return dataclasses.replace(self, levels=levels, cells=cells, calibration=calibration,
                                    rows=self.rows + other.rows, score_range=score_range,
-                                   inputs=self.inputs + other.inputs)
+                                   inputs=self.inputs + other.inputs, score_histogram=histogram)
 
     __add__ = merge
 
@@ -216,6 +255,10 @@ class CountTable:
             same = np.array_equal(self.cells, other.cells)
         if (self.calibration is None) != (other.calibration is None):
             return False
+        if (self.score_histogram is None) != (other.score_histogram is None):
+            return False
+        if self.score_histogram is not None and other.score_histogram is not None:
+            same = same and np.array_equal(self.score_histogram, other.score_histogram)
         if self.calibration is not None and other.calibration is not None:
             same = same and np.array_equal(self.calibration[..., :2], other.calibration[..., :2]) and np.allclose(
                 self.calibration[..., 2], other.calibration[..., 2], rtol=rtol, atol=0)
@@ -246,6 +289,7 @@ class CountTable:
             "inputs": [list(pair) for pair in self.inputs],
             "cells": (self.cells.astype(np.int64) if integer else self.cells).reshape(-1).tolist(),
             "calibration": None if self.calibration is None else self.calibration.reshape(-1).tolist(),
+            "score_histogram": None if self.score_histogram is None else self.score_histogram.reshape(-1).tolist(),
         }
 
     def save(self, path: str | Path) -> Path:
@@ -378,6 +422,16 @@ def _table_from(document: Any) -> CountTable:
         if (not np.array_equal(by_group, cells.sum(axis=-1)) or (calibration[..., 1] > calibration[..., 0]).any()
                 or (calibration[..., 2] > calibration[..., 0] * (1 + 1e-9)).any()):
             raise DataError("calibration does not fit the cells (rows, positives and score sums per bin)")
+    histogram = None
+    if document.get("score_histogram") is not None:
+        if task != "binary":
+            raise DataError("only a binary table has a score histogram")
+        histogram = _numbers(document["score_histogram"], groups * 2 * AUC_BINS, "score_histogram", integer=True)
+        histogram = histogram.reshape(*shape, 2, AUC_BINS)
+        by_label = histogram.sum(axis=-1)  # (..., 2): negatives, positives
+        if not (np.array_equal(by_label[..., 0], cells[..., 0] + cells[..., 1])
+                and np.array_equal(by_label[..., 1], cells[..., 2] + cells[..., 3])):
+            raise DataError("score_histogram does not fit the cells (rows per label)")
     source = _field(document, "source", str)
     positive = _field(document, "positive_label", str)
     threshold = _field(document, "threshold", (int, float), optional=True)
@@ -395,7 +449,7 @@ def _table_from(document: Any) -> CountTable:
     return CountTable(task=task, features=features, levels=levels, cells=cells, calibration=calibration,
                       rows=rows, source=source, positive_label=positive, score_range=score_range,
                       threshold=None if threshold is None else float(threshold),
-                      inputs=tuple((str(a), str(b)) for a, b in inputs))
+                      inputs=tuple((str(a), str(b)) for a, b in inputs), score_histogram=histogram)
 
 
 def _numbers(value: Any, size: int | None, what: str, *, integer: bool) -> np.ndarray:
@@ -819,6 +873,7 @@ def scan_predictions(path: str | Path, *, y_true: str, sensitive: Sequence[str],
     # the score histogram: rows per (groups..., labels, bins), and sums of scores per (groups..., bins)
     # (summed in row order as one np.bincount over the file would: the same floats for one batch)
     hist_rows, hist_sums = _Accumulator(), _Accumulator(dtype=np.float64)
+    auc_rows = _Accumulator()  # (groups..., labels, AUC_BINS)
     edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
     score_low, score_high = math.inf, -math.inf
     probabilities = True
@@ -895,6 +950,10 @@ def scan_predictions(path: str | Path, *, y_true: str, sensitive: Sequence[str],
                         flat = _flat([*group_codes, bins], sum_sizes)
                         hist_sums.add(np.bincount(flat, weights=values, minlength=math.prod(sum_sizes))
                                       .reshape(sum_sizes))
+                        fine = np.minimum((values * AUC_BINS).astype(np.int64), AUC_BINS - 1)
+                        auc_sizes = [*sizes, len(truth), AUC_BINS]
+                        flat = _flat([*group_codes, t, fine], auc_sizes)
+                        auc_rows.add(np.bincount(flat, minlength=math.prod(auc_sizes)).reshape(auc_sizes))
             rows += n
             if bar is not None:
                 elapsed = max(time.perf_counter() - start, 1e-9)
@@ -916,7 +975,8 @@ def scan_predictions(path: str | Path, *, y_true: str, sensitive: Sequence[str],
         problems.raise_for(name)
     table = _resolve(
         task=task, truth=truth, pred=pred, groups=groups, text=source.text, pos_label=pos_label,
-        counts=counts, histogram=(hist_rows, hist_sums) if score is not None and probabilities else None, rows=rows,
+        counts=counts, rows=rows,
+        histogram=(hist_rows, hist_sums, auc_rows) if score is not None and probabilities else None,
         source=y_pred if y_pred is not None else f"{score} >= {threshold:g}",
         score_range=(score_low, score_high) if score is not None else None,
         threshold=threshold if score is not None else None, inputs=((source.name, digest[0] if digest else ""),))
@@ -1050,7 +1110,8 @@ def _collapse(array: np.ndarray, axis: int, mapping: np.ndarray, size: int) -> n
 
 
 def _resolve(*, task: PredictionTask, truth: _Levels, pred: _Levels | None, groups: list[_Levels], text: bool,
-             pos_label: str | None, counts: _Accumulator, histogram: tuple[_Accumulator, _Accumulator] | None,
+             pos_label: str | None, counts: _Accumulator,
+             histogram: tuple[_Accumulator, _Accumulator, _Accumulator] | None,
              rows: int, source: str,
              score_range: tuple[float, float] | None, threshold: float | None,
              inputs: tuple[tuple[str, str], ...]) -> CountTable:
@@ -1060,7 +1121,7 @@ def _resolve(*, task: PredictionTask, truth: _Levels, pred: _Levels | None, grou
     group_maps = [_group_map(levels, text) for levels in groups]
     levels = tuple(names for names, _ in group_maps)
     positive = ""
-    calibration = None
+    calibration = score_histogram = None
     if task == "regression":
         cells = counts.result((*sizes, 3))
     else:
@@ -1078,6 +1139,7 @@ def _resolve(*, task: PredictionTask, truth: _Levels, pred: _Levels | None, grou
                 # (..., label, bins) rows and (..., bins) score sums -> (..., bins, [rows, positives, score sum])
                 calibration = np.stack([by_label.sum(axis=k), np.take(by_label, 1, axis=k),
                                         histogram[1].result((*sizes, CALIBRATION_BINS))], axis=-1).astype(np.float64)
+                score_histogram = _collapse(histogram[2].result((*sizes, len(truth), AUC_BINS)), k, t_map, 2)
         else:  # multiclass: right where the label and the prediction read the same as text
             assert pred is not None
             t_typed, p_typed = truth.typed(text), pred.typed(text)
@@ -1091,9 +1153,11 @@ def _resolve(*, task: PredictionTask, truth: _Levels, pred: _Levels | None, grou
         cells = _collapse(cells, axis, mapping, len(names))
         if calibration is not None:
             calibration = _collapse(calibration, axis, mapping, len(names))
+        if score_histogram is not None:
+            score_histogram = _collapse(score_histogram, axis, mapping, len(names))
     return CountTable(task=task, features=tuple(levels_.name for levels_ in groups), levels=levels, cells=cells,
                       calibration=calibration, rows=rows, source=source, positive_label=positive,
-                      score_range=score_range, threshold=threshold, inputs=inputs)
+                      score_range=score_range, threshold=threshold, inputs=inputs, score_histogram=score_histogram)
 
 
 # ----------------------------------------------------------------------------- reporting
