@@ -288,3 +288,23 @@ def test_auc_from_the_score_histogram_is_sklearns_within_its_bound(files):
         sex, race = group.split(" x ")
         rows = grid[(grid["sex"] == sex) & (grid["race"] == race)]
         assert value == pytest.approx(roc_auc_score(rows["label"], rows["score"]), abs=1e-12)
+
+
+def test_integer_and_boolean_columns_are_coded_like_pandas(tmp_path):
+    """Small-range integers use a lookup table (negative minimum, unsigned, wide ranges and booleans included)."""
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame({"y": rng.integers(0, 2, n).astype(bool), "p": rng.integers(0, 2, n).astype(np.uint8),
+                          "small": rng.integers(-100, 101, n).astype(np.int8),
+                          "wide": rng.choice(np.array([0, 2**40, 2**63 - 1], dtype=np.uint64), n),
+                          "flag": rng.integers(0, 2, n).astype(bool)})
+    path = tmp_path / "ints.parquet"
+    frame.to_parquet(path, index=False)
+    for sensitive in (["small"], ["wide", "flag"]):
+        args = {"y_true": "y", "y_pred": "p", "sensitive": sensitive, "max_groups": 5000}
+        table = scan_predictions(path, batch_rows=37, progress=False, **args)
+        assert table.positive_label == "True"
+        _close(_numbers(audit_predictions(table, n_boot=20, max_groups=5000)),
+               _numbers(audit_predictions(load_predictions(path, **{k: v for k, v in args.items()
+                                                                    if k != "max_groups"}), n_boot=20,
+                                          max_groups=5000)))

@@ -677,25 +677,28 @@ class _Levels:
             bounds = pc.min_max(array)
             low, high = bounds["min"].as_py(), bounds["max"].as_py()
             if high - low < 1 << 16:  # small range: a lookup table instead of hashing
-                local = values.astype(np.int64) - low if low else values.astype(np.int64, copy=False)
-                present = np.flatnonzero(np.bincount(local, minlength=high - low + 1))
+                # int64 before the offset (an int8 minus a negative minimum would wrap)
+                local = values.astype(np.int64) - low if low or values.dtype == np.uint64 else values
+                if high - low <= 1:  # the minimum and the maximum are all the values (0/1 labels)
+                    present = np.arange(high - low + 1)
+                else:
+                    present = np.flatnonzero(np.bincount(local, minlength=high - low + 1))
                 lut = np.zeros(high - low + 1, dtype=np.int64)
                 lut[present] = self._ids([int(v) + low for v in present])
-                return lut[local]
+                return _lookup(lut, local)
         if not pa.types.is_dictionary(array.type):
             array = pc.dictionary_encode(array)
         indices = array.indices.to_numpy(zero_copy_only=False)
         dictionary = array.dictionary
-        if len(dictionary) > 64:  # a dictionary may hold values absent from this batch: code only those present
-            present = np.flatnonzero(np.bincount(indices, minlength=len(dictionary)))
-            lut = np.zeros(len(dictionary), dtype=np.int64)
-            lut[present] = self._ids(dictionary.take(present).to_pylist())
-        else:
-            used = np.bincount(indices, minlength=len(dictionary)) > 0
-            lut = np.zeros(len(dictionary), dtype=np.int64)
-            values = dictionary.to_pylist()
-            lut[used] = self._ids([v for v, u in zip(values, used, strict=True) if u])
-        return lut[indices]
+        if len(dictionary) <= 64:
+            known = [self._index.get(v) for v in dictionary.to_pylist()]
+            if None not in known:  # every value seen before (the usual batch): no pass to find the used ones
+                return _lookup(np.array(known, dtype=np.int64), indices)
+        # a dictionary may hold values absent from this batch: only those present become groups
+        present = np.flatnonzero(np.bincount(indices, minlength=len(dictionary)))
+        lut = np.zeros(len(dictionary), dtype=np.int64)
+        lut[present] = self._ids(dictionary.take(pa.array(present)).to_pylist())
+        return _lookup(lut, indices)
 
     def typed(self, text: bool) -> pd.Series:
         """The distinct values as a pandas Series of the type pandas gives the whole column."""
@@ -722,6 +725,13 @@ def _is_bool(arrow_type: pa.DataType) -> bool:
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
     return bool(pa.types.is_boolean(arrow_type))
+
+
+def _lookup(lut: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """``lut[local]``, or ``local`` itself when the table is the identity (codes already global: no pass)."""
+    if len(lut) and lut[0] == 0 and (len(lut) == 1 or np.array_equal(lut, np.arange(len(lut)))):
+        return local
+    return lut[local]
 
 
 class _TooMany(Exception):
