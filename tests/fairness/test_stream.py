@@ -308,3 +308,25 @@ def test_integer_and_boolean_columns_are_coded_like_pandas(tmp_path):
                _numbers(audit_predictions(load_predictions(path, **{k: v for k, v in args.items()
                                                                     if k != "max_groups"}), n_boot=20,
                                           max_groups=5000)))
+
+
+def test_counters_of_blocks_merge_like_one_pass(files):
+    """What Ray workers return: counters of separate blocks, merged by raw value, resolve to the one-pass table."""
+    from xai.fairness import stream
+
+    frame, paths = files
+    args = {"y_true": "label", "score": "score", "sensitive": ["sex", "race"]}
+    one = scan_predictions(paths["csv"], progress=False, **args)
+    source = stream._open(paths["dictionary"], ["label", "score", "sex", "race"], ["sex", "race"], 256)
+    spec = stream._make_spec(paths["dictionary"], y_pred=None, threshold=0.5, pos_label=None, task="binary",
+                             max_groups=None, text=False, **args)
+    counters = []
+    for batch in source.batches():  # one counter per batch, as one per Ray block
+        counter = stream._Counter(spec)
+        counter.feed(batch)
+        counters.append(counter)
+    assert len(counters) > 10
+    merged = counters[-1]
+    for counter in counters[-2::-1]:  # merged out of order: groups first seen late get new raw codes
+        merged = merged.merge(counter)
+    assert merged.finish("p.csv", "").same_counts(one, rtol=1e-12)

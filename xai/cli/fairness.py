@@ -82,6 +82,10 @@ def fairness(
     counts: Annotated[list[Path] | None, typer.Option(
         "--counts", help=_PREDICTION_HELP + "a count table saved with --save-counts; repeat to merge "
                                             "(with --data too). Reports without the rows.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help=_PREDICTION_HELP + "local (stream in this process) or ray (Ray Data workers count "
+                                            "blocks of a .csv/.parquet file or folder; pip install "
+                                            "'xai-audit[ray]')")] = "local",
     save_counts: Annotated[Path | None, typer.Option(
         "--save-counts", help=_PREDICTION_HELP + "write the (merged) count table here as JSON, to merge "
                                                  "or re-report later without the rows.")] = None,
@@ -126,6 +130,8 @@ def fairness(
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
                                        ("--threshold", threshold), ("--pos-label", pos_label),
                                        ("--task", None if task == "binary" else task)) if v is not None]
+    if engine not in ("local", "ray"):
+        raise DataError(f"--engine must be local or ray, got {engine!r}")
     if model is None:
         if data is None and not counts:
             raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score "
@@ -144,11 +150,14 @@ def fairness(
                 raise DataError("--threshold applies to --score")
             if not columns:
                 raise DataError("a prediction-only audit needs --sensitive COLUMN")
-            tables.append(scan_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
-                                           threshold=0.5 if threshold is None else threshold,
-                                           pos_label=pos_label, sensitive=columns,
-                                           task=cast(PredictionTask, task),  # checked there (UnknownNameError)
-                                           max_groups=options["max_groups"]))
+            scan = scan_predictions
+            if engine == "ray":
+                from xai.fairness._ray import scan_predictions_ray as scan
+            tables.append(scan(Path(data), y_true=y_true, y_pred=y_pred, score=score,
+                               threshold=0.5 if threshold is None else threshold,
+                               pos_label=pos_label, sensitive=columns,
+                               task=cast(PredictionTask, task),  # checked there (UnknownNameError)
+                               max_groups=options["max_groups"]))
         tables.extend(load_counts(path) for path in counts or [])
         table = merge_counts(tables)
         verdict = audit_predictions(table, seed=seed or 0, **options)
@@ -157,8 +166,8 @@ def fairness(
         page = (write_report([prediction_audit(table, verdict, slug="fairness-predictions")], out)
                 if out is not None else None)
     else:
-        if counts or save_counts is not None:
-            raise DataError("--counts and --save-counts audit predictions: leave out MODEL")
+        if counts or save_counts is not None or engine != "local":
+            raise DataError("--counts, --save-counts and --engine audit predictions: leave out MODEL")
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
         if not columns and PROBES.get(probe).capabilities.needs_sensitive:

@@ -562,8 +562,9 @@ def _open_parquet(path: Path, projected: Sequence[str], dictionary: Sequence[str
     keep = _string_columns(schema, dictionary)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        # sensitive text columns stay dictionary-encoded: codes, not one string per row
-        with pq.ParquetFile(path, read_dictionary=keep) as reader:
+        # sensitive text columns stay dictionary-encoded: codes, not one string per row; no pre-buffering,
+        # which keeps whole column chunks around (peak RSS grew with the file: 352 MB at 200M rows, 218 without)
+        with pq.ParquetFile(path, read_dictionary=keep, pre_buffer=False) as reader:
             yield from reader.iter_batches(batch_size=batch_rows, columns=list(projected), use_threads=True)
 
     total = pq.ParquetFile(path).metadata.num_rows
@@ -584,7 +585,8 @@ def _open_folder(path: Path, projected: Sequence[str], dictionary: Sequence[str]
         raise DataError(f"{path} holds no .parquet files")
     _check_columns(path, dataset.schema.names, projected)
     keep = _string_columns(dataset.schema, dictionary)
-    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=keep))
+    fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(dictionary_columns=keep),
+                               default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
     dataset = ds.dataset(path, format=fmt, partitioning=partitioning)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -847,6 +849,218 @@ def _hash_input(path: Path, out: list[str]) -> None:
     out.append(digest.hexdigest())
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """What to count: the columns and how to read them (picklable, for workers)."""
+
+    y_true: str
+    sensitive: tuple[str, ...]
+    y_pred: str | None
+    score: str | None
+    threshold: float
+    pos_label: str | None
+    task: PredictionTask
+    limit: int
+    text: bool
+
+    @property
+    def label_col(self) -> str:
+        column = self.y_pred if self.y_pred is not None else self.score
+        assert column is not None
+        return column
+
+    @property
+    def projected(self) -> list[str]:
+        return list(dict.fromkeys([self.y_true, self.label_col, *self.sensitive]))
+
+
+class _Counter:
+    """The raw counts of a stream of batches: coded values and growing tables (see the module docstring).
+
+    Counters of different batches, files or workers merge (:meth:`merge`) by their raw
+    values, and one :meth:`finish` gives the values their meaning, so a merged count is the
+    count of one pass.
+    """
+
+    def __init__(self, spec: _Spec) -> None:
+        self.spec = spec
+        binary = spec.task == "binary"
+        self.truth = _Levels(spec.y_true, _MAX_LABEL_VALUES if binary else None, first_rows=True)
+        self.pred = (_Levels(spec.label_col, _MAX_LABEL_VALUES if binary else None, first_rows=True)
+                     if spec.y_pred is not None and spec.task != "regression" else None)
+        self.groups = [_Levels(name, spec.limit) for name in spec.sensitive]
+        self.problems = _Problems()
+        self.counts = _Accumulator(dtype=np.float64 if spec.task == "regression" else np.int64)
+        # the score histogram: rows per (groups..., labels, bins), and sums of scores per (groups..., bins)
+        # (summed in row order as one np.bincount over the file would: the same floats for one batch)
+        self.hist_rows, self.hist_sums = _Accumulator(), _Accumulator(dtype=np.float64)
+        self.auc_rows = _Accumulator()  # (groups..., labels, AUC_BINS)
+        self.score_low, self.score_high = math.inf, -math.inf
+        self.probabilities = True
+        self.rows = 0
+
+    def feed(self, batch: pa.RecordBatch) -> None:
+        """Count one record batch (its rows follow the rows counted so far)."""
+        spec, n = self.spec, batch.num_rows
+        if not n:
+            return
+        columns = {name: batch.column(name) for name in spec.projected}
+        broken = False
+        for name in spec.projected:
+            broken |= _check_missing(columns[name], name, self.problems, self.rows, spec.text)
+        numeric: dict[str, np.ndarray] = {}
+        for name in ([spec.score] if spec.score is not None else []) + (
+                [spec.y_true, spec.label_col] if spec.task == "regression" else []):
+            if name in numeric:
+                continue
+            if name == spec.score:
+                what = "--score column {name!r} must be numeric, got {dtype}"
+            else:
+                what = "column {name!r} must be numeric for a regression audit, got {dtype}"
+            values = _numeric(columns[name].fill_null(0) if columns[name].null_count else columns[name], name,
+                              text=spec.text, what=what)
+            infinite = np.isinf(values)
+            if infinite.any():
+                self.problems.add(self.problems.infinite, name, infinite, self.rows)
+                broken = True
+            numeric[name] = values
+        if broken:  # an error at the end anyway: keep counting the problems, not the cells
+            self.rows += n
+            return
+        group_codes = [levels.encode(columns[levels.name]) for levels in self.groups]
+        sizes = [len(levels) for levels in self.groups]
+        if spec.task == "regression":
+            flat = _flat(group_codes, sizes)
+            error = numeric[spec.label_col] - numeric[spec.y_true]
+            size = math.prod(sizes)
+            part = np.stack([np.bincount(flat, minlength=size).astype(np.float64),
+                             np.bincount(flat, weights=np.abs(error), minlength=size),
+                             np.bincount(flat, weights=error * error, minlength=size)], axis=-1)
+            self.counts.add(part.reshape(*sizes, 3))
+            self.rows += n
+            return
+        t = self.truth.encode(columns[spec.y_true], self.rows)
+        if spec.score is not None:
+            values = numeric[spec.score]
+            p = (values >= spec.threshold).astype(np.int64)
+            psize = 2
+            self.score_low = min(self.score_low, float(values.min()))
+            self.score_high = max(self.score_high, float(values.max()))
+        else:
+            assert self.pred is not None
+            p = self.pred.encode(columns[spec.label_col], self.rows)
+            psize = len(self.pred)
+        cell_sizes = [*sizes, len(self.truth), psize]
+        if math.prod(cell_sizes) > _MAX_RAW_CELLS:
+            raise DataError(f"{math.prod(cell_sizes):,} combinations of groups and labels are more than a "
+                            "count table may hold: name fewer sensitive columns, or check that the labels "
+                            "are classes")
+        flat = _flat([*group_codes, t, p], cell_sizes)
+        self.counts.add(np.bincount(flat, minlength=math.prod(cell_sizes)).reshape(cell_sizes))
+        if spec.score is not None and self.probabilities:
+            values = numeric[spec.score]
+            if values.min() < 0 or values.max() > 1:
+                self.probabilities = False  # not probabilities: no calibration
+            else:
+                bins = np.searchsorted(_EDGES, values)
+                hist_sizes = [*sizes, len(self.truth), CALIBRATION_BINS]
+                flat = _flat([*group_codes, t, bins], hist_sizes)
+                self.hist_rows.add(np.bincount(flat, minlength=math.prod(hist_sizes)).reshape(hist_sizes))
+                sum_sizes = [*sizes, CALIBRATION_BINS]
+                flat = _flat([*group_codes, bins], sum_sizes)
+                self.hist_sums.add(np.bincount(flat, weights=values, minlength=math.prod(sum_sizes))
+                                   .reshape(sum_sizes))
+                fine = np.minimum((values * AUC_BINS).astype(np.int64), AUC_BINS - 1)
+                auc_sizes = [*sizes, len(self.truth), AUC_BINS]
+                flat = _flat([*group_codes, t, fine], auc_sizes)
+                self.auc_rows.add(np.bincount(flat, minlength=math.prod(auc_sizes)).reshape(auc_sizes))
+        self.rows += n
+
+    def merge(self, other: _Counter) -> _Counter:
+        """Add ``other``'s counts (of later rows) into this counter, matching raw values by value."""
+        columns = [*self.groups, self.truth, *([self.pred] if self.pred is not None else [])]
+        theirs = [*other.groups, other.truth, *([other.pred] if other.pred is not None else [])]
+        luts = []
+        for mine, their in zip(columns, theirs, strict=True):
+            known = len(mine)
+            luts.append(mine._ids(their.values))
+            if mine.first_row is not None and their.first_row is not None:
+                for code, row in zip(luts[-1], their.first_row, strict=True):
+                    if code >= known:
+                        mine.first_row.append(row + self.rows)
+            if mine.arrow_type is None:
+                mine.arrow_type = their.arrow_type
+        k = len(self.groups)
+        if self.spec.task == "regression":
+            plan = [(self.counts, other.counts, luts[:k])]
+        else:
+            label_luts = luts[: k + 1] + ([luts[k + 1]] if self.pred is not None else [None])
+            plan = [(self.counts, other.counts, label_luts),
+                    (self.hist_rows, other.hist_rows, [*luts[: k + 1], None]),
+                    (self.hist_sums, other.hist_sums, [*luts[:k], None]),
+                    (self.auc_rows, other.auc_rows, [*luts[: k + 1], None])]
+        for acc, part, maps in plan:
+            if part.table is not None:
+                acc.add(_scatter(part.table, maps, [len(c) for c in columns]))
+        for kind in ("missing", "infinite"):
+            mine_kind, their_kind = getattr(self.problems, kind), getattr(other.problems, kind)
+            for name, (count, first) in their_kind.items():
+                entry = mine_kind.setdefault(name, [0, first + self.rows])
+                entry[0] += count
+        self.score_low, self.score_high = min(self.score_low, other.score_low), max(self.score_high, other.score_high)
+        self.probabilities = self.probabilities and other.probabilities
+        self.rows += other.rows
+        return self
+
+    def finish(self, name: str, sha256: str, where: str | Path | None = None) -> CountTable:
+        """The :class:`CountTable` of everything counted (one-line errors for what the values break)."""
+        spec = self.spec
+        if self.rows == 0:
+            raise DataError(f"{where or name} has a header but no rows")
+        for column in spec.projected:
+            self.problems.raise_for(column)
+        table = _resolve(
+            task=spec.task, truth=self.truth, pred=self.pred, groups=self.groups, text=spec.text,
+            pos_label=spec.pos_label, counts=self.counts, rows=self.rows,
+            histogram=((self.hist_rows, self.hist_sums, self.auc_rows)
+                       if spec.score is not None and self.probabilities else None),
+            source=spec.y_pred if spec.y_pred is not None else f"{spec.score} >= {spec.threshold:g}",
+            score_range=(self.score_low, self.score_high) if spec.score is not None else None,
+            threshold=spec.threshold if spec.score is not None else None, inputs=((name, sha256),))
+        if table.calibration is not None and not 0 <= spec.threshold <= 1:
+            raise DataError(f"--threshold {spec.threshold:g} is outside [0, 1], but the scores in {spec.score!r} "
+                            "are probabilities in [0, 1]")
+        return table
+
+
+_EDGES = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
+
+
+def _scatter(table: np.ndarray, maps: Sequence[np.ndarray | None], sizes: Sequence[int]) -> np.ndarray:
+    """``table`` with each mapped axis's entries moved to ``maps[axis]`` (injective) in an axis of ``sizes[axis]``."""
+    for axis, mapping in enumerate(maps):
+        if mapping is None:
+            continue
+        mapping = mapping[: table.shape[axis]]
+        shape = list(table.shape)
+        shape[axis] = max(sizes[axis], int(mapping.max(initial=-1)) + 1)
+        out = np.zeros(shape, dtype=table.dtype)
+        index = [slice(None)] * table.ndim
+        index[axis] = mapping
+        out[tuple(index)] = table
+        table = out
+    return table
+
+
+def _make_spec(path: Path, *, y_true: str, sensitive: Sequence[str], y_pred: str | None, score: str | None,
+               threshold: float, pos_label: str | None, task: PredictionTask, max_groups: int | None,
+               text: bool) -> _Spec:
+    from xai.fairness.group import MAX_GROUPS
+
+    return _Spec(y_true=y_true, sensitive=tuple(sensitive), y_pred=y_pred, score=score, threshold=threshold,
+                 pos_label=pos_label, task=task, limit=MAX_GROUPS if max_groups is None else max_groups, text=text)
+
+
 def scan_predictions(path: str | Path, *, y_true: str, sensitive: Sequence[str], y_pred: str | None = None,
                      score: str | None = None, threshold: float = 0.5, pos_label: str | None = None,
                      task: PredictionTask = "binary", max_groups: int | None = None,
@@ -857,143 +1071,46 @@ def scan_predictions(path: str | Path, *, y_true: str, sensitive: Sequence[str],
     ``.feather``) file or a folder of parquet files (hive partitions become columns).
     The arguments and the checks are :func:`~xai.fairness.predictions.load_predictions`'s,
     with the same one-line :class:`~xai.errors.DataError` messages; a sensitive column with
-    more than ``max_groups`` values is refused as soon as it is seen.
+    more than ``max_groups`` values is refused as soon as it is seen. With ``progress`` and
+    stderr a terminal, a progress bar shows rows/s.
     """
-    from xai.fairness.group import MAX_GROUPS
-
     _check_arguments(y_pred=y_pred, score=score, sensitive=sensitive, threshold=threshold, pos_label=pos_label,
                      task=task)
-    limit = MAX_GROUPS if max_groups is None else max_groups
     path = Path(path)
     label_col = y_pred if y_pred is not None else score
     assert label_col is not None
-    projected = list(dict.fromkeys([y_true, label_col, *sensitive]))
-    source = _open(path, projected, sensitive, batch_rows)
+    source = _open(path, list(dict.fromkeys([y_true, label_col, *sensitive])), sensitive, batch_rows)
+    spec = _make_spec(path, y_true=y_true, sensitive=sensitive, y_pred=y_pred, score=score, threshold=threshold,
+                      pos_label=pos_label, task=task, max_groups=max_groups, text=source.text)
     digest: list[str] = []
     hasher = threading.Thread(target=_hash_input, args=(path, digest), daemon=True)
     hasher.start()  # hashing overlaps the scan (hashlib releases the GIL)
-
-    binary = task == "binary"
-    truth = _Levels(y_true, _MAX_LABEL_VALUES if binary else None, first_rows=True)
-    pred = (_Levels(label_col, _MAX_LABEL_VALUES if binary else None, first_rows=True)
-            if y_pred is not None and task != "regression" else None)
-    groups = [_Levels(name, limit) for name in sensitive]
-    problems = _Problems()
-    counts = _Accumulator(dtype=np.float64 if task == "regression" else np.int64)
-    # the score histogram: rows per (groups..., labels, bins), and sums of scores per (groups..., bins)
-    # (summed in row order as one np.bincount over the file would: the same floats for one batch)
-    hist_rows, hist_sums = _Accumulator(), _Accumulator(dtype=np.float64)
-    auc_rows = _Accumulator()  # (groups..., labels, AUC_BINS)
-    edges = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)[1:-1]
-    score_low, score_high = math.inf, -math.inf
-    probabilities = True
-    rows = 0
+    counter = _Counter(spec)
     bar = _progress(source.total_rows, source.name) if progress else None
     start = time.perf_counter()
     batches = source.batches()
     try:
         for batch in batches:
-            n = batch.num_rows
-            if not n:
-                continue
-            columns = {name: batch.column(name) for name in projected}
-            broken = False
-            for name in projected:
-                broken |= _check_missing(columns[name], name, problems, rows, source.text)
-            numeric: dict[str, np.ndarray] = {}
-            for name in ([score] if score is not None else []) + ([y_true, label_col] if task == "regression" else []):
-                if name in numeric:
-                    continue
-                if name == score:
-                    what = "--score column {name!r} must be numeric, got {dtype}"
-                else:
-                    what = "column {name!r} must be numeric for a regression audit, got {dtype}"
-                values = _numeric(columns[name].fill_null(0) if columns[name].null_count else columns[name], name,
-                                  text=source.text, what=what)
-                bad = ~np.isfinite(values)
-                if bad.any():
-                    problems.add(problems.infinite, name, np.isinf(values), rows)
-                    broken |= bool(np.isinf(values).any())
-                numeric[name] = values
-            if broken:  # an error at the end anyway: keep counting the problems, not the cells
-                rows += n
-                continue
-            group_codes = [levels.encode(columns[levels.name]) for levels in groups]
-            sizes = [len(levels) for levels in groups]
-            if task == "regression":
-                flat = _flat(group_codes, sizes)
-                error = numeric[label_col] - numeric[y_true]
-                size = math.prod(sizes)
-                part = np.stack([np.bincount(flat, minlength=size).astype(np.float64),
-                                 np.bincount(flat, weights=np.abs(error), minlength=size),
-                                 np.bincount(flat, weights=error * error, minlength=size)], axis=-1)
-                counts.add(part.reshape(*sizes, 3))
-            else:
-                t = truth.encode(columns[y_true], rows)
-                if score is not None:
-                    values = numeric[score]
-                    p = (values >= threshold).astype(np.int64)
-                    psize = 2
-                    score_low = min(score_low, float(values.min()))
-                    score_high = max(score_high, float(values.max()))
-                else:
-                    assert pred is not None
-                    p = pred.encode(columns[label_col], rows)
-                    psize = len(pred)
-                cell_sizes = [*sizes, len(truth), psize]
-                if math.prod(cell_sizes) > _MAX_RAW_CELLS:
-                    raise DataError(f"{math.prod(cell_sizes):,} combinations of groups and labels are more than a "
-                                    "count table may hold: name fewer sensitive columns, or check that the labels "
-                                    "are classes")
-                flat = _flat([*group_codes, t, p], cell_sizes)
-                counts.add(np.bincount(flat, minlength=math.prod(cell_sizes)).reshape(cell_sizes))
-                if score is not None and probabilities:
-                    values = numeric[score]
-                    if values.min() < 0 or values.max() > 1:
-                        probabilities = False  # not probabilities: no calibration
-                    else:
-                        bins = np.searchsorted(edges, values)
-                        hist_sizes = [*sizes, len(truth), CALIBRATION_BINS]
-                        flat = _flat([*group_codes, t, bins], hist_sizes)
-                        hist_rows.add(np.bincount(flat, minlength=math.prod(hist_sizes)).reshape(hist_sizes))
-                        sum_sizes = [*sizes, CALIBRATION_BINS]
-                        flat = _flat([*group_codes, bins], sum_sizes)
-                        hist_sums.add(np.bincount(flat, weights=values, minlength=math.prod(sum_sizes))
-                                      .reshape(sum_sizes))
-                        fine = np.minimum((values * AUC_BINS).astype(np.int64), AUC_BINS - 1)
-                        auc_sizes = [*sizes, len(truth), AUC_BINS]
-                        flat = _flat([*group_codes, t, fine], auc_sizes)
-                        auc_rows.add(np.bincount(flat, minlength=math.prod(auc_sizes)).reshape(auc_sizes))
-            rows += n
+            counter.feed(batch)
             if bar is not None:
                 elapsed = max(time.perf_counter() - start, 1e-9)
-                bar.update(bar.task_ids[0], completed=rows, rate=f"{rows / elapsed:,.0f}")
+                bar.update(bar.task_ids[0], completed=counter.rows, rate=f"{counter.rows / elapsed:,.0f}")
     except _TooMany as exc:
-        levels = exc.levels
-        if levels in groups:
-            raise DataError(f"sensitive column {levels.name!r} has {_count_groups(levels, batches, source.text)} "
-                            f"groups (limit {limit:,}): is it an ID or a continuous column? Raise the limit with "
-                            "--max-groups (max_groups in a spec) if it is meant") from None
-        raise DataError(_not_binary(levels, pos_label, source.text)) from None
+        raise _too_many(exc, counter, batches) from None
     finally:
         if bar is not None:
             bar.stop()
     hasher.join()
-    if rows == 0:
-        raise DataError(f"{path} has a header but no rows")
-    for name in projected:
-        problems.raise_for(name)
-    table = _resolve(
-        task=task, truth=truth, pred=pred, groups=groups, text=source.text, pos_label=pos_label,
-        counts=counts, rows=rows,
-        histogram=(hist_rows, hist_sums, auc_rows) if score is not None and probabilities else None,
-        source=y_pred if y_pred is not None else f"{score} >= {threshold:g}",
-        score_range=(score_low, score_high) if score is not None else None,
-        threshold=threshold if score is not None else None, inputs=((source.name, digest[0] if digest else ""),))
-    if table.calibration is not None and not 0 <= threshold <= 1:
-        raise DataError(f"--threshold {threshold:g} is outside [0, 1], but the scores in {score!r} are "
-                        "probabilities in [0, 1]")
-    return table
+    return counter.finish(source.name, digest[0] if digest else "", path)
+
+
+def _too_many(exc: _TooMany, counter: _Counter, batches: Iterator[pa.RecordBatch]) -> DataError:
+    levels, spec = exc.levels, counter.spec
+    if levels in counter.groups:
+        return DataError(f"sensitive column {levels.name!r} has {_count_groups(levels, batches, spec.text)} "
+                         f"groups (limit {spec.limit:,}): is it an ID or a continuous column? Raise the limit with "
+                         "--max-groups (max_groups in a spec) if it is meant")
+    return DataError(_not_binary(levels, spec.pos_label, spec.text))
 
 
 #: Distinct values counted, to name the size of a sensitive column over ``--max-groups``, before giving up.
