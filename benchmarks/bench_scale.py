@@ -17,7 +17,7 @@ multinomial draws the report uses and for the Poisson draws.
 
 Usage::
 
-    python benchmarks/bench_scale.py --sizes 20000000,200000000 --repeats 3
+    python benchmarks/bench_scale.py --sizes 20000000,200000000 --repeats 3 --ray
 """
 
 from __future__ import annotations
@@ -123,6 +123,30 @@ def bootstrap_cost(path: Path) -> dict[str, float]:
             "cells": int(table.cells.size)}
 
 
+def ray_cost(path: Path) -> dict[str, float]:
+    """Wall seconds of the local engine and of ``--engine ray`` on a local 2-CPU cluster (warm), in process."""
+    import ray
+
+    sys.path.insert(0, str(ROOT))
+    from xai.fairness._ray import scan_predictions_ray
+    from xai.fairness.stream import scan_predictions
+
+    args = {"y_true": "label", "y_pred": "prediction", "sensitive": ["sex", "region"]}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    try:
+        scan_predictions_ray(path, **args)  # warm: workers started and importing xai
+        start = time.perf_counter()
+        remote = scan_predictions_ray(path, **args)
+        ray_s = time.perf_counter() - start
+    finally:
+        ray.shutdown()
+    start = time.perf_counter()
+    local = scan_predictions(path, progress=False, **args)
+    local_s = time.perf_counter() - start
+    return {"local_s": local_s, "ray_s": ray_s, "equal": bool(remote.same_counts(local, rtol=1e-12))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="20000000,200000000", help="comma-separated row counts")
@@ -130,6 +154,7 @@ def main() -> None:
     parser.add_argument("--dir", default=None, help="folder for the generated files (default: a temp folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the results here")
+    parser.add_argument("--ray", action="store_true", help="also time --engine ray on the first size")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="xai-bench-scale-"))
@@ -165,13 +190,16 @@ def main() -> None:
                 "multinomial_s": boot["multinomial_draws"], "cells": boot["cells"],
             }
             row["ratio"] = row["xai_s"] / row["bare_s"]
+            if args.ray and rows == sizes[0]:
+                row["ray"] = ray_cost(path)
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
         if not args.keep and not args.dir:
             shutil.rmtree(folder, ignore_errors=True)
     load_after = os.getloadavg()
-    print(f"Command: `python benchmarks/bench_scale.py --sizes {args.sizes} --repeats {args.repeats}`")
+    print(f"Command: `python benchmarks/bench_scale.py --sizes {args.sizes} --repeats {args.repeats}"
+          f"{' --ray' if args.ray else ''}`")
     print(f"({platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, python "
           f"{platform.python_version()}, pyarrow {pa.__version__}; median of {args.repeats}, interleaved; "
           f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
@@ -184,6 +212,13 @@ def main() -> None:
         print(f"| {r['rows']:,} | {r['file_mb']:.0f} | {r['bare_s']:.2f} | {r['xai_s']:.2f} | {r['ratio']:.2f}x | "
               f"{r['bare_rss_mb']:.0f} | {r['xai_rss_mb']:.0f} | {r['boot_report_s']:.3f} | {r['poisson_s']:.4f} | "
               f"{r['multinomial_s']:.4f} |")
+    for r in results:
+        if "ray" in r:
+            ray_row = r["ray"]
+            ratio = ray_row["ray_s"] / ray_row["local_s"]
+            print(f"\nRay engine, local 2-CPU cluster (warm), {r['rows']:,} rows in process: local engine "
+                  f"{ray_row['local_s']:.2f} s, Ray {ray_row['ray_s']:.2f} s ({ratio:.2f}x); "
+                  f"same count table to 1e-12: {'yes' if ray_row['equal'] else 'NO'}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1))
 

@@ -87,7 +87,7 @@ def scan_predictions_ray(path: str | Path, *, y_true: str, sensitive: Sequence[s
                                        quoted_strings_can_be_null=True)
         data = ray.data.read_csv(str(path), convert_options=convert)
     else:
-        data = ray.data.read_parquet(str(path), columns=projected)
+        data = ray.data.read_parquet(str(path)).select_columns(projected)  # projection pushed down
     counts = data.map_batches(_count_block, fn_kwargs={"spec": spec}, batch_format="pyarrow", batch_size=None,
                               zero_copy_batch=True)
     counter = stream._Counter(spec)
