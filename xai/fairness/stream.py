@@ -60,8 +60,9 @@ PredictionTask = Literal["binary", "multiclass", "regression"]
 #: ``format`` field of a saved count table, and its version.
 COUNTS_FORMAT = "xai-counts"
 COUNTS_VERSION = 1
-#: Largest counts file :func:`load_counts` reads (a table of 1,000 groups is a few kB).
-MAX_COUNTS_BYTES = 256 * 1024**2
+#: Largest counts file :func:`load_counts` reads: 1,000 groups with their AUC histograms take about 5 MB;
+#: the bound keeps a hostile file's parse (one Python int per number) under a GB.
+MAX_COUNTS_BYTES = 32 * 1024**2
 #: Bins of the calibration histogram (``group.py``'s ``_CALIBRATION_BINS``).
 CALIBRATION_BINS = 10
 #: Equal-width score bins of the AUC histogram: the AUC is exact up to pairs that share a bin (see CountTable.auc).
@@ -465,8 +466,8 @@ def _numbers(value: Any, size: int | None, what: str, *, integer: bool) -> np.nd
             raise DataError(f"{what} must be counts from 0 to 2^62")
         return np.array(value, dtype=np.int64)
     array = np.array(value, dtype=np.float64)
-    if not np.isfinite(array).all() or (array < 0).any() and what == "calibration":
-        raise DataError(f"{what} must be finite{' and non-negative' if what == 'calibration' else ''}")
+    if not np.isfinite(array).all() or (array < 0).any():  # rows, errors and scores: sums of non-negatives
+        raise DataError(f"{what} must be finite and non-negative")
     return array
 
 
