@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -150,9 +151,11 @@ def fairness(
                 raise DataError("--threshold applies to --score")
             if not columns:
                 raise DataError("a prediction-only audit needs --sensitive COLUMN")
-            scan = scan_predictions
+            scan: Callable[..., CountTable] = scan_predictions
             if engine == "ray":
-                from xai.fairness._ray import scan_predictions_ray as scan
+                from xai.fairness._ray import scan_predictions_ray
+
+                scan = scan_predictions_ray
             tables.append(scan(Path(data), y_true=y_true, y_pred=y_pred, score=score,
                                threshold=0.5 if threshold is None else threshold,
                                pos_label=pos_label, sensitive=columns,

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from xai.errors import DataError, UnknownNameError
 
@@ -85,6 +84,8 @@ def as_feature_columns(sensitive_features: Any) -> dict[str, Any]:
     pandas columns stay pandas (factorizing an Arrow-backed string column directly is
     several times faster than converting it to a NumPy object array first).
     """
+    import pandas as pd  # here, not at the top: streamed counts are reported without pandas
+
     if isinstance(sensitive_features, pd.DataFrame):
         return {str(c): sensitive_features[c] for c in sensitive_features.columns}
     if isinstance(sensitive_features, pd.Series):
@@ -101,6 +102,8 @@ def as_feature_columns(sensitive_features: Any) -> dict[str, Any]:
 
 def encode_groups(columns: Mapping[str, Any]) -> Groups:
     """Code the rows by the intersection of ``columns`` (all value combinations, empty ones too)."""
+    import pandas as pd
+
     if not columns:
         raise DataError("name at least one sensitive feature")
     codes: np.ndarray | None = None
@@ -143,6 +146,8 @@ def as_binary(values: Any, *, pos_label: Any = 1, what: str = "y") -> np.ndarray
     other = array[~positive]
     # a linear scan instead of np.unique's sort: every non-positive value must be the same one
     if other.size and (other != other[0]).any():
+        import pandas as pd
+
         shown = ", ".join(map(str, pd.unique(array)[:6]))
         raise DataError(f"{what} must be binary for binary metrics (two values, positive = {pos_label!r}); "
                         f"found: {shown}")

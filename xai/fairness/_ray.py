@@ -88,11 +88,14 @@ def scan_predictions_ray(path: str | Path, *, y_true: str, sensitive: Sequence[s
         data = ray.data.read_csv(str(path), convert_options=convert)
     else:
         data = ray.data.read_parquet(str(path)).select_columns(projected)  # projection pushed down
-    counts = data.map_batches(_count_block, fn_kwargs={"spec": spec}, batch_format="pyarrow", batch_size=None,
-                              zero_copy_batch=True)
+    counts = data.map_batches(_count_block, fn_kwargs={"spec": spec},  # type: ignore[arg-type]
+                              batch_format="pyarrow", batch_size=None, zero_copy_batch=True)
     counter = stream._Counter(spec)
     for row in counts.iter_rows():
         if row["error"]:
             raise DataError(row["error"])
-        counter.merge(pickle.loads(row["counter"]))
+        try:
+            counter.merge(pickle.loads(row["counter"]))
+        except stream._TooMany as exc:  # the blocks together have more groups than allowed
+            raise stream._too_many(exc, counter, iter(())) from None
     return counter.finish(source.name, digest[0], path)

@@ -7,7 +7,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from xai._provenance import Provenance
@@ -25,7 +24,9 @@ from xai.fairness.metrics import (
     group_frame,
 )
 
-if TYPE_CHECKING:  # the count engine's callers (prediction files, merged counts) never import torch
+if TYPE_CHECKING:  # the count engine's callers (prediction files, merged counts) import neither torch nor pandas
+    import pandas as pd
+
     from xai.datasets import Dataset
 
 #: The probe's metrics (the names are fairlearn's).
@@ -75,9 +76,14 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
         merged count tables; then ``y_true``, ``y_pred``, ``groups`` and ``scores`` are not read.
     """
     frame_task: _engine.Task = "regression" if task == "regression" else ("binary" if binary else "multiclass")
-    sensitive = groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
+
+    def rows() -> Any:
+        import pandas as pd
+
+        return groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
+
     if frame is None:
-        frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive, task=frame_task,
+        frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=rows(), task=frame_task,
                             min_group_size=min_group_size)
     differences, ratios = {"binary": (BINARY_DIFFERENCES, BINARY_RATIOS),
                            "multiclass": (MULTICLASS_DIFFERENCES, MULTICLASS_RATIOS),
@@ -98,7 +104,7 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     disparity_iv = dict(intervals.derived) if intervals else {}
     if frame_task == "binary" and (scores is not None or calibration is not None):
         if calibration is None:
-            calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=sensitive)
+            calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=rows())
         by_group["calibration_error"] = calibration.by_group
         overall["calibration_error"] = calibration.overall
         disparities["calibration_error_difference"] = calibration.difference

@@ -7,10 +7,9 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from xai._provenance import Provenance, sha256_file
 from xai.errors import DataError, UnknownNameError
@@ -18,6 +17,9 @@ from xai.fairness._base import FairnessResult
 from xai.fairness.group import MAX_GROUPS, check_options, tabulate
 from xai.fairness.metrics import DEFAULT_METRICS, MIN_GROUP_SIZE
 from xai.fairness.stream import CountTable, audit_counts
+
+if TYPE_CHECKING:  # pandas is imported where a file is read whole: a streamed audit never needs it
+    import pandas as pd
 
 __all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
 
@@ -67,6 +69,8 @@ class Predictions:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """A ``.csv`` (optionally gzipped) or ``.parquet`` file as a DataFrame; clear errors otherwise."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
@@ -107,6 +111,8 @@ def _column(frame: pd.DataFrame, name: str, path: Path) -> pd.Series:
 
 def _finite(column: pd.Series) -> pd.Series:
     """A label, prediction or score column without +-inf (NaN was refused as missing already)."""
+    import pandas as pd
+
     if pd.api.types.is_float_dtype(column):
         infinite = np.isinf(column.to_numpy(np.float64))
         if infinite.any():
@@ -117,6 +123,8 @@ def _finite(column: pd.Series) -> pd.Series:
 
 def _other_task(truth: pd.Series, pred: pd.Series, task: PredictionTask) -> tuple[np.ndarray, np.ndarray]:
     """Multiclass labels as shared integer codes, or regression targets as floats."""
+    import pandas as pd
+
     if task == "regression":
         for column in (truth, pred):
             if not pd.api.types.is_numeric_dtype(column) or column.dtype == bool:
@@ -128,6 +136,8 @@ def _other_task(truth: pd.Series, pred: pd.Series, task: PredictionTask) -> tupl
 
 
 def _binary(column: pd.Series, pos_label: str | None) -> tuple[np.ndarray, str]:
+    import pandas as pd
+
     values = pd.unique(column)
     shown = ", ".join(map(str, values[:6])) + (" ..." if len(values) > 6 else "")
     if pos_label is not None:
@@ -156,6 +166,8 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
     (the message lists the file's columns), missing values in a used column, labels that
     do not fit the task, and for ``y_pred`` and ``score`` given together or neither.
     """
+    import pandas as pd
+
     if task not in PREDICTION_TASKS:
         raise UnknownNameError("task", task, PREDICTION_TASKS)
     if (y_pred is None) == (score is None):

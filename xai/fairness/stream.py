@@ -693,14 +693,17 @@ class _Levels:
             array = pc.dictionary_encode(array)
         indices = array.indices.to_numpy(zero_copy_only=False)
         dictionary = array.dictionary
-        if len(dictionary) <= 64:
-            known = [self._index.get(v) for v in dictionary.to_pylist()]
+        values = dictionary.to_pylist() if len(dictionary) <= 1 << 17 else None
+        if values is not None:
+            known = [self._index.get(v) for v in values]
             if None not in known:  # every value seen before (the usual batch): no pass to find the used ones
                 return _lookup(np.array(known, dtype=np.int64), indices)
         # a dictionary may hold values absent from this batch: only those present become groups
         present = np.flatnonzero(np.bincount(indices, minlength=len(dictionary)))
         lut = np.zeros(len(dictionary), dtype=np.int64)
-        lut[present] = self._ids(dictionary.take(pa.array(present)).to_pylist())
+        if values is None:
+            values = dictionary.to_pylist()
+        lut[present] = self._ids([values[i] for i in present])
         return _lookup(lut, indices)
 
     def typed(self, text: bool) -> pd.Series:
@@ -981,17 +984,18 @@ class _Counter:
         """Add ``other``'s counts (of later rows) into this counter, matching raw values by value."""
         columns = [*self.groups, self.truth, *([self.pred] if self.pred is not None else [])]
         theirs = [*other.groups, other.truth, *([other.pred] if other.pred is not None else [])]
-        luts = []
+        luts: list[np.ndarray | None] = []
         for mine, their in zip(columns, theirs, strict=True):
             known = len(mine)
             luts.append(mine._ids(their.values))
             if mine.first_row is not None and their.first_row is not None:
-                for code, row in zip(luts[-1], their.first_row, strict=True):
+                for code, row in zip(mine._ids(their.values), their.first_row, strict=True):
                     if code >= known:
                         mine.first_row.append(row + self.rows)
             if mine.arrow_type is None:
                 mine.arrow_type = their.arrow_type
         k = len(self.groups)
+        plan: list[tuple[_Accumulator, _Accumulator, list[np.ndarray | None]]]
         if self.spec.task == "regression":
             plan = [(self.counts, other.counts, luts[:k])]
         else:
@@ -1046,7 +1050,7 @@ def _scatter(table: np.ndarray, maps: Sequence[np.ndarray | None], sizes: Sequen
         shape = list(table.shape)
         shape[axis] = max(sizes[axis], int(mapping.max(initial=-1)) + 1)
         out = np.zeros(shape, dtype=table.dtype)
-        index = [slice(None)] * table.ndim
+        index: list[Any] = [slice(None)] * table.ndim
         index[axis] = mapping
         out[tuple(index)] = table
         table = out
@@ -1127,7 +1131,7 @@ def _count_groups(levels: _Levels, batches: Iterator[pa.RecordBatch], text: bool
         levels._ids(pc.unique(batch.column(levels.name).drop_null()).to_pylist())
         if len(levels) > _COUNT_GROUPS_CAP:
             return f"more than {_COUNT_GROUPS_CAP:,}"
-    return f"{len(set(levels.typed(text).astype(str))):,}"
+    return f"{len(set(_typed(levels, text).texts)):,}"
 
 
 def _is_float(arrow_type: pa.DataType) -> bool:
@@ -1141,14 +1145,13 @@ def _is_float(arrow_type: pa.DataType) -> bool:
 def _check_missing(array: pa.Array, name: str, problems: _Problems, offset: int, text: bool) -> bool:
     """Record nulls (and NaN, which pandas counts as missing) of one batch column; True if any."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     mask = None
     if array.null_count:
         mask = array.is_null().to_numpy(zero_copy_only=False)
     if not text and _is_float(array.type):
-        nan = pc.is_nan(array.dictionary_decode() if isinstance(array, pa.DictionaryArray) else array)
-        nan_mask = nan.fill_null(False).to_numpy(zero_copy_only=False)
+        values = (array.dictionary_decode() if isinstance(array, pa.DictionaryArray) else array)
+        nan_mask = np.isnan(values.to_numpy(zero_copy_only=False))  # nulls read as NaN: missing either way
         if nan_mask.any():
             mask = nan_mask if mask is None else mask | nan_mask
     if mask is None or not mask.any():
@@ -1178,7 +1181,7 @@ def _shown(values: Sequence[Any]) -> str:
 
 
 def _not_binary(levels: _Levels, pos_label: str | None, text: bool) -> str:
-    shown = _shown(list(levels.typed(text)))
+    shown = _shown(_typed(levels, text).texts)
     if pos_label is not None:
         return (f"column {levels.name!r} must hold two labels including --pos-label {pos_label!r} "
                 f"for binary metrics; found: {shown}")
@@ -1186,13 +1189,52 @@ def _not_binary(levels: _Levels, pos_label: str | None, text: bool) -> str:
             f"(or name the positive one with --pos-label); found: {shown}")
 
 
-def _check_finite(levels: _Levels, typed: pd.Series, counts: np.ndarray) -> None:
-    """``_finite``'s check on a label column's distinct values: +-inf in a float column is an error."""
-    import pandas as pd
+@dataclass(frozen=True)
+class _Typed:
+    """A column's distinct values as pandas would type the whole column: its kind, the values and their text."""
 
-    if not pd.api.types.is_float_dtype(typed):
+    kind: Literal["bool", "int", "float", "text"]
+    values: list[Any]
+    texts: list[str]
+
+
+def _typed(levels: _Levels, text: bool) -> _Typed:
+    """:class:`_Typed` of a column; Arrow-typed integers, booleans, float64 and strings without pandas."""
+    import pyarrow as pa
+
+    arrow = levels.arrow_type
+    if arrow is not None and pa.types.is_dictionary(arrow):
+        arrow = arrow.value_type
+    if not text and arrow is not None:
+        # what pandas' astype(str) gives these dtypes: str() of each value (bool kept as True/False)
+        if pa.types.is_boolean(arrow):
+            values = [bool(v) for v in levels.values]
+            return _Typed("bool", values, [str(v) for v in values])
+        if pa.types.is_integer(arrow):
+            return _Typed("int", list(levels.values), [str(v) for v in levels.values])
+        if pa.types.is_float64(arrow):
+            return _Typed("float", list(levels.values), [str(v) for v in levels.values])
+        if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+            return _Typed("text", list(levels.values), list(levels.values))
+    import pandas as pd  # CSV text and rarer types: pandas itself types them
+
+    typed = levels.typed(text)
+    if typed.dtype == bool:
+        kind: Literal["bool", "int", "float", "text"] = "bool"
+    elif pd.api.types.is_float_dtype(typed):
+        kind = "float"
+    elif pd.api.types.is_numeric_dtype(typed):
+        kind = "int"
+    else:
+        kind = "text"
+    return _Typed(kind, typed.tolist(), typed.astype(str).tolist())
+
+
+def _check_finite(levels: _Levels, typed: _Typed, counts: np.ndarray) -> None:
+    """``_finite``'s check on a label column's distinct values: +-inf in a float column is an error."""
+    if typed.kind != "float":
         return
-    infinite = np.isinf(typed.to_numpy(np.float64))
+    infinite = np.isinf(np.array(typed.values, dtype=np.float64))
     if infinite.any():
         assert levels.first_row is not None
         first = min(row for row, bad in zip(levels.first_row, infinite, strict=True) if bad)
@@ -1202,26 +1244,23 @@ def _check_finite(levels: _Levels, typed: pd.Series, counts: np.ndarray) -> None
 
 def _binary_map(levels: _Levels, pos_label: str | None, text: bool, counts: np.ndarray) -> tuple[np.ndarray, str]:
     """0/1 for each raw value of a binary label column, and the positive label: ``_binary``'s rules on values."""
-    import pandas as pd
-
-    typed = levels.typed(text)
+    typed = _typed(levels, text)
     _check_finite(levels, typed, counts)
-    distinct = pd.unique(typed)
+    distinct = list(dict.fromkeys(typed.values))
     if pos_label is not None:
-        as_text = typed.astype(str)
-        if len(distinct) > 2 or pos_label not in set(as_text):
+        if len(distinct) > 2 or pos_label not in set(typed.texts):
             raise DataError(_not_binary(levels, pos_label, text))
-        return (as_text == pos_label).to_numpy(np.int64), pos_label
-    if typed.dtype == bool:
-        return typed.to_numpy(np.int64), "True"
-    if not pd.api.types.is_numeric_dtype(typed) or not set(distinct) <= {0, 1}:
+        return np.array([t == pos_label for t in typed.texts], dtype=np.int64), pos_label
+    if typed.kind == "bool":
+        return np.array(typed.values, dtype=np.int64), "True"
+    if typed.kind == "text" or not set(distinct) <= {0, 1}:
         raise DataError(_not_binary(levels, pos_label, text))
-    return typed.to_numpy(np.float64).astype(np.int64), "1"
+    return np.array(typed.values, dtype=np.float64).astype(np.int64), "1"
 
 
 def _group_map(levels: _Levels, text: bool) -> tuple[tuple[str, ...], np.ndarray]:
     """Sorted group names (``str`` of the pandas-typed values) and each raw value's index among them."""
-    names = levels.typed(text).astype(str).tolist()
+    names = _typed(levels, text).texts
     ordered = tuple(sorted(set(names)))
     position = {name: i for i, name in enumerate(ordered)}
     return ordered, np.array([position[name] for name in names], dtype=np.int64)
@@ -1270,10 +1309,10 @@ def _resolve(*, task: PredictionTask, truth: _Levels, pred: _Levels | None, grou
                 score_histogram = _collapse(histogram[2].result((*sizes, len(truth), AUC_BINS)), k, t_map, 2)
         else:  # multiclass: right where the label and the prediction read the same as text
             assert pred is not None
-            t_typed, p_typed = truth.typed(text), pred.typed(text)
+            t_typed, p_typed = _typed(truth, text), _typed(pred, text)
             _check_finite(truth, t_typed, by_truth)
             _check_finite(pred, p_typed, by_pred)
-            t_text, p_text = t_typed.astype(str).to_numpy(), p_typed.astype(str).to_numpy()
+            t_text, p_text = np.array(t_typed.texts, dtype=object), np.array(p_typed.texts, dtype=object)
             right = (t_text[:, None] == p_text[None, :]) if len(t_text) and len(p_text) else np.zeros((0, 0), bool)
             cells = np.stack([np.where(right, 0, raw).sum(axis=(k, k + 1)),
                               np.where(right, raw, 0).sum(axis=(k, k + 1))], axis=-1)
