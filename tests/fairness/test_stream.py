@@ -330,3 +330,21 @@ def test_counters_of_blocks_merge_like_one_pass(files):
     for counter in counters[-2::-1]:  # merged out of order: groups first seen late get new raw codes
         merged = merged.merge(counter)
     assert merged.finish("p.csv", "").same_counts(one, rtol=1e-12)
+
+
+def test_a_streamed_parquet_audit_never_imports_pandas_or_torch(files):
+    import subprocess
+    import sys
+
+    _, paths = files
+    root = Path(__file__).resolve().parents[2]
+    probe = ("import sys\n"
+             "from xai.fairness.stream import scan_predictions\n"
+             "from xai.fairness.predictions import audit_predictions\n"
+             f"table = scan_predictions({str(paths['dictionary'])!r}, y_true='label', score='score',\n"
+             "                         sensitive=['sex', 'race'], progress=False)\n"
+             "result = audit_predictions(table, n_boot=50).to_dict()\n"
+             "print(result['tables'][0]['overall']['count'], 'pandas' in sys.modules, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert done.stdout.split() == ["3000.0", "False", "False"], done.stderr
