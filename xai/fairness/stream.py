@@ -693,17 +693,17 @@ class _Levels:
             array = pc.dictionary_encode(array)
         indices = _to_numpy(array.indices)
         dictionary = array.dictionary
-        values = dictionary.to_pylist() if len(dictionary) <= 1 << 17 else None
-        if values is not None:
-            known = [self._index.get(v) for v in values]
+        listed: list[Any] | None = dictionary.to_pylist() if len(dictionary) <= 1 << 17 else None
+        if listed is not None:
+            known = [self._index.get(v) for v in listed]
             if None not in known:  # every value seen before (the usual batch): no pass to find the used ones
                 return _lookup(np.array(known, dtype=np.int64), indices)
         # a dictionary may hold values absent from this batch: only those present become groups
         present = np.flatnonzero(np.bincount(indices, minlength=len(dictionary)))
         lut = np.zeros(len(dictionary), dtype=np.int64)
-        if values is None:
-            values = dictionary.to_pylist()
-        lut[present] = self._ids([values[i] for i in present])
+        if listed is None:
+            listed = dictionary.to_pylist()
+        lut[present] = self._ids([listed[i] for i in present])
         return _lookup(lut, indices)
 
     def typed(self, text: bool) -> pd.Series:
