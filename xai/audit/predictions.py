@@ -5,25 +5,26 @@ from __future__ import annotations
 from xai.audit.result import AuditResult, DataSummary, ModelSummary
 from xai.fairness import FairnessResult
 from xai.fairness.predictions import Predictions
+from xai.fairness.stream import CountTable
 
 __all__ = ["prediction_audit"]
 
 
-def prediction_audit(data: Predictions, result: FairnessResult, *, slug: str, title: str | None = None,
+def prediction_audit(data: Predictions | CountTable, result: FairnessResult, *, slug: str, title: str | None = None,
                      spec_path: str = "cli") -> AuditResult:
-    """An audit page's worth of data for predictions read from a file (no model, no explanations).
+    """An audit page's worth of data for predictions read from a file or counted (no model, no explanations).
 
     ``title`` and ``spec_path`` name the spec of a ``[predictions]`` audit (``xai check``).
     """
     return AuditResult(
         slug=slug,
-        title=title or f"group metrics of {result.model} in {data.path.name}",
+        title=title or f"group metrics of {result.model} in {data.name}",
         spec_path=spec_path,
-        model=ModelSummary(name=result.model, source=str(data.path), sha256="", task="binary-classification",
-                           modality="tabular", params=0, card=None),
-        data=DataSummary(name=data.path.name, split="all", rows=len(data.y_true), sha256=data.sha256,
-                         sensitive=tuple(data.groups.columns)),
-        performance={"accuracy": float((data.y_true == data.y_pred).mean())},
+        model=ModelSummary(name=result.model, source=str(getattr(data, "path", data.name)), sha256="",
+                           task="binary-classification", modality="tabular", params=0, card=None),
+        data=DataSummary(name=data.name, split="all", rows=data.rows, sha256=data.sha256,
+                         sensitive=data.features),
+        performance={"accuracy": data.accuracy},
         results=(result,),
         provenance=result.provenance,
         notes=("predictions audited without a model: no explanations",),

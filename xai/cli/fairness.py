@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 
 from xai._text import safe_text
 from xai.audit import AuditSpec, ModelSpec, ProbeSpec
-from xai.audit.predictions import prediction_audit
 from xai.cli._common import (
     DeviceOpt,
     IdOpt,
@@ -34,11 +34,35 @@ from xai.cli._common import (
 from xai.errors import DataError
 from xai.fairness import PROBES
 from xai.fairness.group import MAX_GROUPS, check_options
-from xai.fairness.predictions import PredictionTask, audit_predictions, load_predictions
-from xai.report.html import write_report
+from xai.fairness.predictions import PredictionTask, audit_predictions
+from xai.fairness.stream import CountTable, load_counts, merge_counts, scan_predictions
 from xai.report.terminal_commands import print_verdict
 
 _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
+
+
+# imported on use: the report writer and the audit runner import torch, which a counts-only audit never needs
+def write_report(audits: list[Any], out: Path) -> Path:
+    """``xai.report.html.write_report`` (a report is written as a unit: a killed run leaves the old one whole)."""
+    from xai.report.html import write_report as write
+
+    return write(audits, out)
+
+
+def prediction_audit(data: CountTable, verdict: Any, *, slug: str) -> Any:
+    """``xai.audit.predictions.prediction_audit``."""
+    from xai.audit.predictions import prediction_audit as wrap
+
+    return wrap(data, verdict, slug=slug)
+
+
+def _save_target(path: Path) -> Path:
+    """Refuse, before any work, a ``--save-counts`` path whose folder is missing or that is a folder."""
+    if path.is_dir():
+        raise DataError(f"--save-counts {path} is a folder: give a file name")
+    if not path.parent.is_dir():
+        raise DataError(f"--save-counts: folder {path.parent} does not exist")
+    return path
 
 
 def fairness(
@@ -57,13 +81,24 @@ def fairness(
         str | None,
         typer.Option("--data", help="With a MODEL: bundled dataset (default: the model's own) or your own data "
                                     "(an image folder, or a .csv/.parquet manifest, feature or text table). "
-                                    "Without: a .csv or .parquet file of labels and predictions."),
+                                    "Without: a .csv, .parquet or Arrow IPC file, or a folder of .parquet files, "
+                                    "of labels and predictions (streamed: memory does not grow with rows)."),
     ] = None,
     label: LabelOpt = None,
     text: TextOpt = None,
     side: SideOpt = None,
     id_column: IdOpt = None,
     strict: StrictOpt = False,
+    counts: Annotated[list[Path] | None, typer.Option(
+        "--counts", help=_PREDICTION_HELP + "a count table saved with --save-counts; repeat to merge "
+                                            "(with --data too). Reports without the rows.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help=_PREDICTION_HELP + "local (stream in this process) or ray (Ray Data workers count "
+                                            "blocks of a .csv/.parquet file or folder; pip install "
+                                            "'xai-audit[ray]')")] = "local",
+    save_counts: Annotated[Path | None, typer.Option(
+        "--save-counts", help=_PREDICTION_HELP + "write the (merged) count table here as JSON, to merge "
+                                                 "or re-report later without the rows.")] = None,
     y_true: Annotated[str | None, typer.Option("--y-true", help=_PREDICTION_HELP + "column of labels.")] = None,
     y_pred: Annotated[str | None, typer.Option(
         "--y-pred", help=_PREDICTION_HELP + "column of predictions (0/1 when binary).")] = None,
@@ -105,23 +140,46 @@ def fairness(
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
                                        ("--threshold", threshold), ("--pos-label", pos_label),
                                        ("--task", None if task == "binary" else task)) if v is not None]
+    if engine not in ("local", "ray"):
+        raise DataError(f"--engine must be local or ray, got {engine!r}")
     if model is None:
+        if data is None and not counts:
+            raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score "
+                            "(or --counts FILE)")
+        if save_counts is not None:
+            _save_target(save_counts)
+        tables: list[CountTable] = []
         if data is None:
-            raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score")
-        if y_true is None:
-            raise DataError("a prediction-only audit needs --y-true COL")
-        if threshold is not None and score is None:
-            raise DataError("--threshold applies to --score")
-        if not columns:
-            raise DataError("a prediction-only audit needs --sensitive COLUMN")
-        predictions = load_predictions(Path(data), y_true=y_true, y_pred=y_pred, score=score,
-                                       threshold=0.5 if threshold is None else threshold,
-                                       pos_label=pos_label, sensitive=columns,
-                                       task=cast(PredictionTask, task))  # checked there (UnknownNameError)
-        verdict = audit_predictions(predictions, seed=seed or 0, **options)
-        page = (write_report([prediction_audit(predictions, verdict, slug="fairness-predictions")], out)
+            if prediction_flags or columns:
+                raise DataError(f"{', '.join(prediction_flags + ['--sensitive'] * bool(columns))} describe a --data "
+                                "file: a --counts table already holds its columns")
+        else:
+            if y_true is None:
+                raise DataError("a prediction-only audit needs --y-true COL")
+            if threshold is not None and score is None:
+                raise DataError("--threshold applies to --score")
+            if not columns:
+                raise DataError("a prediction-only audit needs --sensitive COLUMN")
+            scan: Callable[..., CountTable] = scan_predictions
+            if engine == "ray":
+                from xai.fairness._ray import scan_predictions_ray
+
+                scan = scan_predictions_ray
+            tables.append(scan(Path(data), y_true=y_true, y_pred=y_pred, score=score,
+                               threshold=0.5 if threshold is None else threshold,
+                               pos_label=pos_label, sensitive=columns,
+                               task=cast(PredictionTask, task),  # checked there (UnknownNameError)
+                               max_groups=options["max_groups"]))
+        tables.extend(load_counts(path) for path in counts or [])
+        table = merge_counts(tables)
+        verdict = audit_predictions(table, seed=seed or 0, **options)
+        if save_counts is not None:
+            table.save(save_counts)
+        page = (write_report([prediction_audit(table, verdict, slug="fairness-predictions")], out)
                 if out is not None else None)
     else:
+        if counts or save_counts is not None or engine != "local":
+            raise DataError("--counts, --save-counts and --engine audit predictions: leave out MODEL")
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
         if not columns and PROBES.get(probe).capabilities.needs_sensitive:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -13,10 +13,12 @@ from pydantic import BaseModel
 from xai._method import Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
 from xai._results import to_jsonable
-from xai.datasets import Dataset
 from xai.fairness._index import PROBES
 from xai.fairness.metrics import FourFifths
-from xai.zoo.handle import ModelHandle
+
+if TYPE_CHECKING:  # annotations only: fairness results and the count engine never import torch
+    from xai.datasets import Dataset
+    from xai.zoo.handle import ModelHandle
 
 #: Rows a terminal table shows before it says "... and K more groups" (the JSON has them all).
 MAX_TABLE_ROWS = 50

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from xai.errors import DataError, UnknownNameError
 
@@ -85,6 +84,8 @@ def as_feature_columns(sensitive_features: Any) -> dict[str, Any]:
     pandas columns stay pandas (factorizing an Arrow-backed string column directly is
     several times faster than converting it to a NumPy object array first).
     """
+    import pandas as pd  # here, not at the top: streamed counts are reported without pandas
+
     if isinstance(sensitive_features, pd.DataFrame):
         return {str(c): sensitive_features[c] for c in sensitive_features.columns}
     if isinstance(sensitive_features, pd.Series):
@@ -101,6 +102,8 @@ def as_feature_columns(sensitive_features: Any) -> dict[str, Any]:
 
 def encode_groups(columns: Mapping[str, Any]) -> Groups:
     """Code the rows by the intersection of ``columns`` (all value combinations, empty ones too)."""
+    import pandas as pd
+
     if not columns:
         raise DataError("name at least one sensitive feature")
     codes: np.ndarray | None = None
@@ -143,6 +146,8 @@ def as_binary(values: Any, *, pos_label: Any = 1, what: str = "y") -> np.ndarray
     other = array[~positive]
     # a linear scan instead of np.unique's sort: every non-positive value must be the same one
     if other.size and (other != other[0]).any():
+        import pandas as pd
+
         shown = ", ".join(map(str, pd.unique(array)[:6]))
         raise DataError(f"{what} must be binary for binary metrics (two values, positive = {pos_label!r}); "
                         f"found: {shown}")
@@ -501,3 +506,30 @@ def bootstrap_calibration(cells: np.ndarray, *, n_boot: int, seed: int | np.rand
     out[..., 1] = draws[..., 1]
     out[..., 2] = out[..., 0] * mean_score
     return out
+
+
+def poisson_bootstrap_cells(cells: np.ndarray, *, n_boot: int, seed: int | np.random.Generator) -> np.ndarray:
+    """``n_boot`` Poisson-bootstrap copies of a ``(..., C)`` count table -> ``(n_boot, ..., C)``.
+
+    The Poisson bootstrap (Hanley & MacGibbon 2006; Chamandy et al. 2012) gives every row
+    an independent Poisson(1) weight instead of the Binomial(N, 1/N) multiplicity of a
+    row resample; a cell of ``n`` rows then gets an independent Poisson(n) count. This is
+    exactly the multinomial of :func:`bootstrap_cells` with its total N left free
+    (Multinomial(N, p) is independent Poissons conditioned on their sum), so metrics that
+    are ratios of counts (every rate, and disparities of rates) have the same bootstrap
+    distribution to O(1/N); only ``count`` itself varies a little more (variance n instead
+    of n(1 - n/N)). It is used where cells are drawn apart: each cell, table, file or
+    worker draws its own counts without knowing N, and one vectorised ``rng.poisson``
+    over ``n_boot x cells`` costs O(cells x resamples), never a pass over the rows.
+    """
+    if cells.dtype.kind == "f":
+        raise DataError("the Poisson bootstrap needs count cells (binary or multiclass tasks)")
+    check_n_boot(n_boot)
+    if n_boot * cells.size * 8 > MAX_BOOTSTRAP_BYTES:
+        raise DataError(f"{n_boot:,} resamples of {cells.size:,} count cells would need "
+                        f"{n_boot * cells.size * 8 / 1024**3:.1f} GB: lower n_boot")
+    counts = cells.astype(np.int64)
+    if int(counts.sum()) == 0:
+        raise DataError("no rows to resample")
+    rng = np.random.default_rng(seed)
+    return rng.poisson(counts, size=(n_boot, *cells.shape)).astype(np.int64)

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
-import torch
 from pydantic import Field
 
 from xai._provenance import Provenance
-from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
 from xai.fairness import _engine, _intervals
 from xai.fairness._base import FairnessResult, GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness.metrics import (
     DEFAULT_METRICS,
     MIN_GROUP_SIZE,
+    Calibration,
+    GroupFrame,
     bootstrap_intervals,
     calibration_error,
     four_fifths,
     group_frame,
 )
+
+if TYPE_CHECKING:  # the count engine's callers (prediction files, merged counts) import neither torch nor pandas
+    import pandas as pd
+
+    from xai.datasets import Dataset
 
 #: The probe's metrics (the names are fairlearn's).
 BINARY_METRICS = DEFAULT_METRICS["binary"]
@@ -44,7 +48,8 @@ _CALIBRATION_BINS = 10
 def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: str | None = None, *,
                 binary: bool, n_boot: int = 0, confidence: float = 0.95, seed: int = 0,
                 min_group_size: int = MIN_GROUP_SIZE, scores: np.ndarray | None = None,
-                task: str | None = None) -> GroupTable:
+                task: str | None = None, frame: GroupFrame | None = None,
+                calibration: Calibration | None = None) -> GroupTable:
     """Per-group metrics, disparities and (with ``n_boot``) bootstrap intervals.
 
     Binary tasks get accuracy, selection rate, TPR and FPR with the demographic parity
@@ -66,11 +71,20 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     task
         ``regression`` for numeric targets (MAE and MSE per group, no intervals);
         otherwise ``binary`` or ``multiclass`` as ``binary`` says.
+    frame, calibration
+        The group metrics (and score histogram) already counted, e.g. from streamed or
+        merged count tables; then ``y_true``, ``y_pred``, ``groups`` and ``scores`` are not read.
     """
     frame_task: _engine.Task = "regression" if task == "regression" else ("binary" if binary else "multiclass")
-    sensitive = groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
-    frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=sensitive, task=frame_task,
-                        min_group_size=min_group_size)
+
+    def rows() -> Any:
+        import pandas as pd
+
+        return groups if isinstance(groups, pd.DataFrame) else {feature or "group": np.asarray(groups)}
+
+    if frame is None:
+        frame = group_frame(y_true=y_true, y_pred=y_pred, sensitive_features=rows(), task=frame_task,
+                            min_group_size=min_group_size)
     differences, ratios = {"binary": (BINARY_DIFFERENCES, BINARY_RATIOS),
                            "multiclass": (MULTICLASS_DIFFERENCES, MULTICLASS_RATIOS),
                            "regression": (REGRESSION_DIFFERENCES, ())}[frame_task]
@@ -109,8 +123,9 @@ def group_table(y_true: np.ndarray, y_pred: np.ndarray, groups: Any, feature: st
     group_iv = dict(intervals.by_group) if intervals else {}
     overall_iv = dict(intervals.overall) if intervals else {}
     disparity_iv = {k: v for k, v in intervals.derived.items() if all(map(math.isfinite, v))} if intervals else {}
-    if frame_task == "binary" and scores is not None:
-        calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=sensitive)
+    if frame_task == "binary" and (scores is not None or calibration is not None):
+        if calibration is None:
+            calibration = calibration_error(y_true=y_true, y_score=scores, sensitive_features=rows())
         assert calibration.groups == frame.groups  # the same coding of the same columns
         by_group["calibration_error"] = calibration.by_group
         overall["calibration_error"] = calibration.overall
@@ -198,6 +213,8 @@ class GroupMetrics(Probe):
         for column in sensitive:
             if column not in data.groups.columns:
                 raise UnknownNameError("sensitive column", column, data.groups.columns)
+        import torch
+
         start = time.perf_counter()
         outputs = self.handle.predict(data.x)
         y_pred = outputs.argmax(1).numpy()
@@ -248,7 +265,13 @@ def check_options(*, n_boot: Any = 1000, confidence: Any = 0.95, min_group_size:
 def check_group_counts(groups: pd.DataFrame, *, max_groups: int, n_boot: int, task: str,
                        calibration: bool = False) -> None:
     """Refuse too many groups per column (or intersection) and a bootstrap too big for memory, before the work."""
-    counts = {str(c): int(groups[c].nunique(dropna=False)) for c in groups.columns}
+    check_feature_sizes({str(c): int(groups[c].nunique(dropna=False)) for c in groups.columns},
+                        max_groups=max_groups, n_boot=n_boot, task=task, calibration=calibration)
+
+
+def check_feature_sizes(counts: dict[str, int], *, max_groups: int, n_boot: int, task: str,
+                        calibration: bool = False) -> None:
+    """:func:`check_group_counts` from the number of groups of each column (e.g. of a count table)."""
     for column, count in counts.items():
         if count > max_groups:
             raise DataError(f"sensitive column {column!r} has {count:,} groups (limit {max_groups:,}): "

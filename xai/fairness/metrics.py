@@ -164,11 +164,23 @@ def group_frame(*, y_true: Any, y_pred: Any, sensitive_features: Any, metrics: S
     if len(groups.codes) == 0:
         raise DataError("no rows to measure")
     cells = _engine.count_cells(groups, y_true, y_pred, task=task, pos_label=pos_label)
+    return frame_from_cells(cells, feature=groups.feature, groups=groups.labels, metrics=names, task=task,
+                            min_group_size=min_group_size)
+
+
+def frame_from_cells(cells: np.ndarray, *, feature: str, groups: Sequence[str], metrics: Sequence[str] | None = None,
+                     task: Task = "binary", min_group_size: int = MIN_GROUP_SIZE) -> GroupFrame:
+    """A :class:`GroupFrame` from a ``(G, C)`` count table alone (streamed, merged or loaded counts)."""
+    names = tuple(metrics) if metrics is not None else DEFAULT_METRICS[task]
+    _engine.check_metrics(names, task)
+    labels = tuple(groups)
+    if cells.shape != (len(labels), len(_engine.CELLS[task])):
+        raise DataError(f"a {task} count table of {len(labels)} groups has shape "
+                        f"({len(labels)}, {len(_engine.CELLS[task])}), got {cells.shape}")
     by_group = _engine.compute(cells, names, task)
     overall = _engine.compute(cells.sum(axis=0), names, task)
-    labels = groups.labels
     return GroupFrame(
-        feature=groups.feature,
+        feature=feature,
         groups=labels,
         task=task,
         metrics=names,
@@ -258,11 +270,18 @@ def calibration_error(*, y_true: Any, y_score: Any, sensitive_features: Any, n_b
     if len(labels) != len(groups.codes):
         raise DataError(f"labels and sensitive features differ in length: {len(labels)} vs {len(groups.codes)}")
     cells = _engine.calibration_cells(groups.codes, len(groups), labels, np.asarray(y_score), n_bins)
+    return calibration_from_cells(cells, feature=groups.feature, groups=groups.labels)
+
+
+def calibration_from_cells(cells: np.ndarray, *, feature: str, groups: Sequence[str]) -> Calibration:
+    """A :class:`Calibration` from a ``(G, bins, 3)`` score histogram alone (streamed or loaded counts)."""
+    labels = tuple(groups)
+    n_bins = cells.shape[1]
     per_group = _engine.expected_calibration_error(cells)
     return Calibration(
-        feature=groups.feature,
-        groups=groups.labels,
-        by_group=dict(zip(groups.labels, map(float, per_group), strict=True)),
+        feature=feature,
+        groups=labels,
+        by_group=dict(zip(labels, map(float, per_group), strict=True)),
         overall=float(_engine.expected_calibration_error(cells.sum(axis=0))),
         difference=float(_nan_spread(per_group)),
         cells=cells,

@@ -7,16 +7,19 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from xai._provenance import Provenance, sha256_file
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult
 from xai.fairness.group import MAX_GROUPS, check_options, tabulate
 from xai.fairness.metrics import DEFAULT_METRICS, MIN_GROUP_SIZE
+from xai.fairness.stream import CountTable, audit_counts
+
+if TYPE_CHECKING:  # pandas is imported where a file is read whole: a streamed audit never needs it
+    import pandas as pd
 
 __all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
 
@@ -42,9 +45,32 @@ class Predictions:
     #: Warnings about the input itself (a threshold with every row on one side), shown with every table.
     notes: tuple[str, ...] = ()
 
+    # the facts an audit page shows, shared with a streamed :class:`~xai.fairness.stream.CountTable`
+    @property
+    def name(self) -> str:
+        """The file's name."""
+        return self.path.name
+
+    @property
+    def rows(self) -> int:
+        """Rows read."""
+        return len(self.y_true)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of rows whose prediction equals the label."""
+        return float((self.y_true == self.y_pred).mean())
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The sensitive column names."""
+        return tuple(map(str, self.groups.columns))
+
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """A ``.csv`` (optionally gzipped) or ``.parquet`` file as a DataFrame; clear errors otherwise."""
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
@@ -85,6 +111,8 @@ def _column(frame: pd.DataFrame, name: str, path: Path) -> pd.Series:
 
 def _finite(column: pd.Series) -> pd.Series:
     """A label, prediction or score column without +-inf (NaN was refused as missing already)."""
+    import pandas as pd
+
     if pd.api.types.is_float_dtype(column):
         infinite = np.isinf(column.to_numpy(np.float64))
         if infinite.any():
@@ -95,6 +123,8 @@ def _finite(column: pd.Series) -> pd.Series:
 
 def _other_task(truth: pd.Series, pred: pd.Series, task: PredictionTask) -> tuple[np.ndarray, np.ndarray]:
     """Multiclass labels as shared integer codes, or regression targets as floats."""
+    import pandas as pd
+
     if task == "regression":
         for column in (truth, pred):
             if not pd.api.types.is_numeric_dtype(column) or column.dtype == bool:
@@ -106,6 +136,8 @@ def _other_task(truth: pd.Series, pred: pd.Series, task: PredictionTask) -> tupl
 
 
 def _binary(column: pd.Series, pos_label: str | None) -> tuple[np.ndarray, str]:
+    import pandas as pd
+
     values = pd.unique(column)
     shown = ", ".join(map(str, values[:6])) + (" ..." if len(values) > 6 else "")
     if pos_label is not None:
@@ -134,6 +166,8 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
     (the message lists the file's columns), missing values in a used column, labels that
     do not fit the task, and for ``y_pred`` and ``score`` given together or neither.
     """
+    import pandas as pd
+
     if task not in PREDICTION_TASKS:
         raise UnknownNameError("task", task, PREDICTION_TASKS)
     if (y_pred is None) == (score is None):
@@ -182,12 +216,18 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
                        scores=probabilities, notes=notes)
 
 
-def audit_predictions(data: Predictions, *, seed: int = 0, n_boot: int = 1000, confidence: float = 0.95,
-                      min_group_size: int = MIN_GROUP_SIZE, max_groups: int = MAX_GROUPS) -> FairnessResult:
+def audit_predictions(data: Predictions | CountTable, *, seed: int = 0, n_boot: int = 1000,
+                      confidence: float = 0.95, min_group_size: int = MIN_GROUP_SIZE,
+                      max_groups: int = MAX_GROUPS) -> FairnessResult:
     """The ``group-metrics`` probe's result for predictions read by :func:`load_predictions`.
 
-    The input's own warnings (``data.notes``) lead every table's warnings.
+    Also takes a :class:`~xai.fairness.stream.CountTable` (streamed by
+    :func:`~xai.fairness.stream.scan_predictions`, merged or loaded): the same numbers,
+    without the rows. The input's own warnings (``data.notes``) lead every table's warnings.
     """
+    if isinstance(data, CountTable):
+        return audit_counts(data, seed=seed, n_boot=n_boot, confidence=confidence, min_group_size=min_group_size,
+                            max_groups=max_groups)
     start = time.perf_counter()
     check_options(n_boot=n_boot, confidence=confidence, min_group_size=min_group_size, max_groups=max_groups)
     if data.task == "regression":
