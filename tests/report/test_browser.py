@@ -1,19 +1,26 @@
 """The HTML report in a real browser: Debian's headless Chromium driven over the DevTools protocol.
 
 Each page must load with no console error and no network request other than the file
-itself, show its gate table, and render hostile strings as text. Screenshots land in
+itself, show its gate table, and render hostile strings as text. No page (audit or
+index) scrolls sideways in a 390 px phone or a 1400 px desktop window; printed (A4 PDF),
+the adult-mlp and compas-mlp pages clip no table and keep their heat-map colours. The
+Markdown summary, rendered as GitHub does, fits a 1000 px job page. Screenshots land in
 reports/screenshots/ (git-ignored) for a reviewer.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
+import re
+import zlib
 
 import pytest
 
 from xai.audit import check_spec, parse_spec
 from xai.report.html import write_report
+from xai.report.markdown import markdown_summary
 
 from ..conftest import REPO
 from ._cdp import Browser, chromium_path
@@ -37,6 +44,7 @@ samples = 4
 options = { steps = 8 }
 [[probe]]
 name = "group-metrics"
+options = { min_group_size = 1 }  # 60 rows: the ink groups are small, and this test wants their gap
 [[gate]]
 metric = "accuracy"
 op = ">="
@@ -111,6 +119,58 @@ samples = 3
 options = { steps = 8 }
 ''',
 }
+# The two tabular audits whose printed pages the issue found clipped and colourless: two
+# sensitive features each (an intersection heat map) and gates with long metric keys.
+PRINTED = {
+    "adult-mlp": '''title = "Adult MLP (print test)"
+[model]
+name = "adult-mlp"
+[data]
+samples = 600
+sensitive = ["sex", "race"]
+[[explain]]
+method = "integrated-gradients"
+samples = 4
+options = { steps = 8 }
+[[probe]]
+name = "group-metrics"
+[[gate]]
+metric = "calibration_error_difference"
+op = "<="
+value = 0.9
+[[gate]]
+metric = "fairness.group-metrics.sex.equalized_odds_difference"
+op = "<="
+value = 0.0
+''',
+    "compas-mlp": '''title = "COMPAS MLP (print test)"
+[model]
+name = "compas-mlp"
+[data]
+name = "compas"
+samples = 600
+sensitive = ["race", "sex"]
+[[explain]]
+method = "integrated-gradients"
+samples = 4
+options = { steps = 8, baseline = "mean" }
+[[probe]]
+name = "group-metrics"
+[[probe]]
+name = "proxy"
+[[gate]]
+metric = "accuracy"
+op = ">="
+value = 0.5
+[[gate]]
+metric = "demographic_parity_difference"
+op = "<="
+value = 0.05
+''',
+}
+#: A4 at 96 px per inch less Chromium's default 0.4 in margins: the width a printed page lays out in.
+A4_CSS_WIDTH = round((8.27 - 0.8) * 96)
+
 #: What each page of SECTIONS must show, as CSS selectors of visible elements.
 SHOWN = {
     "sections": ["#dreams", "#inversions", "#sanity", ".tiles img", "nav.toc a[href='#dreams']"],
@@ -156,6 +216,15 @@ def sections(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def printed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("printed")
+    checked = [check_spec(parse_spec(text, f"{slug}.toml"), slug=slug, baselines_dir=out / "none")
+               for slug, text in PRINTED.items()]
+    write_report([c.result for c in checked], out, gates={c.result.slug: c.gates for c in checked})
+    return out, checked
+
+
+@pytest.fixture(scope="module")
 def browser():
     with Browser(chromium_path()) as b:
         yield b
@@ -173,10 +242,17 @@ def test_index_loads_clean_with_a_gate_column(report, browser):
     _assert_clean(browser, index)
     headers = browser.evaluate("[...document.querySelectorAll('th')].map(t => t.textContent)")
     assert "Gates" in headers
-    verdicts = browser.evaluate("[...document.querySelectorAll('td .verdict')].map(v => v.textContent.trim())")
-    # audits with a failed gate first, then the others, each in slug order
-    leading = sorted(checked, key=lambda c: (c.passed, c.result.slug))
-    assert verdicts == [("✓ pass" if c.passed else "✗ FAIL") for c in leading]
+    from xai.audit.verdict import audit_verdict
+
+    verdicts = browser.evaluate(
+        "[...document.querySelectorAll('tbody tr td:first-child .verdict')].map(v => v.textContent.trim())")
+    # failed audits first, then those to review, then the rest, each in slug order
+    status = {c.result.slug: audit_verdict(c.result, c.gates).status for c in checked}
+    order = {"fail": 0, "warn": 1, "pass": 2}
+    leading = sorted(status, key=lambda slug: (order[status[slug]], slug))
+    label = {"pass": "✓ pass", "fail": "✗ FAIL", "warn": "⚠ review"}
+    assert verdicts == [label[status[slug]] for slug in leading]
+    assert any(c.passed for c in checked) and any(not c.passed for c in checked)  # both kinds are on the page
     assert browser.screenshot(SHOTS / "index.png").stat().st_size > 1000
 
 
@@ -245,3 +321,126 @@ def test_every_section_renders_with_decoded_images_alt_text_and_a_keyboard_path(
         a.focus(); return document.activeElement === a; })""")
     assert focusable and all(focusable)
     assert browser.screenshot(SHOTS / f"section-{slug}.png").stat().st_size > 1000
+
+
+def _window(browser, width, media=""):
+    browser.send("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1,
+                 mobile=width < 600)
+    browser.send("Emulation.setEmulatedMedia", media=media)
+    browser.send("Emulation.setScrollbarsHidden", hidden=media == "print")  # paper has no scroll bar
+
+
+@pytest.fixture()
+def window(browser):
+    yield lambda width, media="": _window(browser, width, media)
+    browser.send("Emulation.clearDeviceMetricsOverride")
+    browser.send("Emulation.setEmulatedMedia", media="")
+    browser.send("Emulation.setScrollbarsHidden", hidden=False)
+
+
+#: Elements that stick out past the window's right edge (what a reader would scroll sideways to see).
+_STICKING_OUT = """[...document.querySelectorAll('body *')].filter(e => {
+    const r = e.getBoundingClientRect();
+    return r.width > 0 && r.right > document.documentElement.clientWidth + 1
+}).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
+@pytest.mark.parametrize("width", [390, 1400])
+def test_no_page_scrolls_sideways(report, sections, printed, browser, window, width):
+    index, _ = report
+    pages = [index, *sorted(index.parent.glob("*.html")), *sorted(sections.parent.glob("*.html")),
+             *sorted(printed[0].glob("*.html"))]
+    window(width)
+    for page in dict.fromkeys(pages):
+        browser.load(page)
+        _assert_clean(browser, page)
+        inner = browser.evaluate("window.innerWidth")
+        scroll = browser.evaluate("document.scrollingElement.scrollWidth")
+        assert inner == width
+        assert scroll <= inner, f"{page.name} is {scroll} px wide in a {width} px window: " \
+                                f"{browser.evaluate(_STICKING_OUT)}"
+        if page.name in ("index.html", "adult-mlp.html", "vqa.html"):
+            browser.screenshot(SHOTS / f"{page.stem}-{width}px.png")
+
+
+def _pdf_fill_colours(pdf: bytes) -> set[tuple[int, int, int]]:
+    """Every ``r g b rg`` fill colour drawn in the PDF's content streams, as 0-255 integers."""
+    found = set()
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            text = zlib.decompress(stream)
+        except zlib.error:
+            continue
+        for rgb in re.findall(rb"(?<![\d.])([\d.]+) ([\d.]+) ([\d.]+) rg\b", text):
+            found.add(tuple(round(float(v) * 255) for v in rgb))
+    return found
+
+
+@pytest.mark.parametrize("slug", list(PRINTED))
+def test_printed_page_clips_no_table_and_keeps_its_colours(printed, browser, window, slug):
+    out, checked = printed
+    page = out / f"{slug}.html"
+    window(A4_CSS_WIDTH, "print")
+    browser.load(page)
+    _assert_clean(browser, page)
+    assert browser.evaluate("matchMedia('print').matches")
+    clipped = browser.evaluate("""[...document.querySelectorAll('table')].filter(t => t.offsetParent !== null
+        && (t.scrollWidth > t.clientWidth + 1
+            || t.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        ).map(t => (t.caption ? t.caption.textContent.slice(0, 50) : t.className) + ': ' + t.scrollWidth + ' > '
+        + t.clientWidth)""")
+    assert clipped == [], f"{slug}: tables wider than the printed page: {clipped}"
+    assert browser.evaluate("document.documentElement.clientWidth") == A4_CSS_WIDTH
+    assert browser.evaluate("document.scrollingElement.scrollWidth") <= A4_CSS_WIDTH
+    # the gate table (long metric keys) prints whole
+    gates = next(c.gates for c in checked if c.result.slug == slug)
+    assert browser.evaluate("document.querySelector('table.gates').tBodies[0].rows.length") == len(gates)
+    # heat-map cells keep their colour in print media: computed, and forced into the print
+    cells = browser.evaluate("""[...document.querySelectorAll('table.heatmap td')].filter(td => td.style.background)
+        .map(td => [getComputedStyle(td).backgroundColor, getComputedStyle(td).printColorAdjust])""")
+    assert cells, f"{slug} has no coloured heat-map cell"
+    colours = set()
+    for background, adjust in cells:
+        rgb = tuple(int(v) for v in re.findall(r"\d+", background)[:3])
+        assert len(set(rgb)) > 1, f"a heat-map cell prints grey or white: {background}"
+        assert adjust == "exact"
+        colours.add(rgb)
+    # the printed PDF itself (backgrounds off, as a browser prints by default) still fills each cell's colour
+    pdf = base64.b64decode(browser.send("Page.printToPDF", printBackground=False, paperWidth=8.27,
+                                        paperHeight=11.69)["data"])
+    assert pdf.startswith(b"%PDF")
+    drawn = _pdf_fill_colours(pdf)
+    missing = {c for c in colours
+               if not any(all(abs(a - b) <= 1 for a, b in zip(c, d, strict=True)) for d in drawn)}
+    assert not missing, f"{slug}: heat-map colours missing from the PDF: {sorted(missing)}"
+    browser.screenshot(SHOTS / f"{slug}-print.png")  # the print layout, as a reviewer can open it
+    (SHOTS / f"{slug}-print.pdf").write_bytes(pdf)
+    # no heading ends a printed page: every h2/h3 keeps the next block with it
+    stranded = browser.evaluate("[...document.querySelectorAll('main h2, main h3')].filter(h => "
+                                "getComputedStyle(h).breakAfter !== 'avoid').map(h => h.textContent)")
+    assert stranded == []
+
+
+def test_markdown_summary_fits_a_github_job_page(printed, browser, window):
+    """The summary rendered as GitHub renders it: a table scrolls inside the 1000 px column when too wide."""
+    from markdown_it import MarkdownIt
+
+    out, checked = printed
+    body = MarkdownIt("commonmark").enable("table").render(markdown_summary(checked, "reports/index.html"))
+    page = out / "summary.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><style>"
+        "body { margin: 0; } .markdown-body { width: 1000px; padding: 16px; box-sizing: border-box; "
+        "font: 14px/1.5 -apple-system, 'Segoe UI', sans-serif; word-wrap: break-word; } "
+        ".markdown-body table { display: block; width: max-content; max-width: 100%; overflow: auto; "
+        "border-collapse: collapse; } .markdown-body td, .markdown-body th { padding: 6px 13px; "
+        "border: 1px solid #d0d7de; } code { font: 12px ui-monospace, monospace; }"
+        f"</style></head><body><article class='markdown-body'>{body}</article></body></html>", encoding="utf-8")
+    window(1000)
+    browser.load(page)
+    widths = browser.evaluate("[...document.querySelectorAll('table')].map(t => [t.scrollWidth, t.clientWidth])")
+    assert len(widths) == len(checked)
+    assert all(scroll <= client for scroll, client in widths), widths
+    first = browser.evaluate("[...document.querySelectorAll('tbody tr')].map(r => r.cells[0].textContent)")
+    assert first[0] == "❌ FAIL"  # the failing gate of the failing audit leads
+    assert browser.evaluate("document.querySelector('.markdown-body').scrollWidth") <= 1000

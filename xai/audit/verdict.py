@@ -168,6 +168,7 @@ def audit_verdict(audit: AuditResult, gates: Sequence[GateResult] | None = None)
     """
     findings = _gate_findings(gates or ())
     for method, reason in audit.untrusted().items():
+        reason = reason.removeprefix("not trustworthy: ")  # str(verdict) starts with it; say it once
         findings.append(Finding("warn", f"{method} is not trustworthy on this model: {reason}", "sanity", 1.0))
     for probe in audit.fairness:
         for table in (*probe.tables, *((probe.intersection,) if probe.intersection else ())):

@@ -59,6 +59,10 @@ class AttributionResult:
         question alone (a language prior).
     image_channels
         Multimodal only: the first ``image_channels`` input channels are the image (for maps).
+    probabilities
+        Classifiers: the model's probability of each sample's predicted class ``(N,)``
+        (softmax over the class scores, sigmoid of a single logit), for the report's
+        captions; ``None`` where the output is not a class score vector. No gate reads it.
     """
 
     method: str
@@ -83,6 +87,7 @@ class AttributionResult:
     token_attributions: np.ndarray | None = None
     question_share: np.ndarray | None = None
     image_channels: int = 0
+    probabilities: np.ndarray | None = None
 
     def name_of(self, kind: Literal["label", "prediction", "target"], i: int) -> str:
         """Display name of sample ``i``'s label, predicted target or explained target."""
@@ -215,7 +220,7 @@ class Explainer(Method):
         start = time.perf_counter()
         handle = self.handle
         device = handle.device
-        predictions = handle.predict_targets(data.x)
+        predictions, probabilities = _predict(handle, data.x)
         targets = _choose_targets(target, predictions, data.y, len(handle.target_names))
         with seeded(seed, device):
             self.prepare(data)
@@ -251,7 +256,36 @@ class Explainer(Method):
             token_attributions=split.token_attributions if split is not None else None,
             question_share=_question_share(split) if split is not None else None,
             image_channels=split.image_inputs.shape[1] if split is not None else 0,
+            probabilities=probabilities,
         )
+
+
+_CLASS_TASKS = frozenset({"classification", "binary-classification"})
+
+
+def _predict(handle: ModelHandle, x: torch.Tensor) -> tuple[torch.Tensor, np.ndarray | None]:
+    """Predicted targets ``(N,)`` and, for a classifier scoring every class, each one's probability ``(N,)``.
+
+    One forward pass: the targets come from the same outputs the probabilities do, through
+    the handle's own ``predicted_target`` (so they equal :meth:`ModelHandle.predict_targets`).
+    """
+    if handle.task not in _CLASS_TASKS:
+        return handle.predict_targets(x), None
+    try:
+        outputs = handle.predict(x)  # (N, C) class scores
+    except (AttributeError, TypeError, RuntimeError, ValueError):  # a structured output (tuple, dict): no scores
+        return handle.predict_targets(x), None
+    predictions = handle.predicted_target(outputs).cpu()
+    if outputs.ndim != 2 or len(outputs) != len(predictions):
+        return predictions, None
+    if outputs.shape[1] == 1:  # one logit: the positive class's probability is its sigmoid
+        positive = torch.sigmoid(outputs[:, 0])
+        chosen = torch.where(predictions.reshape(-1) > 0, positive, 1 - positive)
+    else:
+        probs = torch.softmax(outputs.double(), dim=1)  # (N, C)
+        index = predictions.reshape(-1).long().clamp(0, outputs.shape[1] - 1)
+        chosen = probs.gather(1, index[:, None])[:, 0]
+    return predictions, chosen.double().numpy()
 
 
 def _question_share(split: ModalitySplit) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any
 
 from xai._io import atomic_write_text
 from xai.explain.dream import DreamResult
+from xai.report.charts import line_chart
 from xai.report.html import _ENV, _stamp
 from xai.report.images import image_uri as _png
 from xai.report.images import svg_curve as _curve
@@ -32,6 +33,15 @@ def dream_slug(result: DreamResult) -> str:
     """File stem of the page and JSON: ``dream-<model>-<unit>``."""
     unit = result.unit.replace("@", "-at-").replace(",", "-")
     return f"dream-{result.model}-{unit}"
+
+
+#: The y axis of the objective curve: what is maximised, in the layer's own (unitless) activation scale.
+_OBJECTIVE_AXIS = {
+    "channel": "mean activation of the channel",
+    "neuron": "activation of the neuron",
+    "layer": "L2 norm of the layer's activation",
+    "class": "class logit",
+}
 
 
 def render_dream_page(result: DreamResult) -> str:
@@ -57,6 +67,9 @@ def render_dream_page(result: DreamResult) -> str:
         what=what,
         dreamed=dreamed,
         curve=_curve(result.trace),
+        chart=line_chart(result.trace, x_label="optimisation step",
+                         y_label=_OBJECTIVE_AXIS.get(result.objective, "objective"),
+                         label=f"objective of {what} per optimisation step"),
         bars=bars,
         metrics=result.metrics(),
         json_name=f"{dream_slug(result)}.json",

@@ -21,9 +21,10 @@ from xai.audit.gates import GateResult
 from xai.audit.result import AuditResult
 from xai.audit.spec import safe_slug
 from xai.audit.verdict import audit_verdict
-from xai.report import images
+from xai.report import charts, images
 from xai.report._publish import StagedAudit, publish
 from xai.report._renderers import PageContext, render_sections
+from xai.report.glossary import glossary_html, link_terms
 from xai.report.images import data_uri  # noqa: F401  (re-exported: the pages import it from here)
 from xai.report.json import audit_json
 
@@ -57,6 +58,9 @@ class _Tile:
     alt: str
     caption: str
     wrong: bool
+    #: The plain input (in colour where it has three channels), drawn beside the overlay.
+    input_uri: str = ""
+    input_alt: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,21 +107,38 @@ class _TableView:
         return f"left: {100 * low:.1f}%; width: {100 * (high - low):.1f}%"
 
 
-def _image_view(result: AttributionResult) -> dict[str, Any]:
+def _probability(result: AttributionResult, i: int) -> str:
+    """`` (p = 0.93)`` for sample ``i``'s predicted class when the result carries probabilities."""
+    probabilities = result.probabilities
+    if probabilities is None or i >= len(probabilities) or not np.isfinite(probabilities[i]):
+        return ""
+    return f" (p = {float(probabilities[i]):.2f})"
+
+
+def _image_view(result: AttributionResult, embedding: bool = False) -> dict[str, Any]:
     # Tiles show at 128 px; small inputs (8x8 sequences) are upscaled more.
     drawn = images.attribution_tiles(result, scale=max(4, 128 // result.inputs.shape[-1]))
     tiles = []
     for i, png in enumerate(drawn.tiles):
         pred, label, target = (result.name_of(kind, i) for kind in ("prediction", "label", "target"))
+        if embedding:  # an encoder has no prediction or label to show, only the explained output
+            alt = f"{result.method} map for sample {i} over the input"
+            caption = f"sample {i}"
+        else:
+            alt = (f"{result.method} map for sample {i} (target {target}) over the input, "
+                   f"predicted {pred}, label {label}")
+            caption = f"pred {pred}{_probability(result, i)} · label {label}"
         tiles.append(_Tile(
             uri=data_uri(png),
-            alt=f"{result.method} map for sample {i} (target {target}) over the input, "
-                f"predicted {pred}, label {label}",
-            caption=f"pred {pred} · label {label}",
-            wrong=not result.label_names and pred != label,  # labels and targets name the same classes
+            alt=alt,
+            caption=caption,
+            # labels and targets name the same classes
+            wrong=not embedding and not result.label_names and pred != label,
+            input_uri=data_uri(drawn.inputs[i]) if i < len(drawn.inputs) else "",
+            input_alt=f"sample {i} as given{' (colour)' if drawn.colour else ''}",
         ))
     return {"tiles": tiles, "colorbar": data_uri(drawn.colorbar), "cmap": drawn.cmap,
-            "vmin": drawn.vmin, "vmax": drawn.vmax}
+            "vmin": drawn.vmin, "vmax": drawn.vmax, "colour": drawn.colour}
 
 
 def _tabular_view(result: AttributionResult, sensitive: tuple[str, ...],
@@ -135,7 +156,7 @@ def _tabular_view(result: AttributionResult, sensitive: tuple[str, ...],
         limit = float(np.abs(values[order]).max()) or 1.0
         row_views.append({
             "index": r,
-            "pred": result.class_names[result.predictions[r]],
+            "pred": result.class_names[result.predictions[r]] + _probability(result, r),
             "label": result.class_names[result.labels[r]],
             "target": result.class_names[result.targets[r]],
             "bars": [{"name": result.column_names[i], "value": float(values[i]),
@@ -145,32 +166,78 @@ def _tabular_view(result: AttributionResult, sensitive: tuple[str, ...],
     return {"importance": importance, "rows": row_views}
 
 
-def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...]) -> dict[str, Any]:
+#: What an explainer's map shows when it is not signed (captum's Saliency and NoiseTunnel take |gradient| by
+#: default; Grad-CAM applies a ReLU; rollout's shares of attention flow are non-negative).
+_UNSIGNED_WHY = {
+    "grad-cam": "positive evidence only (Grad-CAM keeps the ReLU of the weighted activations)",
+    "attention-rollout": "share of attention flowing to each input (non-negative; no direction)",
+}
+
+
+def sign_convention(result: AttributionResult) -> dict[str, Any]:
+    """Whether ``result``'s map carries a sign, and a caption phrase that says what it shows.
+
+    A map is signed when any attribution is negative; an explainer run with ``abs=True``
+    (saliency and smoothgrad by default) shows magnitudes only, whatever the caption of a
+    signed method would say.
+    """
+    signed = bool((np.asarray(result.attributions) < 0).any())
+    if signed:
+        what = "signed attributions: positive values push towards the explained output, negative ones away"
+    elif result.options.get("abs"):
+        what = (f"absolute values |attribution| ({result.method} with abs=True): magnitude only, "
+                "the direction is not shown")
+    else:
+        what = _UNSIGNED_WHY.get(result.method, "non-negative attributions: magnitude only")
+    return {"signed": signed, "what": what}
+
+
+def options_items(options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An options dict as (key, value) pairs a reader can scan: ``None`` is "default", bools are yes/no."""
+    def show(value: Any) -> str:
+        if value is None:
+            return "default"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list | tuple):
+            return ", ".join(show(v) for v in value) or "none"
+        return str(value)
+
+    return [(str(k).replace("_", " "), show(v)) for k, v in options.items()]
+
+
+_ENV.filters["kv"] = options_items
+
+
+def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...], task: str = "") -> dict[str, Any]:
     delta = (float(np.abs(result.convergence_delta).mean())
              if result.convergence_delta is not None else None)
+    embedding = task == "embedding"
     view: dict[str, Any] = {
         "method": result.method,
-        "target": result.options.get("target"),
-        "options": {k: v for k, v in result.options.items() if k != "target"},
+        "target": "the pooled embedding" if embedding else result.options.get("target"),
+        "options": options_items({k: v for k, v in result.options.items() if k != "target"}),
         "samples": len(result.attributions),
         "seconds": result.provenance.wall_seconds,
         "delta": delta,
+        "embedding": embedding,
+        "sign": sign_convention(result),
         "image": None,
         "tabular": None,
         "text": None,
     }
     # A (T, F) sequence of pixel rows is drawn as a one-channel T x F image.
     if result.modality == "image" or (result.modality == "sequence" and result.inputs.ndim == 3):
-        view["image"] = _image_view(result)
+        view["image"] = _image_view(result, embedding)
     elif result.column_attributions is not None:
         view["tabular"] = _tabular_view(result, sensitive)
     elif result.modality == "text" and result.tokens:
-        view["text"] = _text_view(result)
+        view["text"] = _text_view(result, embedding=embedding)
     elif result.image_channels and result.token_attributions is not None:  # packed image + question
         c = result.image_channels
         view["image"] = _image_view(dataclasses.replace(result, inputs=result.inputs[:, :c],
-                                                        attributions=result.attributions[:, :c]))
-        view["text"] = _text_view(result)
+                                                        attributions=result.attributions[:, :c]), embedding)
+        view["text"] = _text_view(result, embedding=embedding)
     return view
 
 
@@ -178,29 +245,49 @@ def _explanation_view(result: AttributionResult, sensitive: tuple[str, ...]) -> 
 _TOWARDS, _AWAY = (0, 114, 178), (213, 94, 0)
 
 
-def _text_view(result: AttributionResult, rows: int = 8) -> list[dict[str, Any]]:
-    """Token heat maps: each token shaded by its signed score, scaled to the row's largest |score|."""
+#: Tokenizer markers: drawn in grey outside the shading scale ([CLS] often holds most of the mass and
+#: would whiten every word); padding is not drawn at all.
+SPECIAL_TOKENS = frozenset({"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>",
+                            "<mask>", "<cls>", "<sep>", "<bos>", "<eos>"})
+PADDING_TOKENS = frozenset({"[PAD]", "<pad>"})
+
+
+def _text_view(result: AttributionResult, rows: int = 8, embedding: bool = False) -> list[dict[str, Any]]:
+    """Token heat maps: each word shaded by its score, scaled to the row's largest |word score|.
+
+    Special tokens ([CLS], [SEP], <s> ...) are shown in grey and left out of the scale;
+    padding is dropped. Embedding models have no prediction or label: their rows say so.
+    """
     out = []
     for i in range(min(rows, len(result.tokens))):
         tokens = result.tokens[i]
         per_token = result.attributions if result.token_attributions is None else result.token_attributions
         scores = np.asarray(per_token[i], dtype=np.float64).reshape(-1)[:len(tokens)]
-        limit = float(np.abs(scores).max()) if len(scores) else 0.0
-        limit = limit or 1.0
+        kept = [(t, float(v)) for t, v in zip(tokens, scores, strict=True) if t not in PADDING_TOKENS]
+        words = [abs(v) for t, v in kept if t not in SPECIAL_TOKENS]
+        limit = (max(words) if words else 0.0) or 1.0
         cells = []
-        for token, value in zip(tokens, scores, strict=True):
+        for token, value in kept:
+            if token in SPECIAL_TOKENS:
+                cells.append({"token": token, "value": value, "special": True,
+                              "style": "background: #fff; color: #5c5f66; border: 1px dashed #d9dbe0"})
+                continue
             red, green, blue = _TOWARDS if value >= 0 else _AWAY
-            alpha = min(abs(float(value)) / limit, 1.0)
-            cells.append({"token": token, "value": float(value),
+            alpha = min(abs(value) / limit, 1.0)
+            cells.append({"token": token, "value": value, "special": False,
                           "style": f"background: rgba({red}, {green}, {blue}, {alpha:.2f}); "
                                    f"color: {'#fff' if alpha > 0.6 else '#000'}"})
-        out.append({"index": i, "pred": result.class_names[result.predictions[i]],
-                    "label": result.class_names[result.labels[i]],
-                    "target": result.class_names[result.targets[i]],
-                    "wrong": bool(result.predictions[i] != result.labels[i]),
-                    "sum": float(scores.sum()), "cells": cells,
-                    "question_share": (float(result.question_share[i])
-                                       if result.question_share is not None else None)})
+        row: dict[str, Any] = {
+            "index": i, "embedding": embedding, "sum": float(sum(v for _, v in kept)), "cells": cells,
+            "question_share": (float(result.question_share[i]) if result.question_share is not None else None)}
+        if embedding:
+            row.update(pred="", label="", target="", wrong=False)
+        else:
+            row.update(pred=result.class_names[result.predictions[i]] + _probability(result, i),
+                       label=result.class_names[result.labels[i]],
+                       target=result.class_names[result.targets[i]],
+                       wrong=bool(result.predictions[i] != result.labels[i]))
+        out.append(row)
     return out
 
 
@@ -285,7 +372,8 @@ def _partial(key: str, results: Sequence[Any], page: PageContext) -> Markup:
 
 def render_explanations(results: Sequence[AttributionResult], page: PageContext) -> Markup:
     """Maps, column bars or token heat maps of each attribution result."""
-    return _partial("explanations", [_explanation_view(e, page.audit.data.sensitive) for e in results], page)
+    task = page.audit.model.task
+    return _partial("explanations", [_explanation_view(e, page.audit.data.sensitive, task) for e in results], page)
 
 
 def render_sanity(results: Sequence[SanityResult], page: PageContext) -> Markup:
@@ -303,12 +391,30 @@ def render_inversions(results: Sequence[InversionResult], page: PageContext) -> 
     return _partial("inversions", [_inversion_view(i) for i in results], page)
 
 
+def tradeoff_chart(table: GroupTable) -> dict[str, Any] | None:
+    """Accuracy against disparity for each strategy of a mitigation table (inline SVG, numbered points)."""
+    if table.kind != "strategy" or "accuracy" not in table.by_group:
+        return None
+    metrics = [m for m in ("demographic_parity_difference", "equalized_odds_difference") if m in table.by_group]
+    if not metrics:
+        return None
+    points = [charts.Point(label=f"{strategy}, {metric.replace('_', ' ')}", x=table.by_group[metric][strategy],
+                           y=table.by_group["accuracy"][strategy], series=metric.replace("_", " "), tag=str(i))
+              for metric in metrics for i, strategy in enumerate(table.groups, start=1)]
+    svg = charts.scatter_chart(points, x_label=f"disparity between {table.feature} groups (difference, 0 = none)",
+                               y_label="accuracy (share correct)",
+                               label=f"accuracy against disparity of each mitigation strategy over {table.feature}",
+                               x_min=0.0)
+    return {"svg": svg, "legend": list(enumerate(table.groups, start=1))}
+
+
 def render_fairness(results: Sequence[FairnessResult], page: PageContext) -> Markup:
     """Per-group tables, disparities, rankings and the intersection heat map of each probe."""
     views = [
         {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings, "heatmap": _heatmap_view(f),
          "values": getattr(f, "values", {}),  # probes without group tables (embedding bias)
-         "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))]}
+         "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))],
+         "tradeoffs": {t.feature: chart for t in f.tables if (chart := tradeoff_chart(t)) is not None}}
         for f in results
     ]
     return _partial("fairness", views, page)
@@ -320,7 +426,7 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
     Each non-empty section is drawn by the renderer of its result type (:mod:`xai.report._renderers`).
     """
     page = PageContext(audit=audit, untrusted=audit.untrusted(), palette=OKABE_ITO)
-    return _ENV.get_template("audit.html.j2").render(
+    return link_terms(_ENV.get_template("audit.html.j2").render(
         audit=audit,
         verdict=audit_verdict(audit, gates),
         headline=audit.headline(),
@@ -328,8 +434,9 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
         sections=render_sections(page),
         json_name=f"{audit.slug}.json",
         gates=None if gates is None else list(gates),
+        glossary=glossary_html(),
         **_stamp(),
-    )
+    ))
 
 
 def _gate_status(gates: Sequence[GateResult] | None) -> dict[str, Any] | None:
@@ -365,8 +472,9 @@ def render_index_rows(rows: Sequence[Mapping[str, Any]]) -> str:
     # Verdict first: failed audits lead, then those to review, then the rest, each in slug order.
     listed.sort(key=lambda r: (_STATUS_ORDER[r["verdict"]["status"]], r["slug"]))
     counts = {s: sum(r["verdict"]["status"] == s for r in listed) for s in _STATUS_ORDER}
-    return _ENV.get_template("index.html.j2").render(
-        audits=listed, counts=counts, show_gates=any(r["gates"] is not None for r in listed), **_stamp())
+    return link_terms(_ENV.get_template("index.html.j2").render(
+        audits=listed, counts=counts, show_gates=any(r["gates"] is not None for r in listed),
+        glossary=glossary_html(), **_stamp()))
 
 
 _STATUS_ORDER = {"fail": 0, "warn": 1, "pass": 2}

@@ -17,6 +17,7 @@ import numpy as np
 from xai._io import atomic_write_bytes, atomic_write_text
 from xai.explain.inversion import InversionGallery, InversionResult
 from xai.report import images
+from xai.report.charts import line_chart
 from xai.report.html import _ENV, _stamp, data_uri
 from xai.report.json import dumps
 
@@ -65,8 +66,13 @@ def _pictures(result: InversionResult | InversionGallery) -> list[dict[str, Any]
             png = _png_bytes(array, lo, hi)
             pictures.append({"png": png, "file": f"{stem}-{role}.png", "uri": data_uri(png),
                              "alt": f"{caption} ({r.model}, {r.name})", "caption": caption})
+        log_error = np.log10(np.maximum(r.error_trace, 1e-12))
+        error = "feature" if r.kind == "features" else "Gram"
         out.append({"r": r, "pictures": pictures, "metrics": r.metrics(),
-                    "curve": images.svg_curve(np.log10(np.maximum(r.error_trace, 1e-12)))})
+                    "curve": images.svg_curve(log_error),
+                    "chart": line_chart(log_error, x_label="optimisation step",
+                                        y_label=f"log10 relative {error} error",
+                                        label=f"log10 relative {error} error per step")})
     return out
 
 

@@ -17,11 +17,11 @@ __all__ = ["junit_xml", "write_junit"]
 
 
 def junit_xml(checked: list[CheckedAudit]) -> str:
-    """The JUnit XML document: failures carry the gate's message."""
+    """The JUnit XML document: failures carry the gate's message; failed audits and gates come first."""
     gates = [g for c in checked for g in c.gates]
     root = ET.Element("testsuites", name="xai check", tests=str(len(gates)),
                       failures=str(sum(not g.passed for g in gates)), errors="0")
-    for audit in checked:
+    for audit in sorted(checked, key=lambda c: c.passed):
         result = audit.result
         suite = ET.SubElement(root, "testsuite", name=xml_text(result.slug), tests=str(len(audit.gates)),
                               failures=str(len(audit.failed)), errors="0", skipped="0",
@@ -31,7 +31,7 @@ def junit_xml(checked: list[CheckedAudit]) -> str:
                             ("model_sha256", result.provenance.model_sha256),
                             ("data_sha256", result.provenance.data_sha256)):
             ET.SubElement(props, "property", name=name, value=xml_text(value))
-        for gate in audit.gates:
+        for gate in sorted(audit.gates, key=lambda g: g.passed):  # failed gates first (stable)
             case = ET.SubElement(suite, "testcase", classname=xml_text(f"xai.audit.{result.slug}"),
                                  name=xml_text(gate.name), time="0")
             if gate.passed:
