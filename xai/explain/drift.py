@@ -49,13 +49,13 @@ from pydantic import Field, field_validator, model_validator
 from xai._method import ALL_TASKS, Capabilities, Kind, Method, Options
 from xai._provenance import Provenance
 from xai._results import to_jsonable
+from xai.datasets import Dataset
 from xai.errors import DataError
 from xai.explain._index import DRIFTS, EXPLAINERS
+from xai.zoo.handle import ModelHandle
 
 if TYPE_CHECKING:
-    from xai.datasets import Dataset
     from xai.explain._base import AttributionResult
-    from xai.zoo.handle import ModelHandle
 
 __all__ = [
     "STATISTICS",
