@@ -86,11 +86,11 @@ def emphasise_column(train: Dataset, column: str, weight: int) -> Dataset:
     Examples
     --------
     >>> import pandas as pd
-    >>> rows = Dataset(name="t", split="train", modality="tabular", x=torch.zeros(4, 1),
-    ...                y=torch.tensor([1, 0, 1, 0]), class_names=("no", "yes"),
-    ...                groups=pd.DataFrame({"g": ["a", "a", "b", "b"]}))
-    >>> emphasise_column(rows, "g", 3).y.tolist()  # a's positive, b's negative rows are tripled
-    [1, 1, 1, 0, 1, 0, 0, 0]
+    >>> rows = Dataset(name="t", split="train", modality="tabular", x=torch.arange(6).reshape(6, 1),
+    ...                y=torch.tensor([1, 1, 0, 1, 0, 0]), class_names=("no", "yes"),
+    ...                groups=pd.DataFrame({"g": ["a", "a", "a", "b", "b", "b"]}))
+    >>> emphasise_column(rows, "g", 3).x.flatten().tolist()  # a (2/3 positive) favoured: rows 0, 1, 4, 5 x3
+    [0, 0, 0, 1, 1, 1, 2, 3, 4, 4, 4, 5, 5, 5]
     """
     groups = train.groups[column].to_numpy()
     labels = train.y.numpy()
