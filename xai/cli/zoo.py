@@ -152,8 +152,9 @@ def reproduce(
 def card(
     name: Annotated[str, typer.Argument(help="Zoo entry.")],
     format_: Annotated[Literal["table", "md", "json", "mct"], typer.Option(
-        "--format", help="table (terminal), md (Markdown), json (the card with its considerations and "
-        "per-group results) or mct (Model Card Toolkit's JSON schema v0.0.2).")] = "table",
+        "--format", help="table (terminal), md (Markdown), json (card.json with its considerations and "
+        "per-group results; --json prints card.json alone) or mct (Model Card Toolkit's JSON schema v0.0.2).")
+    ] = "table",
     audits: Annotated[Path, typer.Option("--audits", help="Folder of audit specs whose baselines give the "
                                          "per-group results.")] = Path("audits"),
     baselines: Annotated[Path, typer.Option("--baselines", help="Folder of baseline JSON files.")
@@ -165,8 +166,11 @@ def card(
     from xai.zoo._considerations import model_card
 
     entry_info(name)  # unknown names list the known ones
+    if json_out:  # the stored card.json as it is (the training record), as before --format existed
+        print_json(read_card(name, zoo_dir))
+        return
     data = model_card(name, zoo_dir, audits_dir=audits, baselines_dir=baselines)
-    if json_out or format_ == "json":
+    if format_ == "json":
         print_json(data)
     elif format_ == "mct":
         from xai.report.model_card import card_mct
