@@ -188,6 +188,19 @@ def test_tabular_drift_tracks_named_columns_and_rejects_unknown_ones(adult_mlp, 
         ExplanationDrift.run(adult_mlp, adult_test, {"baseline_model": "adult-mlp", "region": [0, 1, 0, 1]})
 
 
+def test_a_baseline_for_other_inputs_is_a_clear_error(adult_mlp, adult_test, tmp_path):
+    from xai.errors import XaiError
+
+    with pytest.raises(XaiError, match="lenet-marked"):
+        ExplanationDrift.run(adult_mlp, adult_test, {"baseline_model": "lenet-marked", "samples": 4})
+    spec = tmp_path / "x.toml"
+    spec.write_text('title = "t"\nexplain = []\nprobe = []\n[model]\nname = "adult-mlp"\n'
+                    '[drift]\nbaseline_model = "no-such-model"\nsamples = 4\n', encoding="utf-8")
+    done = _check(spec, tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "no-such-model" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 # ---------------------------------------------------------------- the planted scenarios, end to end
 
 

@@ -392,12 +392,22 @@ class ExplanationDrift(Method):
 
 def _baseline_handle(handle: ModelHandle, name: str, data: Dataset) -> ModelHandle:
     """The baseline model, read from the audited model's zoo folder (no pickle: a spec grants no trust)."""
-    from xai.zoo import load_model
+    from xai.zoo import check_model_on_data, load_model
 
     source = str(getattr(handle, "source", ""))
     zoo_dir = Path(source.removeprefix("zoo:")).parent if source.startswith("zoo:") else None
     baseline = load_model(name, data=data.name, zoo_dir=zoo_dir, trust_pickle=False)
     baseline.to(handle.device)
+    check_model_on_data(baseline, data)  # a baseline for other inputs is one line, not a traceback
+    try:  # entries with their own evaluate are not run by that check: one forward on two rows
+        import torch
+
+        with torch.no_grad():
+            baseline.module.eval()(data.x[:2].to(baseline.device))
+    except Exception as exc:  # any failure of the baseline's code on these rows
+        raise DataError(f"drift: baseline {name!r} cannot run on {data.name} inputs of shape "
+                        f"{tuple(data.x.shape[1:])} ({type(exc).__name__}); compare models with the same inputs"
+                        ) from None
     return baseline
 
 
