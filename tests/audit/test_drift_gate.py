@@ -25,18 +25,26 @@ def _drift(method: str, mass_moved: float) -> DriftResult:
 
 
 def test_drift_statistics_are_named_drift_method_statistic_with_their_intervals():
-    result = dataclasses.replace(audit(), drift=(_drift("saliency", 0.2), _drift("saliency", 0.0)))
+    result = dataclasses.replace(audit(), results=(_drift("saliency", 0.2), _drift("saliency", 0.0)))
     metrics = result.metrics()
     assert metrics["drift.saliency.mass_moved"] == 0.2
     assert metrics["drift.saliency-2.mass_moved"] == 0.0  # the same explainer twice: numbered as elsewhere
     assert "drift.saliency.mass_share" not in metrics  # undefined statistics are left out
     assert result.metric_intervals()["drift.saliency.mass_moved"] == (0.2 - 0.01, 0.2 + 0.01)
     assert result.to_dict()["drift"][0]["baseline"] == "b"
+    assert result.section("drift") == result.results
+
+
+def test_the_audit_page_draws_the_drift_section():
+    from xai.report.html import render_audit_page
+
+    page = render_audit_page(dataclasses.replace(audit(), results=(_drift("saliency", 0.2),)))
+    assert "Explanation drift" in page and "drift.saliency.mass_moved" in page
 
 
 def test_a_drift_gate_fails_a_model_whose_mass_moved():
-    moved = dataclasses.replace(audit(), drift=(_drift("integrated-gradients", 0.15),))
-    kept = dataclasses.replace(audit(), drift=(_drift("integrated-gradients", 0.01),))
+    moved = dataclasses.replace(audit(), results=(_drift("integrated-gradients", 0.15),))
+    kept = dataclasses.replace(audit(), results=(_drift("integrated-gradients", 0.01),))
     gates = [GateSpec(metric="drift.integrated-gradients.mass_moved", op="<=", value=0.05),
              GateSpec(metric="spearman", op=">=", value=0.88)]  # a short name reaches drift too
     assert [g.passed for g in evaluate_gates(moved, gates)] == [False, True]

@@ -10,7 +10,8 @@ both sides.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from markupsafe import Markup, escape
@@ -20,7 +21,7 @@ from xai.report.images import data_uri, png_bytes
 if TYPE_CHECKING:  # annotations only: renderers never import torch or a method
     from xai.explain.drift import DriftResult
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "render_section"]
 
 #: What each statistic means, in one line (shown next to it).
 _MEANING = {
@@ -76,8 +77,7 @@ def _region_box(text: str) -> tuple[int, int, int, int] | None:
 def render_html(result: DriftResult) -> str:
     """The drift section of an audit page (a ``<section>`` string, safe to insert as-is)."""
     parts = [_STYLE, '<section class="drift">',
-             f"<h2>Explanation drift: {escape(result.method)} on {escape(result.model)} "
-             f"vs {escape(result.baseline)}</h2>",
+             f"<h3>{escape(result.method)}: {escape(result.model)} vs {escape(result.baseline)}</h3>",
              f"<p>{result.samples} samples, both models explained with the same explainer and targets; "
              f"top-k with k = {result.top_k}; tracked: {escape(result.region or 'no region named')}. "
              "Intervals: percentile bootstrap over samples.</p>",
@@ -117,3 +117,8 @@ def render_html(result: DriftResult) -> str:
         parts.append(f"<p><em>{escape(note)}</em></p>")
     parts.append("</section>")
     return str(Markup("".join(parts)))
+
+
+def render_section(results: Sequence[DriftResult], page: Any) -> Markup:
+    """The audit page's drift section (:data:`xai.report._renderers.HTML_RENDERERS`): each result in run order."""
+    return Markup("".join(render_html(r) for r in results))
