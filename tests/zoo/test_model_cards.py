@@ -196,3 +196,20 @@ def test_considerations_ship_with_the_package():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     patterns = pyproject["tool"]["setuptools"]["package-data"]["xai"]
     assert any(Path("zoo/considerations.toml").match(p) for p in patterns)
+
+
+def test_the_audit_page_card_section_carries_the_considerations():
+    import dataclasses
+
+    from tests.audit._factory import audit
+    from xai.report.html import render_audit_page
+
+    base = audit()
+    card = json.loads((ZOO / "compas-mlp" / "card.json").read_text(encoding="utf-8"))
+    page = render_audit_page(dataclasses.replace(base, model=dataclasses.replace(base.model, card=card)))
+    for heading in ("Intended use", "Out-of-scope uses", "Limitations", "Ethical considerations",
+                    "Training data", "Evaluation data"):
+        assert f"<h3>{heading}</h3>" in page
+    assert "pretrial risk assessment" in page
+    unknown = dataclasses.replace(base.model, card={**card, "name": "<not-an-entry>"})
+    assert "<h3>Intended use</h3>" not in render_audit_page(dataclasses.replace(base, model=unknown))

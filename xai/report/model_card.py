@@ -18,7 +18,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["MCT_SCHEMA_VERSION", "card_markdown", "card_mct", "render_html"]
+__all__ = ["MCT_SCHEMA_VERSION", "card_markdown", "card_mct", "considerations_html", "render_html"]
 
 MCT_SCHEMA_VERSION = "0.0.2"
 #: Group metrics shown per group (in this order) when present.
@@ -143,20 +143,25 @@ def card_mct(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_html(card: dict[str, Any]) -> str:
-    """The card's considerations and per-group results as an HTML ``<section>`` (every string escaped)."""
-    c = card.get("considerations", {})
-    parts = ['<section class="model-card">', f"<h2>Model card: {escape(card.get('name', ''))}</h2>",
-             f"<h3>Intended use</h3><p>{escape(c.get('intended_use', ''))}</p>"]
+def considerations_html(c: dict[str, Any]) -> str:
+    """Intended use, users, out-of-scope uses, limitations, trade-offs, risks and data as HTML (escaped)."""
+    parts = [f"<h3>Intended use</h3><p>{escape(c.get('intended_use', ''))}</p>"]
     for title, key in (("Intended users", "users"), ("Out-of-scope uses", "out_of_scope"),
                        ("Limitations", "limitations"), ("Trade-offs", "tradeoffs")):
         items = "".join(f"<li>{escape(item)}</li>" for item in c.get(key, []))
         parts.append(f"<h3>{title}</h3><ul>{items}</ul>")
     risks = "".join(f"<li><strong>Risk:</strong> {escape(r['risk'])} <strong>Mitigation:</strong> "
-                    f"{escape(r['mitigation'])}</li>" for r in _risks(card))
+                    f"{escape(r['mitigation'])}</li>" for r in _risks({"considerations": c}))
     parts.append(f"<h3>Ethical considerations</h3><ul>{risks}</ul>")
     parts.append(f"<h3>Training data</h3><p>{escape(c.get('training_data', ''))}</p>"
                  f"<h3>Evaluation data</h3><p>{escape(c.get('evaluation_data', ''))}</p>")
+    return str(Markup("".join(parts)))
+
+
+def render_html(card: dict[str, Any]) -> str:
+    """The card's considerations and per-group results as an HTML ``<section>`` (every string escaped)."""
+    parts = ['<section class="model-card">', f"<h2>Model card: {escape(card.get('name', ''))}</h2>",
+             considerations_html(card.get("considerations", {}))]
     for row in card.get("group_results", []):
         columns = _group_columns(row)
         head = "".join(f"<th>{escape(m)}</th>" for m in columns)
