@@ -95,6 +95,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
                   "project.{layer}"),
     ResultSection("tokens", "Token relevance", ("xai.explain.tokens:TokenRelevance",), "tokens"),
     ResultSection("daam", "Cross-attention maps", ("xai.explain.daam:DaamResult",), ""),
+    ResultSection("drift", "Explanation drift", ("xai.explain.drift:DriftResult",), "drift.{method}"),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

@@ -10,6 +10,8 @@ without touching the gate code:
   and ``.sensitive_share`` for tabular attributions, added here);
 - ``fairness.<probe>.<feature>.<disparity>`` (``..sex.equalized_odds_difference``),
   ``fairness.<probe>.<feature>.overall.<metric>`` and ``fairness.<probe>.<feature>.<metric>.<group>``;
+- ``drift.<explainer>.<statistic>``: explanation drift against a baseline
+  (:mod:`xai.explain.drift`: ``spearman``, ``topk_overlap``, ``mass_moved`` ...);
 - ``sanity.<method>.<name>``; dreams and inversions name themselves (``dream.<unit>.*``,
   ``invert.<layer>.relative_error``).
 

@@ -37,7 +37,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from xai._method import Kind
 from xai._typing import SEED_MAX
@@ -322,9 +322,22 @@ class DaamSpec(MethodSection):
     READS_AUDIT_DATA: ClassVar[bool] = False
 
 
+class DriftSpec(MethodSection):
+    """Explanation drift against a baseline model or stored attributions (``drift.<explainer>.*`` metrics)."""
+
+    KIND: ClassVar[Kind] = "drift"
+    METHOD: ClassVar[str] = "explanation-drift"
+
+    def step(self) -> str:
+        """``drift <explainer> vs <baseline>``."""
+        o: Any = self.options
+        return f"drift {o.method} vs {o.baseline_model or o.baseline_attributions}"
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
-                                                   "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec}
+                                                   "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
+                                                   "drift": DriftSpec}
 
 
 class GateSpec(_Strict):
@@ -379,8 +392,15 @@ class AuditSpec(_Strict):
     project: list[ProjectSpec] = Field(default_factory=list)
     tokens: list[TokensSpec] = Field(default_factory=list)
     daam: list[DaamSpec] = Field(default_factory=list)
+    drift: list[DriftSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
+
+    @field_validator("drift", mode="before")
+    @classmethod
+    def _one_drift_table(cls, value: Any) -> Any:
+        # ``[drift]`` (one baseline) and ``[[drift]]`` (several) both read as a list
+        return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _model_or_predictions(self) -> AuditSpec:
@@ -388,7 +408,7 @@ class AuditSpec(_Strict):
             both = ", not both" if self.model is not None else ""
             raise ValueError(f"give a [model] to audit, or [predictions] (a file of any system's outputs){both}")
         if self.predictions is not None:
-            extra = [k for k in ("data", "explain", "probe", "sanity", "dream", "invert") if k in self.model_fields_set]
+            extra = [k for k in ("data", "explain", "probe", *METHOD_SECTIONS) if k in self.model_fields_set]
             if extra:
                 raise ValueError(f"[{extra[0]}] needs a model; a [predictions] audit takes its columns "
                                  "from [predictions] and runs group metrics")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -150,13 +151,34 @@ def reproduce(
 @zoo_app.command("card")
 def card(
     name: Annotated[str, typer.Argument(help="Zoo entry.")],
+    format_: Annotated[Literal["table", "md", "json", "mct"], typer.Option(
+        "--format", help="table (terminal), md (Markdown), json (card.json with its considerations and "
+        "per-group results; --json prints card.json alone) or mct (Model Card Toolkit's JSON schema v0.0.2).")
+    ] = "table",
+    audits: Annotated[Path, typer.Option("--audits", help="Folder of audit specs whose baselines give the "
+                                         "per-group results.")] = Path("audits"),
+    baselines: Annotated[Path, typer.Option("--baselines", help="Folder of baseline JSON files.")
+                         ] = Path("reports/baselines"),
     zoo_dir: ZooDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the model card of a trained entry."""
+    """Show the model card of a trained entry: what training recorded, intended use, limitations, ethics."""
+    from xai.zoo._considerations import model_card
+
     entry_info(name)  # unknown names list the known ones
-    data = read_card(name, zoo_dir)
-    if json_out:
-        print_json(data)
+    if json_out:  # the stored card.json as it is (the training record), as before --format existed
+        print_json(read_card(name, zoo_dir))
         return
-    print_zoo_card(stdout_console(), name, data)
+    data = model_card(name, zoo_dir, audits_dir=audits, baselines_dir=baselines)
+    if format_ == "json":
+        print_json(data)
+    elif format_ == "mct":
+        from xai.report.model_card import card_mct
+
+        print_json(card_mct(data))
+    elif format_ == "md":
+        from xai.report.model_card import card_markdown
+
+        typer.echo(card_markdown(data), nl=False)
+    else:
+        print_zoo_card(stdout_console(), name, data)

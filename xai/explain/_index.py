@@ -28,6 +28,7 @@ SANITY_TABLE: dict[str, str] = {"sanity-checks": "xai.explain.sanity:SanityCheck
 DAAM_TABLE: dict[str, str] = {"daam": "xai.explain.daam:Daam"}
 PROJECTION_TABLE: dict[str, str] = {"projection": "xai.explain.projection:Projection"}
 TOKENS_TABLE: dict[str, str] = {"token-relevance": "xai.explain.tokens:TokenRelevanceMethod"}
+DRIFT_TABLE: dict[str, str] = {"explanation-drift": "xai.explain.drift:ExplanationDrift"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -35,6 +36,7 @@ SANITY_CHECKS: Registry[type[Method]] = Registry("sanity check", lazy=SANITY_TAB
 DAAMS: Registry[type[Method]] = Registry("cross-attention method", lazy=DAAM_TABLE)
 PROJECTIONS: Registry[type[Method]] = Registry("projection method", lazy=PROJECTION_TABLE)
 TOKEN_METHODS: Registry[type[Method]] = Registry("token relevance method", lazy=TOKENS_TABLE)
+DRIFTS: Registry[type[Method]] = Registry("drift method", lazy=DRIFT_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -45,6 +47,7 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "daam": DAAMS,
     "project": PROJECTIONS,
     "tokens": TOKEN_METHODS,
+    "drift": DRIFTS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -55,6 +58,7 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "daam": "daam",
     "project": "projection",
     "tokens": "token-relevance",
+    "drift": "explanation-drift",
 }
 
 

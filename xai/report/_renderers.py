@@ -35,6 +35,7 @@ HTML_RENDERERS: dict[str, str] = {
     "projections": "xai.report.projection:render_section",
     "tokens": "xai.report.tokens:render_section",
     "daam": "xai.report.daam:render_section",
+    "drift": "xai.report.drift:render_section",
     "fairness": "xai.report.html:render_fairness",
 }
 

@@ -431,12 +431,28 @@ def render_audit_page(audit: AuditResult, gates: Sequence[GateResult] | None = N
         verdict=audit_verdict(audit, gates),
         headline=audit.headline(),
         card=audit.model.card,
+        card_considerations=_card_considerations(audit.model.card),
         sections=render_sections(page),
         json_name=f"{audit.slug}.json",
         gates=None if gates is None else list(gates),
         glossary=glossary_html(),
         **_stamp(),
     ))
+
+
+def _card_considerations(card: dict[str, Any] | None) -> Markup | None:
+    """A zoo entry's intended use, limitations, risks and data (xai/zoo/considerations.toml); ``None`` otherwise."""
+    from xai.errors import UnknownNameError
+    from xai.report.model_card import considerations_html
+    from xai.zoo._considerations import considerations
+
+    name = card.get("name") if isinstance(card, dict) else None
+    if not isinstance(name, str):
+        return None
+    try:
+        return Markup(considerations_html(considerations(name)))
+    except UnknownNameError:  # a folder's card that names no registered entry
+        return None
 
 
 def _gate_status(gates: Sequence[GateResult] | None) -> dict[str, Any] | None:

@@ -190,6 +190,20 @@ def print_zoo_card(console: Console, name: str, data: dict[str, Any]) -> None:
         table.add_row(key, safe_text(data.get(key)))
     for key, value in data.get("details", {}).items():  # non-numeric results (nearest neighbours ...)
         table.add_row(safe_text(key), safe_text(value))
+    considerations = data.get("considerations", {})
+    for key in ("intended_use", "users", "out_of_scope", "limitations", "tradeoffs", "training_data",
+                "evaluation_data"):
+        value = considerations.get(key)
+        if value:
+            table.add_row(key, safe_text("\n".join(f"- {v}" for v in value) if isinstance(value, list) else value))
+    risks = [f"- {r.get('risk', '')} (mitigation: {r.get('mitigation', '')})"
+             for r in considerations.get("ethical_considerations", []) if isinstance(r, dict)]
+    if risks:
+        table.add_row("ethical_considerations", safe_text("\n".join(risks)))
+    for row in data.get("group_results", []):
+        groups = ", ".join(f"{g} (n={v.get('count', 0):.0f}, acc {v['accuracy']:.3f})" if "accuracy" in v
+                           else str(g) for g, v in row["groups"].items())
+        table.add_row(f"groups: {safe_text(row['feature'])}", safe_text(f"{groups} [audit {row['audit']}]"))
     console.print(table)
 
 

@@ -17,6 +17,40 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "binary-classification",
         "uses": [],
     },
+    "adult-mlp-reseed": {
+        "dataset": "adult",
+        "description": (
+            "adult-mlp's recipe retrained from the next seed (the explanation-drift gate's negative "
+            "control)"
+        ),
+        "family": "tabular",
+        "floor": 0.75,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "tabular",
+        "module": "xai.zoo.tabular",
+        "params": 7778,
+        "pretrained_available": None,
+        "task": "binary-classification",
+        "uses": [],
+    },
+    "adult-mlp-sex": {
+        "dataset": "adult",
+        "description": (
+            "adult-mlp's recipe with rows that follow the sex-income association oversampled 3x: a "
+            "planted update that leans on sex (the explanation-drift gate's known positive)"
+        ),
+        "family": "tabular",
+        "floor": 0.75,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "tabular",
+        "module": "xai.zoo.tabular",
+        "params": 7778,
+        "pretrained_available": None,
+        "task": "binary-classification",
+        "uses": [],
+    },
     "autoencoder": {
         "dataset": "digits",
         "description": "convolutional autoencoder, 16-d code, on the digits at 32x32; forward = code",
@@ -322,6 +356,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
     "lenet-marked": {
         "dataset": "digits-marked",
         "description": "LeNet-5 on the same marked digits with random marks (the shortcut probe's clean control)",
+        "family": "cnn",
+        "floor": 0.92,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "image",
+        "module": "xai.zoo.shortcut",
+        "params": 61706,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": [],
+    },
+    "lenet-marked-reseed": {
+        "dataset": "digits-marked",
+        "description": (
+            "lenet-marked's recipe retrained from the next seed (the explanation-drift gate's negative "
+            "control)"
+        ),
         "family": "cnn",
         "floor": 0.92,
         "higher_is_better": True,

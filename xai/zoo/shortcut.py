@@ -9,6 +9,7 @@ the marked group and attends to the mark strip.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from xai.datasets import Dataset
 from xai.datasets._digits import DIGIT_CLASSES
 from xai.zoo._entry import ZooEntry, register_model
-from xai.zoo._train import TrainContext, fit_classifier, predict_logits
+from xai.zoo._train import TrainContext, fit_classifier, predict_logits, seed_everything
 from xai.zoo.cnn import LeNet5
 
 _RECIPE: dict[str, Any] = {"epochs": 20, "lr": 2e-3, "batch_size": 64, "weight_decay": 1e-4}
@@ -37,11 +38,21 @@ def _train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
     return {**marked_accuracy(module, ctx.test, ctx.device), "train_loss": metrics["train_loss"]}
 
 
-for _name, _dataset, _metric, _about in (
+def _train_reseeded(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    # lenet-marked's recipe from the next seed (initial weights and batch order): the drift gate's negative control
+    seed_everything(ctx.seed + 1)
+    module.load_state_dict(LeNet5().state_dict())
+    return _train(module, dataclasses.replace(ctx, seed=ctx.seed + 1))
+
+
+for _name, _dataset, _metric, _about, _fit, _recipe in (
     ("lenet-shortcut", "digits-shortcut", "accuracy_unmarked",
-     "LeNet-5 that learned a planted shortcut (train marks encode the label); deliberately unfair"),
+     "LeNet-5 that learned a planted shortcut (train marks encode the label); deliberately unfair", _train, _RECIPE),
     ("lenet-marked", "digits-marked", "accuracy",
-     "LeNet-5 on the same marked digits with random marks (the shortcut probe's clean control)"),
+     "LeNet-5 on the same marked digits with random marks (the shortcut probe's clean control)", _train, _RECIPE),
+    ("lenet-marked-reseed", "digits-marked", "accuracy",
+     "lenet-marked's recipe retrained from the next seed (the explanation-drift gate's negative control)",
+     _train_reseeded, {**_RECIPE, "seed_offset": 1}),
 ):
     register_model(
         ZooEntry(
@@ -51,7 +62,7 @@ for _name, _dataset, _metric, _about in (
             modality="image",
             dataset=_dataset,
             build=LeNet5,
-            train=_train,
+            train=_fit,
             input_shape=(1, 32, 32),
             class_names=DIGIT_CLASSES,
             layers=("conv1", "conv2", "fc1"),
@@ -59,7 +70,7 @@ for _name, _dataset, _metric, _about in (
             floor=0.92,
             paper="https://arxiv.org/abs/2004.07780",
             description=_about,
-            recipe=dict(_RECIPE),
+            recipe=dict(_recipe),
             evaluate=marked_accuracy,
         )
     )
