@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
@@ -72,6 +73,13 @@ def fairness(
                               ] = 30,
     max_groups: Annotated[int, typer.Option(
         "--max-groups", help="Most groups a sensitive column (or their intersection) may have.")] = MAX_GROUPS,
+    slices: Annotated[bool, typer.Option(
+        "--slices", help=_PREDICTION_HELP + "also search every intersection of up to 3 columns (--sensitive and "
+                         "--slice-columns) for slices whose error rate departs from the rest (Benjamini-Hochberg "
+                         "FDR; tune with --option KEY=VALUE, see `xai methods --kind probe`).")] = False,
+    slice_columns: Annotated[list[str] | None, typer.Option(
+        "--slice-columns", help=_PREDICTION_HELP + "more columns to slice by with --slices (numbers are cut in "
+                                "quantile bins); repeat or comma-separate.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -95,7 +103,17 @@ def fairness(
         raise DataError(f"--threshold must be a finite number, got {threshold}")
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
                                        ("--threshold", threshold), ("--pos-label", pos_label),
-                                       ("--task", None if task == "binary" else task)) if v is not None]
+                                       ("--task", None if task == "binary" else task),
+                                       ("--slices", slices or None), ("--slice-columns", slice_columns))
+                        if v is not None]
+    extra_columns = [c.strip() for item in slice_columns or [] for c in item.split(",") if c.strip()]
+    if extra_columns and not slices:
+        raise DataError("--slice-columns applies with --slices")
+    slice_options = None
+    if slices and model is None:
+        from xai.fairness.slices import SliceDiscovery
+
+        slice_options = SliceDiscovery.parse_options(parse_options(option))  # checked before the file is read
     if model is None:
         if data is None:
             raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score")
@@ -110,9 +128,18 @@ def fairness(
                                        pos_label=pos_label, sensitive=columns,
                                        task=cast(PredictionTask, task))  # checked there (UnknownNameError)
         verdict = audit_predictions(predictions, seed=seed or 0, **options)
-        page = (write_report([prediction_audit(predictions, verdict, slug="fairness-predictions")], out)
-                if out is not None else None)
+        found = None
+        audit = prediction_audit(predictions, verdict, slug="fairness-predictions")
+        if slice_options is not None:
+            from xai.fairness.slices import slices_of_predictions
+
+            found = slices_of_predictions(predictions, columns=extra_columns, options=slice_options, seed=seed or 0)
+            audit = dataclasses.replace(audit, fairness=(*audit.fairness, found))
+        page = write_report([audit], out) if out is not None else None
     else:
+        if slices:
+            raise DataError("--slices searches a predictions file; with a MODEL use --probe slices "
+                            "(--option columns=... for the input columns)")
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
         if not columns and PROBES.get(probe).capabilities.needs_sensitive:
@@ -130,10 +157,17 @@ def fairness(
         result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,
                                      json_out=json_out, out=out, trust_pickle=trust_pickle)
         verdict = result.fairness[0]
+        found = verdict if probe == "slices" else None
     if json_out:
-        print_json(verdict.to_dict())
+        extra = {} if found is None or found is verdict else {"slices": found.to_dict()}
+        print_json({**verdict.to_dict(), **extra})
         return
     console = stdout_console()
-    print_verdict(console, verdict)
+    if found is not verdict:
+        print_verdict(console, verdict)
+    if found is not None:
+        from xai.report.slices import print_slices
+
+        print_slices(console, found)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
