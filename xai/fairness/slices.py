@@ -401,7 +401,10 @@ class SliceFinding:
 
 @dataclass(frozen=True)
 class SliceResult:
-    """Ranked slices (largest |difference| first) of one model's or one file's predictions.
+    """Ranked slices of one model's or one file's predictions.
+
+    Findings come strongest first: by the low end of a 95% Wald interval of ``|difference|``,
+    so a slice outranks the noisier small slices inside it.
 
     Shaped like a fairness result without group tables, so the audit runner, the metric
     namespace (``fairness.slices.count_significant``) and the report take it as they take
@@ -590,7 +593,12 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     rest_value = rest_x / np.maximum(rest_t, 1)
     difference = value - rest_value
     chosen = np.flatnonzero(significant)
-    chosen = chosen[np.lexsort((q_values[chosen], -np.abs(difference[chosen])))][:max_findings]
+    # rank by the low end of a 95% interval of |difference|: a small slice inside a real one has the
+    # same gap, measured more noisily, and must not outrank it
+    value_c, rest_c = value[chosen], rest_value[chosen]
+    se = np.sqrt(value_c * (1 - value_c) / t[chosen] + rest_c * (1 - rest_c) / rest_t[chosen])
+    strength = np.abs(difference[chosen]) - 1.96 * se
+    chosen = chosen[np.lexsort((q_values[chosen], -strength))][:max_findings]
     findings = []
     for i in chosen:
         combo = combos[int(arrays["combo"][i])]
@@ -608,8 +616,8 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     overall = {name: float(totals_x[m] / totals_t[m]) if totals_t[m] else math.nan for m, name in enumerate(metrics)}
     extra = []
     if sum(n_significant.values()) > max_findings:
-        extra.append(f"{sum(n_significant.values()):,} significant slices; the {max_findings} with the "
-                     "largest differences are listed")
+        extra.append(f"{sum(n_significant.values()):,} significant slices; the {max_findings} strongest "
+                     "are listed")
     if data_sha256 is None:
         data_sha256 = sha256_array(cell, *(c.codes for c in coded))
     return SliceResult(

@@ -34,7 +34,7 @@ def _p(value: float) -> str:
 
 
 def render_html(result: SliceResult) -> str:
-    """One ``<section>`` with the slices whose metric departs from the rest, largest difference first.
+    """One ``<section>`` with the slices whose metric departs from the rest, strongest first.
 
     Every string that comes from the data (column names, levels, descriptions) is escaped.
     """
