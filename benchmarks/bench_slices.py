@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import resource
 import time
 
@@ -58,10 +59,11 @@ def main() -> None:
     start = time.perf_counter()
     planted = planted_slices(args.rows, n_attributes=args.attributes, n_planted=args.planted, seed=args.seed)
     generate = time.perf_counter() - start
-    start = time.perf_counter()
+    load_before = os.getloadavg()
+    start, cpu_start = time.perf_counter(), time.process_time()
     found = discover_slices(planted.y_true, planted.y_pred, planted.columns, alpha=0.05, min_gap=0.01,
                             max_findings=10**7)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     score = score_findings(found, planted)
     plan = _plan([len(c.levels) for c in planted.coded], 3, 4, block_budget(args.rows))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -85,15 +87,17 @@ def main() -> None:
     print("|---|---|")
     print(f"| slices tested (up to 3 attributes, >= 30 rows) | {found.n_tested:,} |")
     print(f"| passes over the rows (blocks of columns) | {len(plan.blocks)} (instead of {combos:,}) |")
-    print(f"| discovery wall time | {wall:.1f} s ({args.rows / wall / 1e6:.2f} M rows/s; generating the data "
-          f"{generate:.1f} s, not counted) |")
+    print(f"| discovery wall time; CPU time of the process | {wall:.1f} s; {cpu:.1f} s ({args.rows / cpu / 1e6:.2f} M "
+          f"rows per CPU second; generating the data {generate:.1f} s, not counted) |")
+    print(f"| load average (1/5/15 min) before the discovery, {os.cpu_count()} CPUs | "
+          f"{' '.join(f'{x:.1f}' for x in load_before)} |")
     print(f"| peak RSS of the process | {peak_mb:,.0f} MB |")
     print(f"| planted slices (0.5%..3% of rows, +-5 points) | {len(planted.slices)}; realised shares "
           f"{min(planted.shares):.2%}..{max(planted.shares):.2%} |")
     print(f"| recall at FDR 5% | {score['recall']:.0%} ({int(round(score['recall'] * len(planted.slices)))} "
           f"of {len(planted.slices)}) |")
-    print(f"| findings; false (population gap <= 0.01) | {int(score['discoveries']):,}; {int(score['false'])} "
-          f"(FDP {score['fdp']:.3f}) |")
+    print(f"| findings (distinct); false (population gap <= 0.01) | {int(score['discoveries']):,}; "
+          f"{int(score['false'])} (FDP {score['fdp']:.3f}); {found.n_redundant:,} redundant left out |")
     print(f"| anchor at {args.anchor_rows:,} rows: one bincount per combination ({combos:,} passes, counting "
           f"only) vs the whole discovery | {naive:.1f} s vs {blocked:.1f} s ({naive / blocked:.1f}x) |")
     print(f"| null data ({args.null_rows:,} rows, min_gap 0): runs with any finding | {null_hits} of "

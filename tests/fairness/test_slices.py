@@ -95,6 +95,29 @@ def test_missing_values_and_rare_levels_are_levels():
     assert np.bincount(coded.codes).tolist() == [50, 30, 10, 10]
 
 
+def test_a_value_holding_most_rows_is_a_bin_of_its_own():
+    values = np.r_[np.zeros(900), np.arange(1.0, 101.0)]  # 90% zeros, like a capital gain
+    (coded,) = encode_columns({"gain": values}, n_bins=4)
+    assert coded.levels[0] == "< 1"  # exactly the zeros
+    assert np.bincount(coded.codes).tolist()[0] == 900 and len(coded.levels) == 4
+
+
+def test_redundant_slices_and_constant_columns_are_left_out():
+    y = np.zeros(200, dtype=int)
+    pred = np.zeros(200, dtype=int)
+    pred[:20] = 1
+    group = np.array(["a"] * 40 + ["b"] * 160)
+    inner = np.array(["u"] * 40 + ["u", "v"] * 80)  # every row of a is u: "group = a & inner = u" is group a
+    found = discover_slices(y, pred, {"group": group, "inner": inner, "always": ["k"] * 200}, min_gap=0.0,
+                            min_size=10, max_findings=ALL)
+    descriptions = {f.description for f in found.findings}
+    assert "group = a" in descriptions and "group = a & inner = u" not in descriptions
+    assert found.n_redundant >= 1
+    assert found.columns == ("group", "inner")
+    assert "not sliced (a single value or bin): always" in found.notes
+    assert found.count_significant == len(found.findings)
+
+
 # ----------------------------------------------------------------------------- reference
 
 

@@ -130,6 +130,10 @@ def _encode_numeric(name: str, values: np.ndarray, n_bins: int) -> CodedColumn:
         return CodedColumn(name, np.zeros(values.shape, np.uint8), (_MISSING,), "category")
     inner = np.quantile(present, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
     edges = np.unique(inner[(inner > present.min()) & (inner <= present.max())])
+    upper = present[present > present.min()]
+    if edges.size == 0 and upper.size:
+        # one value holds most rows (a capital gain of 0): it is a bin, the other values share the rest
+        edges = np.unique([upper.min(), *np.quantile(upper, np.linspace(0.0, 1.0, n_bins)[1:-1])])
     codes = np.searchsorted(edges, values, side="right")  # bin i holds [edge_{i-1}, edge_i)
     bounds = [-math.inf, *edges.tolist(), math.inf]
     levels = []
@@ -420,7 +424,10 @@ class SliceResult:
     rows: int
     overall: dict[str, float]
     n_tested: int
+    #: Distinct findings per metric (q <= alpha), without the redundant ones.
     n_significant: dict[str, int]
+    #: Significant slices left out because a simpler finding inside their conditions has the same rows.
+    n_redundant: int
     findings: tuple[SliceFinding, ...]
     alpha: float
     min_gap: float
@@ -437,7 +444,7 @@ class SliceResult:
 
     @property
     def count_significant(self) -> int:
-        """Slices (over every metric) with ``q <= alpha``."""
+        """Distinct slices (over every metric) with ``q <= alpha``."""
         return int(sum(self.n_significant.values()))
 
     @property
@@ -551,7 +558,11 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     for name, values in columns.items():
         if len(values) != n:
             raise DataError(f"slice column {name!r} has {len(values)} rows, the predictions {n}")
-    coded = encode_columns(columns, n_bins=n_bins, max_levels=max_levels)
+    coded_all = encode_columns(columns, n_bins=n_bins, max_levels=max_levels)
+    coded = [c for c in coded_all if len(c.levels) > 1]
+    constant = [c.name for c in coded_all if len(c.levels) < 2]
+    if not coded:
+        raise DataError(f"every slice column has a single value: {', '.join(constant)}")
     cell_names = _CELLS[task]
     n_cells = len(cell_names)
     index = {c: i for i, c in enumerate(cell_names)}
@@ -598,12 +609,24 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     value_c, rest_c = value[chosen], rest_value[chosen]
     se = np.sqrt(value_c * (1 - value_c) / t[chosen] + rest_c * (1 - rest_c) / rest_t[chosen])
     strength = np.abs(difference[chosen]) - 1.96 * se
-    chosen = chosen[np.lexsort((q_values[chosen], -strength))][:max_findings]
+    order = np.array([len(combos[int(c)]) for c in arrays["combo"][chosen]], dtype=np.int64)
+    chosen = chosen[np.lexsort((order, q_values[chosen], -strength))]
     findings = []
+    kept = np.zeros(metric_ids.shape, dtype=bool)
+    # a slice with exactly the rows and counts of a simpler finding inside its conditions says nothing new
+    seen: dict[tuple[int, int, int, int], list[frozenset[tuple[int, int]]]] = {}
     for i in chosen:
         combo = combos[int(arrays["combo"][i])]
         shape = [len(coded[c].levels) for c in combo]
         level_ids = np.unravel_index(int(arrays["cell"][i]), shape)
+        key = (int(metric_ids[i]), int(arrays["size"][i]), int(x[i]), int(t[i]))
+        parts_set = frozenset((c, int(lv)) for c, lv in zip(combo, level_ids, strict=True))
+        if any(prior <= parts_set for prior in seen.get(key, ())):
+            continue
+        seen.setdefault(key, []).append(parts_set)
+        kept[i] = True
+        if len(findings) >= max_findings:
+            continue
         conditions = tuple((coded[c].name, coded[c].levels[int(lv)]) for c, lv in zip(combo, level_ids, strict=True))
         description = " & ".join(coded[c].describe(int(lv)) for c, lv in zip(combo, level_ids, strict=True))
         findings.append(SliceFinding(
@@ -611,10 +634,12 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
             size=int(arrays["size"][i]), support=float(arrays["size"][i] / n), value=float(value[i]),
             rest_value=float(rest_value[i]), difference=float(difference[i]), p_value=float(p_values[i]),
             q_value=float(q_values[i]), trials=int(t[i]), rest_trials=int(rest_t[i])))
-    n_significant = {name: int(np.count_nonzero(significant & (metric_ids == m_id)))
-                     for m_id, name in enumerate(metrics)}
+    n_significant = {name: int(np.count_nonzero(kept & (metric_ids == m_id))) for m_id, name in enumerate(metrics)}
+    n_redundant = int(np.count_nonzero(significant)) - int(np.count_nonzero(kept))
     overall = {name: float(totals_x[m] / totals_t[m]) if totals_t[m] else math.nan for m, name in enumerate(metrics)}
     extra = []
+    if constant:
+        extra.append(f"not sliced (a single value or bin): {', '.join(constant)}")
     if sum(n_significant.values()) > max_findings:
         extra.append(f"{sum(n_significant.values()):,} significant slices; the {max_findings} strongest "
                      "are listed")
@@ -623,7 +648,8 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     return SliceResult(
         probe="slices", model=model, dataset=dataset, columns=tuple(c.name for c in coded),
         levels={c.name: c.levels for c in coded}, metric_names=tuple(metrics), rows=int(n), overall=overall,
-        n_tested=int(p_values.size), n_significant=n_significant, findings=tuple(findings), alpha=float(alpha),
+        n_tested=int(p_values.size), n_significant=n_significant, n_redundant=n_redundant,
+        findings=tuple(findings), alpha=float(alpha),
         min_gap=float(min_gap), min_size=int(min_size), max_order=int(max_order), n_bins=int(n_bins),
         test=("slice against the rest, null |difference| <= min_gap: the larger p-value of the two-proportion "
               "z-test (variance at the null) and the exact binomial test of the slice's count; "
