@@ -46,7 +46,7 @@ ENGINES = ("local", "ray")
 
 
 def _check_with_ray(plan: list[tuple[str, AuditSpec, str]], progress: Console | None, *, baselines: Path,
-                    update_baseline: bool, device: torch.device, zoo_dir: str | None,
+                    update_baseline: bool, device: torch.device, zoo_dir: str | Path | None,
                     trust_pickle: bool) -> tuple[list[CheckedAudit], list[FailedAudit]]:
     """Every spec as a Ray task; gates judged here, in spec order, exactly as the local engine judges them."""
     def done(slug: str, outcome: AuditResult | FailedAudit) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -35,6 +35,7 @@ from xai.report.terminal_commands import print_verdict
 
 if TYPE_CHECKING:
     from xai.datasets import Split
+    from xai.fairness.slices import SliceResult
 
 _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
 
@@ -128,13 +129,14 @@ def fairness(
                                        pos_label=pos_label, sensitive=columns,
                                        task=cast(PredictionTask, task))  # checked there (UnknownNameError)
         verdict = audit_predictions(predictions, seed=seed or 0, **options)
-        found = None
+        found: SliceResult | None = None
         audit = prediction_audit(predictions, verdict, slug="fairness-predictions")
         if slice_options is not None:
             from xai.fairness.slices import slices_of_predictions
 
             found = slices_of_predictions(predictions, columns=extra_columns, options=slice_options, seed=seed or 0)
-            audit = dataclasses.replace(audit, fairness=(*audit.fairness, found))
+            # a probe result beside the group tables, as the runner adds every probe's (typed loosely there too)
+            audit = dataclasses.replace(audit, fairness=(*audit.fairness, cast(Any, found)))
         page = write_report([audit], out) if out is not None else None
     else:
         if slices:
@@ -157,7 +159,7 @@ def fairness(
         result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,
                                      json_out=json_out, out=out, trust_pickle=trust_pickle)
         verdict = result.fairness[0]
-        found = verdict if probe == "slices" else None
+        found = cast("SliceResult", verdict) if probe == "slices" else None
     if json_out:
         extra = {} if found is None or found is verdict else {"slices": found.to_dict()}
         print_json({**verdict.to_dict(), **extra})

@@ -611,7 +611,7 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     strength = np.abs(difference[chosen]) - 1.96 * se
     order = np.array([len(combos[int(c)]) for c in arrays["combo"][chosen]], dtype=np.int64)
     chosen = chosen[np.lexsort((order, q_values[chosen], -strength))]
-    findings = []
+    findings: list[SliceFinding] = []
     kept = np.zeros(metric_ids.shape, dtype=bool)
     # a slice with exactly the rows and counts of a simpler finding inside its conditions says nothing new
     seen: dict[tuple[int, int, int, int], list[frozenset[tuple[int, int]]]] = {}
@@ -668,9 +668,7 @@ def read_slice_columns(path: str | Path, columns: Sequence[str], rows: int) -> p
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            names = set(pq.ParquetFile(path).schema_arrow.names)
+            names = set(_parquet_names(path))
             missing = [c for c in columns if c not in names]
             if missing:
                 raise UnknownNameError(f"column in {path.name}", missing[0], sorted(names))
@@ -686,6 +684,13 @@ def read_slice_columns(path: str | Path, columns: Sequence[str], rows: int) -> p
     if len(frame) != rows:
         raise DataError(f"{path.name}: the slice columns have {len(frame)} rows, the predictions {rows}")
     return frame
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """Column names of a parquet file from its schema (no rows read)."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    return [str(n) for n in pq.ParquetFile(path).schema_arrow.names]
 
 
 def dataset_columns(data: Dataset, sensitive: Sequence[str], extra: Sequence[str] | None) -> dict[str, Any]:
