@@ -790,6 +790,8 @@ class SliceDiscovery(Probe):
 
     paper = "https://arxiv.org/abs/1807.06068"
     default: ClassVar[bool] = False  # many tests; an audit asks for it by name
+    #: What ``run`` returns (the audit page finds the slices' section by it once results are routed by type).
+    result_type: ClassVar[str] = "xai.fairness.slices:SliceResult"
 
     def probe(self, data: Dataset, *, sensitive: list[str], seed: int = 0) -> SliceResult:
         """Predict ``data`` and search its slices."""
