@@ -118,6 +118,26 @@ def test_redundant_slices_and_constant_columns_are_left_out():
     assert found.count_significant == len(found.findings)
 
 
+def test_children_no_different_from_their_parent_are_pruned():
+    rng = np.random.default_rng(5)
+    n = 40_000
+    a = rng.choice(["x", "y"], n)
+    b = rng.choice(list("pqrs"), n)  # unrelated to the errors
+    c = rng.choice(["u", "v"], n)
+    y = rng.integers(0, 2, n)
+    # a = x errs more (0.3 vs 0.1); within it, c = u errs even more (0.45): a real, more specific slice
+    rate = np.where(a == "x", np.where(c == "u", 0.45, 0.15), 0.1)
+    pred = np.where(rng.random(n) < rate, 1 - y, y)
+    columns = {"a": a, "b": b, "c": c}
+    pruned = discover_slices(y, pred, columns, max_order=2, max_findings=ALL)
+    full = discover_slices(y, pred, columns, max_order=2, max_findings=ALL, prune=False)
+    kept = {f.description for f in pruned.findings}
+    assert {"a = x", "a = x & c = u"} <= kept
+    assert not any(d.startswith("a = x & b = ") for d in kept)  # the noisy children of a = x
+    assert any(f.description.startswith("a = x & b = ") for f in full.findings)
+    assert pruned.count_significant + pruned.n_redundant == full.count_significant
+
+
 # ----------------------------------------------------------------------------- reference
 
 
@@ -155,7 +175,7 @@ def test_equals_a_naive_slice_by_slice_search(block_cells):
     error = np.where((frame["sex"] == "F") & (frame["race"] == "c"), 0.4, 0.15)
     pred = np.where(rng.random(n) < error, 1 - y, y)
     found = discover_slices(y, pred, {c: frame[c] for c in frame.columns}, min_size=20, min_gap=0.0,
-                            max_findings=ALL, block_cells=block_cells)
+                            max_findings=ALL, block_cells=block_cells, prune=False)
     rows, p_values, q = _naive(y, pred, frame, min_size=20, min_gap=0.0, max_order=3)
     assert found.n_tested == len(rows)
     expected = {rows[i][0]: (q[i], rows[i][2], rows[i][3]) for i in np.flatnonzero(q <= 0.05)}

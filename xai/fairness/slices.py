@@ -426,7 +426,8 @@ class SliceResult:
     n_tested: int
     #: Distinct findings per metric (q <= alpha), without the redundant ones.
     n_significant: dict[str, int]
-    #: Significant slices left out because a simpler finding inside their conditions has the same rows.
+    #: Significant slices left out (``prune``): the same rows as a simpler finding inside their
+    #: conditions, or no different from the rest of a significant parent with one condition fewer.
     n_redundant: int
     findings: tuple[SliceFinding, ...]
     alpha: float
@@ -515,7 +516,7 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
                     n_bins: int = 4, max_levels: int = 32, max_findings: int = 100,
                     model: str = "predictions", dataset: str = "", model_sha256: str = "",
                     data_sha256: str | None = None, seed: int = 0, positive_class: str | None = None,
-                    notes: Sequence[str] = (), block_cells: int | None = None) -> SliceResult:
+                    notes: Sequence[str] = (), block_cells: int | None = None, prune: bool = True) -> SliceResult:
     """Every slice of up to ``max_order`` of ``columns`` tested against the rest; BH-adjusted findings.
 
     Parameters
@@ -535,6 +536,11 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
         Slices with fewer rows are not tested.
     n_bins
         Quantile bins of a numeric column (with more distinct values than that).
+    prune
+        Leave out a finding with the same rows as a simpler finding inside its conditions, or
+        whose rate does not differ (two-sided, at ``alpha``) from the rest of a significant
+        parent with one condition fewer; they are counted in ``n_redundant``, not in
+        ``count_significant``.
 
     Examples
     --------
@@ -613,15 +619,21 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     chosen = chosen[np.lexsort((order, q_values[chosen], -strength))]
     findings: list[SliceFinding] = []
     kept = np.zeros(metric_ids.shape, dtype=bool)
+    parts_of: dict[int, frozenset[tuple[int, int]]] = {}
+    for i in chosen:
+        combo = combos[int(arrays["combo"][i])]
+        level_ids = np.unravel_index(int(arrays["cell"][i]), [len(coded[c].levels) for c in combo])
+        parts_of[int(i)] = frozenset((c, int(lv)) for c, lv in zip(combo, level_ids, strict=True))
+    significant_counts = {(int(metric_ids[i]), parts_of[int(i)]): (int(x[i]), int(t[i])) for i in chosen}
     # a slice with exactly the rows and counts of a simpler finding inside its conditions says nothing new
     seen: dict[tuple[int, int, int, int], list[frozenset[tuple[int, int]]]] = {}
     for i in chosen:
         combo = combos[int(arrays["combo"][i])]
-        shape = [len(coded[c].levels) for c in combo]
-        level_ids = np.unravel_index(int(arrays["cell"][i]), shape)
+        level_ids = np.unravel_index(int(arrays["cell"][i]), [len(coded[c].levels) for c in combo])
         key = (int(metric_ids[i]), int(arrays["size"][i]), int(x[i]), int(t[i]))
-        parts_set = frozenset((c, int(lv)) for c, lv in zip(combo, level_ids, strict=True))
-        if any(prior <= parts_set for prior in seen.get(key, ())):
+        parts_set = parts_of[int(i)]
+        if prune and (any(prior <= parts_set for prior in seen.get(key, ()))
+                      or _subsumed(parts_set, int(metric_ids[i]), int(x[i]), int(t[i]), significant_counts, alpha)):
             continue
         seen.setdefault(key, []).append(parts_set)
         kept[i] = True
@@ -657,6 +669,31 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
         provenance=Provenance(model_sha256=model_sha256, data_sha256=data_sha256, seed=seed,
                               wall_seconds=round(time.perf_counter() - start, 4), device="cpu"),
         notes=(*notes, *extra), positive_class=positive_class)
+
+
+def _subsumed(parts: frozenset[tuple[int, int]], metric: int, x: int, t: int,
+              significant: Mapping[tuple[int, frozenset[tuple[int, int]]], tuple[int, int]], alpha: float) -> bool:
+    """Whether a finding adds nothing to a significant parent (one condition fewer) of the same metric.
+
+    The child is compared with the rest of its parent (the parent's rows outside it, same
+    test, no gap): a child no different from the rest of its parent is the parent's effect
+    seen in a smaller, noisier slice (the winner's curse would otherwise rank the luckiest
+    of a real slice's children above it). A planted slice inside a parent that is only
+    diluted by it differs from the rest of that parent, so it stays.
+    """
+    if len(parts) < 2:
+        return False
+    for part in parts:
+        parent = significant.get((metric, parts - {part}))
+        if parent is None:
+            continue
+        rest_x, rest_t = parent[0] - x, parent[1] - t
+        if rest_t <= 0:
+            return True  # the same rows as the parent
+        p = slice_p_values(np.array([x]), np.array([t]), np.array([rest_x]), np.array([rest_t]))[0]
+        if p > alpha:
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------- sources
@@ -779,6 +816,8 @@ class SliceDiscovery(Probe):
         max_levels: int = Field(default=32, ge=2, le=255)
         #: Findings listed in the result (all are counted).
         max_findings: int = Field(default=100, ge=1)
+        #: Leave out findings that add nothing to a simpler finding (see ``discover_slices``).
+        prune: bool = True
 
         @field_validator("metrics")
         @classmethod
