@@ -99,6 +99,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),
+    ResultSection("slices", "Slice discovery", ("xai.fairness.slices:SliceResult",), "fairness.{probe}"),
 )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -37,6 +38,9 @@ from xai.fairness.group import MAX_GROUPS, check_options
 from xai.fairness.predictions import PredictionTask, audit_predictions
 from xai.fairness.stream import CountTable, load_counts, merge_counts, scan_predictions
 from xai.report.terminal_commands import print_verdict
+
+if TYPE_CHECKING:
+    from xai.fairness.slices import SliceResult
 
 _PREDICTION_HELP = "Prediction-only audit (no MODEL): "
 
@@ -116,6 +120,13 @@ def fairness(
         "--min-group-size", help="Flag groups with fewer rows and leave them out of disparities.")] = 30,
     max_groups: Annotated[int, typer.Option(
         "--max-groups", help="Most groups a sensitive column (or their intersection) may have.")] = MAX_GROUPS,
+    slices: Annotated[bool, typer.Option(
+        "--slices", help=_PREDICTION_HELP + "also search every intersection of up to 3 columns (--sensitive and "
+                         "--slice-columns) for slices whose error rate departs from the rest (Benjamini-Hochberg "
+                         "FDR; tune with --option KEY=VALUE, see `xai methods --kind probe`).")] = False,
+    slice_columns: Annotated[list[str] | None, typer.Option(
+        "--slice-columns", help=_PREDICTION_HELP + "more columns to slice by with --slices (numbers are cut in "
+                                "quantile bins); repeat or comma-separate.")] = None,
     split: Annotated[str, typer.Option("--split", help="train, test or all.")] = "test",
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
@@ -139,9 +150,19 @@ def fairness(
         raise DataError(f"--threshold must be a finite number, got {threshold}")
     prediction_flags = [f for f, v in (("--y-true", y_true), ("--y-pred", y_pred), ("--score", score),
                                        ("--threshold", threshold), ("--pos-label", pos_label),
-                                       ("--task", None if task == "binary" else task)) if v is not None]
+                                       ("--task", None if task == "binary" else task),
+                                       ("--slices", slices or None), ("--slice-columns", slice_columns))
+                        if v is not None]
     if engine not in ("local", "ray"):
         raise DataError(f"--engine must be local or ray, got {engine!r}")
+    extra_columns = [c.strip() for item in slice_columns or [] for c in item.split(",") if c.strip()]
+    if extra_columns and not slices:
+        raise DataError("--slice-columns applies with --slices")
+    slice_options = None
+    if slices and model is None:
+        from xai.fairness.slices import SliceDiscovery
+
+        slice_options = SliceDiscovery.parse_options(parse_options(option))  # checked before the file is read
     if model is None:
         if data is None and not counts:
             raise DataError("give a MODEL, or --data FILE.csv|.parquet with --y-true and --y-pred or --score "
@@ -175,11 +196,25 @@ def fairness(
         verdict = audit_predictions(table, seed=seed or 0, **options)
         if save_counts is not None:
             table.save(save_counts)
-        page = (write_report([prediction_audit(table, verdict, slug="fairness-predictions")], out)
-                if out is not None else None)
+        audit = prediction_audit(table, verdict, slug="fairness-predictions")
+        found: SliceResult | None = None
+        if slice_options is not None and data is not None:
+            # slices search the rows themselves (every intersection of columns), not the count table
+            from xai.fairness.predictions import load_predictions
+            from xai.fairness.slices import slices_of_predictions
+
+            rows = load_predictions(Path(data), y_true=cast(str, y_true), y_pred=y_pred, score=score,
+                                    threshold=0.5 if threshold is None else threshold, pos_label=pos_label,
+                                    sensitive=columns, task=cast(PredictionTask, task))
+            found = slices_of_predictions(rows, columns=extra_columns, options=slice_options, seed=seed or 0)
+            audit = dataclasses.replace(audit, results=(*audit.results, found))
+        page = write_report([audit], out) if out is not None else None
     else:
         if counts or save_counts is not None or engine != "local":
             raise DataError("--counts, --save-counts and --engine audit predictions: leave out MODEL")
+        if slices:
+            raise DataError("--slices searches a predictions file; with a MODEL use --probe slices "
+                            "(--option columns=... for the input columns)")
         if prediction_flags:
             raise DataError(f"{', '.join(prediction_flags)} audit a predictions file: leave out MODEL")
         if not columns and PROBES.get(probe).capabilities.needs_sensitive:
@@ -197,11 +232,18 @@ def fairness(
         )
         result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,
                                      json_out=json_out, out=out, trust_pickle=trust_pickle)
-        verdict = result.fairness[0]
+        verdict = result.results[0]  # the one probe this command runs
+        found = cast("SliceResult", verdict) if probe == "slices" else None
     if json_out:
-        print_json(verdict.to_dict())
+        extra = {} if found is None or found is verdict else {"slices": found.to_dict()}
+        print_json({**verdict.to_dict(), **extra})
         return
     console = stdout_console()
-    print_verdict(console, verdict)
+    if found is not verdict:
+        print_verdict(console, verdict)
+    if found is not None:
+        from xai.report.slices import print_slices
+
+        print_slices(console, found)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")

@@ -37,6 +37,7 @@ HTML_RENDERERS: dict[str, str] = {
     "daam": "xai.report.daam:render_section",
     "drift": "xai.report.drift:render_section",
     "fairness": "xai.report.html:render_fairness",
+    "slices": "xai.report.slices:render_section",
 }
 
 
