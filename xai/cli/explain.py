@@ -9,6 +9,7 @@ import typer
 from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
+    ClassesOpt,
     DataOpt,
     DeviceOpt,
     JsonOpt,
@@ -21,6 +22,7 @@ from xai.cli._common import (
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
+    parse_classes,
     parse_options,
     parse_target,
     print_json,
@@ -42,6 +44,7 @@ def explain(
     layer: LayerOpt = None,
     data: DataOpt = None,
     weights: WeightsOpt = None,
+    classes: ClassesOpt = None,
     trust_pickle: TrustPickleOpt = False,
     out: OutOpt = None,
     device: DeviceOpt = "auto",
@@ -54,7 +57,7 @@ def explain(
     options = with_layer(parse_options(option), layer)
     spec = AuditSpec(
         title=f"{method} on {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None, classes=parse_classes(classes)),
         data=DataSpec(name=data),
         explain=[ExplainSpec(method=method, samples=samples, target=parse_target(target),
                              options=options)],
