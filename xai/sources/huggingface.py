@@ -162,12 +162,17 @@ def load_hf(folder: Path, *, classes: Sequence[str] | None = None, trust_pickle:
             "image-classification": transformers.AutoModelForImageClassification,
             "embedding": transformers.AutoModel}[kind]
     common: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars are noise on our stderr
     try:
         model = auto.from_pretrained(str(folder), attn_implementation="eager", use_safetensors=has_safetensors,
                                      **common)
     except Exception as exc:  # transformers raises many types for a broken folder
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ModelLoadError(f"{folder}: transformers could not load the model ({first})") from None
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     set_eval(model)
     n_layers = int(getattr(model.config, "num_hidden_layers", 0) or getattr(model.config, "n_layers", 0) or 0)
     from xai._provenance import sha256_file
