@@ -70,7 +70,7 @@ def hf_text_folder(folder: Path, kind: str = "bert", *, head: str = "sequence", 
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = auto.from_config(config).eval()
+        model = auto.from_config(config, attn_implementation="eager").eval()
         model.save_pretrained(str(folder))
         tok.save_pretrained(str(folder))
     return model
@@ -91,7 +91,7 @@ def hf_image_folder(folder: Path, kind: str = "vit", *, labels: int = 3, seed: i
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = tf.AutoModelForImageClassification.from_config(config).eval()
+        model = tf.AutoModelForImageClassification.from_config(config, attn_implementation="eager").eval()
         model.save_pretrained(str(folder))
         tf.ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5, 0.4, 0.3],
                              image_std=[0.2, 0.25, 0.3]).save_pretrained(str(folder))

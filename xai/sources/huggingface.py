@@ -35,6 +35,9 @@ from xai.zoo.handle import TARGETS_BY_TASK, ImageConfig, ModelHandle, TokenGrid,
 
 TRUST_HINT = "pass --trust-pickle if you trust this folder (it runs code from it)"
 MAX_LENGTH = 128
+#: Files a saved tokenizer consists of (one is enough).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "tokenizer_config.json", "spiece.model",
+                   "sentencepiece.bpe.model", "merges.txt")
 
 
 class HFTokenizer:
@@ -198,6 +201,9 @@ def _labels(model: nn.Module, classes: Sequence[str] | None, n: int, name: str) 
 
 def _text_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: int, name: str, digest: str,
                  classes: Sequence[str] | None, kind: str, common: dict[str, Any]) -> ModelHandle:
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):  # transformers would build an empty one
+        raise ModelLoadError(f"{folder}: no tokenizer in the folder (none of {', '.join(TOKENIZER_FILES[:3])} ...; "
+                             "save it with tokenizer.save_pretrained into the same folder)")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), **common)
     except Exception:  # no tokenizer files, or unreadable ones
