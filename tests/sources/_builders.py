@@ -91,7 +91,9 @@ def hf_image_folder(folder: Path, kind: str = "vit", *, labels: int = 3, seed: i
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = tf.AutoModelForImageClassification.from_config(config, attn_implementation="eager").eval()
+        heads = {"vit": tf.ViTForImageClassification, "deit": tf.DeiTForImageClassification}
+        head = heads.get(kind, tf.ResNetForImageClassification)
+        model = (head._from_config(config, attn_implementation="eager") if kind in heads else head(config)).eval()
         model.save_pretrained(str(folder))
         tf.ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5, 0.4, 0.3],
                              image_std=[0.2, 0.25, 0.3]).save_pretrained(str(folder))

@@ -107,10 +107,24 @@ class HFTextModel(nn.Module):
 class HFImageModel(nn.Module):
     """``(B, 3, H, W)`` normalised pixels -> logits, with attention taps for ViT-like models."""
 
-    def __init__(self, model: nn.Module, layers: int) -> None:
+    def __init__(self, model: nn.Module, layers: int, prefix: int = 1) -> None:
         super().__init__()
         self.model = model
+        self.prefix = prefix
         self.attention_taps = nn.ModuleList(nn.Identity() for _ in range(layers))
+
+    def token_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """Every token is real (images have no padding) ``(B, T)``; rollout's :class:`TokenLayout`."""
+        side = x.shape[-1] // int(self.model.config.patch_size)
+        return torch.ones(x.shape[0], self.prefix + side * side, dtype=torch.bool, device=x.device)
+
+    def tokens_to_input(self, scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Scores of the tokens after CLS ``(B, T - 1)`` -> the input's shape: extra prefix tokens dropped."""
+        patches = scores[:, self.prefix - 1:]  # (B, h*w): a distillation token is not a patch
+        b, n = patches.shape
+        h = round(n ** 0.5)
+        grid = patches.reshape(b, 1, h, n // h)
+        return nn.functional.interpolate(grid, size=tuple(x.shape[-2:]), mode="nearest").expand_as(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, classes)``."""
@@ -245,7 +259,8 @@ def _image_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: i
     image = _image_config(processor, model)
     vit_like = hasattr(model.config, "patch_size") and n_layers > 0 and model.config.model_type in (
         "vit", "deit", "beit", "data2vec-vision", "dinov2")
-    wrapped = HFImageModel(model, n_layers if vit_like else 0)
+    prefix = 2 if model.config.model_type == "deit" else 1  # DeiT: class and distillation tokens
+    wrapped = HFImageModel(model, n_layers if vit_like else 0, prefix)
     set_eval(wrapped)
     from xai.sources.layers import last_conv_stage
 
@@ -254,7 +269,6 @@ def _image_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: i
     if vit_like:
         norms = [n for n, m in wrapped.named_modules() if n.endswith("layernorm_before")]
         cam = norms[-1] if norms else None
-        prefix = 2 if model.config.model_type == "deit" and "Distillation" in type(model).__name__ else 1
         reshapes = {cam: TokenGrid(prefix=prefix)} if cam else {}
     else:
         cam = last_conv_stage(wrapped)
@@ -265,8 +279,7 @@ def _image_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: i
     n = int(model.config.num_labels)
     labels = _labels(model, classes, n, name)
     task = "binary-classification" if n == 2 else "classification"
-    attention = tuple(f"attention_taps.{i}" for i in range(n_layers)) if vit_like and reshapes and \
-        reshapes[cam].prefix == 1 else ()  # type: ignore[index]
+    attention = tuple(f"attention_taps.{i}" for i in range(n_layers)) if vit_like else ()
     return ModelHandle(
         name=name, module=wrapped, task=task, modality="image", input_shape=image.input_size, class_names=labels,
         source=f"huggingface:{folder}", sha256=digest, layers=tuple(c for c in (cam,) if c),
