@@ -127,7 +127,7 @@ def prepare_bundled(handle: ModelHandle, data: Any) -> Any:
     config = handle.image_config
     if config is not None and data.modality == "image":
         return replace(data, x=prepare_images(data.x, config))
-    tokenizer = getattr(handle.module, "tokenizer", None)
+    tokenizer: Any = getattr(handle.module, "tokenizer", None)
     if handle.modality == "text" and getattr(tokenizer, "hugging_face", False) and data.modality == "text":
         if "text" not in data.groups.columns:
             raise DataError(f"{data.name} holds token ids of another vocabulary and no text column to "

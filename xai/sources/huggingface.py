@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xai._typing import Task
 from xai.errors import ModelLoadError
 from xai.zoo.handle import TARGETS_BY_TASK, ImageConfig, ModelHandle, TokenGrid, set_eval
 
@@ -82,7 +83,7 @@ class HFTokenizer:
 class HFTextModel(nn.Module):
     """``(B, T)`` ids (pad 0) -> logits (classifier) or mean-pooled embeddings (encoder)."""
 
-    def __init__(self, model: nn.Module, tokenizer: HFTokenizer, layers: int, embedding: bool) -> None:
+    def __init__(self, model: Any, tokenizer: HFTokenizer, layers: int, embedding: bool) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
@@ -107,7 +108,7 @@ class HFTextModel(nn.Module):
 class HFImageModel(nn.Module):
     """``(B, 3, H, W)`` normalised pixels -> logits, with attention taps for ViT-like models."""
 
-    def __init__(self, model: nn.Module, layers: int, prefix: int = 1) -> None:
+    def __init__(self, model: Any, layers: int, prefix: int = 1) -> None:
         super().__init__()
         self.model = model
         self.prefix = prefix
@@ -115,7 +116,8 @@ class HFImageModel(nn.Module):
 
     def token_mask(self, x: torch.Tensor) -> torch.Tensor:
         """Every token is real (images have no padding) ``(B, T)``; rollout's :class:`TokenLayout`."""
-        side = x.shape[-1] // int(self.model.config.patch_size)
+        config: Any = self.model.config
+        side = x.shape[-1] // int(config.patch_size)
         return torch.ones(x.shape[0], self.prefix + side * side, dtype=torch.bool, device=x.device)
 
     def tokens_to_input(self, scores: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -202,7 +204,7 @@ def load_hf(folder: Path, *, classes: Sequence[str] | None = None, trust_pickle:
     return _text_handle(transformers, folder, model, n_layers, name, digest, classes, kind, common)
 
 
-def _labels(model: nn.Module, classes: Sequence[str] | None, n: int, name: str) -> tuple[str, ...]:
+def _labels(model: Any, classes: Sequence[str] | None, n: int, name: str) -> tuple[str, ...]:
     from xai.sources._common import class_names_for
 
     if classes is None:
@@ -213,7 +215,7 @@ def _labels(model: nn.Module, classes: Sequence[str] | None, n: int, name: str) 
     return class_names_for(classes, n, name)
 
 
-def _text_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: int, name: str, digest: str,
+def _text_handle(transformers: Any, folder: Path, model: Any, n_layers: int, name: str, digest: str,
                  classes: Sequence[str] | None, kind: str, common: dict[str, Any]) -> ModelHandle:
     if not any((folder / f).is_file() for f in TOKENIZER_FILES):  # transformers would build an empty one
         raise ModelLoadError(f"{folder}: no tokenizer in the folder (none of {', '.join(TOKENIZER_FILES[:3])} ...; "
@@ -245,11 +247,11 @@ def _text_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: in
                            predicted_target=largest_dimension, evaluate=_no_metrics, **common_fields)
     n = int(model.config.num_labels)
     labels = _labels(model, classes, n, name)
-    task = "binary-classification" if n == 2 else "classification"
+    task: Task = "binary-classification" if n == 2 else "classification"
     return ModelHandle(task=task, class_names=labels, targets_adapter=TARGETS_BY_TASK[task], **common_fields)
 
 
-def _image_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: int, name: str, digest: str,
+def _image_handle(transformers: Any, folder: Path, model: Any, n_layers: int, name: str, digest: str,
                   classes: Sequence[str] | None, common: dict[str, Any]) -> ModelHandle:
     try:
         processor = transformers.AutoImageProcessor.from_pretrained(str(folder), **common)
@@ -278,7 +280,7 @@ def _image_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: i
             cam = f"{blocks[-1]}.{len(stages) - 1}"
     n = int(model.config.num_labels)
     labels = _labels(model, classes, n, name)
-    task = "binary-classification" if n == 2 else "classification"
+    task: Task = "binary-classification" if n == 2 else "classification"
     attention = tuple(f"attention_taps.{i}" for i in range(n_layers)) if vit_like else ()
     return ModelHandle(
         name=name, module=wrapped, task=task, modality="image", input_shape=image.input_size, class_names=labels,
@@ -288,13 +290,13 @@ def _image_handle(transformers: Any, folder: Path, model: nn.Module, n_layers: i
     )
 
 
-def _image_config(processor: Any, model: nn.Module) -> ImageConfig:
+def _image_config(processor: Any, model: Any) -> ImageConfig:
     from xai.sources._common import IMAGENET_MEAN, IMAGENET_STD
 
     size = getattr(processor, "crop_size", None) or getattr(processor, "size", None) or {}
     if hasattr(size, "items"):
         size = dict(size.items())
-    side = None
+    side: Any = None
     if isinstance(size, dict):
         side = size.get("height") or size.get("shortest_edge")
     elif isinstance(size, int):

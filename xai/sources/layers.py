@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 from torch.nn.modules.conv import _ConvNd
@@ -56,8 +57,9 @@ def last_conv_stage(model: nn.Module) -> str | None:
     return best
 
 
-def timm_layers(model: nn.Module) -> Layers:
+def timm_layers(model: Any) -> Layers:
     """Layers of a timm model: stages from ``feature_info``; ViT/DeiT/Swin token layers as grids."""
+    cam: str | None
     stages = tuple(str(f["module"]) for f in getattr(model, "feature_info", []) if f.get("module"))
     blocks = getattr(model, "blocks", None)
     if getattr(model, "patch_embed", None) is not None and isinstance(blocks, nn.Sequential) and len(blocks):
@@ -85,9 +87,10 @@ def timm_layers(model: nn.Module) -> Layers:
     return Layers(layers=layers, cam_layer=cam)
 
 
-def torchvision_layers(model: nn.Module) -> Layers:
+def torchvision_layers(model: Any) -> Layers:
     """Layers of a torchvision classifier (ResNet's ``layer4``, ``features``, ViT and Swin grids)."""
     kind = type(model).__name__
+    cam: str | None
     if kind == "VisionTransformer":
         blocks = list(model.encoder.layers.named_children())
         cam = f"encoder.layers.{blocks[-1][0]}.ln_1"

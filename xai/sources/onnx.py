@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai._typing import Task
 from xai.errors import DataError, ModelLoadError
 from xai.zoo.handle import TARGETS_BY_TASK, ModelHandle
 
@@ -52,7 +53,7 @@ def load_onnx(path: Path, *, classes: Sequence[str] | None = None) -> ModelHandl
     if not path.is_file():
         raise ModelLoadError(f"ONNX file not found: {path}")
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # type: ignore[import-untyped]
     except ImportError:
         raise ModelLoadError("ONNX models need onnxruntime: pip install 'xai-audit[onnx]'") from None
     options = ort.SessionOptions()
@@ -77,7 +78,7 @@ def load_onnx(path: Path, *, classes: Sequence[str] | None = None) -> ModelHandl
     if modality is None:
         raise ModelLoadError(f"{path}: inputs of shape {shape} are neither rows, sequences nor images")
     names = class_names_for(classes, int(n), path.name)
-    task = "binary-classification" if n == 2 else "classification"
+    task: Task = "binary-classification" if n == 2 else "classification"
     return ModelHandle(
         name=path.stem,
         module=OnnxModule(session, path),

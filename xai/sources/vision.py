@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xai._typing import Task
 from xai.errors import ModelLoadError
 from xai.sources._common import (
     IMAGENET_MEAN,
@@ -41,9 +42,9 @@ def load_timm(name: str, weights: str | Path | None, *, classes: Sequence[str] |
         raise ModelLoadError(f"unknown timm architecture {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
     state, path = read_state_dict(weights, spec, trust_pickle)
     with torch.device("meta"):  # shapes only: no memory, no random init
-        probe = _create_timm(timm, name, {})
+        probe: Any = _create_timm(timm, name, {})
     kwargs: dict[str, Any] = {}
-    n_classes = classifier_width(probe, state, probe.num_classes)
+    n_classes = classifier_width(probe, state, int(probe.num_classes))
     if n_classes is None:
         raise ModelLoadError(f"{path}: no classifier weights of {spec} found (is it a {name} state dict?)")
     kwargs["num_classes"] = n_classes
@@ -134,7 +135,7 @@ def _handle(spec: str, model: nn.Module, path: Path, image: ImageConfig, class_n
     from xai._provenance import sha256_file
 
     set_eval(model)
-    task = "binary-classification" if len(class_names) == 2 else "classification"
+    task: Task = "binary-classification" if len(class_names) == 2 else "classification"
     return ModelHandle(
         name=spec,
         module=model,
