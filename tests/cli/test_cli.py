@@ -252,4 +252,4 @@ def test_explain_new_entries_writes_a_page_with_tiles(tmp_path, name):
         result = run("explain", name, "-m", method, "-n", "3", "-o", str(out))
         assert result.exit_code == 0, result.output
         page = (out / f"explain-{method}.html").read_text(encoding="utf-8")
-        assert page.count('class="tile"') == 3
+        assert page.count('<figure class="tile') == 3  # one tile (input beside its map) per sample

@@ -345,7 +345,7 @@ def test_probe_in_an_audit_spec_is_gateable():
                                                               "max_order": 2})],
                      gate=[GateSpec(metric="slices.count_significant", op="<=", value=0)])
     audit = run_audit(spec, slug="slices")
-    (found,) = audit.fairness
+    (found,) = audit.section("slices")
     assert found.columns == ("sex", "race", "age", "education_num", "marital_status")
     assert found.count_significant > 0  # a census model errs more in some slices than in others
     assert audit.metrics()["fairness.slices.count_significant"] == found.count_significant

@@ -23,6 +23,7 @@ from xai.explain import EXPLAINERS, AttributionResult, create_explainer, list_ex
 from xai.explain._base import TargetChoice
 from xai.explain._index import method_registry
 from xai.fairness import PROBES, FairnessResult, create_probe, list_probes
+from xai.sources import prepare_bundled
 from xai.zoo import ModelHandle, check_model_on_data, load_model
 
 
@@ -57,6 +58,7 @@ def run_audit(
         seed=spec.seed,
         device=str(device.type) if device is not None else "auto",
         console=console,
+        classes=spec.model.classes,
     )
     if device is not None:
         handle.to(device)
@@ -71,7 +73,7 @@ def run_audit(
         data_name = spec.data.name or handle.dataset
         if data_name is None:
             raise DataError(f"{spec.title}: say which data to audit on ([data] name or path)")
-        data = load_dataset(data_name, spec.data.split)
+        data = prepare_bundled(handle, load_dataset(data_name, spec.data.split))  # raw images / text -> this model's
         if spec.data.samples is not None:
             data = sample_rows(data, spec.data.samples, spec.seed)
     check_model_on_data(handle, data)

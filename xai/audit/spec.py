@@ -63,6 +63,8 @@ class ModelSpec(_Strict):
 
     name: str = Field(min_length=1)
     weights: str | None = None
+    #: Class names of a timm / torchvision / Hugging Face / ONNX model (default: the data's or ``class i``).
+    classes: list[str] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -34,7 +34,8 @@ ZooDirOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the closing line.")]
 WeightsOpt = Annotated[
     Path | None,
-    typer.Option("--weights", help="Weights for a package.module:factory model (safetensors or state dict)."),
+    typer.Option("--weights", help="Weights for a package.module:factory, timm:NAME or torchvision:NAME model "
+                 "(safetensors or state dict)."),
 ]
 DataOpt = Annotated[
     str | None,
@@ -61,13 +62,32 @@ TrustPickleOpt = Annotated[
 
 ModelArg = Annotated[
     str,
-    typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, or package.module:factory."),
+    typer.Argument(help="Zoo name or folder, TorchScript or torch.export file, package.module:factory, "
+                   "timm:NAME or torchvision:NAME (with --weights), a Hugging Face save_pretrained folder, "
+                   "or an .onnx file."),
 ]
 LayerOpt = Annotated[
     str | None,
     typer.Option("--layer", help="Layer to explain, for methods that take one (grad-cam ...); "
                  "default: the method's choice among the model's layers."),
 ]
+ClassesOpt = Annotated[
+    str | None,
+    typer.Option("--classes", help="Comma-separated class names of a timm:/torchvision:/Hugging Face/ONNX model "
+                 "[default: the data's labels when they count as many, else class 0, class 1, ...]."),
+]
+
+
+def parse_classes(raw: str | None) -> list[str] | None:
+    """``--classes a,b,c`` -> ``["a", "b", "c"]`` (empty names are errors)."""
+    if raw is None:
+        return None
+    names = [c.strip() for c in raw.split(",")]
+    if not all(names):
+        raise DataError(f"--classes takes comma-separated non-empty names, got {raw!r}")
+    return names
+
+
 def _out_dir(raw: str) -> Path:
     """``-o``: checked before any work (``''`` would mean the working directory; a file or a read-only folder fails)."""
     from xai._io import check_writable_dir

@@ -9,6 +9,7 @@ import typer
 from xai._text import safe_text
 from xai.audit import AuditSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
+    ClassesOpt,
     DeviceOpt,
     IdOpt,
     JsonOpt,
@@ -27,6 +28,7 @@ from xai.cli._common import (
     WeightsOpt,
     ZooDirOpt,
     data_spec,
+    parse_classes,
     parse_options,
     parse_target,
     print_json,
@@ -53,6 +55,7 @@ def explain(
     id_column: IdOpt = None,
     strict: StrictOpt = False,
     weights: WeightsOpt = None,
+    classes: ClassesOpt = None,
     trust_pickle: TrustPickleOpt = False,
     out: OutOpt = None,
     device: DeviceOpt = "auto",
@@ -65,7 +68,7 @@ def explain(
     options = with_layer(parse_options(option), layer)
     spec = AuditSpec(
         title=f"{method} on {model}",
-        model=ModelSpec(name=model, weights=str(weights) if weights else None),
+        model=ModelSpec(name=model, weights=str(weights) if weights else None, classes=parse_classes(classes)),
         data=data_spec(data, label=label, text=text, side=side, id_column=id_column, strict=strict),
         explain=[ExplainSpec(method=method, samples=samples, target=parse_target(target),
                              options=options)],

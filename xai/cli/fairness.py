@@ -232,7 +232,7 @@ def fairness(
         )
         result, page = run_cli_audit(spec, slug=f"fairness-{probe}", device=device, zoo_dir=zoo_dir,
                                      json_out=json_out, out=out, trust_pickle=trust_pickle)
-        verdict = result.results[0]  # the one probe this command runs
+        verdict = cast(Any, result.results[0])  # the one probe this command runs (a SliceResult for slices)
         found = cast("SliceResult", verdict) if probe == "slices" else None
     if json_out:
         extra = {} if found is None or found is verdict else {"slices": found.to_dict()}

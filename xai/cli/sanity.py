@@ -88,7 +88,9 @@ def sanity(
         data_name = data or handle.dataset
         if data_name is None:
             raise DataError(f"say which data to check {model} on (--data)")
-        rows = sample_rows(load_dataset(data_name, "test"), checks.samples, run_seed)
+        from xai.sources import prepare_bundled
+
+        rows = sample_rows(prepare_bundled(handle, load_dataset(data_name, "test")), checks.samples, run_seed)
     check_model_on_data(handle, rows)
     note = (lambda text: console.print(f"[dim]{safe_text(text)}[/]")) if console is not None else None
     # SanityChecks.run's core call, with progress notes on the terminal

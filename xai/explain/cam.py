@@ -8,6 +8,8 @@ worth explaining (``handle.layers``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -25,7 +27,7 @@ from xai.explain._base import (
     quiet_hook_warnings,
     register_explainer,
 )
-from xai.zoo.handle import ModelHandle
+from xai.zoo.handle import ModelHandle, TokenGrid
 
 __all__ = ["GradCam", "GuidedGradCam", "conv_layers"]
 
@@ -38,6 +40,33 @@ def conv_layers(handle: ModelHandle) -> list[str]:
     """Names among ``handle.layers`` that are, or contain, a convolution (in order)."""
     modules = dict(handle.module.named_modules())
     return [name for name in handle.layers if name in modules and _has_conv(modules[name])]
+
+
+def _default_layer(handle: ModelHandle) -> str | None:
+    """The handle's own CAM layer, else the last convolutional one among its layers."""
+    if handle.cam_layer is not None:
+        return handle.cam_layer
+    convs = conv_layers(handle)
+    return convs[-1] if convs else None
+
+
+@contextmanager
+def grid_view(layer: nn.Module, grid: TokenGrid | None) -> Iterator[nn.Module]:
+    """The module CAM reads: ``layer`` itself, or for a token layer a grid proxy on its output.
+
+    A token layer's output ``(B, T, D)`` is passed through an identity module as a
+    ``(B, D, h, w)`` grid and mapped back (class tokens untouched), so the model computes
+    exactly what it did and captum sees a spatial layer. The hook is removed on exit.
+    """
+    if grid is None:
+        yield layer
+        return
+    proxy = nn.Identity()
+    hook = layer.register_forward_hook(lambda _m, _i, out: grid.from_grid(proxy(grid.to_grid(out)), out))
+    try:
+        yield proxy
+    finally:
+        hook.remove()
 
 
 class CamOptions(ExplainerOptions):
@@ -57,7 +86,7 @@ class _CamBase(Explainer):
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
         """Also needs a convolutional layer among ``handle.layers`` (said first: the most useful reason)."""
-        if handle.task in cls.capabilities.tasks and not conv_layers(handle):
+        if handle.task in cls.capabilities.tasks and _default_layer(handle) is None:
             named = ", ".join(handle.layers) or "none"
             return (f"{cls.name} needs a convolutional layer; {handle.name} has none "
                     f"among its layers ({named})")
@@ -65,9 +94,11 @@ class _CamBase(Explainer):
 
     def resolve(self, options: Any) -> dict[str, Any]:
         """Check ``layer`` (an unknown name lists the valid ones) and keep the method's own options."""
-        name = options.layer or conv_layers(self.handle)[-1]
+        name = options.layer or _default_layer(self.handle)
+        assert name is not None  # why_not refused a handle without one
         layer = self.handle.get_layer(name)  # an unknown name lists the valid ones
-        if not _has_conv(layer):
+        self._grid = self.handle.layer_reshapes.get(name)
+        if self._grid is None and not _has_conv(layer):
             convs = [n for n, m in self.handle.module.named_modules() if isinstance(m, _ConvNd)]
             raise DataError(f"{self.name} needs a convolutional layer; {name} "
                             f"({type(layer).__name__}) has no convolution; convolutional layers: "
@@ -105,8 +136,9 @@ class GradCam(_CamBase):
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Grad-CAM maps for one batch, ``(B, C, H, W)`` like ``x``."""
-        method = LayerGradCam(self.handle.forward_target, self._layer)
-        cam = method.attribute(x, additional_forward_args=(target,), relu_attributions=True)  # (B, 1, h, w)
+        with grid_view(self._layer, self._grid) as layer:
+            method = LayerGradCam(self.handle.forward_target, layer)
+            cam = method.attribute(x, additional_forward_args=(target,), relu_attributions=True)  # (B, 1, h, w)
         up = LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), self.options["interpolate"])  # (B, 1, H, W)
         return up.expand_as(x)
 
@@ -124,6 +156,6 @@ class GuidedGradCam(_CamBase):
 
     def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Guided Grad-CAM attributions for one batch, same shape as ``x``."""
-        method = CaptumGuidedGradCam(TargetModule(self.handle), self._layer)
-        with quiet_hook_warnings():
+        with grid_view(self._layer, self._grid) as layer, quiet_hook_warnings():
+            method = CaptumGuidedGradCam(TargetModule(self.handle), layer)
             return method.attribute(x, additional_forward_args=(target,))

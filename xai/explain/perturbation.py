@@ -1,24 +1,31 @@
-"""Perturbation attributions through captum: Occlusion.
+"""Perturbation attributions through captum: Occlusion, Feature Ablation and Kernel SHAP.
 
 A feature's attribution is how much the explained output drops when the feature is
-replaced by a reference value; no gradients, so it works on any differentiable or
-non-differentiable model.
+replaced by a reference value (Kernel SHAP: its Shapley value, estimated from random
+coalitions of features); no gradients, so they work on any model, ONNX files included
+(their capabilities say ``needs_gradients=False``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from captum.attr import FeatureAblation
+from captum.attr import KernelShap as CaptumKernelShap
 from captum.attr import Occlusion as CaptumOcclusion
 from pydantic import Field
 
+from xai._method import Capabilities
 from xai.datasets import Dataset
 from xai.errors import DataError
 from xai.explain._base import Explainer, ExplainerOptions, data_baseline, register_explainer
 
-__all__ = ["Occlusion", "default_window"]
+__all__ = ["FeatureAblationExplainer", "KernelShap", "Occlusion", "default_window", "feature_mask"]
+
+#: Perturbation methods read outputs only: every model the explainers take, gradients or not.
+PERTURBATION = Capabilities(tasks=Explainer.capabilities.tasks, modalities=Explainer.capabilities.modalities,
+                            needs_gradients=False)
 
 
 def default_window(height: int, width: int) -> tuple[int, int]:
@@ -74,6 +81,7 @@ class Occlusion(Explainer):
 
     paper = "https://arxiv.org/abs/1311.2901"
     input_grad = False
+    capabilities: ClassVar[Capabilities] = PERTURBATION
 
     def resolve(self, options: Any) -> dict[str, Any]:
         """Fill the modality's defaults; options of the other modality are errors."""
@@ -138,3 +146,139 @@ class Occlusion(Explainer):
         return CaptumOcclusion(self.handle.forward_target).attribute(
             x, sliding_window_shapes=window, strides=strides, baselines=baseline,
             additional_forward_args=(target,), perturbations_per_eval=per_eval)
+
+
+def feature_mask(shape: tuple[int, ...], modality: str, window: int,
+                 feature_columns: tuple[str, ...] = ()) -> torch.Tensor:
+    """Feature ids ``(1, *shape)`` of one sample: image patches, raw columns or sequence steps.
+
+    Images: non-overlapping ``window`` x ``window`` squares, every channel of a square one
+    feature. Tabular: one feature per raw column (one-hot levels together). Sequences:
+    ``window`` steps with all their features.
+
+    Examples
+    --------
+    >>> feature_mask((1, 4, 4), "image", 2)[0, 0]
+    tensor([[0, 0, 1, 1],
+            [0, 0, 1, 1],
+            [2, 2, 3, 3],
+            [2, 2, 3, 3]])
+    """
+    if modality == "image" and len(shape) == 3:
+        c, h, w = shape
+        rows = torch.arange(h) // window
+        cols = torch.arange(w) // window
+        ids = rows[:, None] * ((w + window - 1) // window) + cols[None, :]  # (H, W)
+        return ids.expand(c, h, w).unsqueeze(0).contiguous()
+    if len(shape) == 1:
+        if feature_columns and len(feature_columns) == shape[0]:
+            names = list(dict.fromkeys(feature_columns))
+            return torch.tensor([[names.index(col) for col in feature_columns]])
+        return torch.arange(shape[0]).unsqueeze(0)
+    steps = torch.arange(shape[0]) // window  # (T,)
+    return steps.view(-1, *([1] * (len(shape) - 1))).expand(*shape).unsqueeze(0).contiguous()
+
+
+class _MaskedPerturbation(Explainer):
+    """Shared options and mask of the methods that perturb groups of features (patches, columns, steps)."""
+
+    class Options(ExplainerOptions):
+        """Options of a masked perturbation method."""
+
+        #: Images: the square patch side (default :func:`default_window`'s); sequences: steps per feature.
+        window: int | None = Field(default=None, ge=1)
+        #: ``None``: ``mean`` of the explained rows for tabular models, else ``zeros``.
+        baseline: Literal["zeros", "mean"] | None = None
+        perturbations_per_eval: int = Field(default=16, ge=1)
+
+    capabilities: ClassVar[Capabilities] = PERTURBATION
+    input_grad = False
+
+    def resolve(self, options: Any) -> dict[str, Any]:
+        """Fill the window and baseline defaults of the model's modality."""
+        shape = self.handle.input_shape
+        image = self.handle.modality == "image" and len(shape) == 3
+        if self.handle.modality == "tabular" or len(shape) == 1:
+            if "window" in options.model_fields_set:
+                raise DataError(f"{self.name} on tabular inputs ablates one raw column at a time; it takes no window")
+            window = 1
+        else:
+            window = options.window or (default_window(*shape[-2:])[0] if image else 1)
+            limit = min(shape[-2:]) if image else shape[0]
+            if window > limit:
+                raise DataError(f"window {window} is larger than the {limit}-wide input")
+        baseline = options.baseline or ("mean" if self.handle.modality == "tabular" else "zeros")
+        extra = options.model_dump(exclude={"target", "window", "baseline", "perturbations_per_eval"})
+        return {"window": window, "baseline": baseline, "perturbations_per_eval": options.perturbations_per_eval,
+                **extra}
+
+    def prepare(self, data: Dataset) -> None:
+        """Fix the reference and the feature mask."""
+        self._baseline = data_baseline(self.options["baseline"], data)
+        self._mask = feature_mask(tuple(data.x.shape[1:]), self.handle.modality, self.options["window"],
+                                  data.feature_columns)
+
+    def _reference(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        baseline = getattr(self, "_baseline", None)
+        mask = getattr(self, "_mask", None)
+        if baseline is None or mask is None:
+            baseline = torch.zeros((1, *x.shape[1:]))
+            mask = feature_mask(tuple(x.shape[1:]), self.handle.modality, self.options["window"])
+        return baseline.to(x.device), mask.to(x.device)
+
+
+@register_explainer("feature-ablation")
+class FeatureAblationExplainer(_MaskedPerturbation):
+    """Output drop when one group of features (an image patch, a raw column, a step) is set to a reference.
+
+    captum's ``FeatureAblation`` with a feature mask: every input of a group carries the
+    group's whole effect. Options: ``window`` (image patch side; sequence steps),
+    ``baseline`` (``zeros`` or ``mean``), ``perturbations_per_eval``.
+
+    Examples
+    --------
+    >>> from xai.datasets import load_dataset
+    >>> from xai.explain import create_explainer
+    >>> from xai.zoo import load_model
+    >>> lenet, digits = load_model("lenet"), load_dataset("digits")
+    >>> create_explainer("feature-ablation", lenet, window=8).explain(digits.head(2)).attributions.shape
+    (2, 1, 32, 32)
+    """
+
+    paper = "https://arxiv.org/abs/1311.2901"
+
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Feature-ablation attributions for one batch, same shape as ``x``."""
+        baseline, mask = self._reference(x)
+        return FeatureAblation(self.handle.forward_target).attribute(
+            x, baselines=baseline, feature_mask=mask, additional_forward_args=(target,),
+            perturbations_per_eval=self.options["perturbations_per_eval"])
+
+
+@register_explainer("kernel-shap")
+class KernelShap(_MaskedPerturbation):
+    """Shapley values of feature groups estimated by Kernel SHAP (Lundberg & Lee 2017).
+
+    Paper: https://arxiv.org/abs/1705.07874. captum's ``KernelShap`` on the same feature
+    groups as feature ablation (image patches, raw columns, steps), one sample at a time:
+    ``n_samples`` random coalitions weighted by the Shapley kernel, a weighted linear fit.
+    The group's value is spread over its inputs (each input carries it). Options: ``window``,
+    ``baseline``, ``n_samples`` (default 64), ``perturbations_per_eval``.
+    """
+
+    class Options(_MaskedPerturbation.Options):
+        """Kernel SHAP's options."""
+
+        n_samples: int = Field(default=64, ge=2)
+
+    paper = "https://arxiv.org/abs/1705.07874"
+
+    def attribute(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Kernel SHAP attributions for one batch, same shape as ``x`` (one sample per fit)."""
+        baseline, mask = self._reference(x)
+        method = CaptumKernelShap(self.handle.forward_target)
+        rows = [method.attribute(x[i:i + 1], baselines=baseline, feature_mask=mask,
+                                 additional_forward_args=(target[i:i + 1],), n_samples=self.options["n_samples"],
+                                 perturbations_per_eval=self.options["perturbations_per_eval"])
+                for i in range(len(x))]
+        return torch.cat(rows)

@@ -92,6 +92,59 @@ def explainable_layers(module: nn.Module) -> tuple[str, ...]:
 _MODALITY_BY_RANK = {1: "tabular", 3: "image"}
 
 
+@dataclass(frozen=True)
+class ImageConfig:
+    """How raw images in ``[0, 1]`` become this model's inputs (the architecture's own data config).
+
+    Data sources resize to ``input_size`` and normalise with ``mean`` / ``std``, so a
+    ``Dataset`` handed to the model is model-ready (see :func:`xai.sources.prepare_images`).
+    """
+
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {"input_size": list(self.input_size), "mean": list(self.mean), "std": list(self.std),
+                "interpolation": self.interpolation}
+
+
+@dataclass(frozen=True)
+class TokenGrid:
+    """Maps a transformer layer's token output onto a ``(B, D, h, w)`` grid and back (for CAM methods).
+
+    ``prefix`` leading tokens (class / distillation tokens) are dropped from the grid and kept
+    as they are on the way back. ``channels_last`` layers (Swin) output ``(B, h, w, D)`` already
+    on a grid; the others ``(B, T, D)`` with ``T - prefix`` tokens on a square (or
+    ``grid``-shaped) patch grid.
+    """
+
+    prefix: int = 1
+    channels_last: bool = False
+    grid: tuple[int, int] | None = None
+
+    def to_grid(self, out: torch.Tensor) -> torch.Tensor:
+        """``(B, T, D)`` or ``(B, h, w, D)`` -> ``(B, D, h, w)``."""
+        if self.channels_last:
+            return out.permute(0, 3, 1, 2)
+        tokens = out[:, self.prefix:]  # (B, h*w, D)
+        b, n, d = tokens.shape
+        h, w = self.grid or (int(round(n ** 0.5)),) * 2
+        if h * w != n:
+            raise DataError(f"{n} tokens do not form a {h}x{w} patch grid")
+        return tokens.reshape(b, h, w, d).permute(0, 3, 1, 2)
+
+    def from_grid(self, grid: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`to_grid`: ``(B, D, h, w)`` back to ``out``'s layout (prefix tokens from ``out``)."""
+        if self.channels_last:
+            return grid.permute(0, 2, 3, 1)
+        b, d = grid.shape[:2]
+        tokens = grid.permute(0, 2, 3, 1).reshape(b, -1, d)  # (B, h*w, D)
+        return torch.cat([out[:, :self.prefix], tokens], dim=1)
+
+
 @dataclass(eq=False)
 class ModelHandle:
     """Any model wrapped with its task, input spec, classes and targets adapter.
@@ -122,6 +175,16 @@ class ModelHandle:
     split_modalities
         Multimodal models whose inputs pack an image and a question into one tensor:
         ``(inputs, attributions)`` -> :class:`ModalitySplit` (``None`` for the others).
+    image_config
+        Input size, mean and std of an image model loaded from an architecture's own data
+        config (timm, torchvision, Hugging Face image processors); data sources use it.
+    differentiable
+        ``False`` for models that give no gradients (ONNX): gradient methods refuse.
+    cam_layer
+        The layer CAM methods explain by default (zero configuration: the last stage).
+    layer_reshapes
+        Layers whose outputs are tokens, with the :class:`TokenGrid` that maps them onto a
+        spatial grid (ViT, DeiT, Swin), so CAM methods can read them.
     """
 
     name: str
@@ -142,6 +205,10 @@ class ModelHandle:
     predicted_target: Callable[[Any], torch.Tensor] = field(default=arg_max)
     evaluate: Callable[[nn.Module, Any, torch.device], dict[str, float]] | None = None
     split_modalities: Callable[[np.ndarray, np.ndarray], ModalitySplit] | None = None
+    image_config: ImageConfig | None = None
+    differentiable: bool = True
+    cam_layer: str | None = None
+    layer_reshapes: dict[str, TokenGrid] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.target_names:

@@ -65,8 +65,14 @@ def load_model(
     seed: int = 0,
     device: str = "auto",
     console: Console | None = None,
+    classes: list[str] | tuple[str, ...] | None = None,
 ) -> ModelHandle:
     """Resolve ``spec`` to a model handle on the CPU, in eval mode.
+
+    ``spec`` may also name a model of another source (:mod:`xai.sources`): ``timm:NAME`` or
+    ``torchvision:NAME`` with ``weights``, a Hugging Face ``save_pretrained`` folder, an
+    ``.onnx`` file; ``classes`` names their classes (default: the data's labels when they
+    count as many, else ``class 0``, ``class 1``, ...).
 
     Parameters
     ----------
@@ -83,7 +89,8 @@ def load_model(
         Train a zoo entry that has no weights yet instead of failing.
     """
     with quiet_torch():
-        return _load_model(spec, weights, data, trust_pickle, zoo_dir, train_missing, seed, device, console)
+        return _load_model(spec, weights, data, trust_pickle, zoo_dir, train_missing, seed, device, console,
+                           classes)
 
 
 @contextmanager
@@ -105,8 +112,16 @@ def quiet_torch() -> Iterator[None]:
 
 def _load_model(spec: str, weights: str | Path | None, data: str | DataInfo | None, trust_pickle: bool,
                 zoo_dir: str | Path | None, train_missing: bool, seed: int, device: str,
-                console: Console | None) -> ModelHandle:
+                console: Console | None, classes: list[str] | tuple[str, ...] | None = None) -> ModelHandle:
     path = Path(spec)
+    if spec not in MODELS:
+        from xai.sources import is_source, load_source
+
+        if is_source(spec):  # timm:/torchvision: architectures, Hugging Face folders, ONNX files
+            # remote code in a Hugging Face folder runs like a pickle's: the same explicit trust
+            handle = load_source(spec, weights=weights, classes=classes, trust_pickle=trust_pickle,
+                                 trust_remote_code=trust_pickle)
+            return _with_data(handle, data, named=classes is not None)
     if spec in MODELS or path.is_dir():
         if weights is not None:
             raise ModelLoadError(f"--weights applies to package.module:factory models; {spec!r} is a zoo "
@@ -130,6 +145,24 @@ def _load_model(spec: str, weights: str | Path | None, data: str | DataInfo | No
     if weights is not None and not path.exists():
         raise ModelLoadError(f"{spec!r} is neither a zoo name nor package.module:factory")
     raise UnknownNameError("model", spec, MODELS.names())
+
+
+def _with_data(handle: ModelHandle, data: str | DataInfo | None, named: bool) -> ModelHandle:
+    """Audit on ``data`` (bundled or the user's) by default; name the classes after its labels if counts agree."""
+    if data is None:
+        return handle
+    handle.dataset = data if isinstance(data, str) else data.name
+    if not named and handle.task in ("classification", "binary-classification"):
+        from xai.datasets import list_datasets
+
+        labels: tuple[str, ...] = ()
+        if not isinstance(data, str):
+            labels = data.class_names
+        elif data in list_datasets():
+            labels = tuple(load_dataset(data, "test").class_names)
+        if labels and len(labels) == len(handle.class_names):
+            handle.class_names = handle.target_names = tuple(labels)
+    return handle
 
 
 def _check_zoo_dir(zoo_dir: str | Path | None) -> None:
