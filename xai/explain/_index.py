@@ -28,6 +28,8 @@ SANITY_TABLE: dict[str, str] = {"sanity-checks": "xai.explain.sanity:SanityCheck
 DAAM_TABLE: dict[str, str] = {"daam": "xai.explain.daam:Daam"}
 PROJECTION_TABLE: dict[str, str] = {"projection": "xai.explain.projection:Projection"}
 TOKENS_TABLE: dict[str, str] = {"token-relevance": "xai.explain.tokens:TokenRelevanceMethod"}
+RECURRENT_TABLE: dict[str, str] = {"recurrent-gates": "xai.explain.recurrent:RecurrentInternals"}
+HEADS_TABLE: dict[str, str] = {"attention-heads": "xai.explain.heads:AttentionHeads"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -35,6 +37,8 @@ SANITY_CHECKS: Registry[type[Method]] = Registry("sanity check", lazy=SANITY_TAB
 DAAMS: Registry[type[Method]] = Registry("cross-attention method", lazy=DAAM_TABLE)
 PROJECTIONS: Registry[type[Method]] = Registry("projection method", lazy=PROJECTION_TABLE)
 TOKEN_METHODS: Registry[type[Method]] = Registry("token relevance method", lazy=TOKENS_TABLE)
+RECURRENT_METHODS: Registry[type[Method]] = Registry("recurrent internals method", lazy=RECURRENT_TABLE)
+HEAD_METHODS: Registry[type[Method]] = Registry("attention head method", lazy=HEADS_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -45,6 +49,8 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "daam": DAAMS,
     "project": PROJECTIONS,
     "tokens": TOKEN_METHODS,
+    "recurrent": RECURRENT_METHODS,
+    "heads": HEAD_METHODS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -55,6 +61,8 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "daam": "daam",
     "project": "projection",
     "tokens": "token-relevance",
+    "recurrent": "recurrent-gates",
+    "heads": "attention-heads",
 }
 
 
