@@ -322,9 +322,32 @@ class DaamSpec(MethodSection):
     READS_AUDIT_DATA: ClassVar[bool] = False
 
 
+class RecurrentSpec(MethodSection):
+    """Gate activations over time and the gradient by distance of a recurrent model (``recurrent-gates``)."""
+
+    KIND: ClassVar[Kind] = "recurrent"
+    METHOD: ClassVar[str] = "recurrent-gates"
+
+    def step(self) -> str:
+        """``recurrent <layer>``."""
+        return f"recurrent {self.options.layer or 'gates'}"  # type: ignore[attr-defined]
+
+
+class HeadsSpec(MethodSection):
+    """Per-layer, per-head attention maps and head importance by masking (``attention-heads``)."""
+
+    KIND: ClassVar[Kind] = "heads"
+    METHOD: ClassVar[str] = "attention-heads"
+
+    def step(self) -> str:
+        """``heads`` (``heads (maps)`` without the masking)."""
+        return "heads" if self.options.importance else "heads (maps)"  # type: ignore[attr-defined]
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
-                                                   "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec}
+                                                   "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
+                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec}
 
 
 class GateSpec(_Strict):
@@ -379,6 +402,8 @@ class AuditSpec(_Strict):
     project: list[ProjectSpec] = Field(default_factory=list)
     tokens: list[TokensSpec] = Field(default_factory=list)
     daam: list[DaamSpec] = Field(default_factory=list)
+    recurrent: list[RecurrentSpec] = Field(default_factory=list)
+    heads: list[HeadsSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

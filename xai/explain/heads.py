@@ -231,6 +231,7 @@ class AttentionHeads(Method):
     name: ClassVar[str] = "attention-heads"
     kind: ClassVar[Kind] = "heads"
     paper: ClassVar[str] = "https://arxiv.org/abs/1905.10650"
+    result_type: ClassVar[str] = "xai.explain.heads:HeadsResult"
     capabilities: ClassVar[Capabilities] = Capabilities(
         modalities=frozenset({"image", "text", "multimodal"}), needs_attention=True, needs_gradients=False)
 

@@ -303,6 +303,7 @@ class RecurrentInternals(Method):
     name: ClassVar[str] = "recurrent-gates"
     kind: ClassVar[Kind] = "recurrent"
     paper: ClassVar[str] = "https://doi.org/10.1162/neco.1997.9.8.1735; https://arxiv.org/abs/1211.5063"
+    result_type: ClassVar[str] = "xai.explain.recurrent:RecurrentResult"
     capabilities: ClassVar[Capabilities] = Capabilities(modalities=frozenset({"sequence", "text"}))
 
     class Options(Options):

@@ -35,6 +35,8 @@ HTML_RENDERERS: dict[str, str] = {
     "projections": "xai.report.projection:render_section",
     "tokens": "xai.report.tokens:render_section",
     "daam": "xai.report.daam:render_section",
+    "recurrent": "xai.report.recurrent:render_section",
+    "heads": "xai.report.heads:render_section",
     "fairness": "xai.report.html:render_fairness",
 }
 

@@ -8,6 +8,7 @@ images are PNG data URIs; styles are inline.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,8 +19,9 @@ from xai.report.images import data_uri, png_bytes
 
 if TYPE_CHECKING:  # annotations only: renderers never import torch or a method
     from xai.explain.heads import HeadsResult
+    from xai.report._renderers import PageContext
 
-__all__ = ["patch_map_uri", "render_html"]
+__all__ = ["patch_map_uri", "render_html", "render_section"]
 
 
 def patch_map_uri(row: np.ndarray, image: np.ndarray | None = None, size: int = 64) -> str | None:
@@ -122,3 +124,8 @@ def render_html(result: HeadsResult) -> str:
     parts.extend(f'<p class="warn">{e(note)}</p>' for note in result.notes)
     parts.append("</section>")
     return str(Markup("".join(parts)))
+
+
+def render_section(results: Sequence[HeadsResult], page: PageContext | None = None) -> Markup:
+    """The audit page's section: each result's :func:`render_html` (the renderer ``HTML_RENDERERS`` names)."""
+    return Markup("".join(render_html(r) for r in results))

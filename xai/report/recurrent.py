@@ -7,6 +7,7 @@ PNG data URIs; the gradient curve is inline SVG; styles are inline.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,8 +18,9 @@ from xai.report.images import data_uri, png_bytes, svg_curve
 
 if TYPE_CHECKING:  # annotations only: renderers never import torch or a method
     from xai.explain.recurrent import RecurrentResult
+    from xai.report._renderers import PageContext
 
-__all__ = ["gate_heatmap_uri", "render_html"]
+__all__ = ["gate_heatmap_uri", "render_html", "render_section"]
 
 #: Quantities bounded in [0, 1] (sigmoid gates) get magma on [0, 1]; the rest a signed map around 0.
 _UNIT_RANGE = frozenset({"input", "forget", "output", "reset", "update"})
@@ -91,3 +93,8 @@ def render_html(result: RecurrentResult) -> str:
     parts.extend(f'<p class="warn">{e(note)}</p>' for note in result.notes)
     parts.append("</section>")
     return str(Markup("".join(parts)))
+
+
+def render_section(results: Sequence[RecurrentResult], page: PageContext | None = None) -> Markup:
+    """The audit page's section: each result's :func:`render_html` (the renderer ``HTML_RENDERERS`` names)."""
+    return Markup("".join(render_html(r) for r in results))
