@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from xai.datasets import Dataset, load_dataset
+from xai.errors import DataError
 from xai.explain.heads import AttentionHeads, HeadMask
 from xai.explain.rollout import _attentions, fuse_heads
 from xai.zoo import ModelHandle, load_model
@@ -139,3 +140,13 @@ def test_vit_head_importance_on_the_zoo_model():
     assert result.drop.shape == (4, 4) and result.importance_rows == 64
     assert result.metrics()["max_drop"] > 0  # some head matters on the trained model
     assert result.to_dict()["attention_shape"] == [2, 4, 4, 17, 17] and "attention" not in result.to_dict()
+
+
+def test_a_model_with_its_own_evaluate_is_scored_on_its_cards_metric():
+    from xai.explain.heads import primary_metric
+
+    handle = load_model("minilm")
+    assert primary_metric(handle, {"cosine_paraphrase": 0.8, "spearman": 0.9}) == "spearman"
+    assert primary_metric(dataclasses.replace(handle, card=None), {"cosine_paraphrase": 0.8}) == "cosine_paraphrase"
+    with pytest.raises(DataError, match="reports no metric"):
+        primary_metric(handle, {})

@@ -97,23 +97,29 @@ def _zero_heads(heads: list[int]) -> Any:
     return hook
 
 
+def _scores_logits(handle: ModelHandle) -> bool:
+    """Whether the head is scored on class logits (accuracy and loss) rather than the model's own ``evaluate``."""
+    return handle.task in _CLASSIFIERS and handle.evaluate is None and len(handle.class_names) >= 2
+
+
 def _score(handle: ModelHandle, data: Dataset, metric: str) -> tuple[float, float]:
     """``(metric, cross-entropy loss)`` of the model on ``data`` (the loss is NaN for non-classifiers)."""
-    if handle.task in _CLASSIFIERS and handle.evaluate is None:
+    if _scores_logits(handle):
         logits = handle.predict(data.x)  # (N, classes)
-        y = data.y.to(logits.device)
-        accuracy = float((logits.argmax(1) == y).float().mean())
-        return accuracy, float(F.cross_entropy(logits.float(), y))
+        if logits.ndim == 2 and logits.shape[1] == len(handle.class_names):
+            y = data.y.to(logits.device)
+            accuracy = float((logits.argmax(1) == y).float().mean())
+            return accuracy, float(F.cross_entropy(logits.float(), y))
     performance = handle.performance(data)
     return float(performance[metric]), float("nan")
 
 
-def primary_metric(handle: ModelHandle, data: Dataset) -> str:
-    """The metric whose drop measures a head: accuracy for classifiers, else the card's metric."""
-    if handle.task in _CLASSIFIERS and handle.evaluate is None:
+def primary_metric(handle: ModelHandle, performance: dict[str, float]) -> str:
+    """The metric whose drop measures a head: accuracy for classifiers, else the card's headline metric."""
+    if _scores_logits(handle):
         return "accuracy"
-    performance = handle.performance(data)
-    named = (handle.card or {}).get("metric")
+    headline = (handle.card or {}).get("headline")
+    named = headline.get("metric") if isinstance(headline, dict) else None  # the card's headline metric
     if isinstance(named, str) and named in performance:
         return named
     if not performance:
@@ -130,11 +136,18 @@ def head_importance(handle: ModelHandle, data: Dataset, metric: str | None = Non
     names = handle.attention
     if not names:
         raise DataError(f"{handle.name} names no attention modules")
-    metric = metric or primary_metric(handle, data)
     with torch.no_grad(), eval_mode(handle.module), AttentionRecorder(handle.module, names) as rec:
         handle.module(data.x[:1].to(handle.device))
     heads = [a.shape[1] for a in rec.checked()]
-    base, base_loss = _score(handle, data, metric)
+    if _scores_logits(handle):
+        metric = metric or "accuracy"
+        base, base_loss = _score(handle, data, metric)
+    else:  # the model's own evaluate: one pass gives the baseline and names the metric
+        performance = handle.performance(data)
+        metric = metric or primary_metric(handle, performance)
+        if metric not in performance:
+            raise DataError(f"{handle.name} reports no {metric!r}; it reports {', '.join(performance)}")
+        base, base_loss = float(performance[metric]), float("nan")
     drop = np.zeros((len(names), max(heads)))
     loss = np.zeros_like(drop)
     for layer, count in enumerate(heads):
