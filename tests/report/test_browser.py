@@ -110,12 +110,43 @@ method = "integrated-gradients"
 samples = 3
 options = { steps = 8 }
 ''',
+    "recurrent": '''title = "GRU gates and gradient decay (browser test)"
+probe = []
+[model]
+name = "gru"
+[data]
+samples = 20
+[[explain]]
+method = "saliency"
+samples = 2
+[[recurrent]]
+samples = 1
+sequences = 4
+concat = 4
+''',
+    "heads": '''title = "ViT attention heads (browser test)"
+probe = []
+[model]
+name = "vit"
+[data]
+samples = 20
+[[explain]]
+method = "attention-rollout"
+samples = 2
+[[heads]]
+samples = 1
+importance_samples = 16
+''',
 }
 #: What each page of SECTIONS must show, as CSS selectors of visible elements.
 SHOWN = {
     "sections": ["#dreams", "#inversions", "#sanity", ".tiles img", "nav.toc a[href='#dreams']"],
     "mitigation": ["#fairness ~ table"],
     "vqa": ["table.tokens span.tok", "img[alt^='integrated-gradients map']"],
+    "recurrent": ["#internals", "section.recurrent img[alt^='update activations']", "section.recurrent polyline",
+                  "nav.toc a[href='#internals']"],
+    "heads": ["#internals", "section.heads table td.num", "img[alt^='layer 3 head 3: CLS attention']",
+              "nav.toc a[href='#internals']"],
 }
 
 
