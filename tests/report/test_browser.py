@@ -143,10 +143,10 @@ SHOWN = {
     "sections": ["#dreams", "#inversions", "#sanity", ".tiles img", "nav.toc a[href='#dreams']"],
     "mitigation": ["#fairness ~ table"],
     "vqa": ["table.tokens span.tok", "img[alt^='integrated-gradients map']"],
-    "recurrent": ["#internals", "section.recurrent img[alt^='update activations']", "section.recurrent polyline",
-                  "nav.toc a[href='#internals']"],
-    "heads": ["#internals", "section.heads table td.num", "img[alt^='layer 3 head 3: CLS attention']",
-              "nav.toc a[href='#internals']"],
+    "recurrent": ["#recurrent", "section.recurrent img[alt^='update activations']", "section.recurrent polyline",
+                  "nav.toc a[href='#recurrent']"],
+    "heads": ["#heads", "section.heads table td.num", "img[alt^='layer 3 head 3: CLS attention']",
+              "nav.toc a[href='#heads']"],
 }
 
 
