@@ -123,7 +123,9 @@ def _import_package(package: str) -> None:
                                                    ("xai.datasets", "DATASETS"), ("xai.explain", "DREAMS"),
                                                    ("xai.explain", "INVERSIONS"), ("xai.explain", "SANITY_CHECKS"),
                                                    ("xai.explain", "DAAMS"), ("xai.explain", "PROJECTIONS"),
-                                                   ("xai.explain", "TOKEN_METHODS")])
+                                                   ("xai.explain", "TOKEN_METHODS"),
+                                                   ("xai.explain", "RECURRENT_METHODS"),
+                                                   ("xai.explain", "HEAD_METHODS")])
 def test_lazy_table_matches_the_registrations(package, registry):
     table = getattr(importlib.import_module(f"{package}._index"), registry)
     lazy = table.lazy_table

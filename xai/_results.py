@@ -96,6 +96,8 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("tokens", "Token relevance", ("xai.explain.tokens:TokenRelevance",), "tokens"),
     ResultSection("daam", "Cross-attention maps", ("xai.explain.daam:DaamResult",), ""),
     ResultSection("drift", "Explanation drift", ("xai.explain.drift:DriftResult",), "drift.{method}"),
+    ResultSection("recurrent", "Recurrent internals", ("xai.explain.recurrent:RecurrentResult",), "recurrent"),
+    ResultSection("heads", "Attention heads", ("xai.explain.heads:HeadsResult",), "heads"),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

@@ -118,6 +118,33 @@ method = "integrated-gradients"
 samples = 3
 options = { steps = 8 }
 ''',
+    "recurrent": '''title = "GRU gates and gradient decay (browser test)"
+probe = []
+[model]
+name = "gru"
+[data]
+samples = 20
+[[explain]]
+method = "saliency"
+samples = 2
+[[recurrent]]
+samples = 1
+sequences = 4
+concat = 4
+''',
+    "heads": '''title = "ViT attention heads (browser test)"
+probe = []
+[model]
+name = "vit"
+[data]
+samples = 20
+[[explain]]
+method = "attention-rollout"
+samples = 2
+[[heads]]
+samples = 1
+importance_samples = 16
+''',
 }
 # The two tabular audits whose printed pages the issue found clipped and colourless: two
 # sensitive features each (an intersection heat map) and gates with long metric keys.
@@ -176,6 +203,10 @@ SHOWN = {
     "sections": ["#dreams", "#inversions", "#sanity", ".tiles img", "nav.toc a[href='#dreams']"],
     "mitigation": ["#fairness ~ table"],
     "vqa": ["table.tokens span.tok", "img[alt^='integrated-gradients map']"],
+    "recurrent": ["#recurrent", "section.recurrent img[alt^='update activations']", "section.recurrent polyline",
+                  "nav.toc a[href='#recurrent']"],
+    "heads": ["#heads", "section.heads table td.num", "img[alt^='layer 3 head 3: CLS attention']",
+              "nav.toc a[href='#heads']"],
 }
 
 

@@ -336,10 +336,33 @@ class DriftSpec(MethodSection):
         return f"drift {o.method} vs {o.baseline_model or o.baseline_attributions}"
 
 
+class RecurrentSpec(MethodSection):
+    """Gate activations over time and the gradient by distance of a recurrent model (``recurrent-gates``)."""
+
+    KIND: ClassVar[Kind] = "recurrent"
+    METHOD: ClassVar[str] = "recurrent-gates"
+
+    def step(self) -> str:
+        """``recurrent <layer>``."""
+        return f"recurrent {self.options.layer or 'gates'}"  # type: ignore[attr-defined]
+
+
+class HeadsSpec(MethodSection):
+    """Per-layer, per-head attention maps and head importance by masking (``attention-heads``)."""
+
+    KIND: ClassVar[Kind] = "heads"
+    METHOD: ClassVar[str] = "attention-heads"
+
+    def step(self) -> str:
+        """``heads`` (``heads (maps)`` without the masking)."""
+        return "heads" if self.options.importance else "heads (maps)"  # type: ignore[attr-defined]
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
-                                                   "drift": DriftSpec}
+                                                   "drift": DriftSpec,
+                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec}
 
 
 class GateSpec(_Strict):
@@ -395,6 +418,8 @@ class AuditSpec(_Strict):
     tokens: list[TokensSpec] = Field(default_factory=list)
     daam: list[DaamSpec] = Field(default_factory=list)
     drift: list[DriftSpec] = Field(default_factory=list)
+    recurrent: list[RecurrentSpec] = Field(default_factory=list)
+    heads: list[HeadsSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

@@ -29,6 +29,8 @@ DAAM_TABLE: dict[str, str] = {"daam": "xai.explain.daam:Daam"}
 PROJECTION_TABLE: dict[str, str] = {"projection": "xai.explain.projection:Projection"}
 TOKENS_TABLE: dict[str, str] = {"token-relevance": "xai.explain.tokens:TokenRelevanceMethod"}
 DRIFT_TABLE: dict[str, str] = {"explanation-drift": "xai.explain.drift:ExplanationDrift"}
+RECURRENT_TABLE: dict[str, str] = {"recurrent-gates": "xai.explain.recurrent:RecurrentInternals"}
+HEADS_TABLE: dict[str, str] = {"attention-heads": "xai.explain.heads:AttentionHeads"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -37,6 +39,8 @@ DAAMS: Registry[type[Method]] = Registry("cross-attention method", lazy=DAAM_TAB
 PROJECTIONS: Registry[type[Method]] = Registry("projection method", lazy=PROJECTION_TABLE)
 TOKEN_METHODS: Registry[type[Method]] = Registry("token relevance method", lazy=TOKENS_TABLE)
 DRIFTS: Registry[type[Method]] = Registry("drift method", lazy=DRIFT_TABLE)
+RECURRENT_METHODS: Registry[type[Method]] = Registry("recurrent internals method", lazy=RECURRENT_TABLE)
+HEAD_METHODS: Registry[type[Method]] = Registry("attention head method", lazy=HEADS_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -48,6 +52,8 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "project": PROJECTIONS,
     "tokens": TOKEN_METHODS,
     "drift": DRIFTS,
+    "recurrent": RECURRENT_METHODS,
+    "heads": HEAD_METHODS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -59,6 +65,8 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "project": "projection",
     "tokens": "token-relevance",
     "drift": "explanation-drift",
+    "recurrent": "recurrent-gates",
+    "heads": "attention-heads",
 }
 
 

@@ -36,6 +36,8 @@ HTML_RENDERERS: dict[str, str] = {
     "tokens": "xai.report.tokens:render_section",
     "daam": "xai.report.daam:render_section",
     "drift": "xai.report.drift:render_section",
+    "recurrent": "xai.report.recurrent:render_section",
+    "heads": "xai.report.heads:render_section",
     "fairness": "xai.report.html:render_fairness",
     "slices": "xai.report.slices:render_section",
 }
