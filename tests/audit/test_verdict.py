@@ -132,3 +132,10 @@ def test_index_rows_without_a_valid_verdict_fall_back_to_their_gates(verdict):
     if verdict is not None:
         row["verdict"] = verdict
     assert "1 failed, 0 to review, 0 passed" in render_index_rows([row])
+
+
+def test_a_gate_without_a_baseline_says_why_it_could_not_pass():
+    result = audit()
+    gates = evaluate_gates(result, [GateSpec(metric="accuracy", op=">=", regression=True, tolerance=0.01)], None)
+    (finding,) = audit_verdict(result, gates).findings
+    assert finding.severity == "fail" and "--update-baseline" in finding.text  # not a bare "accuracy = 0.9"

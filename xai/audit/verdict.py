@@ -80,7 +80,8 @@ def _gate_findings(gates: Sequence[GateResult]) -> list[Finding]:
         if g.passed:
             continue
         value = "no value" if g.value is None else _fmt(g.value)
-        bound = "" if g.threshold is None else f"; must be {g.op} {_fmt(g.threshold)}"
+        # no bound: the gate could not be judged (no baseline yet, a metric missing); its message says why
+        bound = f"; {g.message}" if g.threshold is None else f"; must be {g.op} {_fmt(g.threshold)}"
         overshoot = 0.0 if g.value is None or g.threshold is None else abs(g.value - g.threshold)
         out.append(Finding("fail", f"Gate failed: {g.name} ({g.key or g.metric} = {value}{bound})", "gates",
                            overshoot))

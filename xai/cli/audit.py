@@ -59,9 +59,9 @@ def audit(
             spec = spec.model_copy(update={"seed": seed})
         if progress is not None:
             progress.print(f"[dim]auditing {safe_text(slug)} ...[/]")
-        # the spec's gates are judged and shown (regression gates against <out>/baselines), but
-        # only `xai check` turns a failed gate into exit 1
-        checked = check_spec(spec, slug=slug, spec_path=source, baselines_dir=out_dir / "baselines",
+        # the spec's gates are judged and shown (regression gates against the baselines `xai check`
+        # reads by default), but only `xai check` turns a failed gate into exit 1
+        checked = check_spec(spec, slug=slug, spec_path=source, baselines_dir="reports/baselines",
                              device=torch_device, zoo_dir=zoo_dir, console=progress, trust_pickle=trust_pickle)
         results.append(checked.result)
         if spec.gate:
