@@ -116,7 +116,7 @@ def test_the_page_and_the_index_lead_with_the_verdict():
     gates = evaluate_gates(failing, [GateSpec(metric="equalized_odds_difference", op="<=", value=0.1)])
     page = render_audit_page(failing, gates)
     main = page[page.index("<main>"):]
-    assert re.match(r"<main>\s*<section class=\"verdict-box fail\"", main)  # before the summary table
+    assert re.match(r"<main>\s*<section class=\"verdict-box v-fail\"", main)  # before the summary table
     rows = [index_row(dataclasses.replace(audit(), slug="a-pass")),
             index_row(dataclasses.replace(failing, slug="b-fail"), gates)]
     index = render_index_rows(rows)
@@ -139,3 +139,15 @@ def test_a_gate_without_a_baseline_says_why_it_could_not_pass():
     gates = evaluate_gates(result, [GateSpec(metric="accuracy", op=">=", regression=True, tolerance=0.01)], None)
     (finding,) = audit_verdict(result, gates).findings
     assert finding.severity == "fail" and "--update-baseline" in finding.text  # not a bare "accuracy = 0.9"
+
+
+def test_small_groups_found_by_two_probes_are_one_finding_ranked_after_a_four_fifths_failure():
+    ff = FourFifths(ratio=0.5, threshold=0.8, passed=False, lowest_group="A", highest_group="B")
+    table = _binary_table("race", {"A": (0.2, 0.5, 0.1, 800), "B": (0.4, 0.6, 0.15, 600), "C": (0.3, 0.5, 0.1, 7)},
+                          four_fifths=ff)
+    probes = tuple(FairnessResult(probe=name, model="m", dataset="d", metric_names=("selection_rate",),
+                                  tables=(table,), provenance=PROV)
+                   for name in ("group-metrics", "counterfactual-flip"))
+    warnings = [f for f in audit_verdict(dataclasses.replace(audit(), results=probes)).findings if f.severity == "warn"]
+    assert warnings[0].text.startswith("Four-fifths rule fails for race")  # a failed rule before a size note
+    assert sum("too small to rank" in f.text for f in warnings) == 1  # not once per probe

@@ -44,6 +44,9 @@ class Finding:
     anchor: str
     #: Orders findings of one severity: larger first (a disparity's size, a gate's overshoot).
     weight: float = 0.0
+    #: Orders kinds within a severity: lower first (an untrusted explainer or a four-fifths failure
+    #: before a note that some groups are too small to rank).
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ def _table_findings(probe: FairnessResult, table: GroupTable) -> list[Finding]:
         out.append(Finding("warn", f"{_plural(len(small), table.feature + ' group')} under "
                            f"{table.min_group_size} rows ({_sizes(table, small[:4])}"
                            f"{', ...' if len(small) > 4 else ''}): too small to rank, read their numbers "
-                           f"as anecdotes ({where})", "fairness", float(len(small))))
+                           f"as anecdotes ({where})", "fairness", float(len(small)), priority=1))
     ff = table.four_fifths
     if ff is not None and not ff.passed:
         out.append(Finding("warn", f"Four-fifths rule fails for {table.feature}: selection-rate ratio "
@@ -159,6 +162,18 @@ def _table_findings(probe: FairnessResult, table: GroupTable) -> list[Finding]:
     return out
 
 
+def _first_of_each(findings: list[Finding]) -> list[Finding]:
+    """Drop repeats: the same small groups found by two probes over one feature are one finding."""
+    seen: set[str] = set()
+    out = []
+    for finding in findings:
+        key = finding.text.rsplit(" (", 1)[0] if finding.priority == 1 else finding.text  # without "(probe by x)"
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    return out
+
+
 def audit_verdict(audit: AuditResult, gates: Sequence[GateResult] | None = None) -> Verdict:
     """The verdict of one audit (``gates``: its gate results, when the spec has any and they ran).
 
@@ -174,7 +189,8 @@ def audit_verdict(audit: AuditResult, gates: Sequence[GateResult] | None = None)
     for probe in audit.fairness:
         for table in (*probe.tables, *((probe.intersection,) if probe.intersection else ())):
             findings.extend(_table_findings(probe, table))
-    findings.sort(key=lambda f: (_RANK[f.severity], -f.weight))
+    findings = _first_of_each(findings)
+    findings.sort(key=lambda f: (_RANK[f.severity], f.priority, -f.weight))
     failed = sum(not g.passed for g in gates or ())
     flags = sum(f.severity == "warn" for f in findings)
     warnings = f"; {_plural(flags, 'warning')}" if flags else ""
