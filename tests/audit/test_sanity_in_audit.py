@@ -83,7 +83,10 @@ def test_an_untrusted_verdict_says_not_trustworthy_once(audit):
     reasons = ("insensitive to the model's weights (rank correlation 0.95 > 0.5 with every layer randomised)",
                "deletion no better than random (AUC gain -0.010)")
     bad = Verdict(trustworthy=False, reasons=reasons, checks={"randomisation": False, "deletion": False})
-    untrusted = dataclasses.replace(audit, sanity=(dataclasses.replace(audit.sanity[1], verdict=bad),))
+    target = audit.sanity[1]  # that sanity result alone, untrusted; every other result kept
+    kept = tuple(dataclasses.replace(r, verdict=bad) if r is target else r for r in audit.results
+                 if r is target or r not in audit.sanity)
+    untrusted = dataclasses.replace(audit, results=kept)
     page = render_audit_page(untrusted)
     assert str(bad) == f"not trustworthy: {reasons[0]}; {reasons[1]}"
     assert "not trustworthy: not trustworthy" not in page and "not trustworthy</span>: not trustworthy" not in page
