@@ -6,8 +6,12 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xai.errors import OutputError
+from xai.errors import DataError, OutputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Prefix of the probe file :func:`check_writable_dir` creates and removes at once.
 PROBE_PREFIX = ".xai-probe-"
@@ -86,3 +90,43 @@ def check_writable_dir(out: str | os.PathLike[str]) -> Path:
     elif not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"cannot create the output folder {path}: {existing} is not writable")
     return path
+
+
+#: Table files users hand us: CSV (optionally gzipped) or parquet, never a pickle.
+TABLE_SUFFIXES = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def read_table(path: Path, *, what: str = "data", wrong_kind: str = "") -> pd.DataFrame:
+    """A ``.csv`` (optionally gzipped) or ``.parquet`` file as a DataFrame, with one-line errors.
+
+    ``what`` names the file in messages ("data", "manifest", "side"); ``wrong_kind`` is the
+    message for another suffix (``{name}`` is the file name). A repeated header, an empty file
+    or a file with no rows is refused (pandas would rename a repeated CSV column silently).
+    """
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"{what} file not found: {path}")
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError((wrong_kind or "{name}: a " + what + " file must be .csv or .parquet").format(name=path.name))
+    try:
+        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        header = (pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+                  if kind == "csv" else list(frame.columns))
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty") from None
+    except ImportError as err:
+        raise DataError(f"reading {path.name} needs a parquet engine: pip install pyarrow ({err})") from None
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise DataError(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+                        ) from None
+    seen: set[str] = set()
+    for name in map(str, header):
+        if name in seen:
+            raise DataError(f"{path.name} has two columns named {name!r}: rename one (which one to use is ambiguous)")
+        seen.add(name)
+    if len(frame) == 0:
+        raise DataError(f"{path} has a header but no rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame

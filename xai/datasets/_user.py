@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xai._io import read_table as _read_table
 from xai._typing import Modality
 from xai.errors import DataError, UnknownNameError
 
@@ -52,7 +53,6 @@ __all__ = ["DataInfo", "DataSource", "IMAGE_SUFFIXES", "UserSource", "open_sourc
 
 SourceKind = Literal["folder", "manifest", "table", "text"]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-_TABLE_SUFFIXES = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _IMAGE_COLUMNS = ("path", "image")
 
 
@@ -124,31 +124,8 @@ class DataInfo:
 
 def read_table(path: Path, what: str = "data") -> pd.DataFrame:
     """A ``.csv`` (optionally gzipped) or ``.parquet`` file; never a pickle. Clear one-line errors."""
-    if not path.is_file():
-        raise DataError(f"{what} file not found: {path}")
-    kind = _TABLE_SUFFIXES.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"{path.name}: a {what} file must be .csv or .parquet (or a folder of images)")
-    try:
-        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
-        header = (pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
-                  if kind == "csv" else list(frame.columns))
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty") from None
-    except ImportError as err:
-        raise DataError(f"reading {path.name} needs a parquet engine: pip install pyarrow ({err})") from None
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-                        ) from None
-    seen: set[str] = set()
-    for name in map(str, header):
-        if name in seen:
-            raise DataError(f"{path.name} has two columns named {name!r}: rename one")
-        seen.add(name)
-    if len(frame) == 0:
-        raise DataError(f"{path} has a header but no rows")
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
+    return _read_table(path, what=what, wrong_kind="{name}: a " + what + " file must be .csv or .parquet "
+                                                    "(or a folder of images)")
 
 
 def _column(frame: pd.DataFrame, name: str, where: str) -> pd.Series:

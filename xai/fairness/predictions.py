@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from xai._io import read_table as _read_table
 from xai._provenance import Provenance, sha256_file
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import FairnessResult
@@ -25,7 +26,6 @@ __all__ = ["Predictions", "audit_predictions", "load_predictions", "read_table"]
 
 PredictionTask = Literal["binary", "multiclass", "regression"]
 PREDICTION_TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
-_READERS = {".csv": "csv", ".gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -69,33 +69,7 @@ class Predictions:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """A ``.csv`` (optionally gzipped) or ``.parquet`` file as a DataFrame; clear errors otherwise."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    kind = _READERS.get(path.suffix.lower())
-    if kind is None:
-        raise DataError(f"--data takes a .csv or .parquet file, got {path.name}")
-    try:
-        frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
-        # pandas renames a repeated CSV header to "sex.1" silently: read the header row as data to see it
-        header = (pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
-                  if kind == "csv" else list(frame.columns))
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path} is empty") from None
-    except ImportError as err:
-        raise DataError(f"reading {path.name} needs a parquet engine: pip install pyarrow ({err})") from None
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    seen: set[str] = set()
-    for name in map(str, header):
-        if name in seen:
-            raise DataError(f"{path.name} has two columns named {name!r}: rename one (which one to use is ambiguous)")
-        seen.add(name)
-    if len(frame) == 0:
-        raise DataError(f"{path} has a header but no rows")
-    return frame
+    return _read_table(Path(path), wrong_kind="--data takes a .csv or .parquet file, got {name}")
 
 
 def _column(frame: pd.DataFrame, name: str, path: Path) -> pd.Series:
