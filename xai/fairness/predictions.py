@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -128,6 +129,21 @@ def _binary(column: pd.Series, pos_label: str | None) -> tuple[np.ndarray, str]:
     return column.to_numpy(np.int64), "1"
 
 
+def check_prediction_arguments(*, y_pred: str | None, score: str | None, sensitive: Sequence[str],
+                               threshold: float, pos_label: str | None, task: str) -> None:
+    """Refuse a bad combination of prediction-file options before any row is read (in memory or streamed)."""
+    if task not in PREDICTION_TASKS:
+        raise UnknownNameError("task", task, PREDICTION_TASKS)
+    if (y_pred is None) == (score is None):
+        raise DataError("give exactly one of --y-pred COL or --score COL (with --threshold)")
+    if task != "binary" and (score is not None or pos_label is not None):
+        raise DataError(f"--score and --pos-label apply to binary tasks; a {task} audit takes --y-pred COL")
+    if not sensitive:
+        raise DataError("name at least one sensitive column with --sensitive")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+        raise DataError(f"--threshold must be a finite number, got {threshold!r}")
+
+
 def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_pred: str | None = None,
                      score: str | None = None, threshold: float = 0.5,
                      pos_label: str | None = None, task: PredictionTask = "binary") -> Predictions:
@@ -142,16 +158,8 @@ def load_predictions(path: str | Path, *, y_true: str, sensitive: list[str], y_p
     """
     import pandas as pd
 
-    if task not in PREDICTION_TASKS:
-        raise UnknownNameError("task", task, PREDICTION_TASKS)
-    if (y_pred is None) == (score is None):
-        raise DataError("give exactly one of --y-pred COL or --score COL (with --threshold)")
-    if task != "binary" and (score is not None or pos_label is not None):
-        raise DataError(f"--score and --pos-label apply to binary tasks; a {task} audit takes --y-pred COL")
-    if not sensitive:
-        raise DataError("name at least one sensitive column with --sensitive")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-        raise DataError(f"--threshold must be a finite number, got {threshold!r}")
+    check_prediction_arguments(y_pred=y_pred, score=score, sensitive=sensitive, threshold=threshold,
+                               pos_label=pos_label, task=task)
     path = Path(path)
     frame = read_table(path)
     if task != "binary":

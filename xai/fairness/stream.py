@@ -1178,18 +1178,10 @@ def _check_missing(array: pa.Array, name: str, problems: _Problems, offset: int,
 
 def _check_arguments(*, y_pred: str | None, score: str | None, sensitive: Sequence[str], threshold: float,
                      pos_label: str | None, task: str) -> None:
-    from xai.fairness.predictions import PREDICTION_TASKS
+    from xai.fairness.predictions import check_prediction_arguments  # the same rules as the in-memory path
 
-    if task not in PREDICTION_TASKS:
-        raise UnknownNameError("task", task, PREDICTION_TASKS)
-    if (y_pred is None) == (score is None):
-        raise DataError("give exactly one of --y-pred COL or --score COL (with --threshold)")
-    if task != "binary" and (score is not None or pos_label is not None):
-        raise DataError(f"--score and --pos-label apply to binary tasks; a {task} audit takes --y-pred COL")
-    if not sensitive:
-        raise DataError("name at least one sensitive column with --sensitive")
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
-        raise DataError(f"--threshold must be a finite number, got {threshold!r}")
+    check_prediction_arguments(y_pred=y_pred, score=score, sensitive=sensitive, threshold=threshold,
+                               pos_label=pos_label, task=task)
 
 
 def _shown(values: Sequence[Any]) -> str:
