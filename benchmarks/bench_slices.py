@@ -2,6 +2,7 @@
 
     PYTHONPATH=. python benchmarks/bench_slices.py                   # 10M rows x 20 attributes (BENCHMARKS.md)
     PYTHONPATH=. python benchmarks/bench_slices.py --rows 1000000    # quicker
+    PYTHONPATH=. python benchmarks/bench_slices.py --streamed        # also from a parquet file, streamed
 
 The planted benchmark (``xai/fairness/_planted.py``): 20 attributes (15 categorical with 2 to 6
 levels of unequal frequency, 5 numeric cut in quartile bins), base error rate 0.2, and
@@ -14,15 +15,24 @@ known error probabilities of these rows) is at most ``min_gap``, the test's null
 The anchor, in the same run on ``--anchor-rows`` rows: counting each of the 1,350 combinations
 with its own ``np.bincount`` pass (the counting alone, no tests), against the whole discovery.
 Null data (no planted slice, ``min_gap`` 0): how many of ``--null-seeds`` runs report any slice.
+
+``--streamed`` writes the same rows to parquet and runs the search as ``xai fairness --data F
+--slices`` does (:mod:`xai.fairness.slice_scan`, two passes in batches) in a process of its own:
+its wall time and peak RSS, and whether its findings equal the in-memory ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -45,6 +55,35 @@ def naive_counts(columns: dict, cell: np.ndarray, max_order: int = 3) -> int:
     return passes
 
 
+_STREAM = """
+import json, resource, sys, time
+from xai.fairness.slice_scan import scan_slices
+start, cpu = time.perf_counter(), time.process_time()
+found = scan_slices(sys.argv[1], y_true="y", y_pred="pred", columns=sys.argv[2].split(","), progress=False,
+                    options={"alpha": 0.05, "min_gap": 0.01, "max_findings": 10**7})
+print(json.dumps({"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "findings": [[f.description, f.metric, f.size] for f in found.findings]}))
+"""
+
+
+def streamed(planted: object, found: object) -> dict:
+    """The streamed search on the same rows written to parquet, in its own process."""
+    import pandas as pd
+
+    columns = planted.columns  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "planted.parquet"
+        pd.DataFrame({"y": planted.y_true, "pred": planted.y_pred, **columns}).to_parquet(path)  # type: ignore[attr-defined]
+        size_mb = path.stat().st_size / 1e6
+        run = subprocess.run([sys.executable, "-c", _STREAM, str(path), ",".join(columns)], capture_output=True,
+                             text=True, check=True)
+    out = json.loads(run.stdout)
+    out["file_mb"] = size_mb
+    out["same"] = out["findings"] == [[f.description, f.metric, f.size] for f in found.findings]  # type: ignore[attr-defined]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -54,6 +93,7 @@ def main() -> None:
     parser.add_argument("--anchor-rows", type=int, default=1_000_000)
     parser.add_argument("--null-rows", type=int, default=1_000_000)
     parser.add_argument("--null-seeds", type=int, default=5)
+    parser.add_argument("--streamed", action="store_true", help="also stream the rows from parquet (own process)")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -67,6 +107,8 @@ def main() -> None:
     score = score_findings(found, planted)
     plan = _plan([len(c.levels) for c in planted.coded], 3, 4, block_budget(args.rows))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    stream = streamed(planted, found) if args.streamed else None
 
     anchor = planted_slices(args.anchor_rows, n_attributes=args.attributes, n_planted=args.planted, seed=args.seed)
     cell = (anchor.y_true.astype(np.int64) * 2 + anchor.y_pred)
@@ -100,6 +142,10 @@ def main() -> None:
           f"{int(score['false'])} (FDP {score['fdp']:.3f}); {found.n_redundant:,} redundant left out |")
     print(f"| anchor at {args.anchor_rows:,} rows: one bincount per combination ({combos:,} passes, counting "
           f"only) vs the whole discovery | {naive:.1f} s vs {blocked:.1f} s ({naive / blocked:.1f}x) |")
+    if stream is not None:
+        print(f"| streamed from parquet ({stream['file_mb']:.0f} MB, two passes, own process): wall; CPU; peak RSS "
+              f"| {stream['wall']:.1f} s; {stream['cpu']:.1f} s; {stream['peak_mb']:,.0f} MB |")
+        print(f"| streamed findings equal the in-memory ones | {'yes' if stream['same'] else 'NO'} |")
     print(f"| null data ({args.null_rows:,} rows, min_gap 0): runs with any finding | {null_hits} of "
           f"{args.null_seeds} |")
 

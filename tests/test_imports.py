@@ -88,7 +88,8 @@ def test_init_imports_no_torch(tmp_path: Path):
                                     "xai.report.json", "xai.report.markdown", "xai.report.junit",
                                     "xai.report.terminal", "xai.zoo", "xai.explain", "xai.fairness", "xai",
                                     "xai.methods", "xai.api", "xai.report.html", "xai.audit.result",
-                                    "xai.audit.verdict", "xai.report._renderers"])
+                                    "xai.audit.verdict", "xai.report._renderers",
+                                    "xai.fairness.slice_scan"])  # --slices on a predictions file
 def test_module_imports_no_torch(module):
     assert _fresh(module=module)["heavy"] == []
 

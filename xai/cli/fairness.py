@@ -199,14 +199,13 @@ def fairness(
         audit = prediction_audit(table, verdict, slug="fairness-predictions")
         found: SliceResult | None = None
         if slice_options is not None and data is not None:
-            # slices search the rows themselves (every intersection of columns), not the count table
-            from xai.fairness.predictions import load_predictions
-            from xai.fairness.slices import slices_of_predictions
+            # slices cross columns the count table does not hold: two more streamed passes over the file
+            from xai.fairness.slice_scan import scan_slices
 
-            rows = load_predictions(Path(data), y_true=cast(str, y_true), y_pred=y_pred, score=score,
-                                    threshold=0.5 if threshold is None else threshold, pos_label=pos_label,
-                                    sensitive=columns, task=cast(PredictionTask, task))
-            found = slices_of_predictions(rows, columns=extra_columns, options=slice_options, seed=seed or 0)
+            found = scan_slices(Path(data), y_true=cast(str, y_true), y_pred=y_pred, score=score,
+                                threshold=0.5 if threshold is None else threshold, pos_label=pos_label,
+                                columns=[*columns, *(c for c in extra_columns or () if c not in columns)],
+                                task=cast(PredictionTask, task), options=slice_options, seed=seed or 0)
             audit = dataclasses.replace(audit, results=(*audit.results, found))
         page = write_report([audit], out) if out is not None else None
     else:

@@ -36,10 +36,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -47,10 +46,12 @@ from pydantic import Field, field_validator
 
 from xai._provenance import Provenance, sha256_array
 from xai._results import to_jsonable
-from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
 from xai.fairness._base import GroupTable, Probe, ProbeOptions, register_probe
 from xai.fairness._engine import as_binary, check_finite
+
+if TYPE_CHECKING:
+    from xai.datasets import Dataset  # torch: only a model audit has a Dataset
 
 __all__ = [
     "BLOCK_CELLS",
@@ -62,11 +63,10 @@ __all__ = [
     "benjamini_hochberg",
     "block_budget",
     "discover_slices",
+    "findings_from_tables",
     "encode_columns",
     "plan_blocks",
-    "read_slice_columns",
     "slice_p_values",
-    "slices_of_predictions",
 ]
 
 #: Largest joint count table (cells) one pass builds; 2**19 int64 cells are 4 MiB (in cache).
@@ -123,18 +123,110 @@ def _small_codes(codes: np.ndarray, levels: int) -> np.ndarray:
     return codes.astype(np.uint8 if levels <= 255 else np.uint16)
 
 
-def _encode_numeric(name: str, values: np.ndarray, n_bins: int) -> CodedColumn:
-    missing = np.isnan(values)
-    present = values[~missing]
-    if present.size == 0:
-        return CodedColumn(name, np.zeros(values.shape, np.uint8), (_MISSING,), "category")
-    inner = np.quantile(present, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
-    edges = np.unique(inner[(inner > present.min()) & (inner <= present.max())])
-    upper = present[present > present.min()]
-    if edges.size == 0 and upper.size:
+class Distribution:
+    """The sorted present values of a numeric column, through its order statistics.
+
+    Built from the values, from distinct values with their counts, or from the few order
+    statistics a streamed scan selected (:mod:`xai.fairness.slice_scan`); each gives the same
+    quantiles as :func:`numpy.quantile` (linear) of the whole column, so a column streamed
+    batch by batch is binned exactly as the column in memory.
+
+    Examples
+    --------
+    >>> values = np.array([3.0, 1.0, 1.0, 7.0, 2.0])
+    >>> counted = Distribution.from_counts(np.array([1.0, 2.0, 3.0, 7.0]), np.array([2, 1, 1, 1]))
+    >>> bool(np.array_equal(counted.quantile(np.array([0.3, 0.5])), np.quantile(values, [0.3, 0.5])))
+    True
+    """
+
+    def __init__(self, size: int, value_at: Callable[[np.ndarray], np.ndarray], low_count: int,
+                 values: np.ndarray | None = None) -> None:
+        self.size = size
+        self._value_at = value_at  # sorted values at 0-based ranks
+        self._low_count = low_count  # rows holding the minimum
+        self._values = values
+
+    @classmethod
+    def of_values(cls, values: np.ndarray) -> Distribution:
+        """The present values themselves (quantiles by numpy)."""
+        low = values.min()
+        return cls(values.size, lambda ranks: np.sort(values)[ranks], int(np.count_nonzero(values == low)), values)
+
+    @classmethod
+    def from_counts(cls, distinct: np.ndarray, counts: np.ndarray) -> Distribution:
+        """Sorted distinct values and how many rows hold each."""
+        ends = np.cumsum(counts)
+        return cls(int(ends[-1]), lambda ranks: distinct[np.searchsorted(ends, ranks, side="right")], int(counts[0]))
+
+    @classmethod
+    def from_ranks(cls, size: int, ranked: Mapping[int, float], low_count: int) -> Distribution:
+        """Only the order statistics :func:`needed_ranks` names (``rank -> value``)."""
+        return cls(size, lambda ranks: np.array([ranked[int(r)] for r in ranks], dtype=np.float64), low_count)
+
+    @property
+    def low(self) -> float:
+        return float(self._value_at(np.array([0]))[0])
+
+    @property
+    def high(self) -> float:
+        return float(self._value_at(np.array([self.size - 1]))[0])
+
+    def quantile(self, q: np.ndarray) -> np.ndarray:
+        if self._values is not None:
+            return np.asarray(np.quantile(self._values, q))
+        # numpy's linear quantile reads the two order statistics around (n - 1) q and interpolates
+        # between them by the fraction; np.quantile of those two values at that fraction is the same
+        # floating-point operation
+        below, fraction = quantile_positions(q, self.size)
+        first = self._value_at(below)
+        second = self._value_at(np.minimum(below + 1, self.size - 1))
+        return np.array([np.quantile([a, b], g) for a, b, g in zip(first, second, fraction, strict=True)])
+
+    def above_low(self) -> Distribution | None:
+        """The values above the minimum (None if every value is the minimum)."""
+        if self._low_count >= self.size:
+            return None
+        if self._values is not None:
+            return Distribution.of_values(self._values[self._values > self._values.min()])
+        offset = self._low_count
+        # low_count 1: quantile_edges never asks the upper part for its own above_low
+        return Distribution(self.size - offset, lambda ranks: self._value_at(np.asarray(ranks) + offset), 1)
+
+
+def quantile_positions(q: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower 0-based rank and fraction of numpy's linear quantile among ``size`` sorted values."""
+    position = np.asarray(q, dtype=np.float64) * (size - 1)
+    below = np.floor(position)
+    return below.astype(np.int64), position - below
+
+
+def needed_ranks(size: int, low_count: int, n_bins: int) -> set[int]:
+    """The order statistics :func:`quantile_edges` reads from ``size`` values whose minimum ``low_count`` rows hold."""
+    ranks = {0, size - 1}
+    parts = [(0, size, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])]
+    if low_count < size:
+        parts.append((low_count, size - low_count, np.linspace(0.0, 1.0, n_bins)[1:-1]))
+        ranks.update({low_count, min(low_count + 1, size - 1)})
+    for offset, count, q in parts:
+        below, _ = quantile_positions(q, count)
+        ranks.update(int(r) + offset for r in below)
+        ranks.update(int(min(r + 1, count - 1)) + offset for r in below)
+    return ranks
+
+
+def quantile_edges(present: Distribution, n_bins: int) -> np.ndarray:
+    """Inner bin edges of a numeric column's present values: its quantiles, or a bin for a dominant value."""
+    inner = present.quantile(np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    edges = np.unique(inner[(inner > present.low) & (inner <= present.high)])
+    upper = present.above_low()
+    if edges.size == 0 and upper is not None:
         # one value holds most rows (a capital gain of 0): it is a bin, the other values share the rest
-        edges = np.unique([upper.min(), *np.quantile(upper, np.linspace(0.0, 1.0, n_bins)[1:-1])])
-    codes = np.searchsorted(edges, values, side="right")  # bin i holds [edge_{i-1}, edge_i)
+        edges = np.unique([upper.low, *upper.quantile(np.linspace(0.0, 1.0, n_bins)[1:-1])])
+    return edges
+
+
+def bin_levels(edges: np.ndarray) -> list[str]:
+    """The description of each bin of ``np.searchsorted(edges, x, side="right")``."""
     bounds = [-math.inf, *edges.tolist(), math.inf]
     levels = []
     for low, high in itertools.pairwise(bounds):
@@ -144,6 +236,17 @@ def _encode_numeric(name: str, values: np.ndarray, n_bins: int) -> CodedColumn:
             levels.append(f">= {_fmt(low)}")
         else:
             levels.append(f"in [{_fmt(low)}, {_fmt(high)})")
+    return levels
+
+
+def _encode_numeric(name: str, values: np.ndarray, n_bins: int) -> CodedColumn:
+    missing = np.isnan(values)
+    present = values[~missing]
+    if present.size == 0:
+        return CodedColumn(name, np.zeros(values.shape, np.uint8), (_MISSING,), "category")
+    edges = quantile_edges(Distribution.of_values(present), n_bins)
+    codes = np.searchsorted(edges, values, side="right")  # bin i holds [edge_{i-1}, edge_i)
+    levels = bin_levels(edges)
     if missing.any():
         codes = np.where(missing, len(levels), codes)
         levels.append(_MISSING)
@@ -565,23 +668,52 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
         if len(values) != n:
             raise DataError(f"slice column {name!r} has {len(values)} rows, the predictions {n}")
     coded_all = encode_columns(columns, n_bins=n_bins, max_levels=max_levels)
-    coded = [c for c in coded_all if len(c.levels) > 1]
-    constant = [c.name for c in coded_all if len(c.levels) < 2]
-    if not coded:
+    coded, constant = split_constant(coded_all)
+    n_cells = len(_CELLS[task])
+    plan = _plan([len(c.levels) for c in coded], max_order, n_cells, block_cells or block_budget(n))
+    tables = (_block_table(coded, block, cell, n_cells) for block in plan.blocks)
+    if data_sha256 is None:
+        data_sha256 = sha256_array(cell, *(c.codes for c in coded))
+    return findings_from_tables(
+        coded, constant, plan, tables, np.bincount(cell, minlength=n_cells).astype(np.int64), start=start,
+        metrics=metrics, task=task, alpha=alpha, min_gap=min_gap, min_size=min_size, max_order=max_order,
+        n_bins=n_bins, max_findings=max_findings, prune=prune, model=model, dataset=dataset,
+        model_sha256=model_sha256, data_sha256=data_sha256, seed=seed, positive_class=positive_class,
+        notes=notes)
+
+
+def split_constant(coded: Sequence[CodedColumn]) -> tuple[list[CodedColumn], list[str]]:
+    """The columns with at least two levels, and the names of the others; none to slice by is an error."""
+    kept = [c for c in coded if len(c.levels) > 1]
+    constant = [c.name for c in coded if len(c.levels) < 2]
+    if not kept:
         raise DataError(f"every slice column has a single value: {', '.join(constant)}")
+    return kept, constant
+
+
+def findings_from_tables(coded: Sequence[CodedColumn], constant: Sequence[str], plan: SlicePlan,
+                         tables: Iterable[np.ndarray], total: np.ndarray, *, start: float,
+                         metrics: Sequence[str], task: str, alpha: float, min_gap: float, min_size: int,
+                         max_order: int, n_bins: int, max_findings: int, prune: bool, model: str, dataset: str,
+                         model_sha256: str, data_sha256: str, seed: int, positive_class: str | None,
+                         notes: Sequence[str]) -> SliceResult:
+    """Test every slice of the plan's joint tables (one per block, in order) and rank the findings.
+
+    ``total`` counts the rows per outcome cell. The tables may come from rows in memory
+    (:func:`discover_slices`) or from a file streamed batch by batch (:mod:`xai.fairness.slice_scan`).
+    """
     cell_names = _CELLS[task]
     n_cells = len(cell_names)
+    n = int(total.sum())
     index = {c: i for i, c in enumerate(cell_names)}
     selectors = {m: ([index[c] for c in PROPORTIONS[task][m][0]], [index[c] for c in PROPORTIONS[task][m][1]])
                  for m in metrics}
-    total = np.bincount(cell, minlength=n_cells).astype(np.int64)
-    plan = _plan([len(c.levels) for c in coded], max_order, n_cells, block_cells or block_budget(n))
 
     # every testable (slice, metric): counts, and where it came from
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("x", "t", "size", "metric", "combo", "cell")}
     combos: list[tuple[int, ...]] = []
-    for block, block_combos in zip(plan.blocks, plan.combos, strict=True):
-        marginal = _Marginals(_block_table(coded, block, cell, n_cells))
+    for block, block_combos, table in zip(plan.blocks, plan.combos, tables, strict=True):
+        marginal = _Marginals(table)
         for combo in block_combos:
             flat = marginal(tuple(block.index(col) for col in combo)).reshape(-1, n_cells)  # (slices, cells)
             size = flat.sum(axis=1)
@@ -655,8 +787,6 @@ def discover_slices(y_true: Any, y_pred: Any, columns: Mapping[str, Any], *,
     if sum(n_significant.values()) > max_findings:
         extra.append(f"{sum(n_significant.values()):,} significant slices; the {max_findings} strongest "
                      "are listed")
-    if data_sha256 is None:
-        data_sha256 = sha256_array(cell, *(c.codes for c in coded))
     return SliceResult(
         probe="slices", model=model, dataset=dataset, columns=tuple(c.name for c in coded),
         levels={c.name: c.levels for c in coded}, metric_names=tuple(metrics), rows=int(n), overall=overall,
@@ -699,37 +829,6 @@ def _subsumed(parts: frozenset[tuple[int, int]], metric: int, x: int, t: int,
 # ----------------------------------------------------------------------------- sources
 
 
-def read_slice_columns(path: str | Path, columns: Sequence[str], rows: int) -> pd.DataFrame:
-    """Only ``columns`` of a ``.csv`` or ``.parquet`` predictions file (the slice columns beyond the sensitive ones)."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            names = set(_parquet_names(path))
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise UnknownNameError(f"column in {path.name}", missing[0], sorted(names))
-            frame = pd.read_parquet(path, columns=list(columns))
-        else:
-            header = pd.read_csv(path, nrows=0).columns
-            missing = [c for c in columns if c not in header]
-            if missing:
-                raise UnknownNameError(f"column in {path.name}", missing[0], map(str, header))
-            frame = pd.read_csv(path, usecols=list(columns))
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    if len(frame) != rows:
-        raise DataError(f"{path.name}: the slice columns have {len(frame)} rows, the predictions {rows}")
-    return frame
-
-
-def _parquet_names(path: Path) -> list[str]:
-    """Column names of a parquet file from its schema (no rows read)."""
-    import pyarrow.parquet as pq
-
-    return [str(n) for n in pq.ParquetFile(path).schema_arrow.names]
-
-
 def dataset_columns(data: Dataset, sensitive: Sequence[str], extra: Sequence[str] | None) -> dict[str, Any]:
     """Sensitive columns of ``data.groups`` and input columns of a tabular dataset, decoded from ``data.x``.
 
@@ -760,27 +859,6 @@ def dataset_columns(data: Dataset, sensitive: Sequence[str], extra: Sequence[str
             hot = np.where(block.max(axis=1) > 0, block.argmax(axis=1), len(idx))
             out[column] = labels[hot]
     return out
-
-
-def slices_of_predictions(predictions: Any, *, columns: Sequence[str] = (), options: Any = None,
-                          seed: int = 0) -> SliceResult:
-    """Slice discovery on a predictions file read by :func:`xai.fairness.predictions.load_predictions`.
-
-    The slices cross its sensitive columns and ``columns`` (more columns of the same file,
-    read on their own; numbers binned). ``options`` are :class:`SliceDiscovery`'s.
-    """
-    parsed = SliceDiscovery.parse_options(options).model_dump(exclude={"sensitive", "columns"})
-    if predictions.task not in PROPORTIONS:
-        raise DataError(f"slice discovery applies to binary and multiclass predictions, not {predictions.task}")
-    table: dict[str, Any] = {str(c): predictions.groups[c].to_numpy() for c in predictions.groups.columns}
-    extra = [c for c in columns if c not in table]
-    if extra:
-        frame = read_slice_columns(predictions.path, extra, len(predictions.y_true))
-        table.update({c: frame[c] for c in extra})
-    return discover_slices(predictions.y_true, predictions.y_pred, table, task=predictions.task,
-                           model=f"predictions ({predictions.source})", dataset=predictions.path.name,
-                           data_sha256=predictions.sha256, seed=seed,
-                           positive_class=predictions.positive_label or None, **parsed)
 
 
 @register_probe("slices")
