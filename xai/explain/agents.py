@@ -57,8 +57,9 @@ if TYPE_CHECKING:
 
 __all__ = ["TARGET_KINDS", "AgentCompare", "AgentComparison", "feature_importance", "rank_agreement"]
 
+TargetKind = Literal["action", "value"]
 #: The two kinds of target every agent is explained on.
-TARGET_KINDS: tuple[str, ...] = ("action", "value")
+TARGET_KINDS: tuple[TargetKind, ...] = ("action", "value")
 #: The name the agents give their last output column.
 VALUE_TARGET = "value"
 
@@ -196,7 +197,7 @@ class AgentCompare(Method):
         #: Rows explained (a seeded subset of the audit's rows, the same for every agent).
         samples: int = Field(default=64, gt=1)
         #: Which target kinds to explain.
-        targets: list[Literal["action", "value"]] = Field(default_factory=lambda: list(TARGET_KINDS), min_length=1)
+        targets: list[TargetKind] = Field(default_factory=lambda: list(TARGET_KINDS), min_length=1)
         #: ``predicted``: each agent's own greedy action; ``label``: the data's reference action.
         action_target: Literal["predicted", "label"] = "predicted"
 
