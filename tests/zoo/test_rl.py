@@ -214,3 +214,33 @@ def test_reinforce_agent_is_log_probabilities_then_its_baseline(states):
     assert isinstance(module, ActorCritic)
     out = module(states.x)
     torch.testing.assert_close(out[:, :2].exp().sum(1), torch.ones(6))
+
+
+def test_dqn_update_bootstraps_from_the_target_network_except_after_a_fall():
+    torch.manual_seed(0)
+    online = QNetwork(4, 2, shift=CARTPOLE.shift, scale=CARTPOLE.scale, hidden=8)
+    target = QNetwork(4, 2, shift=CARTPOLE.shift, scale=CARTPOLE.scale, hidden=8)  # other weights
+    states = torch.randn(5, 4).numpy()
+    next_states = torch.randn(5, 4).numpy()
+    actions = np.array([0, 1, 1, 0, 1])
+    rewards = np.full(5, 0.2, dtype=np.float32)  # small: every error stays in the Huber loss's quadratic part
+    ends = np.array([0, 1, 0, 0, 1], dtype=np.float32)  # falls: no bootstrap (a time-limit cut is not one)
+    expected = {k: v.clone() for k, v in online.state_dict().items()}
+    # the hand-written step: Huber loss to r + 0.9 * max_a Q_target(s', a) (r alone after a fall), SGD lr 0.1
+    with torch.no_grad():
+        goal = torch.full((5,), 0.2) + 0.9 * (1 - torch.from_numpy(ends)) * target.q(
+            (torch.from_numpy(next_states) - target.shift) / target.scale).max(1).values
+    reference = QNetwork(4, 2, shift=CARTPOLE.shift, scale=CARTPOLE.scale, hidden=8)
+    reference.load_state_dict(expected)
+    q = reference.q((torch.from_numpy(states) - reference.shift) / reference.scale)[torch.arange(5), actions]
+    assert bool(((q - goal).abs() < 1).all())
+    F.smooth_l1_loss(q, goal).backward()
+    with torch.no_grad():
+        for name, p in reference.named_parameters():
+            expected[name] = p - 0.1 * p.grad  # gradients here are far below the clip norm of 10
+    from xai.zoo.rl import _dqn_update
+
+    _dqn_update(online, target, torch.optim.SGD(online.parameters(), lr=0.1), 0.9, torch.device("cpu"),
+                states, actions, rewards, next_states, ends)
+    for name, value in online.state_dict().items():
+        torch.testing.assert_close(value, expected[name])
