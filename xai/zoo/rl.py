@@ -1,4 +1,4 @@
-"""Actor-critic policies on gymnasium's classic-control tasks, trained by PPO (with curiosity).
+"""RL agents on gymnasium's classic-control tasks: PPO actor-critics (with curiosity), DQN and REINFORCE.
 
 Every policy maps a state ``(B, obs)`` to one row ``[log pi(a_1 | s), ..., log pi(a_n | s),
 V(s)]`` ``(B, n + 1)``: the action log-probabilities and the state value in one tensor, so
@@ -11,6 +11,13 @@ Training is PPO (Schulman et al. 2017, clipped objective, GAE) on seeded
 Module (Pathak et al. 2017): a feature encoder, an inverse model (which action led from
 ``phi(s)`` to ``phi(s')``) and a forward model (``phi(s), a -> phi(s')``) whose error is the
 intrinsic reward; it is trained with the policy and saved with it (``module.icm``).
+
+CartPole also has the other two agent types of the course, with the same output layout
+(``[action scores..., value]``), task, evaluation and explained states: ``cartpole-dqn``
+(value-based: a Q-network whose columns are ``Q(s, a)`` and ``max_a Q(s, a)``, trained by
+DQN with a replay buffer, a target network and epsilon-greedy exploration) and
+``cartpole-reinforce`` (policy-based: the actor-critic's architecture trained by
+Monte-Carlo policy gradient, its value head only a baseline).
 
 Evaluation is deterministic: greedy actions on environments reset with fixed seeds that
 no training run uses.
