@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from xai.cli import app
@@ -28,8 +29,10 @@ def test_explain_cartpole_policy_names_state_variables_and_reports_returns(tmp_p
     assert "Mean return" in page and "pole angular velocity" in page
 
 
-def test_explain_cartpole_value_head_by_target_index():
-    result = runner.invoke(app, ["explain", "cartpole-ac", "-m", "saliency", "-n", "3", "--target", "2",
+@pytest.mark.parametrize("name", ["cartpole-ac", "cartpole-dqn", "cartpole-reinforce"])
+def test_explain_cartpole_value_head_by_target_index(name):
+    # the value column of every agent type: V(s) of a critic or baseline, max Q of the Q-network
+    result = runner.invoke(app, ["explain", name, "-m", "saliency", "-n", "3", "--target", "2",
                                  "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)

@@ -17,8 +17,11 @@ from xai.zoo.rl import (
     EVAL_SEEDS,
     ActorCritic,
     CuriosityModule,
+    QNetwork,
     _gae,
     build_mountaincar_icm,
+    discounted_returns,
+    evaluate_cartpole,
     greedy_action,
     policy_target,
     run_episodes,
@@ -159,3 +162,85 @@ def test_curious_agent_keeps_the_policy_forward_and_saves_its_curiosity_module()
     x = torch.tensor([[-0.5, 0.01], [0.2, -0.03]])
     torch.testing.assert_close(module(x), plain(x))
     assert any(k.startswith("icm.forward_model.") for k in module.state_dict())
+
+
+# --- the value-based and policy-based CartPole agents -----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["cartpole-dqn", "cartpole-reinforce"])
+def test_dqn_and_reinforce_reach_their_floors(name):
+    # the committed agents, re-evaluated from their weights on the 20 held-out seeded episodes
+    handle = load_model(name, zoo_dir=ZOO)
+    entry = get_entry(name)
+    metrics = evaluate_cartpole(handle.module, load_dataset("cartpole-states", "test"), torch.device("cpu"))
+    assert entry.metric == "mean_return" and entry.floor >= 450.0
+    assert metrics["mean_return"] >= entry.floor and metrics["fall_rate"] <= 0.1
+    # the same task, evaluation and states as the actor-critic: comparable side by side
+    assert entry.dataset == get_entry("cartpole-ac").dataset
+    assert entry.target_names == get_entry("cartpole-ac").target_names == ("push left", "push right", "value")
+
+
+def test_q_network_outputs_q_values_then_their_maximum(states):
+    dqn = load_model("cartpole-dqn", zoo_dir=ZOO).module
+    out = dqn(states.x)
+    assert out.shape == (6, 3)
+    z = (states.x - dqn.shift) / dqn.scale
+    q = dqn.q(z)
+    torch.testing.assert_close(out[:, :2], q)
+    torch.testing.assert_close(out[:, 2], q.max(1).values)
+    # the greedy action is the arg-max Q-value; the value column is explained through the adapter
+    assert greedy_action(out).tolist() == q.argmax(1).tolist()
+    torch.testing.assert_close(policy_target(out, torch.full((6,), 2)), q.max(1).values)
+
+
+def test_q_network_value_column_on_hand_made_weights():
+    net = QNetwork(2, 2, shift=(1.0, 0.0), scale=(2.0, 1.0), hidden=2)
+    with torch.no_grad():
+        for layer in (net.q[0], net.q[2], net.q[4]):
+            layer.weight.copy_(torch.eye(2))
+            layer.bias.zero_()
+    x = torch.tensor([[5.0, 1.0], [1.0, -3.0]])  # normalised: [2, 1] and [0, -3]; relu twice
+    expected_q = torch.tensor([[2.0, 1.0], [0.0, 0.0]])
+    torch.testing.assert_close(net(x), torch.cat([expected_q, torch.tensor([[2.0], [0.0]])], 1))
+
+
+def test_discounted_returns_by_hand():
+    returns = discounted_returns(np.array([1.0, 0.0, 2.0]), 0.9)
+    np.testing.assert_allclose(returns, [1.0 + 0.81 * 2.0, 0.9 * 2.0, 2.0])
+
+
+def test_reinforce_agent_is_log_probabilities_then_its_baseline(states):
+    module = load_model("cartpole-reinforce", zoo_dir=ZOO).module
+    assert isinstance(module, ActorCritic)
+    out = module(states.x)
+    torch.testing.assert_close(out[:, :2].exp().sum(1), torch.ones(6))
+
+
+def test_dqn_update_bootstraps_from_the_target_network_except_after_a_fall():
+    torch.manual_seed(0)
+    online = QNetwork(4, 2, shift=CARTPOLE.shift, scale=CARTPOLE.scale, hidden=8)
+    target = QNetwork(4, 2, shift=CARTPOLE.shift, scale=CARTPOLE.scale, hidden=8)  # other weights
+    states = torch.randn(5, 4).numpy()
+    next_states = torch.randn(5, 4).numpy()
+    actions = np.array([0, 1, 1, 0, 1])
+    rewards = np.full(5, 0.2, dtype=np.float32)  # small: every error stays in the Huber loss's quadratic part
+    ends = np.array([0, 1, 0, 0, 1], dtype=np.float32)  # falls: no bootstrap (a time-limit cut is not one)
+    expected = {k: v.clone() for k, v in online.state_dict().items()}
+    # the hand-written step: Huber loss to r + 0.9 * max_a Q_target(s', a) (r alone after a fall), SGD lr 0.1
+    with torch.no_grad():
+        goal = torch.full((5,), 0.2) + 0.9 * (1 - torch.from_numpy(ends)) * target.q(
+            (torch.from_numpy(next_states) - target.shift) / target.scale).max(1).values
+    reference = QNetwork(4, 2, shift=CARTPOLE.shift, scale=CARTPOLE.scale, hidden=8)
+    reference.load_state_dict(expected)
+    q = reference.q((torch.from_numpy(states) - reference.shift) / reference.scale)[torch.arange(5), actions]
+    assert bool(((q - goal).abs() < 1).all())
+    F.smooth_l1_loss(q, goal).backward()
+    with torch.no_grad():
+        for name, p in reference.named_parameters():
+            expected[name] = p - 0.1 * p.grad  # gradients here are far below the clip norm of 10
+    from xai.zoo.rl import _dqn_update
+
+    _dqn_update(online, target, torch.optim.SGD(online.parameters(), lr=0.1), 0.9, torch.device("cpu"),
+                states, actions, rewards, next_states, ends)
+    for name, value in online.state_dict().items():
+        torch.testing.assert_close(value, expected[name])

@@ -358,11 +358,24 @@ class HeadsSpec(MethodSection):
         return "heads" if self.options.importance else "heads (maps)"  # type: ignore[attr-defined]
 
 
+class AgentsSpec(MethodSection):
+    """What several RL agents attend to on the same states, and how their rankings agree (``agent-compare``)."""
+
+    KIND: ClassVar[Kind] = "agents"
+    METHOD: ClassVar[str] = "agent-compare"
+
+    def step(self) -> str:
+        """``agents <explainer> vs <agents>``."""
+        o: Any = self.options
+        return f"agents {o.method} vs {', '.join(o.agents)}"
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
                                                    "drift": DriftSpec,
-                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec}
+                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec,
+                                                   "agents": AgentsSpec}
 
 
 class GateSpec(_Strict):
@@ -420,6 +433,7 @@ class AuditSpec(_Strict):
     drift: list[DriftSpec] = Field(default_factory=list)
     recurrent: list[RecurrentSpec] = Field(default_factory=list)
     heads: list[HeadsSpec] = Field(default_factory=list)
+    agents: list[AgentsSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

@@ -96,6 +96,37 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "policy",
         "uses": [],
     },
+    "cartpole-dqn": {
+        "dataset": "cartpole-states",
+        "description": "DQN (value-based) on gymnasium CartPole-v1; outputs [Q(left), Q(right), max Q]",
+        "family": "rl",
+        "floor": 450.0,
+        "higher_is_better": True,
+        "metric": "mean_return",
+        "modality": "state",
+        "module": "xai.zoo.rl",
+        "params": 4610,
+        "pretrained_available": None,
+        "task": "policy",
+        "uses": [],
+    },
+    "cartpole-reinforce": {
+        "dataset": "cartpole-states",
+        "description": (
+            "REINFORCE with a value baseline (policy-based) on gymnasium CartPole-v1; outputs [log "
+            "pi(left), log pi(right), V]"
+        ),
+        "family": "rl",
+        "floor": 450.0,
+        "higher_is_better": True,
+        "metric": "mean_return",
+        "modality": "state",
+        "module": "xai.zoo.rl",
+        "params": 9155,
+        "pretrained_available": None,
+        "task": "policy",
+        "uses": [],
+    },
     "cbow": {
         "dataset": "pydoc-cbow",
         "description": (

@@ -1,4 +1,4 @@
-"""Actor-critic policies on gymnasium's classic-control tasks, trained by PPO (with curiosity).
+"""RL agents on gymnasium's classic-control tasks: PPO actor-critics (with curiosity), DQN and REINFORCE.
 
 Every policy maps a state ``(B, obs)`` to one row ``[log pi(a_1 | s), ..., log pi(a_n | s),
 V(s)]`` ``(B, n + 1)``: the action log-probabilities and the state value in one tensor, so
@@ -11,6 +11,13 @@ Training is PPO (Schulman et al. 2017, clipped objective, GAE) on seeded
 Module (Pathak et al. 2017): a feature encoder, an inverse model (which action led from
 ``phi(s)`` to ``phi(s')``) and a forward model (``phi(s), a -> phi(s')``) whose error is the
 intrinsic reward; it is trained with the policy and saved with it (``module.icm``).
+
+CartPole also has the other two agent types of the course, with the same output layout
+(``[action scores..., value]``), task, evaluation and explained states: ``cartpole-dqn``
+(value-based: a Q-network whose columns are ``Q(s, a)`` and ``max_a Q(s, a)``, trained by
+DQN with a replay buffer, a target network and epsilon-greedy exploration) and
+``cartpole-reinforce`` (policy-based: the actor-critic's architecture trained by
+Monte-Carlo policy gradient, its value head only a baseline).
 
 Evaluation is deterministic: greedy actions on environments reset with fixed seeds that
 no training run uses.
@@ -591,5 +598,416 @@ register_model(
                     "MountainCar-v0",
         recipe=_MOUNTAINCAR_ICM,
         **_MOUNTAINCAR_COMMON,
+    )
+)
+
+
+# --- CartPole's other agent types: value-based (DQN) and policy-based (REINFORCE) ------------
+#
+# All three CartPole agents share the output convention ``[action scores..., value]``
+# ``(B, n + 1)`` (so ``policy_target`` and ``greedy_action`` serve them all), the task, the
+# evaluation seeds and the explained states (``cartpole-states``): an audit can explain the
+# same states on each and compare what they read.
+
+
+class QNetwork(nn.Module):
+    """A ReLU MLP of action values on the same fixed input scaling as :class:`ActorCritic`.
+
+    ``forward`` returns ``[Q(s, a_1), ..., Q(s, a_n), max_a Q(s, a)]`` ``(B, n + 1)``: the
+    action targets explain one action's Q-value, the last column (the greedy value
+    ``V(s) = max_a Q(s, a)``) the state's value.
+
+    Examples
+    --------
+    >>> QNetwork(4, 2, shift=(0, 0, 0, 0), scale=(1, 1, 1, 1))(torch.zeros(3, 4)).shape
+    torch.Size([3, 3])
+    """
+
+    # buffers (register_buffer), declared for the type checker
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, obs_dim: int, n_actions: int, *, shift: tuple[float, ...],
+                 scale: tuple[float, ...], hidden: int = 64) -> None:
+        super().__init__()
+        self.n_actions = n_actions
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+        self.q = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                               nn.Linear(hidden, n_actions))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw state in the network's units ``(B, obs)``."""
+        return (x - self.shift) / self.scale
+
+    def q_values(self, x: torch.Tensor) -> torch.Tensor:
+        """``Q(s, .)`` ``(B, n_actions)`` for raw states ``(B, obs)``."""
+        return self.q(self.normalise(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[Q(s, .), max_a Q(s, a)]`` ``(B, n_actions + 1)`` for raw states ``(B, obs)``."""
+        q = self.q_values(x)  # (B, n)
+        return torch.cat([q, q.max(dim=-1, keepdim=True).values], dim=-1)  # (B, n + 1)
+
+
+def q_imitation_loss(module: nn.Module, batch: Dataset) -> torch.Tensor:
+    """Cross-entropy of the softmax over Q-values to the dataset's reference actions.
+
+    The registry tests' one-batch surrogate (a Boltzmann policy over the action values);
+    the recipe itself trains by DQN in the environment.
+    """
+    return F.cross_entropy(module(batch.x)[:, :-1], batch.y)
+
+
+class _Validation:
+    """Greedy validation returns during training; keeps the best weights seen so far.
+
+    A value-based or Monte-Carlo agent on CartPole can score 500 at one check and forget
+    it a few thousand steps later; the weights saved are those of the best validation
+    check (ties: the latest, the most trained), measured on :data:`VALIDATION_SEEDS`,
+    never on the evaluation seeds.
+    """
+
+    def __init__(self, module: nn.Module, task: Task, device: torch.device) -> None:
+        self.module, self.task, self.device = module, task, device
+        self.best = -math.inf
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.checks = 0
+
+    def check(self) -> float:
+        value = run_episodes(self.module, self.task, VALIDATION_SEEDS, self.device)["mean_return"]
+        self.checks += 1
+        if value >= self.best:
+            self.best = value
+            self.best_state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        return value
+
+    def restore(self) -> None:
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+
+
+def dqn(module: QNetwork, ctx: TrainContext, task: Task, recipe: dict[str, Any], *, label: str,
+        stop_at: float | None = None) -> dict[str, float]:
+    """Train ``module`` by deep Q-learning (Mnih et al. 2015) in one seeded environment.
+
+    Epsilon-greedy acting (epsilon decays linearly from ``eps_start`` to ``eps_end`` over
+    ``eps_steps``), a replay buffer of the last ``buffer`` transitions, one Huber-loss
+    update on a uniform minibatch of ``batch`` transitions every ``train_every`` steps
+    once ``learning_starts`` transitions are stored, and a target network copied every
+    ``target_every`` steps. A time-limit cut (truncation) bootstraps from the target
+    network; only a fall (termination) ends the return.
+
+    Parameters
+    ----------
+    recipe
+        ``steps`` (environment steps, the budget), ``lr``, ``gamma``, ``buffer``, ``batch``,
+        ``learning_starts``, ``train_every``, ``target_every``, ``eps_start``, ``eps_end``,
+        ``eps_steps``, ``validate_every``.
+    stop_at
+        Stop once epsilon has reached ``eps_end`` and the greedy mean return on the
+        validation seeds reaches this value (checked every ``validate_every`` steps); the
+        best validation check's weights are kept.
+
+    Returns
+    -------
+    dict
+        ``train_steps``, ``train_episodes``, ``train_mean_return`` (last 20 episodes),
+        ``validation_mean_return`` (of the kept weights).
+    """
+    seed_everything(ctx.seed)
+    rng = np.random.default_rng(ctx.seed)
+    device = ctx.device
+    module.to(device).train()
+    target = QNetwork(task.obs_dim, task.n_actions, shift=task.shift, scale=task.scale,
+                      hidden=cast(nn.Linear, module.q[0]).out_features).to(device)
+    target.load_state_dict(module.state_dict())
+    target.eval()
+    optimiser = torch.optim.Adam(module.parameters(), lr=recipe["lr"])
+    size = recipe["buffer"]
+    states = np.zeros((size, task.obs_dim), dtype=np.float32)
+    next_states = np.zeros((size, task.obs_dim), dtype=np.float32)
+    actions = np.zeros(size, dtype=np.int64)
+    rewards = np.zeros(size, dtype=np.float32)
+    ends = np.zeros(size, dtype=np.float32)  # 1 where the episode terminated (no bootstrap)
+    stored = 0
+    env = task.make()
+    episode = 0
+    obs, _ = env.reset(seed=ctx.seed * 1000)
+    episode_return, finished = 0.0, []
+    validation = _Validation(module, task, device)
+    last_check = float("nan")
+    stopped = False
+    steps = recipe["steps"]
+    step = 0
+    with ctx.progress() as progress:
+        bar = progress.add_task(label, total=steps, status="")
+        for step in range(1, steps + 1):
+            fraction = min(1.0, (step - 1) / recipe["eps_steps"])
+            epsilon = recipe["eps_start"] + fraction * (recipe["eps_end"] - recipe["eps_start"])
+            if rng.random() < epsilon:
+                action = int(rng.integers(task.n_actions))
+            else:
+                with torch.no_grad():
+                    state = torch.as_tensor(obs, dtype=torch.float32, device=device).unsqueeze(0)
+                    action = int(module.q_values(state).argmax(1).item())
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            slot = stored % size
+            states[slot], next_states[slot] = obs, next_obs
+            actions[slot], rewards[slot], ends[slot] = action, float(reward), float(terminated)
+            stored += 1
+            episode_return += float(reward)
+            obs = next_obs
+            if terminated or truncated:
+                finished.append(episode_return)
+                episode_return = 0.0
+                episode += 1
+                obs, _ = env.reset(seed=ctx.seed * 1000 + episode)
+            if stored >= recipe["learning_starts"] and step % recipe["train_every"] == 0:
+                idx = rng.integers(0, min(stored, size), recipe["batch"])
+                _dqn_update(module, target, optimiser, recipe["gamma"], device, states[idx], actions[idx],
+                            rewards[idx], next_states[idx], ends[idx])
+            if step % recipe["target_every"] == 0:
+                target.load_state_dict(module.state_dict())
+            if step % recipe["validate_every"] == 0 and stored >= recipe["learning_starts"]:
+                last_check = validation.check()
+                # stop only once exploration has decayed: a greedy policy can balance on one
+                # check long before the Q-values have settled
+                if stop_at is not None and last_check >= stop_at and step >= recipe["eps_steps"]:
+                    stopped = True
+                    break
+                module.train()
+            if step % 500 == 0:
+                recent = float(np.mean(finished[-20:])) if finished else float("nan")
+                progress.update(bar, completed=step, status=f"return {recent:.1f} valid {last_check:.1f}")
+    env.close()
+    if not stopped:
+        validation.check()  # the final weights may be the best
+    validation.restore()
+    module.eval()
+    return {"train_steps": float(step), "train_episodes": float(len(finished)),
+            "train_mean_return": float(np.mean(finished[-20:])) if finished else float("nan"),
+            "validation_mean_return": validation.best, "validation_checks": float(validation.checks)}
+
+
+def _dqn_update(module: QNetwork, target: QNetwork, optimiser: torch.optim.Optimizer, gamma: float,
+                device: torch.device, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                next_states: np.ndarray, ends: np.ndarray) -> None:
+    s = torch.from_numpy(states).to(device)  # (B, obs)
+    a = torch.from_numpy(actions).to(device)  # (B,)
+    with torch.no_grad():
+        next_value = target.q_values(torch.from_numpy(next_states).to(device)).max(1).values  # (B,)
+        goal = torch.from_numpy(rewards).to(device) + gamma * (1.0 - torch.from_numpy(ends).to(device)) * next_value
+    q = module.q_values(s).gather(1, a.view(-1, 1)).squeeze(1)  # (B,)
+    loss = F.smooth_l1_loss(q, goal)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(module.parameters(), 10.0)
+    optimiser.step()
+
+
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """Monte-Carlo returns ``G_t = sum_k gamma^k r_{t+k}`` of one episode ``(T,)``.
+
+    Examples
+    --------
+    >>> discounted_returns(np.array([1.0, 1.0, 1.0]), 0.5).tolist()
+    [1.75, 1.5, 1.0]
+    """
+    out = np.zeros(len(rewards), dtype=np.float64)
+    running = 0.0
+    for t in reversed(range(len(rewards))):
+        running = float(rewards[t]) + gamma * running
+        out[t] = running
+    return out
+
+
+def reinforce(module: ActorCritic, ctx: TrainContext, task: Task, recipe: dict[str, Any], *, label: str,
+              stop_at: float | None = None) -> dict[str, float]:
+    """Train ``module`` by REINFORCE with a learned baseline (Williams 1992; Sutton & Barto 13.4).
+
+    Each update samples ``episodes`` whole episodes from the current policy (stepped
+    together, seeded), computes Monte-Carlo returns ``G_t``, and steps
+    ``-log pi(a_t | s_t) * (G_t - V(s_t))`` (advantages normalised over the batch) plus
+    ``vf_coef`` times the squared error of ``V(s_t)`` to the scaled returns
+    ``G_t / return_scale`` (the advantage is ``G_t / return_scale - V(s_t)``). Unlike
+    actor-critic, the value is only a baseline: no return is bootstrapped from it.
+
+    Parameters
+    ----------
+    recipe
+        ``updates`` (the budget), ``episodes`` (per update), ``lr``, ``gamma``, ``vf_coef``,
+        ``ent_coef``, ``return_scale``, ``validate_every`` (updates).
+    stop_at
+        Stop once the last batch of sampled episodes averaged ``stop_train_share`` of this
+        value and the greedy validation mean return reaches it; validation also runs every
+        ``validate_every`` updates, and the best check's weights are kept.
+
+    Returns
+    -------
+    dict
+        ``train_steps``, ``train_episodes``, ``train_mean_return`` (last 20 episodes),
+        ``validation_mean_return`` (of the kept weights), ``validation_checks``.
+    """
+    seed_everything(ctx.seed)
+    device = ctx.device
+    module.to(device).train()
+    optimiser = torch.optim.Adam(module.parameters(), lr=recipe["lr"])
+    envs = [task.make() for _ in range(recipe["episodes"])]
+    validation = _Validation(module, task, device)
+    last_check = float("nan")
+    stopped = False
+    finished: list[float] = []
+    step_count = 0
+    updates = recipe["updates"]
+    scale = recipe["return_scale"]
+    with ctx.progress() as progress:
+        bar = progress.add_task(label, total=updates, status="")
+        for update in range(updates):
+            seeds = [ctx.seed * 100_000 + update * len(envs) + i for i in range(len(envs))]
+            batch_states, batch_actions, batch_returns, lengths = _sample_episodes(module, task, envs, seeds,
+                                                                                     recipe["gamma"], device)
+            finished.extend(float(n) for n in lengths)  # CartPole's return is its length
+            step_count += int(sum(lengths))
+            out = module(batch_states)  # (N, n + 1)
+            log_prob = out[:, :-1].gather(1, batch_actions.view(-1, 1)).squeeze(1)
+            value = out[:, -1]
+            advantage = batch_returns / scale - value.detach()
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+            entropy = -(out[:, :-1].exp() * out[:, :-1]).sum(-1).mean()
+            loss = (-(log_prob * advantage).mean() + recipe["vf_coef"] * (value - batch_returns / scale).pow(2).mean()
+                    - recipe["ent_coef"] * entropy)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            optimiser.step()
+            batch_mean = float(np.mean(lengths))
+            # As in PPO, the greedy policy balances long before the sampling policy has settled:
+            # stopping needs both (the sampled batch near the goal, the greedy validation at it).
+            settled = stop_at is not None and batch_mean >= stop_at * recipe["stop_train_share"]
+            if settled or (update + 1) % recipe["validate_every"] == 0:
+                last_check = validation.check()
+                module.train()
+                if settled and last_check >= stop_at:  # type: ignore[operator]  # settled implies a stop_at
+                    stopped = True
+                    break
+            progress.update(bar, advance=1, status=f"return {batch_mean:.1f} valid {last_check:.1f}")
+    for env in envs:
+        env.close()
+    if not stopped:
+        validation.check()  # the final weights may be the best
+    validation.restore()
+    module.eval()
+    return {"train_steps": float(step_count), "train_episodes": float(len(finished)),
+            "train_mean_return": float(np.mean(finished[-20:])) if finished else float("nan"),
+            "validation_mean_return": validation.best, "validation_checks": float(validation.checks)}
+
+
+def _sample_episodes(module: ActorCritic, task: Task, envs: list[Any], seeds: list[int], gamma: float,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """One episode per env from the sampling policy: states ``(N, obs)``, actions, returns ``(N,)``, lengths."""
+    obs = np.stack([env.reset(seed=seed)[0] for env, seed in zip(envs, seeds, strict=True)]).astype(np.float32)
+    alive = np.ones(len(envs), dtype=bool)
+    trajectories: list[tuple[list[np.ndarray], list[int], list[float]]] = [([], [], []) for _ in envs]
+    while alive.any():
+        live = np.flatnonzero(alive)
+        with torch.no_grad():
+            logits = module(torch.as_tensor(obs[live], device=device))[:, :-1]
+        sampled = torch.distributions.Categorical(logits=logits).sample().cpu().numpy()
+        for j, i in enumerate(live):
+            action = int(sampled[j])
+            next_obs, reward, terminated, truncated, _ = envs[i].step(action)
+            trajectories[i][0].append(obs[i].copy())
+            trajectories[i][1].append(action)
+            trajectories[i][2].append(float(reward))
+            obs[i] = next_obs
+            if terminated or truncated:
+                alive[i] = False
+    states = np.concatenate([np.stack(t[0]) for t in trajectories])
+    actions = np.concatenate([np.asarray(t[1], dtype=np.int64) for t in trajectories])
+    returns = np.concatenate([discounted_returns(np.asarray(t[2]), gamma) for t in trajectories])
+    return (torch.as_tensor(states, device=device), torch.as_tensor(actions, device=device),
+            torch.as_tensor(returns, dtype=torch.float32, device=device), [len(t[1]) for t in trajectories])
+
+
+def build_cartpole_dqn() -> QNetwork:
+    """The CartPole Q-network: 4 state variables -> 2 action values + their maximum."""
+    return QNetwork(CARTPOLE.obs_dim, CARTPOLE.n_actions, shift=CARTPOLE.shift, scale=CARTPOLE.scale)
+
+
+def build_cartpole_reinforce() -> ActorCritic:
+    """The CartPole REINFORCE policy with its value baseline (the actor-critic's architecture)."""
+    return ActorCritic(CARTPOLE.obs_dim, CARTPOLE.n_actions, shift=CARTPOLE.shift, scale=CARTPOLE.scale)
+
+
+_CARTPOLE_DQN: dict[str, Any] = {
+    "algorithm": "dqn", "steps": 60_000, "lr": 1e-3, "gamma": 0.99, "buffer": 20_000, "batch": 64,
+    "learning_starts": 1_000, "train_every": 2, "target_every": 500, "eps_start": 1.0, "eps_end": 0.05,
+    "eps_steps": 8_000, "validate_every": 2_000, "stop_at_validation_return": 500.0,
+}
+_CARTPOLE_REINFORCE: dict[str, Any] = {
+    "algorithm": "reinforce with a value baseline", "updates": 300, "episodes": 8, "lr": 2e-3, "gamma": 0.99,
+    "vf_coef": 0.5, "ent_coef": 0.0, "return_scale": 100.0, "validate_every": 10,
+    "stop_at_validation_return": 500.0, "stop_train_share": 0.9,
+}
+
+
+def _train_cartpole_dqn(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    assert isinstance(module, QNetwork)  # the entry builds one
+    stats = dqn(module, ctx, CARTPOLE, _CARTPOLE_DQN, label="cartpole-dqn",
+                stop_at=_CARTPOLE_DQN["stop_at_validation_return"])
+    return {**evaluate_cartpole(module, ctx.test, ctx.device), **stats}
+
+
+def _train_cartpole_reinforce(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    assert isinstance(module, ActorCritic)  # the entry builds one
+    stats = reinforce(module, ctx, CARTPOLE, _CARTPOLE_REINFORCE, label="cartpole-reinforce",
+                      stop_at=_CARTPOLE_REINFORCE["stop_at_validation_return"])
+    return {**evaluate_cartpole(module, ctx.test, ctx.device), **stats}
+
+
+#: What the CartPole agents share: task, data, evaluation and the ``[actions..., value]`` targets.
+_CARTPOLE_COMMON: dict[str, Any] = {
+    "family": "rl",
+    "task": "policy",
+    "modality": "state",
+    "dataset": "cartpole-states",
+    "input_shape": (4,),
+    "class_names": CARTPOLE_ACTIONS,
+    "metric": "mean_return",
+    "evaluate": evaluate_cartpole,
+    "targets": policy_target,
+    "target_names": (*CARTPOLE_ACTIONS, "value"),
+    "predicted_target": greedy_action,
+}
+
+register_model(
+    ZooEntry(
+        name="cartpole-dqn",
+        build=build_cartpole_dqn,
+        train=_train_cartpole_dqn,
+        layers=("q.0", "q.2", "q.4"),
+        floor=450.0,
+        paper="https://doi.org/10.1038/nature14236",
+        description="DQN (value-based) on gymnasium CartPole-v1; outputs [Q(left), Q(right), max Q]",
+        recipe=_CARTPOLE_DQN,
+        loss=q_imitation_loss,
+        **_CARTPOLE_COMMON,
+    )
+)
+
+register_model(
+    ZooEntry(
+        name="cartpole-reinforce",
+        build=build_cartpole_reinforce,
+        train=_train_cartpole_reinforce,
+        layers=("policy.0", "policy.2", "policy.4", "value.4"),
+        floor=450.0,
+        paper="https://doi.org/10.1007/BF00992696",
+        description="REINFORCE with a value baseline (policy-based) on gymnasium CartPole-v1; outputs "
+                    "[log pi(left), log pi(right), V]",
+        recipe=_CARTPOLE_REINFORCE,
+        loss=imitation_loss,
+        **_CARTPOLE_COMMON,
     )
 )
