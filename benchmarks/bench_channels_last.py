@@ -26,7 +26,7 @@ from xai.datasets import load_dataset  # noqa: E402
 from xai.zoo import get_entry, vision  # noqa: E402
 from xai.zoo._train import TrainContext, fit_classifier, seed_everything  # noqa: E402
 
-CLASSIFIERS = ("vqa", "fusion-early", "fusion-intermediate", "fusion-late", "vqa-transformer",
+CLASSIFIERS = ("vqa", "fusion-early", "fusion-film", "fusion-intermediate", "vqa-transformer",
                "lenet", "resnet", "googlenet")
 
 

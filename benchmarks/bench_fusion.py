@@ -1,9 +1,9 @@
-"""Early, intermediate and late fusion on ``shapes-vqa``, side by side.
+"""Early, FiLM, intermediate (concatenation) and late (averaged predictions) fusion on ``shapes-vqa``, side by side.
 
 Accuracy (overall and per question type) is re-evaluated from the committed weights;
 training seconds come from each card. Anchor, measured in the same run: the forward pass
-of the intermediate (FiLM) variant over the test split on one CPU thread; each variant's
-forward time is printed as a ratio to it.
+of the FiLM variant over the test split on one CPU thread; each variant's forward time
+is printed as a ratio to it.
 
 Usage: PYTHONPATH=$PWD python benchmarks/bench_fusion.py
 """
@@ -21,7 +21,7 @@ from xai.zoo import load_model, read_card
 from xai.zoo._train import predict_logits
 from xai.zoo.multimodal import vqa_accuracy
 
-VARIANTS = ("fusion-early", "fusion-intermediate", "fusion-late", "vqa")
+VARIANTS = ("fusion-early", "fusion-film", "fusion-intermediate", "fusion-late", "vqa", "vqa-bow")
 
 
 def forward_seconds(module: torch.nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
@@ -37,7 +37,7 @@ def main() -> None:
     torch.set_num_threads(1)
     test = load_dataset("shapes-vqa", "test")
     handles = {n: load_model(n) for n in VARIANTS}
-    anchor = forward_seconds(handles["fusion-intermediate"].module, test.x)
+    anchor = forward_seconds(handles["fusion-film"].module, test.x)
     kinds = " | ".join(f"acc {k}" for k in QUESTION_TYPES)
     print(f"| entry | fusion | accuracy | {kinds} | train s | params | forward s | ratio |")
     print("|---|---|---:|" + "---:|" * len(QUESTION_TYPES) + "---:|---:|---:|---:|")

@@ -176,14 +176,6 @@ def test_xai_integrated_gradients_explains_the_packed_input(vqa, vqa_test):
                                rtol=1e-5, atol=1e-6)  # the plane is zero outside the token rows
 
 
-def test_fusion_variants_are_cards_side_by_side():
-    cards = {n: read_card(n, ZOO) for n in ("fusion-early", "fusion-intermediate", "fusion-late")}
-    for name, card in cards.items():
-        assert card["recipe"]["fusion"] == name.split("-")[1]
-        assert {f"accuracy_{k}" for k in QUESTION_TYPES} <= set(card["metrics"])
-        assert get_entry(name).meets_floor(card["metrics"]["accuracy"])
-
-
 def test_explanations_carry_each_questions_words_their_scores_and_the_question_share(vqa, vqa_test):
     from xai.datasets._vqa import vqa_rows
 

@@ -231,9 +231,9 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "classification",
         "uses": [],
     },
-    "fusion-intermediate": {
+    "fusion-film": {
         "dataset": "shapes-vqa",
-        "description": "VQA fusion variant: FiLM on the mid-level feature map (intermediate)",
+        "description": "VQA fusion variant: the question scales and shifts the mid-level feature map (FiLM)",
         "family": "multimodal",
         "floor": 0.8,
         "higher_is_better": True,
@@ -245,11 +245,11 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "classification",
         "uses": [],
     },
-    "fusion-late": {
+    "fusion-intermediate": {
         "dataset": "shapes-vqa",
         "description": (
-            "VQA fusion variant: image pooled to one vector, joined with the question at the classifier "
-            "(late)"
+            "VQA fusion variant: image and question encoded to feature vectors apart, concatenated, joint"
+            " classifier head (intermediate)"
         ),
         "family": "multimodal",
         "floor": 0.68,
@@ -258,6 +258,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "modality": "multimodal",
         "module": "xai.zoo.multimodal",
         "params": 76992,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": [],
+    },
+    "fusion-late": {
+        "dataset": "shapes-vqa",
+        "description": (
+            "VQA fusion variant: an image-only CNN and a question-only LSTM trained apart; the answer "
+            "averages their probabilities (late)"
+        ),
+        "family": "multimodal",
+        "floor": 0.6,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "multimodal",
+        "module": "xai.zoo.multimodal",
+        "params": 90656,
         "pretrained_available": None,
         "task": "classification",
         "uses": [],
@@ -367,6 +384,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "classification",
         "uses": ["lenet"],
     },
+    "lenet-dynint8": {
+        "dataset": "digits",
+        "description": (
+            "lenet after dynamic-range int8 quantization of its linear layers (torch.ao "
+            "quantize_dynamic); simulated in float for gradients"
+        ),
+        "family": "tinyml",
+        "floor": 0.95,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "image",
+        "module": "xai.zoo.tinyml",
+        "params": 61706,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": ["lenet"],
+    },
     "lenet-int8": {
         "dataset": "digits",
         "description": (
@@ -449,6 +483,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "classification",
         "uses": ["lenet"],
     },
+    "lenet-qat": {
+        "dataset": "digits",
+        "description": (
+            "lenet after int8 quantization-aware training (torch.ao prepare_qat, 3 epochs) and "
+            "conversion; simulated in float for gradients"
+        ),
+        "family": "tinyml",
+        "floor": 0.95,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "image",
+        "module": "xai.zoo.tinyml",
+        "params": 61706,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": ["lenet"],
+    },
     "lenet-shortcut": {
         "dataset": "digits-shortcut",
         "description": "LeNet-5 that learned a planted shortcut (train marks encode the label); deliberately unfair",
@@ -462,6 +513,37 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "pretrained_available": None,
         "task": "classification",
         "uses": [],
+    },
+    "lenet-structured50": {
+        "dataset": "digits",
+        "description": (
+            "lenet with half of its conv channels and hidden neurons pruned by L2 norm (structured) and "
+            "fine-tuned; zeros stored dense"
+        ),
+        "family": "tinyml",
+        "floor": 0.95,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "image",
+        "module": "xai.zoo.tinyml",
+        "params": 61706,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": ["lenet"],
+    },
+    "lenet-wint8": {
+        "dataset": "digits",
+        "description": "lenet with weight-only int8 quantization (per-channel symmetric); float activations",
+        "family": "tinyml",
+        "floor": 0.95,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "image",
+        "module": "xai.zoo.tinyml",
+        "params": 61706,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": ["lenet"],
     },
     "lstm": {
         "dataset": "digits-rows",
@@ -674,6 +756,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "modality": "multimodal",
         "module": "xai.zoo.multimodal",
         "params": 94608,
+        "pretrained_available": None,
+        "task": "classification",
+        "uses": [],
+    },
+    "vqa-bow": {
+        "dataset": "shapes-vqa",
+        "description": (
+            "VQA variant with a bag-of-words question encoder (summed word embeddings, order ignored) and"
+            " FiLM fusion"
+        ),
+        "family": "multimodal",
+        "floor": 0.85,
+        "higher_is_better": True,
+        "metric": "accuracy",
+        "modality": "multimodal",
+        "module": "xai.zoo.multimodal",
+        "params": 71632,
         "pretrained_available": None,
         "task": "classification",
         "uses": [],

@@ -15,6 +15,18 @@ from ``$XAI_ZOO_DIR`` or ``./zoo``) and is a zoo entry of its own:
   :func:`to_torch_int8` rebuilds the real ``torch.ao`` int8 model from the same tensors.
 - ``lenet-distilled``: a 5x smaller LeNet trained on the teacher's temperature-softened
   outputs (Hinton et al. 2015, https://arxiv.org/abs/1503.02531).
+- ``lenet-wint8``: weight-only int8 (per-channel symmetric, ``round(w / scale)`` with
+  ``scale = max|w| / 127``), float activations (:class:`WeightInt8LeNet`).
+- ``lenet-dynint8``: dynamic-range quantization, ``torch.ao.quantization.quantize_dynamic``:
+  int8 linear weights, each linear layer's input quantized from its own range at run time;
+  simulated in float by :class:`DynamicInt8LeNet`, rebuilt by :func:`to_torch_dynamic`.
+- ``lenet-qat``: quantization-aware training (``prepare_qat``, a short seeded fine-tune
+  with fake quantization, ``convert``), stored like ``lenet-int8`` (:class:`Int8LeNet`).
+- ``lenet-structured50``: structured pruning -- half of the output channels of ``conv1``
+  and ``conv2`` and half of the neurons of ``fc1`` and ``fc2``, smallest L2 norm first
+  (``prune.ln_structured``), fine-tuned; zeros stored dense, and
+  :func:`remove_pruned_channels` builds the physically smaller network (its latency is
+  the card's).
 
 Every card's metrics carry the comparison with the original measured in the same run:
 ``original_accuracy``, ``accuracy_change``, ``params_nonzero``, ``sparsity``,
@@ -511,6 +523,408 @@ register_model(
 )
 
 
+# ----------------------------------------------------------------------------- weight-only int8
+
+
+def quantize_weight(weight: torch.Tensor, bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-output-channel symmetric quantization: int values ``round(w / scale)`` and ``scale = max|w| / 127``.
+
+    Returns the int8 values and the ``(out,)`` scales; a channel of zeros gets scale 1
+    (its values stay 0).
+
+    Examples
+    --------
+    >>> q, scale = quantize_weight(torch.tensor([[0.5, -1.0], [0.0, 0.0]]))
+    >>> q.tolist(), scale.tolist()
+    ([[64, -127], [0, 0]], [0.007874015718698502, 1.0])
+    """
+    qmax = 2 ** (bits - 1) - 1
+    amax = weight.detach().abs().flatten(1).amax(1)  # (out,)
+    scale = torch.where(amax > 0, amax / qmax, torch.ones_like(amax)).float()
+    shaped = scale.view(-1, *([1] * (weight.ndim - 1)))
+    return torch.clamp(torch.round(weight.detach() / shaped), -qmax, qmax).to(torch.int8), scale
+
+
+class WeightInt8LeNet(nn.Module):
+    """LeNet-5 with int8 weights (one scale per output channel) and float activations.
+
+    Weight-only quantization: storage shrinks about 4x, the arithmetic stays float (the
+    weights are dequantized, ``int8 * scale``, as they are used), so only the weights'
+    rounding error changes the outputs.
+
+    Examples
+    --------
+    >>> WeightInt8LeNet()(torch.zeros(2, 1, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = Int8Conv2d(1, 6, 5)  # (B, 6, 28, 28)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)  # (B, 6, 14, 14)
+        self.conv2 = Int8Conv2d(6, 16, 5)  # (B, 16, 10, 10)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)  # (B, 16, 5, 5)
+        self.flatten = nn.Flatten()
+        self.fc1 = Int8Linear(16 * 5 * 5, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = Int8Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = Int8Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, num_classes)``."""
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.relu3(self.fc1(self.flatten(x)))
+        return self.fc3(self.relu4(self.fc2(x)))
+
+
+def weight_only_int8(original: nn.Module) -> WeightInt8LeNet:
+    """A :class:`WeightInt8LeNet` holding :func:`quantize_weight` of each of ``original``'s layers."""
+    model = WeightInt8LeNet()
+    with torch.no_grad():
+        for layer in _PRUNABLE:
+            source, target = original.get_submodule(layer), model.get_submodule(layer)
+            q, scale = quantize_weight(cast(torch.Tensor, source.weight))
+            target.weight.copy_(q)
+            target.weight_scale.copy_(scale)
+            target.bias.copy_(cast(torch.Tensor, source.bias))
+    return model.eval()
+
+
+_WEIGHT_INT8_RECIPE = {"original": ORIGINAL, "method": "weight-only int8, no calibration, no training",
+                       "weights": "int8, per-channel symmetric, scale = max|w| / 127, round to nearest",
+                       "activations": "float32"}
+
+
+def _train_weight_int8(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    original = load_original()
+    module.load_state_dict(weight_only_int8(original).state_dict())
+    metrics = compression_metrics(module, original, ctx, "lenet-wint8")
+    with torch.no_grad():
+        errors = [(cast(_Int8Weight, module.get_submodule(n)).dequantized()
+                   - cast(torch.Tensor, original.get_submodule(n).weight)).abs().max() for n in _PRUNABLE]
+    metrics["max_weight_error"] = float(max(errors))
+    return metrics
+
+
+# ----------------------------------------------------------------------------- dynamic-range int8
+
+
+class DynamicQuant(nn.Module):
+    """Round a tensor to a uint8 grid chosen from its own range at run time (dynamic quantization).
+
+    Like fbgemm's dynamic linear layer (``torch.ao.nn.quantized.dynamic.Linear``): the
+    range ``[min(x.min(), 0), max(x.max(), 0)]`` of the whole input tensor -- all rows of
+    the batch together -- maps onto ``[0, 127]`` (``reduce_range``), the zero point is
+    the nudged one of ``ChooseQuantizationParams``. Gradients are straight-through.
+    Because the range is the batch's, a row's output can depend on the other rows in its
+    batch.
+    """
+
+    def __init__(self, quant_min: int = 0, quant_max: int = 127) -> None:
+        super().__init__()
+        self.quant_min, self.quant_max = quant_min, quant_max
+
+    def qparams(self, x: torch.Tensor) -> tuple[float, int]:
+        """Scale and zero point fbgemm would pick for ``x``."""
+        lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+        qmin, qmax = self.quant_min, self.quant_max
+        scale = (hi - lo) / (qmax - qmin)
+        if scale == 0 or not torch.isfinite(torch.tensor(scale)):
+            scale = 0.1
+        scale = float(torch.tensor(scale, dtype=torch.float32))
+        from_min, from_max = qmin - lo / scale, qmax - hi / scale
+        zero = from_min if abs(qmin) + abs(lo / scale) < abs(qmax) + abs(hi / scale) else from_max
+        return scale, int(min(max(round(zero), qmin), qmax))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same shape as ``x``, on this tensor's grid."""
+        scale, zero = self.qparams(x.detach())
+        return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
+
+
+class DynamicInt8Linear(_Int8Weight):
+    """A linear layer with int8 weights whose input is quantized dynamically (:class:`DynamicQuant`)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__((out_features, in_features))
+        self.quant = DynamicQuant()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in)`` -> ``(B, out)``: uint8 input times int8 weights, float out."""
+        return F.linear(self.quant(x), self.dequantized(), self.bias)
+
+
+class DynamicInt8LeNet(nn.Module):
+    """LeNet-5 after ``torch.ao.quantization.quantize_dynamic``, computed in float.
+
+    ``quantize_dynamic`` replaces the linear layers only: ``fc1``-``fc3`` hold int8
+    weights (per-tensor symmetric, the scale stored once per channel) and quantize their
+    input on the fly from its range; the convolutions stay float. :func:`to_torch_dynamic`
+    rebuilds the real ``torch.ao`` model from the same numbers.
+
+    Examples
+    --------
+    >>> DynamicInt8LeNet()(torch.zeros(2, 1, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, kernel_size=5)  # (B, 6, 28, 28)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)  # (B, 6, 14, 14)
+        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)  # (B, 16, 10, 10)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)  # (B, 16, 5, 5)
+        self.flatten = nn.Flatten()
+        self.fc1 = DynamicInt8Linear(16 * 5 * 5, 120)
+        self.relu3 = nn.ReLU()
+        self.fc2 = DynamicInt8Linear(120, 84)
+        self.relu4 = nn.ReLU()
+        self.fc3 = DynamicInt8Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, num_classes)``."""
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.relu3(self.fc1(self.flatten(x)))
+        return self.fc3(self.relu4(self.fc2(x)))
+
+
+_LINEARS = ("fc1", "fc2", "fc3")
+
+
+def quantize_dynamic(original: nn.Module, *, engine: str = "x86") -> nn.Module:
+    """``torch.ao.quantization.quantize_dynamic`` of a LeNet5's linear layers to int8 (a copy)."""
+    import torch.ao.quantization as tq
+
+    torch.backends.quantized.engine = engine
+    with _quiet_eager_quantization():
+        return tq.quantize_dynamic(copy.deepcopy(original).eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def dynamic_from_torch(quantized: nn.Module) -> DynamicInt8LeNet:
+    """Copy a ``quantize_dynamic`` LeNet5's float convolutions and int8 linear weights into the simulation."""
+    sim = DynamicInt8LeNet()
+    with torch.no_grad():
+        for layer in ("conv1", "conv2"):
+            sim.get_submodule(layer).load_state_dict(quantized.get_submodule(layer).state_dict())
+        for layer in _LINEARS:
+            weight, bias = quantized.get_submodule(layer)._packed_params._weight_bias()
+            if weight.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric) or weight.q_zero_point():
+                raise ValueError(f"{layer}: expected per-tensor symmetric int8 weights")
+            target = cast(DynamicInt8Linear, sim.get_submodule(layer))
+            target.weight.copy_(weight.int_repr())
+            target.weight_scale.fill_(weight.q_scale())
+            target.bias.copy_(bias)
+    return sim.eval()
+
+
+def to_torch_dynamic(sim: DynamicInt8LeNet, engine: str = "x86") -> nn.Module:
+    """The real ``torch.ao`` dynamic int8 model holding exactly ``sim``'s weights."""
+    float_model = LeNet5()
+    with torch.no_grad():
+        for layer in ("conv1", "conv2"):
+            float_model.get_submodule(layer).load_state_dict(sim.get_submodule(layer).state_dict())
+    model = quantize_dynamic(float_model, engine=engine)
+    for layer in _LINEARS:
+        source = cast(DynamicInt8Linear, sim.get_submodule(layer))
+        with _quiet_eager_quantization():
+            qweight = torch._make_per_tensor_quantized_tensor(source.weight.detach(),
+                                                              float(source.weight_scale[0]), 0)
+            model.get_submodule(layer).set_weight_bias(qweight, source.bias.detach().clone())
+    return model.eval()
+
+
+_DYNAMIC_RECIPE = {"original": ORIGINAL, "method": "dynamic-range quantization, torch.ao quantize_dynamic",
+                   "engine": "x86 (fbgemm)", "quantized": "linear layers (fc1-fc3); convolutions stay float",
+                   "weights": "int8, per-tensor symmetric",
+                   "activations": "uint8, range of each input tensor at run time, reduce_range"}
+
+
+def _train_dynamic(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    original = load_original()
+    quantized = quantize_dynamic(original)
+    module.load_state_dict(dynamic_from_torch(quantized).state_dict())
+    metrics = compression_metrics(module, original, ctx, "lenet-dynint8", deployed=quantized)
+    metrics["torch_dynamic_accuracy"] = accuracy(quantized, ctx.test, torch.device("cpu"))
+    with torch.inference_mode():
+        ours, theirs = module(ctx.test.x), quantized(ctx.test.x)
+    metrics["dynamic_prediction_agreement"] = float((ours.argmax(1) == theirs.argmax(1)).float().mean())
+    metrics["dynamic_max_logit_diff"] = float((ours - theirs).abs().max())
+    return metrics
+
+
+# ----------------------------------------------------------------------------- quantization-aware training
+
+
+def fit_qat(model: nn.Module, ctx: TrainContext, *, epochs: int, lr: float, batch_size: int,
+            observer_epochs: int, label: str = "qat") -> float:
+    """Fine-tune a ``prepare_qat`` model (seeded, shifted digits); return the last epoch's loss.
+
+    The observers follow the activations' ranges for ``observer_epochs`` epochs and are
+    then frozen, so the last epochs train against fixed quantization grids.
+    """
+    import torch.ao.quantization as tq
+
+    generator = seed_everything(ctx.seed)
+    model.train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    x_all, y_all = ctx.train.x, ctx.train.y
+    running = float("nan")
+    with ctx.progress() as progress:
+        task = progress.add_task(label, total=epochs, status="")
+        for epoch in range(epochs):
+            if epoch == observer_epochs:
+                model.apply(tq.disable_observer)
+            order = torch.randperm(len(x_all), generator=generator)
+            total = 0.0
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                optimiser.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(random_shift(x_all[idx], generator)), y_all[idx])
+                loss.backward()
+                optimiser.step()
+                total += float(loss.detach()) * len(idx)
+            running = total / len(order)
+            progress.update(task, advance=1, status=f"loss {running:.4f}")
+    model.apply(tq.disable_observer)  # evaluation must not move the grids
+    return running
+
+
+def quantize_qat(original: nn.Module, ctx: TrainContext, *, epochs: int, lr: float, batch_size: int,
+                 observer_epochs: int, engine: str = "x86") -> tuple[nn.Module, float]:
+    """``torch.ao`` eager-mode quantization-aware training of a LeNet5, converted to int8.
+
+    Fuses conv/linear with their ReLU (``fuse_modules_qat``), inserts fake quantization
+    with the engine's default QAT qconfig (``prepare_qat``), fine-tunes (:func:`fit_qat`)
+    and converts. Returns the int8 model and the last training loss.
+    """
+    import torch.ao.quantization as tq
+
+    torch.backends.quantized.engine = engine
+    with _quiet_eager_quantization():
+        model = _Quantizable(copy.deepcopy(original)).train()
+        model = tq.fuse_modules_qat(model, _FUSE)
+        model.qconfig = tq.get_default_qat_qconfig(engine)
+        tq.prepare_qat(model, inplace=True)
+        loss = fit_qat(model, ctx, epochs=epochs, lr=lr, batch_size=batch_size, observer_epochs=observer_epochs,
+                       label="lenet-qat")
+        return tq.convert(model.eval()), loss
+
+
+_QAT_RECIPE: dict[str, Any] = {"original": ORIGINAL, "method": "quantization-aware training, torch.ao eager mode "
+                               "(fuse_modules_qat, prepare_qat, convert)", "engine": "x86 (fbgemm)",
+                               "weights": "int8, per-channel symmetric", "activations": "uint8, per-tensor affine",
+                               "epochs": 3, "observer_epochs": 2, "lr": 1e-4, "batch_size": 64,
+                               "augment": "random shift +-2 px"}
+
+
+def _train_qat(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    original = load_original()
+    r = _QAT_RECIPE
+    quantized, loss = quantize_qat(original, ctx, epochs=int(r["epochs"]), lr=float(r["lr"]),
+                                   batch_size=int(r["batch_size"]), observer_epochs=int(r["observer_epochs"]))
+    sim = int8_from_torch(quantized)
+    module.load_state_dict(sim.state_dict())
+    metrics = compression_metrics(module, original, ctx, "lenet-qat", deployed=quantized)
+    assert isinstance(module, Int8LeNet)  # the entry builds one
+    metrics.update(int8_agreement(module, quantized, ctx.test.x))
+    metrics["torch_int8_accuracy"] = accuracy(quantized, ctx.test, torch.device("cpu"))
+    metrics["train_loss"] = loss
+    return metrics
+
+
+# ----------------------------------------------------------------------------- structured pruning
+
+#: Layers whose output channels (convolutions) or neurons (linear) structured pruning removes;
+#: fc3's outputs are the classes and stay.
+_STRUCTURED = ("conv1", "conv2", "fc1", "fc2")
+
+
+def prune_channels(module: nn.Module, amount: float, layers: tuple[str, ...] = _STRUCTURED, n: int = 2) -> None:
+    """Mask the ``amount`` share of each layer's output channels with the smallest L``n`` norm.
+
+    ``torch.nn.utils.prune.ln_structured`` over ``dim=0`` ranks each output channel by the
+    norm of its weights; the bias of a pruned channel is masked as well, so the channel
+    outputs exactly zero and can be removed (:func:`remove_pruned_channels`).
+    """
+    for name in layers:
+        layer = module.get_submodule(name)
+        prune.ln_structured(layer, "weight", amount=amount, n=n, dim=0)
+        keep = cast(torch.Tensor, layer.weight_mask).flatten(1).any(1).to(torch.float32)  # (out,)
+        prune.custom_from_mask(layer, "bias", mask=keep)
+
+
+def alive_channels(module: nn.Module, layer: str) -> torch.Tensor:
+    """Indices of ``layer``'s output channels with any non-zero weight or bias."""
+    sub = module.get_submodule(layer)
+    weight, bias = cast(torch.Tensor, sub.weight), cast(torch.Tensor, sub.bias)
+    return torch.nonzero(weight.detach().flatten(1).ne(0).any(1) | bias.detach().ne(0)).flatten()
+
+
+def remove_pruned_channels(module: nn.Module) -> nn.Module:
+    """A physically smaller LeNet (:class:`SmallLeNet` widths) without ``module``'s dead channels.
+
+    Same outputs as ``module`` up to float rounding: a dead channel is zero after its ReLU
+    and pooling, so the next layer's weights on it never contributed.
+    """
+    keep = {name: alive_channels(module, name) for name in _STRUCTURED}
+    small = SmallLeNet(widths=tuple(len(keep[n]) for n in _STRUCTURED))  # type: ignore[arg-type]
+    # input channels of each layer: the alive outputs of the previous one (fc1 reads 25 per conv2 channel)
+    conv2_inputs = (keep["conv2"][:, None] * 25 + torch.arange(25)).flatten()
+    inputs = {"conv1": None, "conv2": keep["conv1"], "fc1": conv2_inputs, "fc2": keep["fc1"], "fc3": keep["fc2"]}
+    with torch.no_grad():
+        for name, columns in inputs.items():
+            source, target = module.get_submodule(name), small.get_submodule(name)
+            weight = cast(torch.Tensor, source.weight)
+            bias = cast(torch.Tensor, source.bias)
+            if name in keep:
+                weight, bias = weight[keep[name]], bias[keep[name]]
+            if columns is not None:
+                weight = weight[:, columns]
+            target.weight.copy_(weight)
+            target.bias.copy_(bias)
+    return small.eval()
+
+
+_STRUCTURED_RECIPE: dict[str, Any] = {
+    "original": ORIGINAL, "method": "structured L2 pruning of output channels / neurons, "
+    "torch.nn.utils.prune.ln_structured (dim 0), biases masked with their channel",
+    "layers": list(_STRUCTURED), "amount": 0.5, "finetune_epochs": 5, "lr": 5e-4, "batch_size": 64,
+    "augment": "random shift +-2 px"}
+
+
+def _train_structured(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+    r = _STRUCTURED_RECIPE
+    original = load_original()
+    module.load_state_dict(original.state_dict())
+    prune_channels(module, float(r["amount"]))
+    fit_classifier(module, ctx, epochs=int(r["finetune_epochs"]), lr=float(r["lr"]), batch_size=int(r["batch_size"]),
+                   augment=random_shift, label="lenet-structured50")
+    make_permanent(module)
+    small = remove_pruned_channels(module)
+    metrics = compression_metrics(module, original, ctx, "lenet-structured50", deployed=small)
+    metrics["weight_sparsity"] = weight_sparsity(module)
+    metrics["removed_params"] = metrics["original_params"] - sum(p.numel() for p in small.parameters())
+    metrics["removed_size_ratio"] = len(weights_bytes(small, "small")) / metrics["original_weights_bytes"]
+    return metrics
+
+
+def _register_variant(name: str, build: Callable[[], nn.Module], train: Callable[[nn.Module, TrainContext],
+                      dict[str, float]], paper: str, description: str, recipe: dict[str, Any]) -> None:
+    COMPRESSED_FROM[name] = ORIGINAL
+    register_model(ZooEntry(
+        name=name, uses=(ORIGINAL,), family="tinyml", task="classification", modality="image", dataset="digits",
+        build=build, train=train, input_shape=(1, 32, 32), class_names=DIGIT_CLASSES, layers=_LAYERS,
+        metric="accuracy", floor=0.95, paper=paper, description=description, recipe=recipe,
+    ))
+
+
 # ----------------------------------------------------------------------------- distillation
 
 
@@ -631,3 +1045,19 @@ register_model(
     )
 )
 
+
+
+# registered last: remove_pruned_channels builds a SmallLeNet
+_register_variant("lenet-wint8", WeightInt8LeNet, _train_weight_int8, "https://arxiv.org/abs/1712.05877",
+                  "lenet with weight-only int8 quantization (per-channel symmetric); float activations",
+                  _WEIGHT_INT8_RECIPE)
+_register_variant("lenet-dynint8", DynamicInt8LeNet, _train_dynamic,
+                  "https://pytorch.org/docs/stable/generated/torch.ao.quantization.quantize_dynamic.html",
+                  "lenet after dynamic-range int8 quantization of its linear layers (torch.ao quantize_dynamic); "
+                  "simulated in float for gradients", _DYNAMIC_RECIPE)
+_register_variant("lenet-qat", Int8LeNet, _train_qat, "https://arxiv.org/abs/1712.05877",
+                  "lenet after int8 quantization-aware training (torch.ao prepare_qat, 3 epochs) and conversion; "
+                  "simulated in float for gradients", _QAT_RECIPE)
+_register_variant("lenet-structured50", LeNet5, _train_structured, "https://arxiv.org/abs/1608.08710",
+                  "lenet with half of its conv channels and hidden neurons pruned by L2 norm (structured) and "
+                  "fine-tuned; zeros stored dense", _STRUCTURED_RECIPE)
