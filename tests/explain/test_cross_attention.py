@@ -116,10 +116,18 @@ def test_rollout_through_the_decoder_by_hand():
     torch.testing.assert_close(share[0], torch.tensor([0.5, 0.5]))
 
 
-def test_rollout_rows_are_distributions_and_the_source_share_grows_with_depth(handle, dates):
+def test_rollout_rows_are_distributions_and_the_source_total_is_fixed_by_depth(handle, dates):
     result = CrossAttention.run(handle, dates.head(8), {"samples": 8, "ablation": False})
     np.testing.assert_allclose(result.rollout.sum(-1), 1.0, atol=1e-5)
-    assert ((result.source_share > 0) & (result.source_share < 1)).all()
+    rng = torch.Generator().manual_seed(0)
+    for layers in (1, 2, 3):  # any attention: the residual keeps half at each cross-attention
+        shape = (2, layers, 3, 4, 4)
+        a = torch.rand(shape, generator=rng).tril()
+        a = a / a.sum(-1, keepdim=True)
+        c = torch.rand((2, layers, 3, 4, 5), generator=rng)
+        e = torch.rand((2, 2, 3, 5, 5), generator=rng)
+        _, share = decoder_rollout(e / e.sum(-1, keepdim=True), a, c / c.sum(-1, keepdim=True))
+        torch.testing.assert_close(share, torch.full((2, 4), 1 - 0.5 ** layers))
     assert result.ablation.size == 0 and "ablation_alignment" not in result.metrics()
 
 

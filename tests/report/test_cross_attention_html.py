@@ -26,7 +26,7 @@ def _result(ablation: bool = True) -> CrossAttentionResult:
         reference_tokens=(("2", "0", "[EOS]"), ("9", "9", "[EOS]")),
         source_fields=(("day", "month", "year", "year"), ("year",) * 4),
         target_fields=(("year", "year", "eos"), ("year", "year", "eos")),
-        cross=cross, rollout=rollout, source_share=np.full((2, 3), 0.5),
+        cross=cross, rollout=rollout,
         ablation=rng.normal(size=(2, 3, 4)) if ablation else np.zeros(0), baseline="[PAD]",
         alignment=np.array([0.4, 0.8]), rollout_alignment=0.5, ablation_alignment=0.7 if ablation else float("nan"),
         exact_match=0.5, rows=2, provenance=PROVENANCE, notes=(HOSTILE,))

@@ -12,8 +12,9 @@ prefix it saw while generating):
   causal self-attention layer mixes it as ``0.5 A + 0.5 I`` (the residual), a
   cross-attention layer keeps half and adds half from the source through the
   head-averaged cross-attention times the encoder's own rollout. The source part,
-  normalised, is the rolled-out map; its total (``source_share``) is how much of the
-  position's make-up came from the source at all.
+  normalised, is the rolled-out map. (Its total is ``1 - 0.5^layers`` whatever the
+  attention: with the residual weighted 0.5, the rollout tells where source information
+  comes from, not how much of it there is.)
 - **ablation**: each real source token in turn is replaced by the baseline token
   (``[PAD]``: the token is masked out of every attention), and the drop of the
   log-probability of each generated token (its prefix kept) is that token's attribution
@@ -125,7 +126,8 @@ def decoder_rollout(encoder: torch.Tensor, decoder_self: torch.Tensor,
     Returns
     -------
     ``(map (B, T, S), source_share (B, T))``: each target position's source part of its
-    make-up, normalised to sum to 1, and that part's total before normalising.
+    make-up, normalised to sum to 1, and that part's total before normalising (which is
+    ``1 - 0.5^layers`` for any attention, the residual keeping half at each cross-attention).
     """
     b, _, _, s, _ = encoder.shape
     t = cross.shape[3]
@@ -202,9 +204,8 @@ class CrossAttentionResult:
     cross
         ``(samples, layers, heads, T, S)`` cross-attention of the shown samples (not in the JSON;
         ``maps`` there holds the head means ``(samples, layers, T, S)``).
-    rollout, source_share
-        ``(samples, T, S)`` rolled-out source map (rows sum to 1) and ``(samples, T)`` the share of
-        each position's make-up that comes from the source.
+    rollout
+        ``(samples, T, S)`` rolled-out source map (rows sum to 1).
     ablation
         ``(samples, T, S)`` drop of each generated token's log-probability when a source token is
         replaced by the baseline (empty when not run).
@@ -223,7 +224,6 @@ class CrossAttentionResult:
     target_fields: tuple[tuple[str, ...], ...]
     cross: np.ndarray
     rollout: np.ndarray
-    source_share: np.ndarray
     ablation: np.ndarray
     baseline: str
     alignment: np.ndarray
@@ -243,7 +243,7 @@ class CrossAttentionResult:
         """The gateable numbers (finite values only).
 
         ``alignment`` (best layer), ``alignment.L<l>``, ``rollout_alignment``, ``ablation_alignment``,
-        ``exact_match`` and ``source_share``.
+        ``exact_match``.
         """
         out: dict[str, float] = {}
         if self.alignment.size and np.isfinite(self.alignment).any():
@@ -253,8 +253,6 @@ class CrossAttentionResult:
             value = float(getattr(self, key))
             if np.isfinite(value):
                 out[key] = value
-        if self.source_share.size:
-            out["source_share"] = float(self.source_share.mean())
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,7 +319,7 @@ class CrossAttention(Method):
             encoder = rec.stacked(module.encoder_attention)  # (N, Le, H, S, S)
             decoder_self = rec.stacked(module.decoder_self_attention)  # (N, Ld, H, T, T)
             cross = rec.stacked(module.cross_attention)  # (N, Ld, H, T, S)
-            rollout, share = decoder_rollout(encoder, decoder_self, cross)
+            rollout, _ = decoder_rollout(encoder, decoder_self, cross)
             ablation = source_ablation(module, src, generated, baseline_id) if opts.ablation else None
         n, layers, heads, t, s = cross.shape
         lengths = generated_lengths(generated, tokenizer.eos_id).cpu()
@@ -360,7 +358,6 @@ class CrossAttention(Method):
             target_fields=tuple(tuple(a.get("target_fields", ())) for a in annotations if isinstance(a, dict)),
             cross=cross[:k].cpu().numpy(),
             rollout=rollout[:k].cpu().numpy(),
-            source_share=share[:k].cpu().numpy(),
             ablation=np.zeros(0) if ablation is None else ablation[:k].cpu().numpy(),
             baseline=tokenizer.vocab[baseline_id],
             alignment=alignment,
