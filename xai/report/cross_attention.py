@@ -50,8 +50,8 @@ def heat_table(values: np.ndarray, rows: Sequence[str], columns: Sequence[str], 
             cells.append(f'<td class="num" title="{v:.4f}" style="background: rgba({colour}, {alpha:.2f}){frame}">'
                          f"{text}</td>")
         body.append(f'<tr><th scope="row">{e(token)}</th>{"".join(cells)}</tr>')
-    return (f'<div class="s2s-map" style="overflow-x: auto; display: inline-block; vertical-align: top; '
-            f'margin: 0 1em 1em 0; max-width: 100%"><table class="{e(kind)}"><caption>{e(caption)}</caption>'
+    return (f'<div class="s2s-map" style="overflow-x: auto; max-width: 100%; min-width: 0; margin-bottom: 1em">'
+            f'<table class="{e(kind)}"><caption>{e(caption)}</caption>'
             f'<thead><tr><th scope="col">generated \\ source</th>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
@@ -87,7 +87,7 @@ def _sample(result: CrossAttentionResult, s: int) -> str:
         right = tuple(reference) == tuple(generated)
         verdict = " · correct" if right else f" · wrong (reference {' '.join(reference)})"
     parts = [f"<h4>Sample {s}: <code>{e(' '.join(source))}</code> &#8594; <code>{e(' '.join(generated))}</code>"
-             f"{e(verdict)}</h4><div>"]
+             f'{e(verdict)}</h4><div style="display: flex; flex-wrap: wrap; gap: 0 1em; align-items: flex-start">']
     for layer, name in enumerate(result.layers):
         parts.append(heat_table(result.maps[s, layer, :n_gen, :n_src], generated, source, kind="s2s-cross",
                                 caption=f"cross-attention, layer {layer} ({name}), head mean, %", expected=expected))
