@@ -146,7 +146,7 @@ def decoder_rollout(encoder: torch.Tensor, decoder_self: torch.Tensor,
 
 
 @torch.no_grad()
-def source_ablation(module: torch.nn.Module, src: torch.Tensor, generated: torch.Tensor,
+def source_ablation(module: Any, src: torch.Tensor, generated: torch.Tensor,
                     baseline_id: int, batch_size: int = 4096) -> torch.Tensor:
     """``(B, T, S)``: drop of each generated token's log-probability when source token ``s`` is the baseline.
 
