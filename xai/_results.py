@@ -99,6 +99,8 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("recurrent", "Recurrent internals", ("xai.explain.recurrent:RecurrentResult",), "recurrent"),
     ResultSection("heads", "Attention heads", ("xai.explain.heads:HeadsResult",), "heads"),
     ResultSection("agents", "Agent comparison", ("xai.explain.agents:AgentComparison",), "agents"),
+    ResultSection("seq2seq", "Encoder-decoder attention", ("xai.explain.cross_attention:CrossAttentionResult",),
+                  "seq2seq"),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

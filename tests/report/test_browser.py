@@ -76,7 +76,8 @@ name = "NAME"
 '''
 
 # Every section a page can carry: dreams, inversions, sanity maps, a mitigation
-# (strategy) table, and a multimodal explanation with its question heat map.
+# (strategy) table, a multimodal explanation with its question heat map, recurrent
+# internals, attention heads and an encoder-decoder's cross-attention tables.
 SECTIONS = {
     "sections": '''title = "LeNet-5 sections (browser test)"
 [model]
@@ -159,6 +160,17 @@ agents = ["cartpole-ac", "cartpole-reinforce"]
 samples = 8
 options = { steps = 8 }
 ''',
+    "seq2seq": '''title = "Encoder-decoder cross-attention (browser test)"
+probe = []
+explain = []
+[model]
+name = "seq2seq-dates"
+[data]
+samples = 20
+[[seq2seq]]
+samples = 1
+rows = 20
+''',
 }
 # The two tabular audits whose printed pages the issue found clipped and colourless: two
 # sensitive features each (an intersection heat map) and gates with long metric keys.
@@ -222,6 +234,9 @@ SHOWN = {
     "heads": ["#heads", "section.heads table td.num", "img[alt^='layer 3 head 3: CLS attention']",
               "nav.toc a[href='#heads']"],
     "agents": ["#agents", "section.agents table td.num", "nav.toc a[href='#agents']"],
+    "seq2seq": ["#seq2seq", "section.seq2seq table.s2s-alignment", "section.seq2seq table.s2s-cross td.num",
+                "section.seq2seq table.s2s-rollout", "section.seq2seq table.s2s-ablation th[scope='row']",
+                "nav.toc a[href='#seq2seq']"],
 }
 
 
@@ -357,7 +372,7 @@ def test_every_section_renders_with_decoded_images_alt_text_and_a_keyboard_path(
         assert box is not None and box["w"] > 0 and box["h"] > 0 and box["visibility"] == "visible", selector
     images = browser.evaluate("[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, "
                               "alt: (i.getAttribute('alt') || '').trim()}))")
-    assert bool(images) == (slug not in ("mitigation", "agents"))  # these pages have tables only
+    assert bool(images) == (slug not in ("mitigation", "agents", "seq2seq"))  # these pages have tables only
     assert all(i["ok"] for i in images), "an image did not decode"
     assert all(i["alt"] for i in images), "an image has no alt text"
     if slug == "mitigation":

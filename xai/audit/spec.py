@@ -370,12 +370,24 @@ class AgentsSpec(MethodSection):
         return f"agents {o.method} vs {', '.join(o.agents)}"
 
 
+class Seq2SeqSpec(MethodSection):
+    """Cross-attention maps, their rollout and source ablation per generated token (``cross-attention``)."""
+
+    KIND: ClassVar[Kind] = "seq2seq"
+    METHOD: ClassVar[str] = "cross-attention"
+
+    def step(self) -> str:
+        """``seq2seq cross-attention`` (``+ ablation`` when it ablates)."""
+        return "seq2seq cross-attention" + (" + ablation" if self.options.ablation else "")  # type: ignore[attr-defined]
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
                                                    "drift": DriftSpec,
                                                    "recurrent": RecurrentSpec, "heads": HeadsSpec,
-                                                   "agents": AgentsSpec}
+                                                   "agents": AgentsSpec,
+                                                   "seq2seq": Seq2SeqSpec}
 
 
 class GateSpec(_Strict):
@@ -434,6 +446,7 @@ class AuditSpec(_Strict):
     recurrent: list[RecurrentSpec] = Field(default_factory=list)
     heads: list[HeadsSpec] = Field(default_factory=list)
     agents: list[AgentsSpec] = Field(default_factory=list)
+    seq2seq: list[Seq2SeqSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

@@ -18,6 +18,7 @@ DATASET_TABLE: dict[str, str] = {
     "adult": "xai.datasets._adult:load_adult",
     "cartpole-states": "xai.datasets._control:load_cartpole_states",
     "compas": "xai.datasets._compas:load_compas",
+    "dates": "xai.datasets._dates:load_dates",
     "digits": "xai.datasets._digits:load_digits32",
     "digits-marked": "xai.datasets._shortcut:load_digits_marked",
     "digits-rows": "xai.datasets._digits:load_digit_rows",

@@ -32,6 +32,7 @@ DRIFT_TABLE: dict[str, str] = {"explanation-drift": "xai.explain.drift:Explanati
 RECURRENT_TABLE: dict[str, str] = {"recurrent-gates": "xai.explain.recurrent:RecurrentInternals"}
 HEADS_TABLE: dict[str, str] = {"attention-heads": "xai.explain.heads:AttentionHeads"}
 AGENTS_TABLE: dict[str, str] = {"agent-compare": "xai.explain.agents:AgentCompare"}
+SEQ2SEQ_TABLE: dict[str, str] = {"cross-attention": "xai.explain.cross_attention:CrossAttention"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -43,6 +44,7 @@ DRIFTS: Registry[type[Method]] = Registry("drift method", lazy=DRIFT_TABLE)
 RECURRENT_METHODS: Registry[type[Method]] = Registry("recurrent internals method", lazy=RECURRENT_TABLE)
 HEAD_METHODS: Registry[type[Method]] = Registry("attention head method", lazy=HEADS_TABLE)
 AGENT_METHODS: Registry[type[Method]] = Registry("agent comparison method", lazy=AGENTS_TABLE)
+SEQ2SEQ_METHODS: Registry[type[Method]] = Registry("encoder-decoder method", lazy=SEQ2SEQ_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -57,6 +59,7 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "recurrent": RECURRENT_METHODS,
     "heads": HEAD_METHODS,
     "agents": AGENT_METHODS,
+    "seq2seq": SEQ2SEQ_METHODS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -71,6 +74,7 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "recurrent": "recurrent-gates",
     "heads": "attention-heads",
     "agents": "agent-compare",
+    "seq2seq": "cross-attention",
 }
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 #: The modules that register the built-in entries (the generator imports each).
 FAMILY_MODULES: tuple[str, ...] = tuple(f"xai.zoo.{m}" for m in (
     "bert", "cnn", "detection", "diffusion", "generative", "multimodal", "protonet", "rl", "rnn",
-    "segmentation", "shortcut", "tabular", "text", "tinyml", "transformer", "vilt", "vision", "word2vec",
+    "segmentation", "seq2seq", "shortcut", "tabular", "text", "tinyml", "transformer", "vilt", "vision", "word2vec",
 ))
 
 MODELS: Registry[ZooEntry] = Registry("model", lazy={n: row["module"] for n, row in ENTRY_TABLE.items()})

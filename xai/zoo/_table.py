@@ -667,6 +667,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "classification",
         "uses": [],
     },
+    "seq2seq-dates": {
+        "dataset": "dates",
+        "description": (
+            "encoder-decoder transformer (2+2 blocks, 4 heads, 64-d; causal decoder self-attention, "
+            "cross-attention, greedy decoding) rewriting written dates as ISO 8601"
+        ),
+        "family": "transformer",
+        "floor": 0.95,
+        "higher_is_better": True,
+        "metric": "exact_match",
+        "modality": "text",
+        "module": "xai.zoo.seq2seq",
+        "params": 176744,
+        "pretrained_available": None,
+        "task": "generation",
+        "uses": [],
+    },
     "skipgram": {
         "dataset": "pydoc-skipgram",
         "description": (
