@@ -358,11 +358,22 @@ class HeadsSpec(MethodSection):
         return "heads" if self.options.importance else "heads (maps)"  # type: ignore[attr-defined]
 
 
+class LLMSpec(MethodSection):
+    """Which prompt tokens drive each generated token of a language model (``llm-attribution``)."""
+
+    KIND: ClassVar[Kind] = "llm"
+    METHOD: ClassVar[str] = "llm-attribution"
+
+    def step(self) -> str:
+        """``llm <methods>``."""
+        return "llm " + ", ".join(self.options.methods)  # type: ignore[attr-defined]
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
                                                    "drift": DriftSpec,
-                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec}
+                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec, "llm": LLMSpec}
 
 
 class GateSpec(_Strict):
@@ -420,6 +431,7 @@ class AuditSpec(_Strict):
     drift: list[DriftSpec] = Field(default_factory=list)
     recurrent: list[RecurrentSpec] = Field(default_factory=list)
     heads: list[HeadsSpec] = Field(default_factory=list)
+    llm: list[LLMSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 
