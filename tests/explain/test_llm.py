@@ -63,13 +63,16 @@ def test_result_equals_captums_llm_attribution_called_directly(gpt, result):
         return TextTokenInput(PROMPT, tok, baselines=unk, skip_tokens=[cls])
 
     gpt.module.eval()
-    direct = LLMAttribution(FeatureAblation(adapter), tok).attribute(text_input(), target=target,
-                                                                     use_cached_outputs=False)
+    fa = LLMAttribution(FeatureAblation(adapter), tok)
+    direct = fa.attribute(text_input(), target=target, use_cached_outputs=False, forward_in_tokens=False)
     assert direct.input_tokens == list(prompt.prompt_tokens) == PROMPT.split()
     np.testing.assert_allclose(prompt.scores["feature-ablation"], direct.token_attr.numpy(), rtol=1e-5, atol=1e-6)
+    # captum's token-by-token generation loop gives the same numbers (the model keeps no cache)
+    by_tokens = fa.attribute(text_input(), target=target, use_cached_outputs=False, forward_in_tokens=True)
+    np.testing.assert_allclose(by_tokens.token_attr.numpy(), direct.token_attr.numpy(), rtol=1e-5, atol=1e-5)
     torch.manual_seed(3)
-    direct = LLMAttribution(ShapleyValueSampling(adapter), tok).attribute(text_input(), target=target,
-                                                                          use_cached_outputs=False, n_samples=8)
+    direct = LLMAttribution(ShapleyValueSampling(adapter), tok).attribute(
+        text_input(), target=target, use_cached_outputs=False, forward_in_tokens=False, n_samples=8)
     np.testing.assert_allclose(prompt.scores["shapley"], direct.token_attr.numpy(), rtol=1e-5, atol=1e-6)
     lig = LayerIntegratedGradients(adapter, gpt.module.token_embed)
     direct = LLMGradientAttribution(lig, tok).attribute(text_input(), target=target, n_steps=16)

@@ -247,5 +247,6 @@ register_model(
         loss=lm_loss,
         evaluate=evaluate_lm,
         targets=class_logit,  # the logit of word k as the next word
+        target_names=tuple(pydoc_tokenizer().vocab),  # target k is the word with id k
     )
 )
