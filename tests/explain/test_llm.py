@@ -207,3 +207,18 @@ def test_llm_section_runs_in_an_audit_and_reaches_metrics_json_and_page():
     page = render_audit_page(audit)
     assert 'id="llm"' in page and 'href="#llm"' in page and page.count('class="llm"') == 1
     assert page.count('class="llm-attr"') == 2  # one table per method
+
+
+def test_the_partial_escapes_prompts_and_tokens(result):
+    import dataclasses
+
+    from xai.report.llm import render_html
+
+    hostile = "<script>alert(1)</script>"
+    (prompt,) = result.prompts
+    changed = dataclasses.replace(result, model=hostile, prompts=(dataclasses.replace(
+        prompt, prompt=hostile, prompt_tokens=(hostile, *prompt.prompt_tokens[1:])),))
+    html = render_html(changed)
+    assert "<script>" not in html
+    assert html.count("&lt;script&gt;") == 2 + len(result.methods)  # title, prompt, each table's column header
+    assert html.count('class="llm-attr"') == len(result.methods)
