@@ -222,3 +222,61 @@ def test_the_partial_escapes_prompts_and_tokens(result):
     assert "<script>" not in html
     assert html.count("&lt;script&gt;") == 2 + len(result.methods)  # title, prompt, each table's column header
     assert html.count('class="llm-attr"') == len(result.methods)
+
+
+class ToySeq2Seq(torch.nn.Module):
+    """An encoder-decoder in miniature: the decoder reads its input tokens plus the mean of the encoded source."""
+
+    def __init__(self) -> None:
+        from xai.datasets import WordTokenizer
+
+        super().__init__()
+        self.tokenizer = WordTokenizer(["one", "two", "three", "four", "uno", "dos", "tres"])
+        g = torch.Generator().manual_seed(0)
+        v = len(self.tokenizer)
+        self.embed = torch.nn.Embedding(v, 8)
+        self.decoder_embed = torch.nn.Embedding(v, 8)
+        self.out = torch.nn.Linear(8, v)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+
+    def encode_decode_logits(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        memory = self.embed(source).mean(1, keepdim=True)  # (B, 1, 8)
+        return self.out(torch.tanh(self.decoder_embed(target) + memory))  # (B, T_target, V)
+
+
+def test_an_encoder_decoder_plugs_into_captum_through_its_adapter():
+    from xai.zoo.handle import ModelHandle
+
+    model = ToySeq2Seq().eval()
+    tok = model.tokenizer
+    handle = ModelHandle(name="toy-seq2seq", module=model, task="generation", modality="text", input_shape=(4,),
+                         class_names=(), source="test", sha256="0" * 64, layers=("embed",),
+                         preprocess=tok.encode)
+    with pytest.raises(DataError, match="layer-ig needs a decoder-only model; toy-seq2seq is an encoder-decoder"):
+        GenerationAttribution.run(handle, None, {"prompts": ["one two three"], "methods": ["layer-ig"]})
+    result = GenerationAttribution.run(handle, None, {"prompts": ["one two three"], "max_new_tokens": 2,
+                                                      "methods": ["feature-ablation", "shapley"],
+                                                      "shapley_samples": 200})
+    (prompt,) = result.prompts
+    assert result.methods == ("feature-ablation", "shapley") and "no causal rollout" in result.notes[0]
+    source = [tok.cls_id, *(tok.index[w] for w in ("one", "two", "three"))]
+    generated = [tok.index[w] for w in prompt.generated_tokens]
+
+    def log_probs(src):
+        with torch.no_grad():  # the decoder reads [CLS] (its start token), then the generated words
+            logits = model.encode_decode_logits(torch.tensor([src]), torch.tensor([[tok.cls_id, *generated[:-1]]]))
+        log_p = torch.log_softmax(logits.double(), -1)[0]
+        return np.array([float(log_p[k, g]) for k, g in enumerate(generated)])
+
+    original = log_probs(source)
+    np.testing.assert_allclose(prompt.log_probs, original, atol=1e-6)
+    for j in range(1, len(source)):  # ablating source word j: the drop of each generated word's log-probability
+        ablated = source.copy()
+        ablated[j] = tok.unk_id
+        np.testing.assert_allclose(prompt.scores["feature-ablation"][:, j - 1], original - log_probs(ablated),
+                                   atol=1e-5)
+    # Shapley values are efficient: each row sums to the log-prob change from the all-[UNK] source
+    unk = [tok.cls_id] + [tok.unk_id] * 3
+    np.testing.assert_allclose(prompt.scores["shapley"].sum(1), original - log_probs(unk), atol=1e-5)

@@ -19,10 +19,12 @@ captum is used as it is, through a thin adapter (:class:`CaptumTokenizer`,
 :class:`CausalLMAdapter`): a Hugging Face-style tokenizer (``encode``, ``decode``,
 ``convert_ids_to_tokens``, ``convert_tokens_to_ids``, offsets) and a model whose forward
 returns ``.logits`` and which can ``generate``. The adapter reads logits through one method,
-:meth:`CausalLMAdapter.logits`, from the concatenated ``prompt + generated`` ids; an
-encoder-decoder model plugs in by overriding it (encode ``ids[:, :prompt_length]``, decode
-the rest after a start token, and return logits aligned so that position ``t`` predicts
-token ``t + 1``), with captum unchanged.
+:meth:`CausalLMAdapter.logits`, from the concatenated ``prompt + generated`` ids. An
+encoder-decoder model plugs in through :class:`EncoderDecoderAdapter`, which overrides it
+(the prompt is the source; the generated tokens, after a start token, the decoder's input;
+logits aligned so that position ``t`` predicts token ``t + 1``), with captum unchanged: a
+module with ``encode_decode_logits(source, target)`` and no ``lm_logits`` is run that way
+(causal rollout is then left out: it reads a decoder-only model's self-attention).
 
 Captum reference: Miglani et al. 2023, "Using Captum to Explain Generative Language Models",
 https://arxiv.org/abs/2312.05491; rollout: Abnar & Zuidema 2020, https://arxiv.org/abs/2005.00928.
@@ -62,6 +64,7 @@ __all__ = [
     "CaptumTokenizer",
     "CausalLMAdapter",
     "CausalLMOutput",
+    "EncoderDecoderAdapter",
     "GenerationAttribution",
     "GenerationAttributionResult",
     "PromptAttribution",
@@ -175,6 +178,42 @@ class CausalLMAdapter(nn.Module):
         generate = getattr(self.module, "generate", None)
         if callable(generate):
             return generate(input_ids, max_new_tokens=max_new_tokens)
+        out = input_ids
+        for _ in range(max_new_tokens):
+            out = torch.cat([out, self.logits(out)[:, -1].argmax(-1, keepdim=True)], dim=1)
+        return out
+
+
+class EncoderDecoderAdapter(CausalLMAdapter):
+    """An encoder-decoder model behind captum's decoder-only interface.
+
+    ``module.encode_decode_logits(source, target)`` gives ``(B, T_target, V)`` logits of
+    the decoder reading ``target`` (which starts with ``start_id``) with cross-attention to
+    the encoded ``source``; position ``k`` predicts target token ``k + 1``. captum hands over
+    the prompt's ``prompt_length`` ids followed by the tokens generated so far; they are
+    split into the source and the decoder's input, and the decoder's logits are shifted so
+    that position ``prompt_length - 1 + k`` predicts generated token ``k``, as in a
+    decoder-only model. Greedy generation runs the same loop through :meth:`logits`.
+    """
+
+    def __init__(self, module: nn.Module, prompt_length: int, start_id: int) -> None:
+        super().__init__(module)
+        self.prompt_length = prompt_length
+        self.start_id = start_id
+
+    def logits(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``(B, T, V)`` with zero logits over the prompt but its last position (never read by captum)."""
+        p = self.prompt_length
+        source, generated = input_ids[:, :p], input_ids[:, p:]
+        start = torch.full((len(input_ids), 1), self.start_id, dtype=input_ids.dtype, device=input_ids.device)
+        decoded = self.module.encode_decode_logits(source, torch.cat([start, generated], 1))  # type: ignore[operator]
+        front = decoded.new_zeros(len(input_ids), p - 1, decoded.shape[-1])  # (B, P - 1, V)
+        return torch.cat([front, decoded], dim=1)  # (B, T, V)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 8, attention_mask: torch.Tensor | None = None,
+                 **_ignored: Any) -> torch.Tensor:
+        """Greedy decoding through :meth:`logits`: the prompt and ``max_new_tokens`` tokens ``(1, P + n)``."""
         out = input_ids
         for _ in range(max_new_tokens):
             out = torch.cat([out, self.logits(out)[:, -1].argmax(-1, keepdim=True)], dim=1)
@@ -316,6 +355,15 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def _kind_of(module: nn.Module) -> Literal["decoder", "encoder-decoder"] | None:
+    """``decoder`` (``lm_logits``), ``encoder-decoder`` (``encode_decode_logits``) or ``None``."""
+    if callable(getattr(module, "lm_logits", None)):
+        return "decoder"
+    if callable(getattr(module, "encode_decode_logits", None)):
+        return "encoder-decoder"
+    return None
+
+
 def _tokenizer(handle: ModelHandle) -> Any:
     tokenizer = getattr(handle.module, "tokenizer", None)
     if tokenizer is None or not all(hasattr(tokenizer, a) for a in ("vocab", "index", "split", "cls_id", "unk_id")):
@@ -364,10 +412,11 @@ class GenerationAttribution(Method):
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
-        """Also needs ``lm_logits`` (next-token logits at every position)."""
+        """Also needs ``lm_logits`` (decoder-only) or ``encode_decode_logits`` (encoder-decoder)."""
         reason = super().why_not(handle)
-        if reason is None and not callable(getattr(handle.module, "lm_logits", None)):
-            return f"next-token logits at every position (module.lm_logits); {handle.name} has none"
+        if reason is None and _kind_of(handle.module) is None:
+            return (f"next-token logits (module.lm_logits, or module.encode_decode_logits of an encoder-decoder); "
+                    f"{handle.name} has neither")
         return reason
 
     @classmethod
@@ -385,7 +434,12 @@ class GenerationAttribution(Method):
             word_tokenizer, data, opts.samples, opts.prompt_words)
         start = time.perf_counter()
         module = handle.module
-        adapter = CausalLMAdapter(module)
+        decoder_only = _kind_of(module) == "decoder"
+        if not decoder_only and "layer-ig" in opts.methods:
+            # captum's LLMGradientAttribution cuts the attributed layer's output as prompt + generated
+            # tokens, which an encoder's embedding (the prompt only) is not
+            raise DataError(f"llm-attribution: layer-ig needs a decoder-only model; {handle.name} is an "
+                            "encoder-decoder (use feature-ablation or shapley)")
         layer = handle.get_layer(handle.layers[0]) if "layer-ig" in opts.methods else None
         notes: list[str] = []
         results = []
@@ -394,6 +448,8 @@ class GenerationAttribution(Method):
                 ids = tokenizer.encode(prompt, return_tensors="pt").to(handle.device)  # (1, P + 1)
                 if ids.shape[1] < 2:
                     raise DataError(f"llm-attribution: prompt {prompt!r} has no word")
+                adapter = CausalLMAdapter(module) if decoder_only else EncoderDecoderAdapter(
+                    module, ids.shape[1], int(getattr(module, "start_id", word_tokenizer.cls_id)))
                 full = adapter.generate(ids, max_new_tokens=opts.max_new_tokens)  # (1, P + 1 + G)
                 target = full[0, ids.shape[1]:].cpu()
                 with torch.no_grad():
@@ -406,7 +462,7 @@ class GenerationAttribution(Method):
                     scores[method], tokens = captum_attribution(
                         adapter, tokenizer, prompt, target, method, baseline=tokenizer.index[opts.baseline],
                         shapley_samples=opts.shapley_samples, ig_steps=opts.ig_steps, layer=layer, seed=seed)
-                if opts.rollout and handle.attention:
+                if opts.rollout and handle.attention and decoder_only:
                     with torch.no_grad(), AttentionRecorder(module, handle.attention) as rec:
                         module.lm_logits(full)  # type: ignore[operator]
                     rolled = causal_rollout(rec.checked(), opts.head_fusion, opts.discard_ratio)[0]  # (T, T)
@@ -415,9 +471,10 @@ class GenerationAttribution(Method):
                     prompt=prompt, prompt_tokens=tuple(tokens or tokenizer.convert_ids_to_tokens(ids[0, 1:].tolist())),
                     generated_tokens=tuple(tokenizer.convert_ids_to_tokens(target.tolist())),
                     log_probs=log_probs, scores=scores))
-        if opts.rollout and not handle.attention:
-            notes.append(f"no causal rollout: {handle.name} names no attention modules")
-        methods = tuple(opts.methods) + (("rollout",) if opts.rollout and handle.attention else ())
+        rolled_out = opts.rollout and bool(handle.attention) and decoder_only
+        if opts.rollout and not rolled_out:
+            notes.append(f"no causal rollout: {handle.name} is an encoder-decoder or names no attention modules")
+        methods = tuple(opts.methods) + (("rollout",) if rolled_out else ())
         return GenerationAttributionResult(
             model=handle.name, methods=methods, prompts=tuple(results), baseline_token=opts.baseline,
             provenance=Provenance(model_sha256=handle.sha256, data_sha256=data.sha256 if data is not None else "",
