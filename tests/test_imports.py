@@ -128,7 +128,8 @@ def _import_package(package: str) -> None:
                                                    ("xai.explain", "RECURRENT_METHODS"),
                                                    ("xai.explain", "HEAD_METHODS"),
                                                    ("xai.explain", "AGENT_METHODS"),
-                                                   ("xai.explain", "SEQ2SEQ_METHODS")])
+                                                   ("xai.explain", "SEQ2SEQ_METHODS"),
+                                                   ("xai.explain", "LLM_METHODS")])
 def test_lazy_table_matches_the_registrations(package, registry):
     table = getattr(importlib.import_module(f"{package}._index"), registry)
     lazy = table.lazy_table

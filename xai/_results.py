@@ -101,6 +101,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("agents", "Agent comparison", ("xai.explain.agents:AgentComparison",), "agents"),
     ResultSection("seq2seq", "Encoder-decoder attention", ("xai.explain.cross_attention:CrossAttentionResult",),
                   "seq2seq"),
+    ResultSection("llm", "Generation attribution", ("xai.explain.llm:GenerationAttributionResult",), "llm"),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

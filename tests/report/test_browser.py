@@ -171,6 +171,19 @@ samples = 20
 samples = 1
 rows = 20
 ''',
+    "llm": '''title = "GPT-mini generation attribution (browser test)"
+probe = []
+explain = []
+[model]
+name = "gpt-mini"
+[data]
+samples = 8
+[[llm]]
+prompts = ["she calls the"]
+max_new_tokens = 2
+methods = ["feature-ablation", "layer-ig"]
+ig_steps = 8
+''',
 }
 # The two tabular audits whose printed pages the issue found clipped and colourless: two
 # sensitive features each (an intersection heat map) and gates with long metric keys.
@@ -237,6 +250,7 @@ SHOWN = {
     "seq2seq": ["#seq2seq", "section.seq2seq table.s2s-alignment", "section.seq2seq table.s2s-cross td.num",
                 "section.seq2seq table.s2s-rollout", "section.seq2seq table.s2s-ablation th[scope='row']",
                 "nav.toc a[href='#seq2seq']"],
+    "llm": ["#llm", "section.llm table.llm-attr td.num", "section.llm q", "nav.toc a[href='#llm']"],
 }
 
 
@@ -372,7 +386,7 @@ def test_every_section_renders_with_decoded_images_alt_text_and_a_keyboard_path(
         assert box is not None and box["w"] > 0 and box["h"] > 0 and box["visibility"] == "visible", selector
     images = browser.evaluate("[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, "
                               "alt: (i.getAttribute('alt') || '').trim()}))")
-    assert bool(images) == (slug not in ("mitigation", "agents", "seq2seq"))  # these pages have tables only
+    assert bool(images) == (slug not in ("mitigation", "agents", "seq2seq", "llm"))  # these pages have tables only
     assert all(i["ok"] for i in images), "an image did not decode"
     assert all(i["alt"] for i in images), "an image has no alt text"
     if slug == "mitigation":

@@ -381,13 +381,24 @@ class Seq2SeqSpec(MethodSection):
         return "seq2seq cross-attention" + (" + ablation" if self.options.ablation else "")  # type: ignore[attr-defined]
 
 
+class LLMSpec(MethodSection):
+    """Which prompt tokens drive each generated token of a language model (``llm-attribution``)."""
+
+    KIND: ClassVar[Kind] = "llm"
+    METHOD: ClassVar[str] = "llm-attribution"
+
+    def step(self) -> str:
+        """``llm <methods>``."""
+        return "llm " + ", ".join(self.options.methods)  # type: ignore[attr-defined]
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
                                                    "drift": DriftSpec,
                                                    "recurrent": RecurrentSpec, "heads": HeadsSpec,
                                                    "agents": AgentsSpec,
-                                                   "seq2seq": Seq2SeqSpec}
+                                                   "seq2seq": Seq2SeqSpec, "llm": LLMSpec}
 
 
 class GateSpec(_Strict):
@@ -447,6 +458,7 @@ class AuditSpec(_Strict):
     heads: list[HeadsSpec] = Field(default_factory=list)
     agents: list[AgentsSpec] = Field(default_factory=list)
     seq2seq: list[Seq2SeqSpec] = Field(default_factory=list)
+    llm: list[LLMSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

@@ -27,6 +27,7 @@ DATASET_TABLE: dict[str, str] = {
     "googlenews-analogies": "xai.datasets._analogies:load_googlenews_analogies",
     "mountaincar-states": "xai.datasets._control:load_mountaincar_states",
     "pydoc-cbow": "xai.datasets._pydoc:load_pydoc_cbow",
+    "pydoc-lm": "xai.datasets._pydoc_lm:load_pydoc_lm",
     "pydoc-skipgram": "xai.datasets._pydoc:load_pydoc_skipgram",
     "sentence-pairs": "xai.datasets._sentences:load_sentence_pairs",
     "sentiment-text": "xai.datasets._text:load_sentiment_text",

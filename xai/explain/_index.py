@@ -33,6 +33,7 @@ RECURRENT_TABLE: dict[str, str] = {"recurrent-gates": "xai.explain.recurrent:Rec
 HEADS_TABLE: dict[str, str] = {"attention-heads": "xai.explain.heads:AttentionHeads"}
 AGENTS_TABLE: dict[str, str] = {"agent-compare": "xai.explain.agents:AgentCompare"}
 SEQ2SEQ_TABLE: dict[str, str] = {"cross-attention": "xai.explain.cross_attention:CrossAttention"}
+LLM_TABLE: dict[str, str] = {"llm-attribution": "xai.explain.llm:GenerationAttribution"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -45,6 +46,7 @@ RECURRENT_METHODS: Registry[type[Method]] = Registry("recurrent internals method
 HEAD_METHODS: Registry[type[Method]] = Registry("attention head method", lazy=HEADS_TABLE)
 AGENT_METHODS: Registry[type[Method]] = Registry("agent comparison method", lazy=AGENTS_TABLE)
 SEQ2SEQ_METHODS: Registry[type[Method]] = Registry("encoder-decoder method", lazy=SEQ2SEQ_TABLE)
+LLM_METHODS: Registry[type[Method]] = Registry("generation attribution method", lazy=LLM_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -60,6 +62,7 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "heads": HEAD_METHODS,
     "agents": AGENT_METHODS,
     "seq2seq": SEQ2SEQ_METHODS,
+    "llm": LLM_METHODS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -75,6 +78,7 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "heads": "attention-heads",
     "agents": "agent-compare",
     "seq2seq": "cross-attention",
+    "llm": "llm-attribution",
 }
 
 

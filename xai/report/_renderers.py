@@ -40,6 +40,7 @@ HTML_RENDERERS: dict[str, str] = {
     "heads": "xai.report.heads:render_section",
     "agents": "xai.report.agents:render_section",
     "seq2seq": "xai.report.cross_attention:render_section",
+    "llm": "xai.report.llm:render_section",
     "fairness": "xai.report.html:render_fairness",
     "slices": "xai.report.slices:render_section",
 }

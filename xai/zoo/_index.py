@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 #: The modules that register the built-in entries (the generator imports each).
 FAMILY_MODULES: tuple[str, ...] = tuple(f"xai.zoo.{m}" for m in (
-    "bert", "cnn", "detection", "diffusion", "generative", "multimodal", "protonet", "rl", "rnn",
+    "bert", "cnn", "decoder", "detection", "diffusion", "generative", "multimodal", "protonet", "rl", "rnn",
     "segmentation", "seq2seq", "shortcut", "tabular", "text", "tinyml", "transformer", "vilt", "vision", "word2vec",
 ))
 

@@ -324,6 +324,23 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
         "task": "embedding",
         "uses": [],
     },
+    "gpt-mini": {
+        "dataset": "pydoc-lm",
+        "description": (
+            "GPT-mini decoder (2 blocks of 4-head causal self-attention, d=64), word-level language model"
+            " of Python's help topics"
+        ),
+        "family": "transformer",
+        "floor": 0.15,
+        "higher_is_better": True,
+        "metric": "next_token_accuracy",
+        "modality": "text",
+        "module": "xai.zoo.decoder",
+        "params": 350461,
+        "pretrained_available": None,
+        "task": "generation",
+        "uses": [],
+    },
     "gru": {
         "dataset": "digits-rows",
         "description": "GRU, 64 hidden units, reading the 8x8 digits row by row",
