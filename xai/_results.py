@@ -98,6 +98,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("drift", "Explanation drift", ("xai.explain.drift:DriftResult",), "drift.{method}"),
     ResultSection("recurrent", "Recurrent internals", ("xai.explain.recurrent:RecurrentResult",), "recurrent"),
     ResultSection("heads", "Attention heads", ("xai.explain.heads:HeadsResult",), "heads"),
+    ResultSection("training", "Training diagnostics", ("xai.explain.training:GanTrainingResult",), "training"),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

@@ -8,7 +8,8 @@ Listing names is torch-free; :func:`list_methods` imports the method modules (ea
 Examples
 --------
 >>> list(METHOD_REGISTRIES)
-['explain', 'probe', 'sanity', 'dream', 'invert', 'daam', 'project', 'tokens', 'drift', 'recurrent', 'heads']
+['explain', 'probe', 'sanity', 'dream', 'invert', 'daam', 'project', 'tokens', 'drift', 'recurrent', 'heads',
+ 'training']
 >>> "saliency" in method_names("explain")
 True
 """

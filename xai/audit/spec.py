@@ -358,11 +358,21 @@ class HeadsSpec(MethodSection):
         return "heads" if self.options.importance else "heads (maps)"  # type: ignore[attr-defined]
 
 
+class TrainingSpec(MethodSection):
+    """Training diagnostics recorded by the zoo recipe: a GAN's gradient norms and D(x) / D(G(z)) (``gan-training``)."""
+
+    KIND: ClassVar[Kind] = "training"
+    METHOD: ClassVar[str] = "gan-training"
+    #: The history comes from the model card: the audit's rows are not read.
+    READS_AUDIT_DATA: ClassVar[bool] = False
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
                                                    "drift": DriftSpec,
-                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec}
+                                                   "recurrent": RecurrentSpec, "heads": HeadsSpec,
+                                                   "training": TrainingSpec}
 
 
 class GateSpec(_Strict):
@@ -420,6 +430,7 @@ class AuditSpec(_Strict):
     drift: list[DriftSpec] = Field(default_factory=list)
     recurrent: list[RecurrentSpec] = Field(default_factory=list)
     heads: list[HeadsSpec] = Field(default_factory=list)
+    training: list[TrainingSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

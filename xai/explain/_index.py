@@ -31,6 +31,7 @@ TOKENS_TABLE: dict[str, str] = {"token-relevance": "xai.explain.tokens:TokenRele
 DRIFT_TABLE: dict[str, str] = {"explanation-drift": "xai.explain.drift:ExplanationDrift"}
 RECURRENT_TABLE: dict[str, str] = {"recurrent-gates": "xai.explain.recurrent:RecurrentInternals"}
 HEADS_TABLE: dict[str, str] = {"attention-heads": "xai.explain.heads:AttentionHeads"}
+TRAINING_TABLE: dict[str, str] = {"gan-training": "xai.explain.training:GanTraining"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -41,6 +42,7 @@ TOKEN_METHODS: Registry[type[Method]] = Registry("token relevance method", lazy=
 DRIFTS: Registry[type[Method]] = Registry("drift method", lazy=DRIFT_TABLE)
 RECURRENT_METHODS: Registry[type[Method]] = Registry("recurrent internals method", lazy=RECURRENT_TABLE)
 HEAD_METHODS: Registry[type[Method]] = Registry("attention head method", lazy=HEADS_TABLE)
+TRAINING_METHODS: Registry[type[Method]] = Registry("training diagnostics method", lazy=TRAINING_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -54,6 +56,7 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "drift": DRIFTS,
     "recurrent": RECURRENT_METHODS,
     "heads": HEAD_METHODS,
+    "training": TRAINING_METHODS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -67,6 +70,7 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "drift": "explanation-drift",
     "recurrent": "recurrent-gates",
     "heads": "attention-heads",
+    "training": "gan-training",
 }
 
 

@@ -38,6 +38,7 @@ HTML_RENDERERS: dict[str, str] = {
     "drift": "xai.report.drift:render_section",
     "recurrent": "xai.report.recurrent:render_section",
     "heads": "xai.report.heads:render_section",
+    "training": "xai.report.training:render_section",
     "fairness": "xai.report.html:render_fairness",
     "slices": "xai.report.slices:render_section",
 }
