@@ -145,6 +145,15 @@ samples = 2
 samples = 1
 importance_samples = 16
 ''',
+    "training": '''title = "DCGAN training diagnostics (browser test)"
+explain = []
+probe = []
+[model]
+name = "dcgan"
+[data]
+samples = 8
+[[training]]
+''',
 }
 # The two tabular audits whose printed pages the issue found clipped and colourless: two
 # sensitive features each (an intersection heat map) and gates with long metric keys.
@@ -207,6 +216,8 @@ SHOWN = {
                   "nav.toc a[href='#recurrent']"],
     "heads": ["#heads", "section.heads table td.num", "img[alt^='layer 3 head 3: CLS attention']",
               "nav.toc a[href='#heads']"],
+    "training": ["#training", "section.training svg.chart polyline", "section.training text.axis-x",
+                 "nav.toc a[href='#training']"],
 }
 
 
@@ -342,7 +353,7 @@ def test_every_section_renders_with_decoded_images_alt_text_and_a_keyboard_path(
         assert box is not None and box["w"] > 0 and box["h"] > 0 and box["visibility"] == "visible", selector
     images = browser.evaluate("[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, "
                               "alt: (i.getAttribute('alt') || '').trim()}))")
-    assert bool(images) == (slug != "mitigation")  # the mitigation page has tables only
+    assert bool(images) == (slug not in ("mitigation", "training"))  # tables only; tables and inline SVG
     assert all(i["ok"] for i in images), "an image did not decode"
     assert all(i["alt"] for i in images), "an image has no alt text"
     if slug == "mitigation":
