@@ -642,8 +642,9 @@ def _train_dcgan(module: nn.Module, ctx: TrainContext) -> dict[str, object]:
 #   digits on LeNet's penultimate features is 3.9, for scale). The previously committed (EMA)
 #   generator scored 0.677 at the evaluation seed, 0.689 over 10,000 samples and 0.672-0.684 at
 #   sampling seeds 0-3 (1000 samples each); the one committed with the training history
-#   (retrained 2026-12-03 on the 2-core box, whose arithmetic gives other low bits: same seed,
-#   same recipe) scores 0.701. Training seeds move it more: 0.689 and 0.666 at seeds 0 and 1
+#   (retrained 2026-12-03 on the 2-core box, whose arithmetic gives other low bits: the recipe
+#   before the recording retrained there gives these weights bit for bit, sha256 5a188130...)
+#   scores 0.701. Training seeds move it more: 0.689 and 0.666 at seeds 0 and 1
 #   with the EMA, 0.682 and 0.643 without (BENCHMARKS.md), so the floor is 0.65.
 _LATENT_NAMES = tuple(f"latent {k}" for k in range(LATENT))
 
