@@ -129,7 +129,8 @@ def _import_package(package: str) -> None:
                                                    ("xai.explain", "HEAD_METHODS"),
                                                    ("xai.explain", "AGENT_METHODS"),
                                                    ("xai.explain", "SEQ2SEQ_METHODS"),
-                                                   ("xai.explain", "LLM_METHODS")])
+                                                   ("xai.explain", "LLM_METHODS"),
+                                                   ("xai.explain", "TRAINING_METHODS")])
 def test_lazy_table_matches_the_registrations(package, registry):
     table = getattr(importlib.import_module(f"{package}._index"), registry)
     lazy = table.lazy_table

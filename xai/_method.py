@@ -47,7 +47,7 @@ __all__ = [
 
 #: The registries, one per kind; each kind is also the name of its spec section.
 Kind = Literal["explain", "probe", "sanity", "dream", "invert", "daam", "project", "tokens", "drift", "recurrent",
-               "heads", "bias", "agents", "seq2seq", "llm"]
+               "heads", "bias", "agents", "seq2seq", "llm", "training"]
 
 ALL_TASKS: frozenset[str] = frozenset(get_args(Task))
 ALL_MODALITIES: frozenset[str] = frozenset(get_args(Modality))

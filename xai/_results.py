@@ -102,6 +102,7 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
     ResultSection("seq2seq", "Encoder-decoder attention", ("xai.explain.cross_attention:CrossAttentionResult",),
                   "seq2seq"),
     ResultSection("llm", "Generation attribution", ("xai.explain.llm:GenerationAttributionResult",), "llm"),
+    ResultSection("training", "Training diagnostics", ("xai.explain.training:GanTrainingResult",), "training"),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

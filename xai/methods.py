@@ -9,7 +9,7 @@ Examples
 --------
 >>> list(METHOD_REGISTRIES)
 ['explain', 'probe', 'sanity', 'dream', 'invert', 'daam', 'project', 'tokens', 'drift', 'recurrent', 'heads',
- 'agents', 'seq2seq', 'llm']
+ 'agents', 'seq2seq', 'llm', 'training']
 >>> "saliency" in method_names("explain")
 True
 """

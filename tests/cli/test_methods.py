@@ -29,7 +29,7 @@ def test_json_lists_every_registered_method_of_every_kind_with_its_options():
     assert expected <= set(listed) == {(k, n) for k, r in METHOD_REGISTRIES.items() for n in r.names()}
     assert {k for k, _ in listed} == {"explain", "probe", "sanity", "dream", "invert", "daam", "project", "tokens",
                                            "drift",
-                                           "recurrent", "heads", "agents", "seq2seq", "llm"}
+                                           "recurrent", "heads", "agents", "seq2seq", "llm", "training"}
     for (kind, name), row in listed.items():
         fields = METHOD_REGISTRIES[kind].get(name).Options.model_fields
         assert [o["name"] for o in row["options"]] == list(fields), name  # every option, in order

@@ -23,6 +23,7 @@ from xai.fairness.embedding import (
     read_word_set,
     read_word_vectors,
     weat,
+    weat_coverage,
     weat_score,
     weat_tests,
 )
@@ -124,25 +125,100 @@ def test_set_with_fewer_than_two_words_is_an_error():
         weat_score(_vectors(TINY), _test(["x1", "x2"], ["y1", "q1", "q2"]))
 
 
+def _without(wv: WordVectors, dropped: set[str]) -> WordVectors:
+    keep = [w for w in wv.words if w not in dropped]
+    return WordVectors(name="cut", words=tuple(keep), vectors=wv.get(keep), sha256="0" * 64, vocab_size=len(keep))
+
+
 def test_weat_all_tests_skips_with_reason_but_named_test_raises():
-    wv = load_word_vectors("googlenews-weat")
+    # The shipped vectors less all but one of WEAT 6's female names: that test is refused.
+    female = weat_tests()["career-family"].y.words
+    wv = _without(load_word_vectors("googlenews-weat"), set(female[1:]))
     result = weat(wv, permutations=2000)
     assert {s.test for s in result.scores} | set(result.skipped) == set(weat_tests())
-    # Bolukbasi's subset has 1 of the 8 female names of WEAT 6 (Sarah): named, it is an error.
     assert "career-family" in result.skipped and "Female names" in result.skipped["career-family"]
+    assert result.metrics()["weat.tests_refused"] == 1.0 and result.metrics()["weat.tests_run"] == 9.0
+    refused = {c.test: c for c in result.coverage}["career-family"]
+    assert not refused.runs and refused.sets[1].found == 1 and refused.sets[1].missing == female[1:]
     with pytest.raises(DataError, match="Female names"):
         weat(wv, ["career-family"])
     with pytest.raises(UnknownNameError):
         weat(wv, ["no-such-test"])
 
 
+def test_every_standard_weat_test_runs_on_the_shipped_vectors_and_coverage_is_the_set_intersection():
+    for name in ("googlenews-weat", "googlenews"):
+        wv = load_word_vectors(name)
+        result = weat(wv, permutations=1000)
+        assert result.skipped == {} and [s.test for s in result.scores] == list(weat_tests())
+        metrics = result.metrics()
+        vocab = set(wv.words)
+        for test, cover in zip(weat_tests().values(), result.coverage, strict=True):
+            assert cover.test == test.name and cover.runs
+            for word_set, got in zip(test.sets, cover.sets, strict=True):
+                assert got.name == word_set.name and got.total == len(set(word_set.words))
+                assert got.found == len(set(word_set.words) & vocab)
+                assert set(got.missing) == set(word_set.words) - vocab
+            share = sum(len(set(s.words) & vocab) for s in test.sets) / sum(len(set(s.words)) for s in test.sets)
+            assert metrics[f"weat.{test.name}.coverage"] == pytest.approx(share)
+        # Only four words of all ten tests are in neither GoogleNews subset that ships.
+        assert sorted(w for c in result.coverage for s in c.sets for w in s.missing) == \
+            ["Billy", "axe", "failur", "short-term"]
+        assert metrics["weat.tests_run"] == 10.0 and metrics["weat.tests_refused"] == 0.0
+
+
+def test_race_names_effect_size_equals_the_formula_on_the_shipped_vectors():
+    """WEAT 3 (Greenwald's 32 + 32 names), which could not run before the names shipped, by hand in numpy."""
+    wv = load_word_vectors("googlenews-weat")
+    test = weat_tests()["race-names-greenwald"]
+    x, y, a, b = (wv.vectors[[wv.index[w] for w in s.words if w in wv]].astype(np.float64) for s in test.sets)
+
+    def s_of(w: np.ndarray) -> np.ndarray:
+        unit = [v / np.linalg.norm(v, axis=1, keepdims=True) for v in (w, a, b)]
+        return (unit[0] @ unit[1].T).mean(axis=1) - (unit[0] @ unit[2].T).mean(axis=1)
+
+    s_x, s_y = s_of(x), s_of(y)
+    expected = (s_x.mean() - s_y.mean()) / np.std(np.concatenate([s_x, s_y]), ddof=1)
+    (score,) = weat(wv, ["race-names-greenwald"], permutations=1000).scores
+    assert len(score.used[0]) == len(score.used[1]) == 32
+    assert score.effect_size == pytest.approx(expected, abs=1e-9)
+    assert score.statistic == pytest.approx(s_x.sum() - s_y.sum(), abs=1e-9)
+
+
 def test_metrics_names_for_gates():
     result = weat("googlenews-weat", ["math-arts"], permutations=1000)
     names = result_metrics(result)
     assert set(names) == {"weat.math-arts.effect_size", "weat.math-arts.p_value", "weat.math-arts.statistic",
-                          "weat.math-arts.n_missing"}
-    assert names["weat.math-arts.n_missing"] == 1.0  # "equations" is not in the subset
+                          "weat.math-arts.n_missing", "weat.math-arts.coverage", "weat.tests_run",
+                          "weat.tests_refused"}
+    assert names["weat.math-arts.n_missing"] == 0.0  # "equations" ships since the wefe words were added
+    assert names["weat.math-arts.coverage"] == 1.0
     json.dumps(result.to_dict())  # JSON-ready
+
+
+def test_coverage_by_hand_on_a_tiny_embedding():
+    result = weat(_vectors(TINY), [_test(["x1", "x2", "nope"], ["y1", "y2"], ["a1", "a2", "zzz", "qq"])],
+                  permutations=10)
+    (ran,) = result.coverage
+    assert [(s.found, s.total) for s in ran.sets] == [(2, 3), (2, 2), (2, 4), (2, 2)]
+    assert ran.share == pytest.approx(8 / 11) and ran.runs
+    assert result.metrics()["weat.tiny.coverage"] == pytest.approx(8 / 11)
+    refused = weat_coverage(_vectors(TINY), _test(["x1", "q"], ["y1", "y2"], name="refused"))
+    assert refused.sets[0].missing == ("q",) and not refused.runs and refused.share == pytest.approx(7 / 8)
+    document = result.to_dict()["coverage"][0]
+    assert (document["found"], document["total"], document["sets"][2]["missing"]) == (8, 11, ["zzz", "qq"])
+
+
+def test_pydoc_collection_words_are_all_in_the_word2vec_vocabulary():
+    from xai.datasets._pydoc import pydoc_corpus
+
+    vocab = set(pydoc_corpus().words)
+    tests = weat_tests("pydoc")
+    assert list(tests) == ["pydoc-exceptions-types", "pydoc-people-machine"]
+    for test in tests.values():
+        for word_set in test.sets:
+            assert set(word_set.words) <= vocab, word_set.name
+        assert not set(test.x.words) & set(test.a.words + test.b.words)  # targets are not attributes
 
 
 def test_published_direction_on_shipped_vectors():
@@ -248,13 +324,21 @@ def test_cli_bad_vectors_file_exits_2(tmp_path: Path):
     assert "error:" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args", [["--test", "no-such-test"], ["--test", "career-family"],
+@pytest.mark.parametrize("args", [["--test", "no-such-test"],
                                   ["--embedding", "googlenews-weat", "--vectors", "x.bin"],
                                   ["--embedding", "nope"], ["--permutations", "0"]])
 def test_cli_bad_input_exits_2(args: list[str]):
     result = runner.invoke(app, ["bias", "weat", *args])
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error:")
+
+
+def test_cli_named_test_the_vectors_cannot_run_exits_2(tmp_path: Path):
+    bin_path = tmp_path / "tiny.bin"
+    _write_w2v_binary(bin_path, TINY)
+    result = runner.invoke(app, ["bias", "weat", "--vectors", str(bin_path), "--test", "career-family"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error:") and "Male names" in result.output
 
 
 def test_cli_custom_sets_json_and_report(tmp_path: Path):
@@ -279,6 +363,6 @@ def test_cli_custom_sets_json_and_report(tmp_path: Path):
 
 
 def test_cli_table_shows_missing_words():
-    result = runner.invoke(app, ["bias", "weat", "--test", "math-arts", "--permutations", "1000"])
+    result = runner.invoke(app, ["bias", "weat", "--test", "instruments-weapons", "--permutations", "1000"])
     assert result.exit_code == 0, result.output
-    assert "math-arts" in result.stdout and "equations" in result.stdout
+    assert "instruments-weapons" in result.stdout and "axe" in result.stdout  # in neither GoogleNews subset

@@ -184,6 +184,15 @@ max_new_tokens = 2
 methods = ["feature-ablation", "layer-ig"]
 ig_steps = 8
 ''',
+    "training": '''title = "DCGAN training diagnostics (browser test)"
+explain = []
+probe = []
+[model]
+name = "dcgan"
+[data]
+samples = 8
+[[training]]
+''',
 }
 # The two tabular audits whose printed pages the issue found clipped and colourless: two
 # sensitive features each (an intersection heat map) and gates with long metric keys.
@@ -251,6 +260,8 @@ SHOWN = {
                 "section.seq2seq table.s2s-rollout", "section.seq2seq table.s2s-ablation th[scope='row']",
                 "nav.toc a[href='#seq2seq']"],
     "llm": ["#llm", "section.llm table.llm-attr td.num", "section.llm q", "nav.toc a[href='#llm']"],
+    "training": ["#training", "section.training svg.chart polyline", "section.training text.axis-x",
+                 "nav.toc a[href='#training']"],
 }
 
 
@@ -386,7 +397,8 @@ def test_every_section_renders_with_decoded_images_alt_text_and_a_keyboard_path(
         assert box is not None and box["w"] > 0 and box["h"] > 0 and box["visibility"] == "visible", selector
     images = browser.evaluate("[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, "
                               "alt: (i.getAttribute('alt') || '').trim()}))")
-    assert bool(images) == (slug not in ("mitigation", "agents", "seq2seq", "llm"))  # these pages have tables only
+    # these pages draw tables (and inline SVG) only
+    assert bool(images) == (slug not in ("mitigation", "agents", "seq2seq", "llm", "training"))
     assert all(i["ok"] for i in images), "an image did not decode"
     assert all(i["alt"] for i in images), "an image has no alt text"
     if slug == "mitigation":

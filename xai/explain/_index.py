@@ -34,6 +34,7 @@ HEADS_TABLE: dict[str, str] = {"attention-heads": "xai.explain.heads:AttentionHe
 AGENTS_TABLE: dict[str, str] = {"agent-compare": "xai.explain.agents:AgentCompare"}
 SEQ2SEQ_TABLE: dict[str, str] = {"cross-attention": "xai.explain.cross_attention:CrossAttention"}
 LLM_TABLE: dict[str, str] = {"llm-attribution": "xai.explain.llm:GenerationAttribution"}
+TRAINING_TABLE: dict[str, str] = {"gan-training": "xai.explain.training:GanTraining"}
 
 DREAMS: Registry[type[Method]] = Registry("dream method", lazy=DREAM_TABLE)
 INVERSIONS: Registry[type[Method]] = Registry("inversion method", lazy=INVERSION_TABLE)
@@ -47,6 +48,7 @@ HEAD_METHODS: Registry[type[Method]] = Registry("attention head method", lazy=HE
 AGENT_METHODS: Registry[type[Method]] = Registry("agent comparison method", lazy=AGENTS_TABLE)
 SEQ2SEQ_METHODS: Registry[type[Method]] = Registry("encoder-decoder method", lazy=SEQ2SEQ_TABLE)
 LLM_METHODS: Registry[type[Method]] = Registry("generation attribution method", lazy=LLM_TABLE)
+TRAINING_METHODS: Registry[type[Method]] = Registry("training diagnostics method", lazy=TRAINING_TABLE)
 
 #: One registry per kind of :class:`~xai._method.Method` ("probe" lives in :mod:`xai.fairness._index`).
 METHODS: dict[Kind, Registry[type[Method]]] = {
@@ -63,6 +65,7 @@ METHODS: dict[Kind, Registry[type[Method]]] = {
     "agents": AGENT_METHODS,
     "seq2seq": SEQ2SEQ_METHODS,
     "llm": LLM_METHODS,
+    "training": TRAINING_METHODS,
 }
 
 #: The method a spec section (or CLI command) of each single-method kind runs.
@@ -79,6 +82,7 @@ DEFAULT_METHOD: dict[Kind, str] = {
     "agents": "agent-compare",
     "seq2seq": "cross-attention",
     "llm": "llm-attribution",
+    "training": "gan-training",
 }
 
 

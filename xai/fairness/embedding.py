@@ -15,7 +15,10 @@ Monte Carlo estimate ``(k + 1) / (N + 1)`` over ``N`` random partitions.
 Paper: https://arxiv.org/abs/1608.07187.
 
 Words missing from the vocabulary are listed per set in the result; a set left with
-fewer than two words is an error (:class:`~xai.errors.DataError`).
+fewer than two words is an error (:class:`~xai.errors.DataError`). The result also holds
+the coverage of every test it was asked for, run or refused (:class:`WeatCoverage`: words
+found / total per target and attribute set, and the missing words), with gateable
+``weat.<test>.coverage``, ``weat.tests_run`` and ``weat.tests_refused``.
 
 Example
 -------
@@ -44,7 +47,9 @@ from xai.datasets._words import VectorsFormat, read_word_vectors  # re-exported:
 from xai.errors import DataError, UnknownNameError
 
 __all__ = [
+    "SetCoverage",
     "VectorsFormat",
+    "WeatCoverage",
     "WeatResult",
     "WeatScore",
     "WeatTest",
@@ -55,6 +60,7 @@ __all__ = [
     "read_word_set",
     "read_word_vectors",
     "weat",
+    "weat_coverage",
     "weat_score",
     "weat_tests",
 ]
@@ -119,14 +125,26 @@ def _word_set(entry: dict[str, Any]) -> WordSet:
     return WordSet(str(entry["name"]), tuple(dict.fromkeys(w for w in entry["words"] if w not in removed)))
 
 
-def weat_tests() -> dict[str, WeatTest]:
-    """The ten shipped WEAT tests of Caliskan et al. (2017), by short name."""
-    data, _ = read_weat_json()
+def weat_tests(collection: str = "caliskan") -> dict[str, WeatTest]:
+    """Shipped WEAT tests by short name.
+
+    ``caliskan``: the ten tests of Caliskan et al. (2017) (names :data:`TEST_NAMES`).
+    ``pydoc``: two tests whose words all come from the vocabulary of the zoo's ``skipgram``
+    and ``cbow`` (``pydoc-exceptions-types``, a positive control, and ``pydoc-people-machine``;
+    ``xai/datasets/data/weat-pydoc.json`` says how the words were chosen).
+
+    Examples
+    --------
+    >>> list(weat_tests("pydoc"))
+    ['pydoc-exceptions-types', 'pydoc-people-machine']
+    """
+    data, _ = read_weat_json(collection)
+    names = TEST_NAMES if collection == "caliskan" else tuple(f"{collection}-{t['name']}" for t in data)
     return {
         name: WeatTest(name, _word_set(t["first_target"]), _word_set(t["second_target"]),
                        _word_set(t["first_attribute"]), _word_set(t["second_attribute"]),
                        {k: str(v) for k, v in t.get("original_finding", {}).items()} or None)
-        for name, t in zip(TEST_NAMES, data, strict=True)
+        for name, t in zip(names, data, strict=True)
     }
 
 
@@ -209,8 +227,56 @@ class WeatScore:
 
 
 @dataclass(frozen=True)
+class SetCoverage:
+    """How many of one word set's words the vocabulary has, and which it lacks."""
+
+    name: str
+    found: int
+    total: int
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WeatCoverage:
+    """Coverage of one WEAT's four sets (``X``, ``Y``, ``A``, ``B``) by a vocabulary.
+
+    ``runs`` is whether every set keeps at least two words (what :func:`weat_score` needs).
+    """
+
+    test: str
+    sets: tuple[SetCoverage, SetCoverage, SetCoverage, SetCoverage]
+    runs: bool
+
+    @property
+    def found(self) -> int:
+        """Words found over the four sets."""
+        return sum(s.found for s in self.sets)
+
+    @property
+    def total(self) -> int:
+        """Words over the four sets."""
+        return sum(s.total for s in self.sets)
+
+    @property
+    def share(self) -> float:
+        """``found / total`` (1.0: every word of the test is in the vocabulary)."""
+        return self.found / self.total if self.total else 0.0
+
+
+def weat_coverage(vectors: WordVectors, test: WeatTest) -> WeatCoverage:
+    """Words of each of the test's sets found in ``vectors`` (a set intersection, in set order)."""
+    sets = tuple(SetCoverage(s.name, sum(w in vectors for w in s.words), len(s.words),
+                             tuple(w for w in s.words if w not in vectors)) for s in test.sets)
+    return WeatCoverage(test.name, sets, all(s.found >= 2 for s in sets))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class WeatResult:
-    """WEAT scores of one embedding; ``metrics()`` names every number for ``xai check`` gates."""
+    """WEAT scores of one embedding; ``metrics()`` names every number for ``xai check`` gates.
+
+    ``coverage`` has one entry per test asked for, in order, whether it ran or was refused
+    (``skipped`` gives the refusal's reason).
+    """
 
     embedding: str
     vocab_size: int
@@ -219,9 +285,15 @@ class WeatResult:
     skipped: dict[str, str]
     options: dict[str, Any]
     provenance: Provenance
+    coverage: tuple[WeatCoverage, ...] = ()
 
     def metrics(self) -> dict[str, float]:
-        """``weat.<test>.effect_size``, ``.p_value``, ``.statistic`` and ``.n_missing`` per test."""
+        """The gateable numbers of every test, by name.
+
+        ``weat.<test>.effect_size``, ``.p_value``, ``.statistic`` and ``.n_missing`` per
+        test that ran; ``weat.<test>.coverage`` (share of its words found) per test asked
+        for, run or refused; ``weat.tests_run`` and ``weat.tests_refused``.
+        """
         out: dict[str, float] = {}
         for score in self.scores:
             base = f"weat.{score.test}"
@@ -229,6 +301,10 @@ class WeatResult:
             out[f"{base}.p_value"] = score.p_value
             out[f"{base}.statistic"] = score.statistic
             out[f"{base}.n_missing"] = float(score.n_missing)
+        for cover in self.coverage:
+            out[f"weat.{cover.test}.coverage"] = cover.share
+        out["weat.tests_run"] = float(len(self.scores))
+        out["weat.tests_refused"] = float(len(self.skipped))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,6 +313,8 @@ class WeatResult:
         document["metrics"] = self.metrics()
         for item, score in zip(document["scores"], self.scores, strict=True):
             item["n_missing"] = score.n_missing
+        for item, cover in zip(document["coverage"], self.coverage, strict=True):
+            item.update(found=cover.found, total=cover.total, share=cover.share)
         return null_non_finite(document)
 
 
@@ -343,7 +421,7 @@ def weat_score(vectors: WordVectors, test: WeatTest, *, permutations: int = DEFA
 
 
 def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = None, *,
-         permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0) -> WeatResult:
+         permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0, collection: str = "caliskan") -> WeatResult:
     """Run WEAT tests on an embedding.
 
     Parameters
@@ -351,21 +429,24 @@ def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = No
     vectors
         Word vectors, or the name of a shipped embedding (``googlenews-weat``).
     tests
-        Shipped test names (see :data:`TEST_NAMES`) or :class:`WeatTest` objects; ``None``
-        runs every shipped test. With ``None``, a test whose sets lose too many words to
-        the vocabulary is listed in ``skipped`` with the reason; a test asked for by name
-        raises instead.
+        Shipped test names (of any collection, see :func:`weat_tests`) or :class:`WeatTest`
+        objects; ``None`` runs every test of ``collection``. With ``None``, a test whose
+        sets lose too many words to the vocabulary is listed in ``skipped`` with the
+        reason; a test asked for by name raises instead.
     permutations
         Exact p-value up to this many partitions, else this many random ones.
     seed
         Seed of the random partitions.
+    collection
+        The shipped tests that ``tests=None`` runs: ``caliskan`` or ``pydoc``.
     """
     check_permutations(permutations)
     start = time.perf_counter()
     wv = load_word_vectors(vectors) if isinstance(vectors, str) else vectors
-    shipped = weat_tests()
+    default = weat_tests(collection)
+    shipped = {**weat_tests("caliskan"), **weat_tests("pydoc")}
     chosen: list[WeatTest] = []
-    for item in (list(shipped.values()) if tests is None else tests):
+    for item in (list(default.values()) if tests is None else tests):
         if isinstance(item, WeatTest):
             chosen.append(item)
         elif item in shipped:
@@ -374,6 +455,7 @@ def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = No
             raise UnknownNameError("WEAT test", item, shipped)
     scores: list[WeatScore] = []
     skipped: dict[str, str] = {}
+    coverage = tuple(weat_coverage(wv, test) for test in chosen)
     for test in chosen:
         try:
             scores.append(weat_score(wv, test, permutations=permutations, seed=seed))
@@ -385,4 +467,5 @@ def weat(vectors: WordVectors | str, tests: Sequence[str | WeatTest] | None = No
     provenance = Provenance(model_sha256=wv.sha256, data_sha256=words_digest, seed=seed,
                             wall_seconds=time.perf_counter() - start, device="cpu")
     return WeatResult(embedding=wv.name, vocab_size=wv.vocab_size, dim=wv.dim, scores=tuple(scores),
-                      skipped=skipped, options={"permutations": permutations}, provenance=provenance)
+                      skipped=skipped, options={"permutations": permutations}, provenance=provenance,
+                      coverage=coverage)

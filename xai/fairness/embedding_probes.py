@@ -6,9 +6,14 @@ metrics under ``fairness.<probe>.``:
 
 - ``weat``: ``<test>.weat_effect_size``, ``<test>.weat_abs_effect_size``,
   ``<test>.weat_p_value`` and ``<test>.weat_n_missing`` per WEAT test that ran (a gate on
-  the short name ``weat_abs_effect_size`` checks the largest). Options: ``tests`` (shipped
-  test names; default all that the vocabulary allows), ``permutations`` (default 10,000),
-  ``targets`` and ``attributes`` (two word-set files each: a custom test named ``X-Y``).
+  the short name ``weat_abs_effect_size`` checks the largest); ``<test>.weat_coverage``
+  (share of the test's words in the vocabulary) per test asked for, run or refused, and
+  ``weat_tests_run`` / ``weat_tests_refused`` (a gate ``weat_tests_refused <= 0`` fails when
+  a vocabulary change makes a test unrunnable). Options: ``collection`` (``caliskan``: the
+  ten tests of Caliskan et al.; ``pydoc``: tests chosen from the vocabulary of ``skipgram``
+  and ``cbow``), ``tests`` (shipped test names; default all of the collection that the
+  vocabulary allows), ``permutations`` (default 10,000), ``targets`` and ``attributes`` (two
+  word-set files each: a custom test named ``X-Y``).
 - ``direct-bias``: ``direct_bias``, ``explained_variance_first``, ``n_neutral``,
   ``n_missing_neutral``, ``n_pairs``. Options: ``c`` (default 1), ``pairs`` (a pairs file or
   a list of ``[first, second]``), ``neutral`` (a word file or a list).
@@ -22,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -115,7 +120,9 @@ class WeatProbe(_EmbeddingProbe):
     class Options(ProbeOptions):
         """WEAT's options."""
 
-        #: Shipped WEAT tests to run; ``None``: every one the vocabulary allows.
+        #: Shipped tests that ``tests = None`` runs: Caliskan et al.'s ten, or the sets chosen from pydoc's words.
+        collection: Literal["caliskan", "pydoc"] = "caliskan"
+        #: Shipped WEAT tests to run; ``None``: every one of the collection that the vocabulary allows.
         tests: list[str] | None = None
         #: Permutations of the test's p-value.
         permutations: int = Field(default=10_000, ge=1, le=MAX_PERMUTATIONS)
@@ -141,7 +148,8 @@ class WeatProbe(_EmbeddingProbe):
         wv = _word_vectors(self.handle)
         notes: list[str] = []
         try:
-            result = weat(wv, self.chosen, permutations=self.options["permutations"], seed=seed)
+            result = weat(wv, self.chosen, permutations=self.options["permutations"], seed=seed,
+                          collection=self.options["collection"])
         except DataError as exc:
             return self._result(data, start, wv, {}, [f"not run: {exc}"], seed)
         values: dict[str, float] = {}
@@ -154,6 +162,10 @@ class WeatProbe(_EmbeddingProbe):
                 lost = "; ".join(f"{label}: {', '.join(m)}"
                                  for label, m in zip("XYAB", score.missing, strict=True) if m)
                 notes.append(f"{score.test}: {score.n_missing} words missing from the vocabulary ({lost})")
+        for cover in result.coverage:
+            values[f"{cover.test}.weat_coverage"] = cover.share
+        values["weat_tests_run"] = float(len(result.scores))
+        values["weat_tests_refused"] = float(len(result.skipped))
         notes += [f"{name} not run: {reason}" for name, reason in result.skipped.items()]
         return self._result(data, start, wv, values, notes, seed, weat=result)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from markupsafe import Markup, escape
 
-__all__ = ["Point", "line_chart", "nice_ticks", "scatter_chart"]
+__all__ = ["Point", "line_chart", "lines_chart", "nice_ticks", "scatter_chart"]
 
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -113,6 +113,41 @@ def line_chart(values: Sequence[float] | np.ndarray, *, x_label: str, y_label: s
                       if math.isfinite(y))
     body = [*frame.axes(x_label, y_label),
             f'<polyline fill="none" stroke="#0072B2" stroke-width="1.5" points="{points}"/>']
+    return frame.svg(label, body)
+
+
+def lines_chart(series: dict[str, Sequence[float]], *, x: Sequence[float], x_label: str, y_label: str, label: str,
+                width: int = 520, height: int = 240, y_range: tuple[float, float] | None = None,
+                marks: Sequence[float] = ()) -> Markup:
+    """Several named lines over the same ``x`` (one colour each, legend under the axis title).
+
+    ``y_range`` fixes the y axis (e.g. ``(0, 1)`` for probabilities); ``marks`` are x values
+    shaded as thin red bands (e.g. flagged epochs).
+    """
+    xs = [float(v) for v in x]
+    names = list(series)
+    rows = len(names) if len(names) > 1 else 0
+    ys = [float(v) for values in series.values() for v in values]
+    y_ticks = nice_ticks(*y_range) if y_range is not None else None
+    frame = _Frame(xs or [0.0, 1.0], ys + (list(y_range) if y_range else []), width, height + 16 * rows,
+                   y_ticks=y_ticks, legend_rows=rows)
+    body = frame.axes(x_label, y_label)
+    step = (frame.px(xs[1]) - frame.px(xs[0])) if len(xs) > 1 else 4.0
+    for m in marks:
+        body.append(f'<rect x="{frame.px(m) - step / 2:.1f}" y="{frame.top}" width="{max(step, 1.0):.1f}" '
+                    f'height="{frame.height - frame.bottom - frame.top}" fill="#D55E00" fill-opacity="0.25"/>')
+    for i, name in enumerate(names):
+        colour = _PALETTE[i % len(_PALETTE)]
+        points = " ".join(f"{frame.px(a):.1f},{frame.py(float(b)):.1f}" for a, b in zip(xs, series[name], strict=True)
+                          if math.isfinite(float(b)))
+        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}">'
+                    f"<title>{escape(name)}</title></polyline>")
+    if rows:
+        for i, name in enumerate(names):
+            y = frame.height - 16 * (rows - i) + 4
+            body.append(f'<line x1="{frame.left - 4}" y1="{y}" x2="{frame.left + 4}" y2="{y}" '
+                        f'stroke="{_PALETTE[i % len(_PALETTE)]}" stroke-width="3"/>'
+                        f'<text x="{frame.left + 8}" y="{y + 4}" {_FONT}>{escape(name)}</text>')
     return frame.svg(label, body)
 
 

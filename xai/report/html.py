@@ -413,6 +413,7 @@ def render_fairness(results: Sequence[FairnessResult], page: PageContext) -> Mar
     views = [
         {"probe": f.probe, "positive_class": f.positive_class, "rankings": f.rankings, "heatmap": _heatmap_view(f),
          "values": getattr(f, "values", {}),  # probes without group tables (embedding bias)
+         "coverage": weat.coverage if (weat := getattr(f, "weat", None)) is not None else (),
          "tables": [_table_view(t) for t in (*f.tables, *((f.intersection,) if f.intersection else ()))],
          "tradeoffs": {t.feature: chart for t in f.tables if (chart := tradeoff_chart(t)) is not None}}
         for f in results

@@ -310,8 +310,8 @@ ENTRY_TABLE: dict[str, dict[str, Any]] = {
     "googlenews": {
         "dataset": "googlenews-analogies",
         "description": (
-            "pretrained GoogleNews word2vec (Mikolov et al. 2013), Bolukbasi et al.'s subset, 6,976 words"
-            " shipped as float16; answers analogies by 3CosAdd"
+            "pretrained GoogleNews word2vec (Mikolov et al. 2013), Bolukbasi et al.'s subset and the WEAT"
+            " words it lacks, 7,117 words shipped as float16; answers analogies by 3CosAdd"
         ),
         "family": "word2vec",
         "floor": 0.6,
