@@ -24,9 +24,10 @@ def test_sanity_json_and_page(tmp_path):
     assert document["method"] == "saliency" and document["samples"] == 8
     assert isinstance(document["verdict"]["trustworthy"], bool)
     page = (tmp_path / "sanity-adult-mlp-saliency.html").read_text()
-    saved = json.loads((tmp_path / "sanity-adult-mlp-saliency.json").read_text())
-    assert saved["verdict"] == document["verdict"]
-    assert document["verdict"]["summary"].split(":")[0].lower() in page.lower()  # "Not trustworthy for ..."
+    saved = json.loads((tmp_path / "sanity-adult-mlp-saliency.json").read_text())  # the page's audit JSON
+    assert saved["sanity"][0]["verdict"] == document["verdict"]
+    assert saved["verdict"]["status"] == ("pass" if document["verdict"]["trustworthy"] else "warn")
+    assert document["verdict"]["summary"].split(":")[0].lower() in page.lower()  # "... not trustworthy"
     assert "<svg" in page and "src=\"http" not in page
 
 
@@ -75,5 +76,5 @@ def test_sanity_on_a_token_model_writes_a_page_without_noise_metrics(tmp_path):
     page = (tmp_path / "sanity-lstm-text-layer-integrated-gradients.html").read_text()
     assert "not defined on token ids" in page and "target probability" in page
     assert "fraction of words removed" in page and "n/a (not an image)" in page
-    document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())
+    document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())["sanity"][0]
     assert document["infidelity"] is None and "infidelity" not in document["metrics"]
