@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
@@ -20,9 +19,6 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.explain.daam import Daam
-from xai.report.terminal_commands import print_daam
-from xai.zoo import load_model
 
 
 def daam_command(
@@ -40,6 +36,10 @@ def daam_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate images of one class and map each prompt token's cross-attention onto them (DAAM)."""
+    from xai._device import resolve_device
+    from xai.explain.daam import Daam
+    from xai.zoo import load_model
+
     options = Daam.parse_options(class_index=class_index, samples=samples, steps=steps, guidance=guidance)
     dev = resolve_device(check_device(device))
     handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
@@ -54,6 +54,8 @@ def daam_command(
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_daam
+
     console = stdout_console()
     print_daam(console, result)
     if page is not None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
@@ -28,13 +27,12 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.datasets import load_dataset
 from xai.errors import DataError
-from xai.explain.rollout import HEAD_FUSIONS, MODES
-from xai.explain.tokens import TokenRelevance, TokenRelevanceMethod
-from xai.report.terminal_commands import print_rollout, print_token_relevance
-from xai.report.tokens import write_tokens_report
-from xai.zoo import MODELS, check_model_on_data, get_entry, load_model
+from xai.explain._choices import HEAD_FUSIONS
+from xai.explain._choices import ROLLOUT_MODES as MODES
+
+if TYPE_CHECKING:
+    from xai.explain.tokens import TokenRelevance
 
 METHOD = "attention-rollout"
 
@@ -72,6 +70,8 @@ def rollout(
     xai rollout minilm --text "The nurse said she would help." [--mode rollout|flow|grad] [--json] [-o DIR]
     xai rollout minilm --mode grad --text "A man plays guitar." --compare "Someone is making music."
     """
+    from xai.zoo import MODELS, get_entry
+
     if text and samples is not None:
         raise DataError("give --samples or --text, not both")
     if mode not in MODES:
@@ -84,6 +84,11 @@ def rollout(
     if compare is not None:
         options["compare"] = compare
     if text or (model in MODELS and get_entry(model).modality == "text"):
+        from xai._device import resolve_device
+        from xai.datasets import load_dataset
+        from xai.explain.tokens import TokenRelevanceMethod
+        from xai.zoo import check_model_on_data, load_model
+
         handle = load_model(model, weights=weights, data=data, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
                             train_missing=True, seed=seed or 0,
                             console=stderr_console(enabled=not json_out)).to(resolve_device(check_device(device)))
@@ -112,6 +117,8 @@ def rollout(
     if json_out:
         print_json(explanation.to_dict())
         return
+    from xai.report.terminal_commands import print_rollout
+
     console = stdout_console()
     print_rollout(console, explanation, mode, result.model.name, head_fusion, discard_ratio)
     if page is not None:
@@ -120,6 +127,9 @@ def rollout(
 
 def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) -> None:
     """Print (or dump as JSON) each sentence's token relevance; write the heat-map page with ``-o``."""
+    from xai.report.terminal_commands import print_token_relevance
+    from xai.report.tokens import write_tokens_report
+
     page = write_tokens_report(result, out, slug=f"rollout-text-{result.options['mode']}") if out is not None else None
     if json_out:
         print_json(result.to_dict())
