@@ -78,3 +78,23 @@ def test_sanity_on_a_token_model_writes_a_page_without_noise_metrics(tmp_path):
     assert "fraction of words removed" in page and "n/a (not an image)" in page
     document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())["sanity"][0]
     assert document["infidelity"] is None and "infidelity" not in document["metrics"]
+
+
+def test_classes_names_a_source_models_classes_with_explains_checks(tmp_path):
+    from ..sources._builders import timm_model
+
+    weights = tmp_path / "resnet10t.safetensors"
+    timm_model("resnet10t", weights, classes=3)
+    source = ("timm:resnet10t", "--weights", str(weights), "--data", "style-content")
+    ok = run("sanity", *source, "-m", "saliency", "-n", "2", "--steps", "2", "--classes", "red,green,blue", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["samples"] == 2
+    # the same checks as xai explain --classes: counted against the model's outputs, non-empty names
+    _fails("sanity", *source, "-m", "saliency", "--classes", "a,b", message="scores 3 classes but 2 class names")
+    _fails("explain", *source, "-m", "saliency", "--classes", "a,b", message="scores 3 classes but 2 class names")
+    _fails("sanity", *source, "-m", "saliency", "--classes", "a,,c", message="non-empty names")
+
+
+def test_classes_on_a_model_that_names_its_own_is_an_error():
+    for command in (("sanity", "lenet", "-m", "saliency"), ("explain", "lenet", "-m", "saliency")):
+        _fails(*command, "--classes", "a,b", message="--classes applies to timm:NAME, torchvision:NAME")

@@ -8,7 +8,6 @@ import typer
 
 from xai._text import safe_text
 from xai.cli._common import (
-    ClassesOpt,
     DeviceOpt,
     JsonOpt,
     ModelArg,
@@ -16,7 +15,6 @@ from xai.cli._common import (
     SeedOpt,
     ZooDirOpt,
     check_device,
-    parse_classes,
     print_json,
     stderr_console,
     stdout_console,
@@ -38,7 +36,6 @@ def dream_command(
     tv: Annotated[float, typer.Option("--tv", min=0.0, help="Total-variation penalty weight.")] = 0.0,
     l2: Annotated[float, typer.Option("--l2", min=0.0, help="L2 penalty weight.")] = 0.0,
     top_k: Annotated[int, typer.Option("--top-k", min=0, help="Test images that excite the unit most.")] = 8,
-    classes: ClassesOpt = None,
     out: OutOpt = None,
     device: DeviceOpt = "auto",
     seed: SeedOpt = None,
@@ -56,9 +53,8 @@ def dream_command(
     options: Options | None = None
     if layer is not None or objective == "class" or objective not in OBJECTIVES:
         options = Dream.parse_options(values, layer=layer)  # bad values fail before the model loads
-    names = parse_classes(classes)
     dev = resolve_device(check_device(device))
-    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True, classes=names,
+    handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
                         console=stderr_console(enabled=not json_out)).to(dev)
     reason = Dream.why_not(handle, objective)
     if reason:
