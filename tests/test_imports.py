@@ -113,7 +113,8 @@ def test_init_imports_no_torch(tmp_path: Path):
                                     "xai.report.terminal", "xai.zoo", "xai.explain", "xai.fairness", "xai",
                                     "xai.methods", "xai.api", "xai.report.html", "xai.audit.result",
                                     "xai.audit.verdict", "xai.report._renderers", "xai.report.sanity",
-                                    "xai.report.dream", "xai.report.inversion", "xai.audit.command"])
+                                    "xai.report.dream", "xai.report.inversion", "xai.audit.command",
+                                    "xai.report.projection", "xai.report.daam", "xai.report.tokens"])
 def test_module_imports_no_torch(module):
     assert _fresh(module=module)["heavy"] == []
 

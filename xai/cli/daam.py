@@ -47,10 +47,18 @@ def daam_command(
     Daam.check_applies(handle)
     result = Daam.run(handle, None, options, seed=seed or 0)
     page = None
-    if out is not None:
-        from xai.report.daam import write_daam_report  # jinja2 only when a page is asked for
+    if out is not None:  # an audit page of one prompt: verdict, card, provenance, listed in the index
+        from xai.audit.command import command_audit
+        from xai.audit.result import DataSummary
+        from xai.report.daam import daam_slug
+        from xai.report.html import write_report
 
-        page = write_daam_report(result, out)
+        generated = DataSummary(name="generated", split=f"class {result.class_name}", rows=len(result.images),
+                                sha256=result.provenance.data_sha256, sensitive=())
+        audit = command_audit(handle, [result], slug=daam_slug(result), data=generated,
+                              title=f"Cross-attention maps (DAAM): class {result.class_name} of {handle.name}")
+        write_report([audit], out)
+        page = out / f"{audit.slug}.html"
     if json_out:
         print_json(result.to_dict())
         return

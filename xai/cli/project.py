@@ -61,10 +61,15 @@ def project_command(
     Projection.check_applies(handle)
     result = Projection.run(handle, dataset, options, seed=seed or 0)
     page = None
-    if out is not None:
-        from xai.report.projection import write_projection_report  # jinja2 only when a page is asked for
+    if out is not None:  # an audit page of one map: verdict, card, provenance, listed in the index
+        from xai.audit.command import command_audit, data_summary
+        from xai.report.html import write_report
+        from xai.report.projection import projection_slug
 
-        page = write_projection_report(result, out)
+        audit = command_audit(handle, [result], slug=projection_slug(result),
+                              title=f"Representation map: {result.layer} of {handle.name}", data=data_summary(dataset))
+        write_report([audit], out)
+        page = out / f"{audit.slug}.html"
     if json_out:
         print_json(result.to_dict())
         return

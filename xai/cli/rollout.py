@@ -99,7 +99,20 @@ def rollout(
         request = {**options, "texts": list(text) if text else None, "samples": samples or 8,
                    "target": parse_target(target)}
         relevance = TokenRelevanceMethod.run(handle, None if text else rows, request, seed=seed or 0)
-        _text_output(relevance, json_out=json_out, out=out)
+        page = None
+        if out is not None:  # an audit page of the sentences: verdict, card, provenance, listed in the index
+            from xai.audit.command import command_audit
+            from xai.audit.result import DataSummary
+            from xai.report.html import write_report
+
+            given = DataSummary(name=rows.name if rows is not None and not text else "--text",
+                                split=rows.split if rows is not None and not text else "given",
+                                rows=len(relevance.texts), sha256=relevance.provenance.data_sha256, sensitive=())
+            audit = command_audit(handle, [relevance], slug=f"rollout-text-{relevance.options['mode']}", data=given,
+                                  title=f"Attention {relevance.options['mode']} on {handle.name}")
+            write_report([audit], out)
+            page = out / f"{audit.slug}.html"
+        _text_output(relevance, json_out=json_out, page=page)
         return
     if pool is not None or compare is not None:
         raise DataError("--pool and --compare apply to text models")
@@ -125,15 +138,13 @@ def rollout(
         console.print(f"Report: [bold]{safe_text(page)}[/]")
 
 
-def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) -> None:
-    """Print (or dump as JSON) each sentence's token relevance; write the heat-map page with ``-o``."""
-    from xai.report.terminal_commands import print_token_relevance
-    from xai.report.tokens import write_tokens_report
-
-    page = write_tokens_report(result, out, slug=f"rollout-text-{result.options['mode']}") if out is not None else None
+def _text_output(result: TokenRelevance, *, json_out: bool, page: Path | None) -> None:
+    """Print (or dump as JSON) each sentence's token relevance, then where its page is."""
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_token_relevance
+
     console = stdout_console()
     print_token_relevance(console, result)
     if page is not None:
