@@ -257,7 +257,7 @@ def printed(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def commands(tmp_path_factory):
-    """The pages ``xai dream``, ``xai invert`` and ``xai sanity`` write (audit pages of one result each)."""
+    """The pages the one-off commands write (audit pages of one result each)."""
     from typer.testing import CliRunner
 
     from xai.cli import app
@@ -267,7 +267,10 @@ def commands(tmp_path_factory):
     for args in (["dream", "lenet", "--layer", "conv2", "--channel", "3", "--steps", "6", "--octaves", "2",
                   "--top-k", "3"],
                  ["invert", "lenet", "-l", "conv1", "-l", "fc1", "--steps", "4"],
-                 ["sanity", "lenet", "-m", "saliency", "-n", "4", "--steps", "4"]):
+                 ["sanity", "lenet", "-m", "saliency", "-n", "4", "--steps", "4"],
+                 ["project", "lenet", "-l", "fc1", "-n", "60"],
+                 ["daam", "latent-diffusion", "--class", "7", "--samples", "2", "--steps", "3"],
+                 ["rollout", "minilm", "--text", "The nurse said she would help."]):
         done = runner.invoke(app, [*args, "--device", "cpu", "-o", str(out)])
         assert done.exit_code == 0, done.output
     return out

@@ -53,7 +53,8 @@ def daam_command(
         from xai.report.daam import daam_slug
         from xai.report.html import write_report
 
-        generated = DataSummary(name="generated", split=f"class {result.class_name}", rows=len(result.images),
+        generated = DataSummary(name=f"images generated for class {result.class_name}", split="",
+                                rows=len(result.images),
                                 sha256=result.provenance.data_sha256, sensitive=())
         audit = command_audit(handle, [result], slug=daam_slug(result), data=generated,
                               title=f"Cross-attention maps (DAAM): class {result.class_name} of {handle.name}")

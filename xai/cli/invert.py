@@ -106,8 +106,8 @@ def _write_page(handle: Any, result: InversionResult | InversionGallery, out: Pa
     results = list(getattr(result, "results", None) or [result])
     first = results[0]
     transfer = first.kind == "transfer"
-    data = DataSummary(name=f"{first.target_name} + {first.style_name}" if transfer else first.target_name,
-                       split="images" if transfer else "image", rows=2 if transfer else 1,
+    data = DataSummary(name=f"{first.target_name} + style {first.style_name}" if transfer else first.target_name,
+                       split="", rows=2 if transfer else 1,
                        sha256=first.provenance.data_sha256, sensitive=())
     kind = KIND_TITLES.get(first.kind, "Inversion") if len({r.kind for r in results}) == 1 else "Inversion"
     audit = command_audit(handle, results, slug=inversion_slug(result), title=f"{kind}: {handle.name}", data=data)

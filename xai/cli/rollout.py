@@ -105,8 +105,8 @@ def rollout(
             from xai.audit.result import DataSummary
             from xai.report.html import write_report
 
-            given = DataSummary(name=rows.name if rows is not None and not text else "--text",
-                                split=rows.split if rows is not None and not text else "given",
+            given = DataSummary(name=rows.name if rows is not None and not text else "sentences given with --text",
+                                split=rows.split if rows is not None and not text else "",
                                 rows=len(relevance.texts), sha256=relevance.provenance.data_sha256, sensitive=())
             audit = command_audit(handle, [relevance], slug=f"rollout-text-{relevance.options['mode']}", data=given,
                                   title=f"Attention {relevance.options['mode']} on {handle.name}")
