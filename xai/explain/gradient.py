@@ -342,7 +342,8 @@ def reused_nonlinearities(handle: ModelHandle) -> list[str]:
     module = handle.module
     if not isinstance(module, torch.nn.Module):
         return []
-    named = {m: n for n, m in module.named_modules() if isinstance(m, tuple(SUPPORTED_NON_LINEAR))}
+    hooked = tuple(SUPPORTED_NON_LINEAR)
+    named: dict[torch.nn.Module, str] = {m: n for n, m in module.named_modules() if isinstance(m, hooked)}
     calls: dict[torch.nn.Module, int] = dict.fromkeys(named, 0)
 
     def count(m: torch.nn.Module, _inputs: Any, _output: Any) -> None:
