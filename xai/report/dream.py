@@ -47,7 +47,8 @@ def dream_view(result: DreamResult, size: int = 96) -> dict[str, Any]:
         shape = "x".join(map(str, octave.shape[-2:]))
         last = i == len(result.octave_images) - 1
         dreamed.append({"uri": _png(result.image[0] if last else octave[0], size),
-                        "alt": f"image after octave {i + 1} ({shape}) maximising {what}",
+                        "alt": (f"image optimised to excite {what}" if last
+                                else f"image after octave {i + 1} ({shape}) maximising {what}"),
                         "caption": (f"dreamed · {result.end_value:.4g}" if last else f"octave {i + 1} · {shape}"),
                         "final": last})
     peak = max([result.end_value, *map(float, result.top_values)], default=0.0)
