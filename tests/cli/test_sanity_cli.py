@@ -24,9 +24,10 @@ def test_sanity_json_and_page(tmp_path):
     assert document["method"] == "saliency" and document["samples"] == 8
     assert isinstance(document["verdict"]["trustworthy"], bool)
     page = (tmp_path / "sanity-adult-mlp-saliency.html").read_text()
-    saved = json.loads((tmp_path / "sanity-adult-mlp-saliency.json").read_text())
-    assert saved["verdict"] == document["verdict"]
-    assert document["verdict"]["summary"].split(":")[0].lower() in page.lower()  # "Not trustworthy for ..."
+    saved = json.loads((tmp_path / "sanity-adult-mlp-saliency.json").read_text())  # the page's audit JSON
+    assert saved["sanity"][0]["verdict"] == document["verdict"]
+    assert saved["verdict"]["status"] == ("pass" if document["verdict"]["trustworthy"] else "warn")
+    assert document["verdict"]["summary"].split(":")[0].lower() in page.lower()  # "... not trustworthy"
     assert "<svg" in page and "src=\"http" not in page
 
 
@@ -75,5 +76,25 @@ def test_sanity_on_a_token_model_writes_a_page_without_noise_metrics(tmp_path):
     page = (tmp_path / "sanity-lstm-text-layer-integrated-gradients.html").read_text()
     assert "not defined on token ids" in page and "target probability" in page
     assert "fraction of words removed" in page and "n/a (not an image)" in page
-    document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())
+    document = json.loads((tmp_path / "sanity-lstm-text-layer-integrated-gradients.json").read_text())["sanity"][0]
     assert document["infidelity"] is None and "infidelity" not in document["metrics"]
+
+
+def test_classes_names_a_source_models_classes_with_explains_checks(tmp_path):
+    from ..sources._builders import timm_model
+
+    weights = tmp_path / "resnet10t.safetensors"
+    timm_model("resnet10t", weights, classes=3)
+    source = ("timm:resnet10t", "--weights", str(weights), "--data", "style-content")
+    ok = run("sanity", *source, "-m", "saliency", "-n", "2", "--steps", "2", "--classes", "red,green,blue", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["samples"] == 2
+    # the same checks as xai explain --classes: counted against the model's outputs, non-empty names
+    _fails("sanity", *source, "-m", "saliency", "--classes", "a,b", message="scores 3 classes but 2 class names")
+    _fails("explain", *source, "-m", "saliency", "--classes", "a,b", message="scores 3 classes but 2 class names")
+    _fails("sanity", *source, "-m", "saliency", "--classes", "a,,c", message="non-empty names")
+
+
+def test_classes_on_a_model_that_names_its_own_is_an_error():
+    for command in (("sanity", "lenet", "-m", "saliency"), ("explain", "lenet", "-m", "saliency")):
+        _fails(*command, "--classes", "a,b", message="--classes applies to timm:NAME, torchvision:NAME")

@@ -121,8 +121,10 @@ def test_cli_writes_json_and_a_self_contained_page(tmp_path):
     assert doc["tokens"] == ["digit", "<7>"] and doc["steps"] == 3
     assert set(doc["metrics"]) >= {"daam.digit.share", "daam.7.share", "daam.7.ink_lift"}
     page = (tmp_path / "daam-latent-diffusion-class7.html").read_text()
-    assert json.loads((tmp_path / "daam-latent-diffusion-class7.json").read_text())["tokens"] == doc["tokens"]
+    saved = json.loads((tmp_path / "daam-latent-diffusion-class7.json").read_text())  # the page's audit JSON
+    assert saved["daam"][0]["tokens"] == doc["tokens"] and saved["metrics"] == doc["metrics"]
     assert page.count("data:image/png;base64,") >= 2 * 3 + 2 + 1
-    assert "http://" not in page and "https://" not in page
+    assert 'src="http' not in page and 'class="verdict-box' in page and 'id="provenance"' in page
+    assert 'href="daam-latent-diffusion-class7.html"' in (tmp_path / "index.html").read_text()
     bad = runner.invoke(app, ["daam", "lenet", "--zoo-dir", str(ZOO)])
     assert bad.exit_code == 2 and "daam does not apply to lenet" in bad.output

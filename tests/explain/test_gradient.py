@@ -110,3 +110,35 @@ def test_result_serialises_to_json(lenet, digits_test):
     assert document["provenance"]["model_sha256"] == lenet.sha256
     assert document["provenance"]["seed"] == 0
     assert "torch" in document["provenance"]["versions"]
+
+
+class _SharedReLU(torch.nn.Module):
+    """A residual-style block that calls one ReLU module twice (as torchvision's BasicBlock does)."""
+
+    def __init__(self, shared: bool) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.out = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 3)
+        self.relu = torch.nn.ReLU()
+        self.relu2 = self.relu if shared else torch.nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.relu2(self.fc2(self.relu(self.fc1(x)))))
+
+
+def test_deeplift_refuses_a_reused_nonlinearity_up_front():
+    from captum.attr import DeepLift as CaptumDeepLift
+
+    from xai.explain import EXPLAINERS
+
+    torch.manual_seed(0)
+    shared = ModelHandle.from_module(_SharedReLU(shared=True), classes=3, input_shape=(4,))
+    reason = EXPLAINERS.get("deeplift").why_not(shared)
+    assert reason is not None and "1 runs more than once per forward (relu)" in reason
+    with pytest.raises(NotApplicableError, match="deeplift does not apply"):
+        EXPLAINERS.get("deeplift").check_applies(shared)
+    with pytest.raises(RuntimeError, match="used more than once"):  # what captum does without the check
+        CaptumDeepLift(shared.module).attribute(torch.rand(2, 4), baselines=torch.zeros(2, 4), target=0)
+    assert not list(shared.module.relu._forward_hooks)  # the counting hooks are removed
+    assert EXPLAINERS.get("saliency").why_not(shared) is None  # other explainers are not affected
+    own = ModelHandle.from_module(_SharedReLU(shared=False), classes=3, input_shape=(4,))
+    assert EXPLAINERS.get("deeplift").why_not(own) is None

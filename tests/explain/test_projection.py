@@ -62,7 +62,10 @@ def test_cli_writes_page_and_json(tmp_path):
     assert np.array(document["coords"]).shape == (60, 2)
     page = (tmp_path / "project-lenet-fc1-pca.html").read_text()
     assert "<svg" in page and "silhouette" in page and "Coloured by <b>ink</b>" in page
-    assert json.loads((tmp_path / "project-lenet-fc1-pca.json").read_text())["layer"] == "fc1"
+    saved = json.loads((tmp_path / "project-lenet-fc1-pca.json").read_text())  # the page's audit JSON
+    assert saved["projections"][0]["layer"] == "fc1" and saved["projections"][0]["separation"] == document["separation"]
+    assert 'class="verdict-box' in page and 'id="provenance"' in page  # an audit page, listed in the index
+    assert 'href="project-lenet-fc1-pca.html"' in (tmp_path / "index.html").read_text()
     bad = runner.invoke(app, ["project", "lenet", "-l", "nope"])
     assert bad.exit_code == 2 and "unknown layer" in bad.output.lower()
 

@@ -109,7 +109,10 @@ def test_cli_text_rollout_json_and_escaped_heat_map(tmp_path):
     assert [t["token"] for t in first] == ["[CLS]", "the", "nurse", "said", "she", "would", "help", ".", "[SEP]"]
     page = (tmp_path / "rollout-text-rollout.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert json.loads((tmp_path / "rollout-text-rollout.json").read_text())["texts"] == [SENTENCE, nasty]
+    saved = json.loads((tmp_path / "rollout-text-rollout.json").read_text())  # the page's audit JSON
+    assert saved["tokens"][0]["texts"] == [SENTENCE, nasty] and saved["data"]["rows"] == 2
+    assert 'class="verdict-box' in page and 'id="provenance"' in page
+    assert 'href="rollout-text-rollout.html"' in (tmp_path / "index.html").read_text()
     table = runner.invoke(app, ["rollout", "minilm", "--text", nasty, "--mode", "flow"])
     assert table.exit_code == 0, table.output
     assert "[bold]fish[/bold]" in table.stdout  # shown literally, not as rich markup

@@ -311,6 +311,27 @@ def printed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def commands(tmp_path_factory):
+    """The pages the one-off commands write (audit pages of one result each)."""
+    from typer.testing import CliRunner
+
+    from xai.cli import app
+
+    out = tmp_path_factory.mktemp("commands")
+    runner = CliRunner()
+    for args in (["dream", "lenet", "--layer", "conv2", "--channel", "3", "--steps", "6", "--octaves", "2",
+                  "--top-k", "3"],
+                 ["invert", "lenet", "-l", "conv1", "-l", "fc1", "--steps", "4"],
+                 ["sanity", "lenet", "-m", "saliency", "-n", "4", "--steps", "4"],
+                 ["project", "lenet", "-l", "fc1", "-n", "60"],
+                 ["daam", "latent-diffusion", "--class", "7", "--samples", "2", "--steps", "3"],
+                 ["rollout", "minilm", "--text", "The nurse said she would help."]):
+        done = runner.invoke(app, [*args, "--device", "cpu", "-o", str(out)])
+        assert done.exit_code == 0, done.output
+    return out
+
+
+@pytest.fixture(scope="module")
 def browser():
     with Browser(chromium_path()) as b:
         yield b
@@ -433,10 +454,10 @@ _STICKING_OUT = """[...document.querySelectorAll('body *')].filter(e => {
 
 
 @pytest.mark.parametrize("width", [390, 1400])
-def test_no_page_scrolls_sideways(report, sections, printed, browser, window, width):
+def test_no_page_scrolls_sideways(report, sections, printed, commands, browser, window, width):
     index, _ = report
     pages = [index, *sorted(index.parent.glob("*.html")), *sorted(sections.parent.glob("*.html")),
-             *sorted(printed[0].glob("*.html"))]
+             *sorted(printed[0].glob("*.html")), *sorted(commands.glob("*.html"))]
     window(width)
     for page in dict.fromkeys(pages):
         browser.load(page)
@@ -446,7 +467,7 @@ def test_no_page_scrolls_sideways(report, sections, printed, browser, window, wi
         assert inner == width
         assert scroll <= inner, f"{page.name} is {scroll} px wide in a {width} px window: " \
                                 f"{browser.evaluate(_STICKING_OUT)}"
-        if page.name in ("index.html", "adult-mlp.html", "vqa.html"):
+        if page.name in ("index.html", "adult-mlp.html", "vqa.html") or page.parent == commands:
             browser.screenshot(SHOTS / f"{page.stem}-{width}px.png")
 
 

@@ -1,15 +1,23 @@
-"""The sanity page is a self-contained, escaped view of the SanityResult's numbers."""
+"""The sanity section of an audit page is a self-contained, escaped view of the SanityResult's numbers.
+
+``xai sanity -o`` writes it as a one-result audit (:func:`xai.audit.command.command_audit`):
+the verdict first, the card, the section, provenance, and a row in the folder's index.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 
 import numpy as np
 
 from xai._provenance import Provenance
+from xai.audit.command import command_audit
+from xai.audit.result import DataSummary
 from xai.explain.sanity import Curve, RandomisationStep, SanityResult, verdict
-from xai.report.sanity import render_sanity_page, write_sanity
+from xai.report.html import render_audit_page, write_report
+from xai.report.sanity import sanity_slug
 
 
 def _result(model: str = "m<script>x</script>") -> SanityResult:
@@ -27,28 +35,42 @@ def _result(model: str = "m<script>x</script>") -> SanityResult:
         example_inputs=rng.random((2, 1, 8, 8)), example_maps=rng.random((3, 2, 8, 8)))
 
 
+def _audit(result: SanityResult):
+    handle = SimpleNamespace(name=result.model, source="test", sha256="a" * 64, task="classification",
+                             modality="image", module=None, card=None)
+    return command_audit(handle, [result], slug=sanity_slug(result), title=f"Sanity checks: {result.method}",
+                         data=DataSummary("digits", "test", 2, "b" * 64, ()))
+
+
 def test_page_escapes_and_loads_nothing():
-    page = render_sanity_page(_result())
+    page = render_audit_page(_audit(_result()))
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
-    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert not re.search(r"src=\"(https?:)?//", page)
     assert page.count("data:image/png;base64,") == 2 * (1 + 3)  # per example: input + 3 maps
     assert page.count("<polyline") == 4  # two curves, each with its random twin
+    assert page.count('class="axis-x"') == 2  # the curves are charts with titled axes
 
 
-def test_page_shows_the_verdict_and_the_failed_checks():
+def test_page_leads_with_the_verdict_and_shows_the_failed_checks():
     result = _result("lenet")
-    page = render_sanity_page(result)
+    page = render_audit_page(_audit(result))
     assert not result.verdict.trustworthy
-    assert "Not trustworthy" in page
+    verdict = page.index('class="verdict-box v-warn"')
+    assert verdict < page.index("<h2")  # the first thing after the title
+    assert "saliency is not trustworthy on this model" in page[verdict:page.index("</section>", verdict)]
     assert "insensitive to the model&#39;s weights" in page and "insertion no better than random" in page
-    assert "+0.2500" in page and "-0.1000" in page and "0.700" in page
+    # the result's own numbers, each beside its threshold
+    assert "+0.2500" in page and "-0.1000" in page and "0.700" in page and "&le; 0.5" in page
+    assert "0.5000 (0.7500)" in page and "0.6667 (0.5000)" in page  # AUC (random AUC) in the summary row
 
 
-def test_write_sanity_writes_page_and_json(tmp_path):
+def test_write_report_writes_page_json_and_index(tmp_path):
     result = _result("lenet")
-    page = write_sanity(result, tmp_path)
-    assert page == tmp_path / "sanity-lenet-saliency.html"
+    write_report([_audit(result)], tmp_path)
+    page = (tmp_path / "sanity-lenet-saliency.html").read_text()
     saved = json.loads((tmp_path / "sanity-lenet-saliency.json").read_text())
-    assert saved == json.loads(json.dumps(result.to_dict()))
-    assert 'href="sanity-lenet-saliency.json"' in page.read_text()
+    assert saved["sanity"] == [json.loads(json.dumps(result.to_dict()))]
+    assert saved["provenance"]["model_sha256"] == "a" * 64 and saved["verdict"]["status"] == "warn"
+    assert 'href="sanity-lenet-saliency.json"' in page and 'id="provenance"' in page
+    assert 'href="sanity-lenet-saliency.html"' in (tmp_path / "index.html").read_text()
     assert not list(tmp_path.glob(".*.tmp"))

@@ -122,7 +122,7 @@ class AuditResult:
             "slug": self.slug,
             "title": self.title,
             "model": self.model.name,
-            "data": f"{self.data.name}:{self.data.split}",
+            "data": f"{self.data.name}:{self.data.split}" if self.data.split else self.data.name,
             "rows": self.data.rows,
             "accuracy": self.performance.get("accuracy"),
             "explainers": [e.method for e in self.explanations],

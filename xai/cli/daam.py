@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
@@ -20,9 +19,6 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.explain.daam import Daam
-from xai.report.terminal_commands import print_daam
-from xai.zoo import load_model
 
 
 def daam_command(
@@ -40,6 +36,10 @@ def daam_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Generate images of one class and map each prompt token's cross-attention onto them (DAAM)."""
+    from xai._device import resolve_device
+    from xai.explain.daam import Daam
+    from xai.zoo import load_model
+
     options = Daam.parse_options(class_index=class_index, samples=samples, steps=steps, guidance=guidance)
     dev = resolve_device(check_device(device))
     handle = load_model(model, zoo_dir=zoo_dir, device=str(dev.type), train_missing=True,
@@ -47,13 +47,24 @@ def daam_command(
     Daam.check_applies(handle)
     result = Daam.run(handle, None, options, seed=seed or 0)
     page = None
-    if out is not None:
-        from xai.report.daam import write_daam_report  # jinja2 only when a page is asked for
+    if out is not None:  # an audit page of one prompt: verdict, card, provenance, listed in the index
+        from xai.audit.command import command_audit
+        from xai.audit.result import DataSummary
+        from xai.report.daam import daam_slug
+        from xai.report.html import write_report
 
-        page = write_daam_report(result, out)
+        generated = DataSummary(name=f"images generated for class {result.class_name}", split="",
+                                rows=len(result.images),
+                                sha256=result.provenance.data_sha256, sensitive=())
+        audit = command_audit(handle, [result], slug=daam_slug(result), data=generated,
+                              title=f"Cross-attention maps (DAAM): class {result.class_name} of {handle.name}")
+        write_report([audit], out)
+        page = out / f"{audit.slug}.html"
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_daam
+
     console = stdout_console()
     print_daam(console, result)
     if page is not None:

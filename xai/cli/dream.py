@@ -6,8 +6,6 @@ from typing import Annotated
 
 import typer
 
-from xai._device import resolve_device
-from xai._method import Options
 from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
@@ -22,9 +20,7 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError, NotApplicableError
-from xai.explain.dream import OBJECTIVES, PARAMETRISATIONS, Dream
-from xai.report.terminal_commands import print_dream
-from xai.zoo import load_model
+from xai.explain._choices import OBJECTIVES, PARAMETRISATIONS
 
 
 def dream_command(
@@ -47,6 +43,11 @@ def dream_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Optimise an input that maximises one channel, neuron, layer or class of an image model."""
+    from xai._device import resolve_device
+    from xai._method import Options
+    from xai.explain.dream import Dream
+    from xai.zoo import load_model
+
     values = {"objective": objective, "channel": channel, "steps": steps, "octaves": octaves, "param": param,
               "from_image": from_image, "lr": lr, "tv": tv, "l2": l2, "top_k": top_k}
     options: Options | None = None
@@ -61,16 +62,30 @@ def dream_command(
     if options is None:  # the one rule that needs the model: name the layers it could excite
         raise DataError(f"--layer is required for --objective {objective}; {handle.name}'s layers "
                         f"worth explaining: {', '.join(handle.layers) or 'none named'}")
-    result = Dream.run(handle, None, options, seed=seed or 0)
-    page = None
-    if out is not None:
-        from xai.report.dream import write_dream_report  # jinja2 only when a page is asked for
+    if handle.dataset is None:
+        raise DataError(f"{handle.name} names no dataset: dream starts from and compares with its test images")
+    from xai.datasets import load_dataset
 
-        page = write_dream_report(result, out)
+    data = load_dataset(handle.dataset, "test")  # where the start image and the top-k come from
+    result = Dream.run(handle, data, options, seed=seed or 0)
+    page = None
+    if out is not None:  # an audit page of one panel: verdict, card, provenance, listed in the index
+        from xai.audit.command import command_audit, data_summary
+        from xai.report.dream import dream_slug
+        from xai.report.html import write_report
+
+        audit = command_audit(handle, [result], slug=dream_slug(result),
+                              title=f"Activation maximisation: {result.unit} of {handle.name}",
+                              data=data_summary(data))
+        write_report([audit], out)
+        page = out / f"{audit.slug}.html"
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_dream
+
     console = stdout_console()
     print_dream(console, result)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
+

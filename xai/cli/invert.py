@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
@@ -22,17 +21,10 @@ from xai.cli._common import (
     stdout_console,
 )
 from xai.errors import DataError
-from xai.explain.dream import PARAMETRISATIONS
-from xai.explain.inversion import (
-    InversionGallery,
-    InversionResult,
-    Invert,
-    invert_layers,
-    style_reconstruction,
-    style_transfer,
-)
-from xai.report.terminal_commands import print_inversion
-from xai.zoo import load_model
+from xai.explain._choices import PARAMETRISATIONS
+
+if TYPE_CHECKING:
+    from xai.explain.inversion import InversionGallery, InversionResult
 
 
 def invert_command(
@@ -59,6 +51,10 @@ def invert_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Reconstruct an input from a layer's features, a texture from Gram matrices, or transfer a style."""
+    from xai._device import resolve_device
+    from xai.explain.inversion import Invert, invert_layers, style_reconstruction, style_transfer
+    from xai.zoo import load_model
+
     if sample is not None and image is not None:
         raise DataError("give --sample or --image, not both")
     if param not in PARAMETRISATIONS:
@@ -87,15 +83,35 @@ def invert_command(
         gallery = invert_layers(handle, layers, image=source, lr=lr or 0.05, tv=0.02 if tv is None else tv,
                                 steps=steps, param=param, seed=run_seed)
         result = gallery if len(layers) > 1 else gallery.results[0]
-    page = None
-    if out is not None:
-        from xai.report.inversion import write_inversion_report  # jinja2 only when a page is asked for
-
-        page = write_inversion_report(result, out)
+    page = _write_page(handle, result, out) if out is not None else None
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_inversion
+
     console = stdout_console()
     print_inversion(console, result, handle.name, steps)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
+
+
+def _write_page(handle: Any, result: InversionResult | InversionGallery, out: Path) -> Path:
+    """The run as an audit page (verdict, card, provenance, listed in the index), with its images as PNGs beside it."""
+    from xai._io import atomic_write_bytes
+    from xai.audit.command import command_audit
+    from xai.audit.result import DataSummary
+    from xai.report.html import write_report
+    from xai.report.inversion import KIND_TITLES, inversion_pngs, inversion_slug
+
+    results = list(getattr(result, "results", None) or [result])
+    first = results[0]
+    transfer = first.kind == "transfer"
+    data = DataSummary(name=f"{first.target_name} + style {first.style_name}" if transfer else first.target_name,
+                       split="", rows=2 if transfer else 1,
+                       sha256=first.provenance.data_sha256, sensitive=())
+    kind = KIND_TITLES.get(first.kind, "Inversion") if len({r.kind for r in results}) == 1 else "Inversion"
+    audit = command_audit(handle, results, slug=inversion_slug(result), title=f"{kind}: {handle.name}", data=data)
+    for name, png in inversion_pngs(results, audit.slug).items():  # before the page: the page is written last
+        atomic_write_bytes(out / name, png)
+    write_report([audit], out)
+    return out / f"{audit.slug}.html"

@@ -6,7 +6,6 @@ from typing import Annotated, cast, get_args
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
 from xai.cli._common import (
     DeviceOpt,
@@ -20,11 +19,8 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.datasets import Split, load_dataset
 from xai.errors import DataError
-from xai.explain.projection import METHODS, Projection
-from xai.report.terminal_commands import print_projection
-from xai.zoo import check_model_on_data, load_model
+from xai.explain._choices import PROJECTION_METHODS as METHODS
 
 
 def project_command(
@@ -44,6 +40,11 @@ def project_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Map a layer's activations to 2-D; silhouette scores say which columns it separates."""
+    from xai._device import resolve_device
+    from xai.datasets import Split, load_dataset
+    from xai.explain.projection import Projection
+    from xai.zoo import check_model_on_data, load_model
+
     if split not in get_args(Split):  # not every loader checks its split (digits, photos accept any)
         raise DataError(f"--split must be train, test or all, got {split!r}")
     options = Projection.parse_options(
@@ -60,13 +61,20 @@ def project_command(
     Projection.check_applies(handle)
     result = Projection.run(handle, dataset, options, seed=seed or 0)
     page = None
-    if out is not None:
-        from xai.report.projection import write_projection_report  # jinja2 only when a page is asked for
+    if out is not None:  # an audit page of one map: verdict, card, provenance, listed in the index
+        from xai.audit.command import command_audit, data_summary
+        from xai.report.html import write_report
+        from xai.report.projection import projection_slug
 
-        page = write_projection_report(result, out)
+        audit = command_audit(handle, [result], slug=projection_slug(result),
+                              title=f"Representation map: {result.layer} of {handle.name}", data=data_summary(dataset))
+        write_report([audit], out)
+        page = out / f"{audit.slug}.html"
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_projection
+
     console = stdout_console()
     print_projection(console, result)
     if page is not None:

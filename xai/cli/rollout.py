@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
 from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
@@ -28,13 +27,12 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
-from xai.datasets import load_dataset
 from xai.errors import DataError
-from xai.explain.rollout import HEAD_FUSIONS, MODES
-from xai.explain.tokens import TokenRelevance, TokenRelevanceMethod
-from xai.report.terminal_commands import print_rollout, print_token_relevance
-from xai.report.tokens import write_tokens_report
-from xai.zoo import MODELS, check_model_on_data, get_entry, load_model
+from xai.explain._choices import HEAD_FUSIONS
+from xai.explain._choices import ROLLOUT_MODES as MODES
+
+if TYPE_CHECKING:
+    from xai.explain.tokens import TokenRelevance
 
 METHOD = "attention-rollout"
 
@@ -72,6 +70,8 @@ def rollout(
     xai rollout minilm --text "The nurse said she would help." [--mode rollout|flow|grad] [--json] [-o DIR]
     xai rollout minilm --mode grad --text "A man plays guitar." --compare "Someone is making music."
     """
+    from xai.zoo import MODELS, get_entry
+
     if text and samples is not None:
         raise DataError("give --samples or --text, not both")
     if mode not in MODES:
@@ -84,6 +84,11 @@ def rollout(
     if compare is not None:
         options["compare"] = compare
     if text or (model in MODELS and get_entry(model).modality == "text"):
+        from xai._device import resolve_device
+        from xai.datasets import load_dataset
+        from xai.explain.tokens import TokenRelevanceMethod
+        from xai.zoo import check_model_on_data, load_model
+
         handle = load_model(model, weights=weights, data=data, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
                             train_missing=True, seed=seed or 0,
                             console=stderr_console(enabled=not json_out)).to(resolve_device(check_device(device)))
@@ -94,7 +99,20 @@ def rollout(
         request = {**options, "texts": list(text) if text else None, "samples": samples or 8,
                    "target": parse_target(target)}
         relevance = TokenRelevanceMethod.run(handle, None if text else rows, request, seed=seed or 0)
-        _text_output(relevance, json_out=json_out, out=out)
+        page = None
+        if out is not None:  # an audit page of the sentences: verdict, card, provenance, listed in the index
+            from xai.audit.command import command_audit
+            from xai.audit.result import DataSummary
+            from xai.report.html import write_report
+
+            given = DataSummary(name=rows.name if rows is not None and not text else "sentences given with --text",
+                                split=rows.split if rows is not None and not text else "",
+                                rows=len(relevance.texts), sha256=relevance.provenance.data_sha256, sensitive=())
+            audit = command_audit(handle, [relevance], slug=f"rollout-text-{relevance.options['mode']}", data=given,
+                                  title=f"Attention {relevance.options['mode']} on {handle.name}")
+            write_report([audit], out)
+            page = out / f"{audit.slug}.html"
+        _text_output(relevance, json_out=json_out, page=page)
         return
     if pool is not None or compare is not None:
         raise DataError("--pool and --compare apply to text models")
@@ -112,18 +130,21 @@ def rollout(
     if json_out:
         print_json(explanation.to_dict())
         return
+    from xai.report.terminal_commands import print_rollout
+
     console = stdout_console()
     print_rollout(console, explanation, mode, result.model.name, head_fusion, discard_ratio)
     if page is not None:
         console.print(f"Report: [bold]{safe_text(page)}[/]")
 
 
-def _text_output(result: TokenRelevance, *, json_out: bool, out: Path | None) -> None:
-    """Print (or dump as JSON) each sentence's token relevance; write the heat-map page with ``-o``."""
-    page = write_tokens_report(result, out, slug=f"rollout-text-{result.options['mode']}") if out is not None else None
+def _text_output(result: TokenRelevance, *, json_out: bool, page: Path | None) -> None:
+    """Print (or dump as JSON) each sentence's token relevance, then where its page is."""
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_token_relevance
+
     console = stdout_console()
     print_token_relevance(console, result)
     if page is not None:

@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from xai._device import resolve_device
 from xai._text import safe_text
-from xai.audit.runner import sample_rows
 from xai.cli._common import (
+    ClassesOpt,
     DeviceOpt,
     IdOpt,
     JsonOpt,
@@ -28,6 +27,7 @@ from xai.cli._common import (
     ZooDirOpt,
     check_device,
     data_spec,
+    parse_classes,
     parse_options,
     parse_target,
     print_json,
@@ -35,14 +35,8 @@ from xai.cli._common import (
     stdout_console,
     with_layer,
 )
-from xai.datasets import load_dataset
-from xai.datasets._user import open_source
 from xai.errors import DataError
 from xai.explain._index import EXPLAINERS
-from xai.explain.sanity import SanityChecks, sanity_check
-from xai.report.sanity import write_sanity
-from xai.report.terminal_commands import print_sanity
-from xai.zoo import check_model_on_data, load_model
 
 
 def sanity(
@@ -60,6 +54,7 @@ def sanity(
     id_column: IdOpt = None,
     strict: StrictOpt = False,
     weights: WeightsOpt = None,
+    classes: ClassesOpt = None,
     trust_pickle: TrustPickleOpt = False,
     out: OutOpt = None,
     device: DeviceOpt = "auto",
@@ -68,10 +63,18 @@ def sanity(
     json_out: JsonOpt = False,
 ) -> None:
     """Check a method's explanations: deletion/insertion, weight randomisation, infidelity."""
+    from xai._device import resolve_device
+    from xai.audit.runner import sample_rows
+    from xai.datasets import load_dataset
+    from xai.datasets._user import open_source
+    from xai.explain.sanity import SanityChecks, sanity_check
+    from xai.zoo import check_model_on_data, load_model
+
     # the one options model: an unknown method lists the known ones before the model loads
     checks = SanityChecks.parse_options(method=method, samples=samples, steps=steps, target=parse_target(target),
                                         options=with_layer(parse_options(option), layer))
     assert isinstance(checks, SanityChecks.Options)
+    names = parse_classes(classes)
     console = stderr_console(enabled=not json_out)
     run_seed = seed or 0
     own = data_spec(data, label=label, side=side, id_column=id_column, strict=strict)
@@ -79,7 +82,7 @@ def sanity(
     handle = load_model(model, weights=str(weights) if weights else None,
                         data=source.info if source is not None else data,
                         trust_pickle=trust_pickle, zoo_dir=zoo_dir, train_missing=True, seed=run_seed,
-                        device=check_device(device), console=console)
+                        device=check_device(device), console=console, classes=names)
     handle.to(resolve_device(check_device(device)))
     if source is not None:
         source.check_classes(handle)
@@ -92,16 +95,29 @@ def sanity(
 
         rows = sample_rows(prepare_bundled(handle, load_dataset(data_name, "test")), checks.samples, run_seed)
     check_model_on_data(handle, rows)
+    notes = tuple(source.notes) if source is not None else ()  # e.g. images that could not be decoded
     note = (lambda text: console.print(f"[dim]{safe_text(text)}[/]")) if console is not None else None
     # SanityChecks.run's core call, with progress notes on the terminal
     result = sanity_check(handle, checks.method, rows, options=checks.options, target=checks.target,
                           steps=checks.steps, mprt_steps=checks.mprt_steps,
                           sensitivity_samples=checks.sensitivity_samples, batch_size=checks.batch_size,
                           seed=run_seed, progress=note)
-    page = write_sanity(result, out) if out is not None else None
+    page = None
+    if out is not None:  # an audit page of one check: verdict, card, provenance, listed in the index
+        from xai.audit.command import command_audit, data_summary
+        from xai.report.html import write_report
+        from xai.report.sanity import sanity_slug
+
+        audit = command_audit(handle, [result], slug=sanity_slug(result),
+                              title=f"Sanity checks: {result.method} on {handle.name}", data=data_summary(rows),
+                              notes=notes)
+        write_report([audit], out)
+        page = out / f"{audit.slug}.html"
     if json_out:
         print_json(result.to_dict())
         return
+    from xai.report.terminal_commands import print_sanity
+
     stdout = stdout_console()
     print_sanity(stdout, result, method, run_seed)
     if page is not None:

@@ -50,6 +50,7 @@ from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset, load_dataset
 from xai.errors import DataError, NotApplicableError
+from xai.explain import _choices
 from xai.explain._index import DREAMS
 from xai.zoo.handle import ModelHandle, eval_mode
 
@@ -65,8 +66,8 @@ __all__ = [
 
 Objective = Literal["channel", "neuron", "layer", "class"]
 Parametrisation = Literal["pixel", "fourier"]
-OBJECTIVES: tuple[str, ...] = ("channel", "neuron", "layer", "class")
-PARAMETRISATIONS: tuple[str, ...] = ("pixel", "fourier")
+OBJECTIVES: tuple[str, ...] = _choices.OBJECTIVES  # kept torch-free in _choices for the CLI's --help
+PARAMETRISATIONS: tuple[str, ...] = _choices.PARAMETRISATIONS
 
 #: Square root of ImageNet's RGB colour covariance (Lucid's ``color_correlation_svd_sqrt``),
 #: normalised so its largest column has unit norm: the Fourier parametrisation optimises

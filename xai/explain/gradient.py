@@ -27,6 +27,7 @@ from xai.explain._base import (
     quiet_hook_warnings,
     register_explainer,
 )
+from xai.zoo.handle import ModelHandle, eval_mode
 from xai.zoo.vision import blurred_baseline
 
 __all__ = ["DeepLift", "GradientShap", "InputXGradient", "IntegratedGradients", "Saliency", "SmoothGrad"]
@@ -286,6 +287,25 @@ class DeepLift(Explainer):
     paper = "https://arxiv.org/abs/1704.02685"
     _last_delta: torch.Tensor | None = None
 
+    @classmethod
+    def why_not(cls, handle: ModelHandle) -> str | None:
+        """The capabilities' reason, else a nonlinearity module the model calls twice per forward.
+
+        captum keeps one input/output per hooked module, so a module used twice (torchvision's
+        ResNet blocks call one ``self.relu`` after both convolutions) fails mid-run with a
+        long error; it is refused here, before any work, with the module's name.
+        """
+        reason = super().why_not(handle)
+        if reason is not None:
+            return reason
+        reused = reused_nonlinearities(handle)
+        if reused:
+            n = len(reused)
+            return (f"it needs each nonlinearity to be its own module, but {n} run{'s' if n == 1 else ''} more "
+                    f"than once per forward ({reused[0]}{', ...' if n > 1 else ''}); captum's DeepLift hooks one "
+                    "call per module")
+        return None
+
     def resolve(self, options: Any) -> dict[str, Any]:
         """``mean`` baseline for tabular rows, ``zeros`` otherwise, unless one is given."""
         default = "mean" if self.handle.modality == "tabular" else "zeros"
@@ -309,3 +329,33 @@ class DeepLift(Explainer):
     def convergence(self) -> torch.Tensor | None:
         """Summation-to-delta gap of the last batch."""
         return self._last_delta
+
+
+def reused_nonlinearities(handle: ModelHandle) -> list[str]:
+    """Names of the nonlinearity modules DeepLift hooks that one forward pass calls more than once.
+
+    One forward on a zero input of the model's shape counts the calls; a model that cannot
+    take that input (or has no module) gives ``[]``, so the run itself reports its problem.
+    """
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR  # the module types captum's DeepLift hooks
+
+    module = handle.module
+    if not isinstance(module, torch.nn.Module):
+        return []
+    hooked = tuple(SUPPORTED_NON_LINEAR)
+    named: dict[torch.nn.Module, str] = {m: n for n, m in module.named_modules() if isinstance(m, hooked)}
+    calls: dict[torch.nn.Module, int] = dict.fromkeys(named, 0)
+
+    def count(m: torch.nn.Module, _inputs: Any, _output: Any) -> None:
+        calls[m] += 1
+
+    hooks = [m.register_forward_hook(count) for m in named]
+    try:
+        with torch.no_grad(), eval_mode(module):
+            module(torch.zeros((1, *handle.input_shape), device=handle.device))
+    except Exception:  # noqa: BLE001  (an input the model rejects: not this check's business)
+        return []
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [named[m] for m, n in calls.items() if n > 1]

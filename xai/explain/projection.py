@@ -40,12 +40,13 @@ from xai._provenance import Provenance
 from xai._results import to_jsonable
 from xai.datasets import Dataset
 from xai.errors import DataError, UnknownNameError
+from xai.explain import _choices
 from xai.explain._index import PROJECTIONS
 from xai.explain.dream import LayerCapture
 from xai.zoo.handle import ModelHandle, eval_mode
 
 Method = Literal["pca", "tsne"]
-METHODS: tuple[str, ...] = ("pca", "tsne")
+METHODS: tuple[str, ...] = _choices.PROJECTION_METHODS  # kept torch-free in _choices for the CLI's --help
 
 
 @dataclass(frozen=True)

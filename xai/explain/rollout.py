@@ -64,6 +64,7 @@ from torch import nn
 
 from xai._method import Capabilities
 from xai.errors import DataError
+from xai.explain import _choices
 from xai.explain._base import Explainer, ExplainerOptions, register_explainer
 from xai.explain._hooks import NamedForwardHooks
 from xai.zoo.handle import ModelHandle, eval_mode
@@ -85,8 +86,8 @@ __all__ = [
 
 Mode = Literal["rollout", "flow", "grad"]
 HeadFusion = Literal["mean", "max", "min"]
-MODES: tuple[str, ...] = ("rollout", "flow", "grad")
-HEAD_FUSIONS: tuple[str, ...] = ("mean", "max", "min")
+MODES: tuple[str, ...] = _choices.ROLLOUT_MODES  # kept torch-free in _choices for the CLI's --help
+HEAD_FUSIONS: tuple[str, ...] = _choices.HEAD_FUSIONS
 POOLS: tuple[str, ...] = ("cls", "mean")
 #: Attention flow runs one max-flow per token and sample; beyond this many tokens it is refused.
 FLOW_MAX_TOKENS = 65

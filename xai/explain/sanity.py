@@ -59,6 +59,7 @@ from xai.explain._base import (
     seeded,
 )
 from xai.explain._index import EXPLAINERS, SANITY_CHECKS
+from xai.explain._sanity_thresholds import MIN_DELETION_GAIN, MIN_INSERTION_GAIN, MPRT_MAX_CORRELATION
 from xai.explain.text import token_baseline
 from xai.zoo.handle import ModelHandle, eval_mode
 
@@ -77,15 +78,6 @@ __all__ = [
     "ssim",
 ]
 
-#: MPRT: after every layer is re-initialised, the mean Spearman rank correlation between
-#: the original and the randomised attributions must not exceed this. Adebayo et al. read
-#: maps that stay this similar as "insensitive to the model's weights".
-MPRT_MAX_CORRELATION = 0.5
-#: Deletion: the method's AUC must be below the random ranking's by more than this
-#: (gain = random AUC - method AUC, in units of target probability x fraction removed).
-MIN_DELETION_GAIN = 0.0
-#: Insertion: the method's AUC must exceed the random ranking's by more than this.
-MIN_INSERTION_GAIN = 0.0
 #: Gaussian noise for infidelity, as a fraction of the data's scale (value range for images,
 #: mean column standard deviation for tabular rows).
 INFIDELITY_NOISE = 0.1

@@ -29,9 +29,9 @@ __all__ = ["HTML_RENDERERS", "PageContext", "RenderedSection", "html_renderer", 
 #: section key -> "module:function" drawing that section's results as an HTML fragment.
 HTML_RENDERERS: dict[str, str] = {
     "explanations": "xai.report.html:render_explanations",
-    "sanity": "xai.report.html:render_sanity",
-    "dreams": "xai.report.html:render_dreams",
-    "inversions": "xai.report.html:render_inversions",
+    "sanity": "xai.report.sanity:render_section",
+    "dreams": "xai.report.dream:render_section",
+    "inversions": "xai.report.inversion:render_section",
     "projections": "xai.report.projection:render_section",
     "tokens": "xai.report.tokens:render_section",
     "daam": "xai.report.daam:render_section",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from markupsafe import Markup, escape
 
-__all__ = ["Point", "line_chart", "lines_chart", "nice_ticks", "scatter_chart"]
+__all__ = ["Point", "curves_chart", "line_chart", "lines_chart", "nice_ticks", "scatter_chart"]
 
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -50,7 +50,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+    return f"{value + 0.0:.3g}"  # + 0.0 turns -0.0 (a tick at zero) into 0
 
 
 class _Frame:
@@ -148,6 +148,27 @@ def lines_chart(series: dict[str, Sequence[float]], *, x: Sequence[float], x_lab
             body.append(f'<line x1="{frame.left - 4}" y1="{y}" x2="{frame.left + 4}" y2="{y}" '
                         f'stroke="{_PALETTE[i % len(_PALETTE)]}" stroke-width="3"/>'
                         f'<text x="{frame.left + 8}" y="{y + 4}" {_FONT}>{escape(name)}</text>')
+    return frame.svg(label, body)
+
+
+def curves_chart(xs: Sequence[float] | np.ndarray, series: Sequence[tuple[str, Sequence[float] | np.ndarray, bool]], *,
+                 x_label: str, y_label: str, label: str, width: int = 360, height: int = 220) -> Markup:
+    """Several lines over the same ``xs`` (``(name, ys, dashed)`` each), ticked, titled, with a legend."""
+    x = [float(v) for v in np.asarray(xs, dtype=np.float64).reshape(-1)]
+    lines = [(name, [float(v) for v in np.asarray(ys, dtype=np.float64).reshape(-1)], dashed)
+             for name, ys, dashed in series]
+    frame = _Frame(x or [0, 1], [v for _, ys, _ in lines for v in ys], width, height + 16 * len(lines),
+                   legend_rows=len(lines))
+    body = frame.axes(x_label, y_label)
+    for i, (name, ys, dashed) in enumerate(lines):
+        colour = "#5c5f66" if dashed else _PALETTE[i % len(_PALETTE)]
+        dash = ' stroke-dasharray="5 4"' if dashed else ""
+        points = " ".join(f"{frame.px(a):.1f},{frame.py(b):.1f}" for a, b in zip(x, ys, strict=True)
+                          if math.isfinite(a) and math.isfinite(b))
+        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{points}"/>')
+        y = frame.height - 16 * (len(lines) - i) + 4
+        body.append(f'<line x1="{frame.left - 6}" y1="{y}" x2="{frame.left + 14}" y2="{y}" stroke="{colour}" '
+                    f'stroke-width="2"{dash}/><text x="{frame.left + 20}" y="{y + 4}" {_FONT}>{escape(name)}</text>')
     return frame.svg(label, body)
 
 

@@ -1,4 +1,4 @@
-"""HTML page of one DAAM result (``xai daam -o DIR``).
+"""The cross-attention section of an audit page (``[[daam]]`` and ``xai daam -o DIR``).
 
 Computation and rendering apart: this module reads a :class:`DaamResult` only. Each
 generated image is shown in grey beside one overlay per prompt token (``magma``, one
@@ -11,23 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from markupsafe import Markup
 from matplotlib import colormaps
 
-from xai._io import atomic_write_text
-from xai.explain.daam import DaamResult
 from xai.report import images
-from xai.report.html import _ENV, _stamp, data_uri
-from xai.report.json import dumps
+from xai.report.html import _ENV, data_uri, options_items
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: renderers never import torch
+    from xai.explain.daam import DaamResult
     from xai.report._renderers import PageContext
 
-__all__ = ["daam_slug", "heat_overlay", "render_daam_page", "render_section", "write_daam_report"]
+__all__ = ["daam_slug", "heat_overlay", "render_section"]
 
 _CMAP = "magma"
 
@@ -83,29 +80,9 @@ def _view(result: DaamResult, max_samples: int = 8) -> dict[str, Any]:
              for k, token in enumerate(result.tokens)]
     gradient = colormaps[_CMAP](np.linspace(0, 1, 256))[None, :, :3].repeat(12, axis=0)  # (12, 256, 3)
     return {"r": result, "rows": rows, "means": means, "colorbar": data_uri(images.png_bytes(gradient)),
-            "vmax": vmax}
+            "vmax": vmax, "metrics": result.metrics(), "options": options_items(result.options)}
 
 
 def render_section(results: Sequence[DaamResult], page: PageContext) -> Markup:
     """The audit page's section: per class prompt, the samples with one heat map per token, and the means."""
     return Markup(_ENV.get_template("sections/daam.html.j2").render(results=[_view(r) for r in results]))  # noqa: S704
-
-
-def render_daam_page(result: DaamResult, max_samples: int = 8) -> str:
-    """The page: per sample the image and one heat overlay per token; the mean maps; numbers."""
-    return _ENV.get_template("daam.html.j2").render(
-        **_view(result, max_samples),
-        metrics=result.metrics(),
-        json_name=f"{daam_slug(result)}.json",
-        **_stamp(),
-    )
-
-
-def write_daam_report(result: DaamResult, out_dir: str | Path) -> Path:
-    """Write ``<slug>.html`` and ``<slug>.json`` into ``out_dir`` (atomically); return the page."""
-    out = Path(out_dir)
-    slug = daam_slug(result)
-    page = render_daam_page(result)  # render everything before writing anything
-    document = dumps(result.to_dict()) + "\n"
-    atomic_write_text(out / f"{slug}.json", document)
-    return atomic_write_text(out / f"{slug}.html", page)

@@ -1,36 +1,30 @@
-"""HTML page of one activation-maximisation result (``xai dream -o DIR``).
+"""The activation-maximisation section of an audit page (``[[dream]]`` panels and ``xai dream -o DIR``).
 
-Computation and rendering apart: this module reads a :class:`DreamResult` only. The page
-is self-contained (images as data URIs, the objective curve as an inline SVG polyline)
-and sits beside the result's JSON; both are written atomically.
+Computation and rendering apart: this module reads :class:`DreamResult` objects only. Per
+panel: the start and the image after each octave, the objective per step (an inline SVG
+chart with axes), and the value reached beside the test images that excite the unit most.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from xai._io import atomic_write_text
-from xai.explain.dream import DreamResult
+from markupsafe import Markup
+
 from xai.report.charts import line_chart
-from xai.report.html import _ENV, _stamp
+from xai.report.html import _ENV, options_items
 from xai.report.images import image_uri as _png
-from xai.report.images import svg_curve as _curve
-from xai.report.json import dumps
 
-__all__ = ["dream_slug", "render_dream_page", "write_dream_report"]
+if TYPE_CHECKING:
+    from xai.explain.dream import DreamResult
+    from xai.report._renderers import PageContext
 
-
-@dataclass(frozen=True)
-class _Picture:
-    uri: str
-    alt: str
-    caption: str
+__all__ = ["dream_slug", "dream_view", "render_section"]
 
 
 def dream_slug(result: DreamResult) -> str:
-    """File stem of the page and JSON: ``dream-<model>-<unit>``."""
+    """Report name of one ``xai dream`` run: ``dream-<model>-<unit>``."""
     unit = result.unit.replace("@", "-at-").replace(",", "-")
     return f"dream-{result.model}-{unit}"
 
@@ -44,44 +38,44 @@ _OBJECTIVE_AXIS = {
 }
 
 
-def render_dream_page(result: DreamResult) -> str:
-    """The page: dreamed image(s), objective curve, and the reached vs the data's top-k."""
+def dream_view(result: DreamResult, size: int = 96) -> dict[str, Any]:
+    """Template values of one panel: images, the curve, the reached-vs-data bars, metrics and options."""
     what = result.unit
-    dreamed = [_Picture(_png(result.start_image[0]), f"starting image for {what}", "start")]
+    dreamed = [{"uri": _png(result.start_image[0], size), "alt": f"starting image for {what}",
+                "caption": f"start · {result.start_value:.4g}", "final": False}]
     for i, octave in enumerate(result.octave_images):
-        size = "x".join(map(str, octave.shape[-2:]))
-        dreamed.append(_Picture(_png(octave[0]), f"image after octave {i + 1} ({size}) maximising {what}",
-                                f"octave {i + 1} · {size}"))
+        shape = "x".join(map(str, octave.shape[-2:]))
+        last = i == len(result.octave_images) - 1
+        dreamed.append({"uri": _png(result.image[0] if last else octave[0], size),
+                        "alt": (f"image optimised to excite {what}" if last
+                                else f"image after octave {i + 1} ({shape}) maximising {what}"),
+                        "caption": (f"dreamed · {result.end_value:.4g}" if last else f"octave {i + 1} · {shape}"),
+                        "final": last})
     peak = max([result.end_value, *map(float, result.top_values)], default=0.0)
-    bars: list[dict[str, Any]] = [{"label": "dreamed", "value": result.end_value, "uri": _png(result.image[0], 64),
-             "alt": f"dreamed image for {what}", "dreamed": True}]
+    bars: list[dict[str, Any]] = [{"label": "dreamed", "value": float(result.end_value),
+                                   "uri": _png(result.image[0], 48), "alt": f"dreamed image for {what}",
+                                   "dreamed": True}]
     for idx, value, label, image in zip(result.top_indices, result.top_values, result.top_labels,
                                         result.top_images, strict=True):
         name = result.class_names[int(label)] if result.class_names else str(int(label))
-        bars.append({"label": f"#{int(idx)} ({name})", "value": float(value), "uri": _png(image, 64),
-                     "alt": f"test example {int(idx)}, label {name}", "dreamed": False})
+        bars.append({"label": f"#{int(idx)} ({name})", "value": float(value), "uri": _png(image, 48),
+                     "alt": f"test image {int(idx)}, label {name}", "dreamed": False})
     for bar in bars:
         bar["width"] = 100 * max(bar["value"], 0.0) / peak if peak > 0 else 0.0
-    return _ENV.get_template("dream.html.j2").render(
-        r=result,
-        what=what,
-        dreamed=dreamed,
-        curve=_curve(result.trace),
-        chart=line_chart(result.trace, x_label="optimisation step",
-                         y_label=_OBJECTIVE_AXIS.get(result.objective, "objective"),
-                         label=f"objective of {what} per optimisation step"),
-        bars=bars,
-        metrics=result.metrics(),
-        json_name=f"{dream_slug(result)}.json",
-        **_stamp(),
-    )
+    return {
+        "r": result,
+        "unit": what,
+        "dreamed": dreamed,
+        "chart": line_chart(result.trace, x_label="optimisation step",
+                            y_label=_OBJECTIVE_AXIS.get(result.objective, "objective"),
+                            label=f"objective of {what} per optimisation step"),
+        "bars": bars,
+        "metrics": result.metrics(),
+        "options": options_items(result.options),
+    }
 
 
-def write_dream_report(result: DreamResult, out_dir: str | Path) -> Path:
-    """Write ``<slug>.html`` and ``<slug>.json`` into ``out_dir`` (atomically); return the page."""
-    out = Path(out_dir)
-    slug = dream_slug(result)
-    page = render_dream_page(result)  # render everything before writing anything
-    document = dumps(result.to_dict()) + "\n"
-    atomic_write_text(out / f"{slug}.json", document)
-    return atomic_write_text(out / f"{slug}.html", page)
+def render_section(results: Sequence[DreamResult], page: PageContext) -> Markup:
+    """The audit page's section: each dreamed unit, its curve, and the test images that excite it most."""
+    return Markup(_ENV.get_template("sections/dreams.html.j2").render(  # noqa: S704
+        results=[dream_view(r) for r in results]))

@@ -30,9 +30,6 @@ from xai.report.json import audit_json
 
 if TYPE_CHECKING:  # the renderers read results, they never run a model: no torch here
     from xai.explain import AttributionResult
-    from xai.explain.dream import DreamResult
-    from xai.explain.inversion import InversionResult
-    from xai.explain.sanity import SanityResult
     from xai.fairness import FairnessResult, GroupTable
 
 _ENV = Environment(
@@ -342,29 +339,6 @@ def _stamp() -> dict[str, str]:
 GateMap = Mapping[str, Sequence[GateResult]]
 
 
-def _dream_view(result: DreamResult) -> dict[str, Any]:
-    from xai.report.images import image_uri as _png
-
-    top = []
-    for idx, value, label, image in zip(result.top_indices, result.top_values, result.top_labels,
-                                        result.top_images, strict=True):
-        name = result.class_names[int(label)] if result.class_names else str(int(label))
-        top.append({"uri": _png(image, 96), "alt": f"test image {int(idx)} (label {name}) exciting {result.unit}",
-                    "caption": f"#{int(idx)} {name} · {float(value):.3g}"})
-    return {"unit": result.unit, "start": _png(result.start_image[0], 96), "end": _png(result.image[0], 96),
-            "start_value": result.start_value, "end_value": result.end_value, "gain": result.gain,
-            "top": top, "notes": result.notes}
-
-
-def _inversion_view(result: InversionResult) -> dict[str, Any]:
-    from xai.report.images import image_uri as _png
-
-    layer = "+".join(result.layers)
-    return {"layer": layer, "target": _png(result.target[0], 96), "reconstruction": _png(result.reconstruction[0], 96),
-            "target_name": result.target_name, "error": result.relative_error, "steps": len(result.error_trace),
-            "notes": result.notes}
-
-
 def _partial(key: str, results: Sequence[Any], page: PageContext) -> Markup:
     template = _ENV.get_template(f"sections/{key}.html.j2")
     return Markup(template.render(results=results, untrusted=page.untrusted, palette=page.palette))  # noqa: S704
@@ -374,21 +348,6 @@ def render_explanations(results: Sequence[AttributionResult], page: PageContext)
     """Maps, column bars or token heat maps of each attribution result."""
     task = page.audit.model.task
     return _partial("explanations", [_explanation_view(e, page.audit.data.sensitive, task) for e in results], page)
-
-
-def render_sanity(results: Sequence[SanityResult], page: PageContext) -> Markup:
-    """One table row per sanity-checked explainer, with its verdict."""
-    return _partial("sanity", list(results), page)
-
-
-def render_dreams(results: Sequence[DreamResult], page: PageContext) -> Markup:
-    """Each dreamed unit beside the test images that excite it most."""
-    return _partial("dreams", [_dream_view(d) for d in results], page)
-
-
-def render_inversions(results: Sequence[InversionResult], page: PageContext) -> Markup:
-    """Each test image beside its reconstruction from a layer's features."""
-    return _partial("inversions", [_inversion_view(i) for i in results], page)
 
 
 def tradeoff_chart(table: GroupTable) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""HTML page of one representation view (``xai project -o DIR``): one SVG scatter per colouring.
+"""The representation-map section of an audit page (``[[project]]``, ``xai project -o DIR``): a scatter per colouring.
 
 Computation and rendering apart: this module reads a :class:`ProjectionResult` only.
 Points use the Okabe-Ito colour-blind-safe palette (cycled with a second marker shape
@@ -9,21 +9,18 @@ map reads without telling colours apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from markupsafe import Markup
 
-from xai._io import atomic_write_text
-from xai.explain.projection import ProjectionResult
-from xai.report.html import _ENV, OKABE_ITO, _stamp
-from xai.report.json import dumps
+from xai.report.html import _ENV, OKABE_ITO, options_items
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: renderers never import torch
+    from xai.explain.projection import ProjectionResult
     from xai.report._renderers import PageContext
 
-__all__ = ["projection_slug", "render_projection_page", "render_section", "write_projection_report"]
+__all__ = ["projection_slug", "render_section"]
 
 
 def projection_slug(result: ProjectionResult) -> str:
@@ -58,22 +55,7 @@ def _panels(result: ProjectionResult) -> list[dict[str, Any]]:
             for column, labels in result.colours.items()]
 
 
-def render_projection_page(result: ProjectionResult) -> str:
-    """The page: one scatter per colouring with its silhouette score."""
-    return _ENV.get_template("projection.html.j2").render(
-        r=result, panels=_panels(result), json_name=f"{projection_slug(result)}.json", **_stamp())
-
-
 def render_section(results: Sequence[ProjectionResult], page: PageContext) -> Markup:
     """The audit page's section: each map with its trustworthiness and separation scores."""
-    views = [{"r": r, "panels": _panels(r)} for r in results]
+    views = [{"r": r, "panels": _panels(r), "options": options_items(r.options)} for r in results]
     return Markup(_ENV.get_template("sections/projections.html.j2").render(results=views))  # noqa: S704
-
-
-def write_projection_report(result: ProjectionResult, out_dir: str | Path) -> Path:
-    """Write ``<slug>.html`` and ``<slug>.json`` into ``out_dir`` (atomically); return the page."""
-    out = Path(out_dir)
-    slug = projection_slug(result)
-    page = render_projection_page(result)  # render everything before writing anything
-    atomic_write_text(out / f"{slug}.json", dumps(result.to_dict()) + "\n")
-    return atomic_write_text(out / f"{slug}.html", page)

@@ -1,68 +1,53 @@
-"""Views of a :class:`~xai.explain.sanity.SanityResult`: a self-contained HTML page and JSON.
+"""The sanity-check section of an audit page (``[[sanity]]`` entries and ``xai sanity -o DIR``).
 
-Like the audit page: jinja2 with autoescape, images as data URIs, curves as inline SVG,
-every file written atomically. Renderers never touch a model.
+Computation and rendering apart: this module reads :class:`SanityResult` objects only.
+First one row per checked explainer with its verdict; then, per explainer, each check
+against the threshold it must pass, the deletion and insertion curves (inline SVG charts
+with axes), the randomisation cascade with its maps, and infidelity and sensitivity.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from markupsafe import Markup
 from matplotlib import colormaps
 
-from xai._io import atomic_write_text
-from xai.explain.sanity import (
-    MIN_DELETION_GAIN,
-    MIN_INSERTION_GAIN,
-    MPRT_MAX_CORRELATION,
-    Curve,
-    SanityResult,
-)
-from xai.report.html import _ENV, OKABE_ITO, _stamp, data_uri
+from xai.explain._sanity_thresholds import MIN_DELETION_GAIN, MIN_INSERTION_GAIN, MPRT_MAX_CORRELATION
+from xai.report.charts import curves_chart
+from xai.report.html import _ENV, data_uri, options_items
 from xai.report.images import png_bytes
-from xai.report.json import dumps
 
-__all__ = ["render_sanity_page", "sanity_json", "sanity_slug", "write_sanity"]
+if TYPE_CHECKING:
+    from xai.explain.sanity import Curve, SanityResult
+    from xai.report._renderers import PageContext
 
-_W, _H, _PAD = 320, 200, 32  # SVG chart size and margin (px)
+__all__ = ["render_section", "sanity_slug", "sanity_view"]
 
 
 def sanity_slug(result: SanityResult) -> str:
-    """File stem for a result: ``sanity-<model>-<method>``."""
+    """Report name of one ``xai sanity`` run: ``sanity-<model>-<method>``."""
     return f"sanity-{result.model}-{result.method}".replace("/", "_")
-
-
-def _points(xs: np.ndarray, ys: np.ndarray) -> str:
-    """SVG polyline points for values in [0, 1] x [0, 1]."""
-    return " ".join(f"{_PAD + x * (_W - 2 * _PAD):.1f},{_H - _PAD - y * (_H - 2 * _PAD):.1f}"
-                    for x, y in zip(xs, ys, strict=True))
 
 
 _UNITS = {"image": "pixels", "text": "words"}  # what a deleted unit is, by modality (else features)
 
 
-def _curve_view(curve: Curve, threshold: float, score: str, units: str = "features") -> dict[str, Any]:
-    """Template values of one curve: probabilities on [0, 1], other targets' scores on their own range."""
-    lo, hi = 0.0, 1.0
-    if score != "target probability":
-        both = np.concatenate([curve.scores, curve.random_scores])
-        lo, hi = float(both.min()), float(both.max())
-        hi = hi if hi > lo else lo + 1.0
-    scale = hi - lo
+def _curve_view(curve: Curve, threshold: float, result: SanityResult) -> dict[str, Any]:
+    """One curve: the method's and the random order's scores over the fraction removed or inserted."""
+    units = _UNITS.get(result.modality, "features")
+    moved = "removed" if curve.kind == "deletion" else "inserted"
     return {
-        "kind": curve.kind,
-        "auc": curve.auc,
-        "random_auc": curve.random_auc,
-        "gain": curve.gain,
-        "threshold": threshold,
-        "passed": curve.gain > threshold,
-        "ours": _points(curve.fractions, (curve.scores - lo) / scale),
-        "random": _points(curve.fractions, (curve.random_scores - lo) / scale),
-        "width": _W, "height": _H, "pad": _PAD,
-        "x_label": f"fraction of {units} {'removed' if curve.kind == 'deletion' else 'inserted'}",
-        "y_label": f"{score} ({lo:.3g} to {hi:.3g})",
+        "kind": curve.kind, "auc": curve.auc, "random_auc": curve.random_auc, "gain": curve.gain,
+        "threshold": threshold, "passed": curve.gain > threshold,
+        "chart": curves_chart(curve.fractions, [(f"{result.method} order (AUC {curve.auc:.3f})", curve.scores, False),
+                                                (f"random order (AUC {curve.random_auc:.3f})", curve.random_scores,
+                                                 True)],
+                              x_label=f"fraction of {units} {moved}", y_label=result.score,
+                              label=f"{curve.kind} curve of {result.method}: AUC {curve.auc:.3f}, "
+                                    f"random AUC {curve.random_auc:.3f}"),
     }
 
 
@@ -87,36 +72,20 @@ def _map_tiles(result: SanityResult, scale: int = 3) -> list[list[dict[str, str]
     return rows
 
 
-def render_sanity_page(result: SanityResult, json_name: str | None = None) -> str:
-    """The HTML page of one sanity result."""
-    final = result.randomisation[-1]
-    return _ENV.get_template("sanity.html.j2").render(
-        r=result,
-        verdict=result.verdict,
-        summary=str(result.verdict),
-        curves=[_curve_view(curve, threshold, result.score, _UNITS.get(result.modality, "features"))
-                for curve, threshold in ((result.deletion, MIN_DELETION_GAIN), (result.insertion, MIN_INSERTION_GAIN))],
-        steps=result.randomisation,
-        final=final,
-        mprt_threshold=MPRT_MAX_CORRELATION,
-        tiles=_map_tiles(result),
-        options={k: v for k, v in result.options.items() if k != "target"},
-        json_name=json_name or f"{sanity_slug(result)}.json",
-        palette=OKABE_ITO,
-        **_stamp(),
-    )
+def sanity_view(result: SanityResult) -> dict[str, Any]:
+    """Template values of one explainer's checks."""
+    return {
+        "r": result,
+        "metrics": result.metrics(),
+        "final": result.randomisation[-1] if result.randomisation else None,
+        "curves": [_curve_view(curve, threshold, result) for curve, threshold in
+                   ((result.deletion, MIN_DELETION_GAIN), (result.insertion, MIN_INSERTION_GAIN))],
+        "tiles": _map_tiles(result),
+        "options": options_items({k: v for k, v in result.options.items() if k != "target"}),
+    }
 
 
-def sanity_json(result: SanityResult) -> str:
-    """The result as JSON text."""
-    return dumps(result.to_dict()) + "\n"
-
-
-def write_sanity(result: SanityResult, out_dir: str | Path) -> Path:
-    """Render first, then write ``<slug>.json`` and ``<slug>.html`` atomically; return the page."""
-    out = Path(out_dir)
-    slug = sanity_slug(result)
-    page = render_sanity_page(result, f"{slug}.json")
-    document = sanity_json(result)
-    atomic_write_text(out / f"{slug}.json", document)
-    return atomic_write_text(out / f"{slug}.html", page)
+def render_section(results: Sequence[SanityResult], page: PageContext) -> Markup:
+    """The audit page's section: a verdict row per explainer, then each explainer's checks in full."""
+    return Markup(_ENV.get_template("sections/sanity.html.j2").render(  # noqa: S704
+        results=[sanity_view(r) for r in results], mprt_threshold=MPRT_MAX_CORRELATION, palette=page.palette))

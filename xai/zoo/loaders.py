@@ -122,6 +122,9 @@ def _load_model(spec: str, weights: str | Path | None, data: str | DataInfo | No
             handle = load_source(spec, weights=weights, classes=classes, trust_pickle=trust_pickle,
                                  trust_remote_code=trust_pickle)
             return _with_data(handle, data, named=classes is not None)
+    if classes is not None:  # a zoo entry's card, a factory's or a file's data names them: never ignore the flag
+        raise ModelLoadError(f"--classes applies to timm:NAME, torchvision:NAME, Hugging Face folders and .onnx "
+                             f"files; {spec!r} takes its class names from its card or its data")
     if spec in MODELS or path.is_dir():
         if weights is not None:
             raise ModelLoadError(f"--weights applies to package.module:factory models; {spec!r} is a zoo "
