@@ -339,25 +339,28 @@ class StreamSource:
         return x
 
     def _image_batches(self, handle: ModelHandle | None, seed: int) -> Iterator[Batch]:
+        assert self.listing is not None
+        frame = self.listing.frame
+        step = self.source.batch_size
+        for start in range(0, len(frame), step):
+            batch = self.image_batch(frame.iloc[start:start + step].reset_index(drop=True), handle, seed)
+            if len(batch.y):
+                yield batch
+
+    def image_batch(self, chunk: Any, handle: ModelHandle | None, seed: int) -> Batch:
+        """Rows ``chunk`` of the image listing (``_file``, ``_id``, ``_y``, groups) decoded into a :class:`Batch`."""
         import pyarrow as pa
 
         listing = self.listing
         assert listing is not None
-        frame = listing.frame
-        step = self.source.batch_size
-        strict_notes = len(listing.notes)
-        for start in range(0, len(frame), step):
-            chunk = frame.iloc[start:start + step].reset_index(drop=True)
-            x, keep = _decode_chunk(listing, chunk, handle)
-            self.skipped.extend(chunk["_id"][~keep].astype(str).tolist())
-            del listing.notes[strict_notes:]  # one note for the whole pass (see notes_for_skipped)
-            chunk = chunk[keep].reset_index(drop=True)
-            if not len(chunk):
-                continue
-            y = chunk["_y"].to_numpy(np.int64)
-            groups = {name: pa.array(chunk[name].astype(str).tolist(), pa.string())
-                      for name in self.source.sensitive}
-            yield Batch(x=x, y=y, groups=groups, keys=text_keys(seed, chunk["_id"].astype(str).tolist(), y))
+        known = len(listing.notes)
+        x, keep = _decode_chunk(listing, chunk, handle)
+        self.skipped.extend(chunk["_id"][~keep].astype(str).tolist())
+        del listing.notes[known:]  # one note for the whole pass (finish_notes)
+        chunk = chunk[keep].reset_index(drop=True)
+        y = chunk["_y"].to_numpy(np.int64)
+        groups = {name: pa.array(chunk[name].astype(str).tolist(), pa.string()) for name in self.source.sensitive}
+        return Batch(x=x, y=y, groups=groups, keys=text_keys(seed, chunk["_id"].astype(str).tolist(), y))
 
     def finish_notes(self) -> None:
         """One note for the images skipped over the whole pass (undecodable files)."""
@@ -455,11 +458,14 @@ def _record_batches(path: Path, columns: list[str], types: dict[str, Any], batch
     from xai.fairness.stream import _PANDAS_NA
 
     try:
-        if path.suffix.lower() in _CSV:
+        if path.is_dir():
+            dataset = _parquet_folder(path)
+            yield from dataset.to_batches(columns=columns, batch_size=batch_rows)
+        elif path.suffix.lower() in _CSV:
             convert = pacsv.ConvertOptions(include_columns=columns, column_types=types,
                                            null_values=list(_PANDAS_NA), strings_can_be_null=True,
                                            quoted_strings_can_be_null=True)
-            read = pacsv.ReadOptions(block_size=max(1 << 20, min(batch_rows * 256, 64 << 20)))
+            read = pacsv.ReadOptions(block_size=max(1 << 14, min(batch_rows * 64, 64 << 20)))  # about batch_rows
             yield from pacsv.open_csv(path, read_options=read, convert_options=convert)
         else:
             schema = pq.read_schema(path)
@@ -483,12 +489,18 @@ def _header(path: Path) -> tuple[list[str], bool]:
 
     from xai._io import TABLE_SUFFIXES
 
-    if not path.is_file():
+    if path.is_dir():
+        names = list(_parquet_folder(path).schema.names)
+        kind = "parquet"
+    elif not path.is_file():
         raise DataError(f"data file not found: {path}")
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    else:
+        kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path.name}: a data file must be .csv or .parquet (or a folder of images)")
-    if kind == "csv":
+    if path.is_dir():
+        pass
+    elif kind == "csv":
         opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
         try:
             with opener(path, "rt", newline="", encoding="utf-8") as handle:
@@ -510,7 +522,7 @@ def _header(path: Path) -> tuple[list[str], bool]:
     return names, kind == "csv"
 
 
-def open_stream(source: DataSource, batch_rows: int = TABLE_BATCH_ROWS) -> StreamSource:
+def open_stream(source: DataSource, batch_rows: int | None = None) -> StreamSource:
     """Check ``source`` for a streamed audit (columns, classes, files) without keeping its rows.
 
     Image folders and manifests are listed by :func:`~xai.datasets._user.open_source`
@@ -526,10 +538,11 @@ def open_stream(source: DataSource, batch_rows: int = TABLE_BATCH_ROWS) -> Strea
     from xai.datasets._user import _IMAGE_COLUMNS, open_source
 
     path = source.path
+    batch_rows = TABLE_BATCH_ROWS if batch_rows is None else batch_rows
     for column in source.sensitive:
         if column.startswith("_"):
             raise DataError(f"sensitive column {column!r}: names starting with _ are reserved")
-    if path.is_dir():
+    if path.is_dir() and not _is_parquet_folder(path):
         listing = open_source(source)
         return StreamSource(source=source, kind=listing.kind, class_names=listing.class_names, listing=listing)
     if not path.exists():
@@ -607,7 +620,7 @@ def _learn_labels(out: StreamSource) -> None:
     rows = missing = 0
     first_missing = -1
     types = {label: pa.string()} if out.text else {}
-    for record in _record_batches(src.path, [label], types, 1 << 20, []):
+    for record in _record_batches(src.path, [label], types, out.batch_rows, []):
         column = _array(record.column(0))
         if column.null_count:
             if first_missing < 0:
@@ -627,3 +640,20 @@ def _learn_labels(out: StreamSource) -> None:
     out.label_index = index
     out.class_names = names
     out.rows_seen = rows
+
+
+def _is_parquet_folder(path: Path) -> bool:
+    """A folder of ``.parquet`` files (e.g. hive partitions), not an image folder."""
+    return any(p.suffix.lower() in _PARQUET for p in path.rglob("*") if p.is_file())
+
+
+def _parquet_folder(path: Path) -> Any:
+    """A partitioned parquet folder as a pyarrow dataset (hive partition values become columns)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        partitioning = ds.HivePartitioning.discover(infer_dictionary=True)
+        return ds.dataset(path, format="parquet", partitioning=partitioning)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise DataError(f"cannot read the parquet folder {path}: {' '.join(str(err).split())[:200]}") from None
