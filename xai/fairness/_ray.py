@@ -170,11 +170,17 @@ def count_model_ray(handle: Any, source: Any, spec: stream._Spec, *, seed: int, 
                                            quoted_strings_can_be_null=True)
             data = ray.data.read_csv(path, convert_options=convert)
         else:
-            data = ray.data.read_parquet(path, columns=source.projected)  # projection pushed down
+            files = sum(1 for f in Path(path).rglob("*.parquet")) if Path(path).is_dir() else 1
+            # projection pushed down; at least one block per actor, one per file of a partitioned folder
+            data = ray.data.read_parquet(path, columns=source.projected,
+                                         override_num_blocks=max(concurrency, files))
         shipped = dataclasses.replace(source, skipped=[], notes=[])
     parts = data.map_batches(_ModelCounting, fn_constructor_kwargs={  # type: ignore[arg-type]
         "handle": handle, "source": shipped, "spec": spec, "seed": seed, "per_group": per_group},
-        batch_format="pyarrow", batch_size=None, concurrency=concurrency)
+        batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=concurrency),
+        # half a CPU each: the actors' reservations must leave room for Ray Data's listing and read tasks
+        # (two whole-CPU actors on a 2-CPU cluster wait forever for a CPU to list the files)
+        num_cpus=0.5)
     merged = ModelCounter(handle, spec, per_group)
     for row in parts.iter_rows():
         if row["error"]:
