@@ -3,6 +3,7 @@ a stratified sample per group that is reproducible by seed and independent of th
 
 from __future__ import annotations
 
+import json
 import math
 import tracemalloc
 from pathlib import Path
@@ -200,3 +201,56 @@ def test_streamed_spec_refuses_samples_and_side_tables(tmp_path):
     table(50).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(DataError, match="side file"):
         open_stream(DataSource(path=tmp_path / "t.csv", side=tmp_path / "t.csv", id="a", sensitive=("sex",)))
+
+
+def test_streamed_text_table_equals_the_rows_in_memory(tmp_path):
+    texts = ["good film", "bad film", "very good", "not good film very bad", "very bad", "film"] * 40
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame({"review": texts, "label": rng.integers(0, 2, len(texts)),
+                          "lang": rng.choice(["en", "fr"], len(texts))})
+    frame.to_csv(tmp_path / "reviews.csv", index=False)
+    save_file(models.text_bag().state_dict(), str(tmp_path / "bag.safetensors"))
+    source = DataSource(path=tmp_path / "reviews.csv", text="review", sensitive=("lang",))
+    opened = open_source(source)
+    handle = load_model(f"{MODELS}:text_bag", weights=tmp_path / "bag.safetensors", data=opened.info)
+    probe = create_probe("group-metrics", handle, n_boot=100, min_group_size=1)
+    memory = probe.probe(opened.load(handle), sensitive=["lang"], seed=0)
+    stream = open_stream(source, batch_rows=50)  # tokenized per batch: padded to each batch's longest text
+    counted = count_model(handle, stream, sensitive=("lang",), seed=0, per_group=5)
+    assert counted.rows == 240 and len(counted.sample) == 10
+    # the masked mean ignores padding: the same predictions; scores within float32 rounding of the head
+    close(numbers(memory), numbers(group_metrics_result(handle, counted, stream.name, probe.options, 0)),
+          calibration=1e-7)
+
+
+def test_xai_audit_engine_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from xai.cli import app
+
+    table(600).to_parquet(tmp_path / "t.parquet")
+    save_file(models.table_mlp().state_dict(), str(tmp_path / "mlp.safetensors"))
+    (tmp_path / "mlp.toml").write_text(f'''
+title = "mlp"
+explain = [{{ method = "saliency", samples = 2 }}]
+[model]
+name = "{MODELS}:table_mlp"
+weights = "mlp.safetensors"
+[data]
+path = "t.parquet"
+sensitive = ["sex", "race"]
+samples = 100
+[[probe]]
+name = "group-metrics"
+options = {{ n_boot = 0, min_group_size = 1 }}
+''')
+    runner = CliRunner()
+    out = tmp_path / "reports"
+    result = runner.invoke(app, ["audit", str(tmp_path / "mlp.toml"), "--engine", "local", "--json", "-o", str(out),
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "mlp.json").read_text())
+    assert document["data"]["rows"] == 600  # every row counted: --engine drops the spec's `samples`
+    assert any(n.startswith("streamed: 600 rows counted (local engine)") for n in document["notes"])
+    bad = runner.invoke(app, ["audit", str(tmp_path / "mlp.toml"), "--engine", "spark", "-o", str(out)])
+    assert bad.exit_code == 2 and "spark" in bad.output

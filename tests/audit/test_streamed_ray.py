@@ -63,7 +63,7 @@ def test_ray_table_partitions_equal_the_local_engine(cluster, tmp_path):
 
 def test_ray_image_folder_equals_the_local_engine(cluster, tmp_path):
     manifest = write_folder(tmp_path / "photos", n=10)
-    manifest[["path", "skin"]].to_csv(tmp_path / "photos" / "manifest.csv", index=False)
+    manifest.to_csv(tmp_path / "photos" / "manifest.csv", index=False)
     save_file(models.image_cnn().state_dict(), str(tmp_path / "cnn.safetensors"))
     source = DataSource(path=tmp_path / "photos" / "manifest.csv", sensitive=("skin",), size=(8, 8), batch_size=5)
     handle = load_model(f"{MODELS}:image_cnn", weights=tmp_path / "cnn.safetensors",

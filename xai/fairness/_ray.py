@@ -115,6 +115,7 @@ class _ModelCounting:
         from xai.audit.streamed import ModelCounter
 
         part = ModelCounter(self.handle, self.spec, self.per_group)
+        self.source.skipped = []  # this block's undecodable images only (the actor serves many blocks)
         try:
             if self.source.listing is not None:
                 batch = self.source.image_batch(block.to_pandas(), self.handle, self.seed)
@@ -172,8 +173,8 @@ def count_model_ray(handle: Any, source: Any, spec: stream._Spec, *, seed: int, 
         else:
             files = sum(1 for f in Path(path).rglob("*.parquet")) if Path(path).is_dir() else 1
             # projection pushed down; at least one block per actor, one per file of a partitioned folder
-            data = ray.data.read_parquet(path, columns=source.projected,
-                                         override_num_blocks=max(concurrency, files))
+            data = ray.data.read_parquet(path, override_num_blocks=max(concurrency, files)
+                                         ).select_columns(source.projected)
         shipped = dataclasses.replace(source, skipped=[], notes=[])
     parts = data.map_batches(_ModelCounting, fn_constructor_kwargs={  # type: ignore[arg-type]
         "handle": handle, "source": shipped, "spec": spec, "seed": seed, "per_group": per_group},
