@@ -489,9 +489,10 @@ def _header(path: Path) -> tuple[list[str], bool]:
 
     from xai._io import TABLE_SUFFIXES
 
+    names: list[str] | None = None
+    kind: str | None = "parquet"
     if path.is_dir():
         names = list(_parquet_folder(path).schema.names)
-        kind = "parquet"
     elif not path.is_file():
         raise DataError(f"data file not found: {path}")
     else:
@@ -514,6 +515,7 @@ def _header(path: Path) -> tuple[list[str], bool]:
             names = list(pq.read_schema(path).names)
         except (pa.ArrowException, OSError) as err:
             raise DataError(f"cannot read {path}: {' '.join(str(err).split())[:200]}") from None
+    assert names is not None
     seen: set[str] = set()
     for name in names:
         if name in seen:

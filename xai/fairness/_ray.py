@@ -176,7 +176,7 @@ def count_model_ray(handle: Any, source: Any, spec: stream._Spec, *, seed: int, 
             data = ray.data.read_parquet(path, override_num_blocks=max(concurrency, files)
                                          ).select_columns(source.projected)
         shipped = dataclasses.replace(source, skipped=[], notes=[])
-    parts = data.map_batches(_ModelCounting, fn_constructor_kwargs={  # type: ignore[arg-type]
+    parts = data.map_batches(_ModelCounting, fn_constructor_kwargs={
         "handle": handle, "source": shipped, "spec": spec, "seed": seed, "per_group": per_group},
         batch_format="pyarrow", batch_size=None, compute=ray.data.ActorPoolStrategy(size=concurrency),
         # half a CPU each: the actors' reservations must leave room for Ray Data's listing and read tasks
