@@ -268,11 +268,14 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
     load_after = os.getloadavg()
     print(f"Command: `python benchmarks/bench_scale.py --sizes {args.sizes} --repeats {args.repeats}"
-          f"{' --ray' if args.ray else ''}`")
+          f"{' --ray' if args.ray else ''}{' --skip-predictions' if args.skip_predictions else ''}"
+          f"{f' --model-sizes {args.model_sizes}' if args.model_sizes else ''}`")
     print(f"({platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, python "
           f"{platform.python_version()}, pyarrow {pa.__version__}; median of {args.repeats}, interleaved; "
           f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
           f"{' '.join(f'{v:.2f}' for v in load_after)} after; the machine is shared with other sessions)\n")
+    if not results:
+        print("(prediction files skipped)")
     print("| rows | file MB | bare pass s | `xai fairness --data` s | ratio (target <= 2x) | bare RSS MB | "
           "xai RSS MB (target <= 400) | 1,000 resamples add s (target <= 0.2) | Poisson draws s | "
           "multinomial draws s |")

@@ -47,7 +47,8 @@ def audit(
         str | None,
         typer.Option("--engine", help="Stream your own data ([data] path) in batches: local (this process) or ray "
                      "(Ray Data actors, one model each). Every row is counted for group metrics; explanations "
-                     "and other probes run on a stratified sample ([data] per_group rows of each group)."),
+                     "and other probes run on a stratified sample ([data] per_group rows of each group); "
+                     "the spec's `samples` does not apply."),
     ] = None,
 ) -> None:
     """Train or load the models, explain them, probe them for bias, write the report."""
