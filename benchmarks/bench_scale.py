@@ -147,6 +147,67 @@ def ray_cost(path: Path) -> dict[str, float]:
     return {"local_s": local_s, "ray_s": ray_s, "equal": bool(remote.same_counts(local, rtol=1e-12))}
 
 
+MODEL_SPEC = """
+title = "bench-model"
+explain = [{{ method = "saliency", samples = 8 }}]
+[model]
+name = "tests.datasets._user_models:table_mlp"
+weights = "mlp.safetensors"
+[data]
+path = "{table}"
+sensitive = ["sex", "race"]
+[[probe]]
+name = "group-metrics"
+options = {{ n_boot = 1000 }}
+"""
+
+
+def write_table(path: Path, rows: int, seed: int = 0) -> None:
+    """A feature table: a, b, c (float32), sex and race (dictionary strings), label (int8); 1M-row row groups."""
+    rng = np.random.default_rng(seed)
+    writer = None
+    for start in range(0, rows, 1 << 20):
+        n = min(1 << 20, rows - start)
+        a, b, c = (rng.normal(size=n).astype(np.float32) for _ in range(3))
+        batch = pa.table({
+            "a": a, "b": b, "c": c,
+            "sex": pa.DictionaryArray.from_arrays(rng.integers(0, 2, n).astype(np.int8), ["F", "M"]),
+            "race": pa.DictionaryArray.from_arrays(rng.choice(4, n, p=[.5, .3, .15, .05]).astype(np.int8),
+                                                   ["a", "b", "c", "d"]),
+            "label": (a + 0.5 * rng.normal(size=n) > 0).astype(np.int8)})
+        writer = writer or pq.ParquetWriter(path, batch.schema)
+        writer.write_table(batch, row_group_size=1 << 20)
+    if writer is not None:
+        writer.close()
+
+
+def model_audit_cost(folder: Path, rows: int, repeats: int) -> dict[str, float]:
+    """``xai audit`` of a table MLP on a generated table: streamed (``--engine local``) and rows in memory."""
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, str(ROOT))
+    from tests.datasets._user_models import table_mlp
+
+    path = folder / f"table-{rows}.parquet"
+    if not path.exists():
+        write_table(path, rows)
+    save_file(table_mlp().state_dict(), str(folder / "mlp.safetensors"))
+    spec = folder / f"model-{rows}.toml"
+    spec.write_text(MODEL_SPEC.format(table=path.name))
+    argv = [sys.executable, "-m", "xai", "audit", str(spec), "-o", str(folder / "reports"), "--json",
+            "--device", "cpu"]
+    streamed, memory = [], []
+    for _ in range(repeats):
+        wall, rss, out = measure([*argv, "--engine", "local"])
+        assert json.loads(out)["audits"], out
+        streamed.append((wall, rss))
+        wall, rss, out = measure(argv)
+        memory.append((wall, rss))
+    return {"rows": rows, "file_mb": path.stat().st_size / 1e6,
+            "stream_s": statistics.median(w for w, _ in streamed), "stream_rss_mb": max(r for _, r in streamed),
+            "memory_s": statistics.median(w for w, _ in memory), "memory_rss_mb": max(r for _, r in memory)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="20000000,200000000", help="comma-separated row counts")
@@ -155,8 +216,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the results here")
     parser.add_argument("--ray", action="store_true", help="also time --engine ray on the first size")
+    parser.add_argument("--model-sizes", default="",
+                        help="comma-separated row counts of a generated feature table for `xai audit` of a table "
+                             "MLP, streamed (--engine local) against the rows in memory (none: skipped)")
+    parser.add_argument("--skip-predictions", action="store_true", help="only the model audit rows")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [] if args.skip_predictions else [int(s) for s in args.sizes.split(",")]
+    model_rows = []
     folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="xai-bench-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     results = []
@@ -194,16 +260,22 @@ def main() -> None:
                 row["ray"] = ray_cost(path)
             results.append(row)
             print(json.dumps(row), file=sys.stderr)
+        for rows in [int(s) for s in args.model_sizes.split(",") if s]:
+            model_rows.append(model_audit_cost(folder, rows, args.repeats))
+            print(json.dumps(model_rows[-1]), file=sys.stderr)
     finally:
         if not args.keep and not args.dir:
             shutil.rmtree(folder, ignore_errors=True)
     load_after = os.getloadavg()
     print(f"Command: `python benchmarks/bench_scale.py --sizes {args.sizes} --repeats {args.repeats}"
-          f"{' --ray' if args.ray else ''}`")
+          f"{' --ray' if args.ray else ''}{' --skip-predictions' if args.skip_predictions else ''}"
+          f"{f' --model-sizes {args.model_sizes}' if args.model_sizes else ''}`")
     print(f"({platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, python "
           f"{platform.python_version()}, pyarrow {pa.__version__}; median of {args.repeats}, interleaved; "
           f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
           f"{' '.join(f'{v:.2f}' for v in load_after)} after; the machine is shared with other sessions)\n")
+    if not results:
+        print("(prediction files skipped)")
     print("| rows | file MB | bare pass s | `xai fairness --data` s | ratio (target <= 2x) | bare RSS MB | "
           "xai RSS MB (target <= 400) | 1,000 resamples add s (target <= 0.2) | Poisson draws s | "
           "multinomial draws s |")
@@ -219,8 +291,18 @@ def main() -> None:
             print(f"\nRay engine, local 2-CPU cluster (warm), {r['rows']:,} rows in process: local engine "
                   f"{ray_row['local_s']:.2f} s, Ray {ray_row['ray_s']:.2f} s ({ratio:.2f}x); "
                   f"same count table to 1e-12: {'yes' if ray_row['equal'] else 'NO'}")
+    if model_rows:
+        print("\nModel audit of a table MLP on a generated feature table (3 features, 2 sensitive columns; "
+              "group-metrics with 1,000 resamples, saliency on 8 rows), `xai audit --json` as its own process:\n")
+        print("| rows | file MB | streamed (`--engine local`) s | streamed RSS MB | rows in memory s | "
+              "in memory RSS MB |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for m in model_rows:
+            print(f"| {m['rows']:,} | {m['file_mb']:.0f} | {m['stream_s']:.2f} | {m['stream_rss_mb']:.0f} | "
+                  f"{m['memory_s']:.2f} | {m['memory_rss_mb']:.0f} |")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, indent=1))
+        document = {"predictions": results, "model": model_rows} if model_rows else results
+        Path(args.json_out).write_text(json.dumps(document, indent=1))
 
 
 if __name__ == "__main__":

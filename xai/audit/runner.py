@@ -46,6 +46,11 @@ def run_audit(
     if spec.predictions is not None:
         return _run_predictions(spec, slug=slug, spec_path=spec_path)
     assert spec.model is not None  # the spec checks: a model or predictions
+    if spec.data.engine is not None and spec.data.path is not None:
+        return _run_streamed(spec, slug=slug, spec_path=spec_path, device=device, zoo_dir=zoo_dir, console=console,
+                             trust_pickle=trust_pickle, start=start)
+    if spec.data.engine is not None:
+        raise DataError(f"{spec.title}: engine streams your own data ([data] path); a bundled dataset is loaded")
     # your own data is opened (files listed, columns checked) before the model loads
     source = open_source(spec.data.source()) if spec.data.path is not None else None
     handle = load_model(
@@ -107,6 +112,97 @@ def run_audit(
             wall_seconds=round(time.perf_counter() - start, 3),
             device=str(handle.device),
         ),
+        notes=tuple(notes),
+    )
+
+
+def _run_streamed(spec: AuditSpec, *, slug: str, spec_path: str, device: torch.device | None,
+                  zoo_dir: str | Path | None, console: Console | None, trust_pickle: bool,
+                  start: float) -> AuditResult:
+    """Your own data streamed in batches: every row counted for group metrics, a stratified sample explained.
+
+    Memory holds a batch, the count tables and the sample (``per_group`` rows of each sensitive
+    group), never the rows; ``engine = "ray"`` counts on Ray Data actors (one model per actor).
+    """
+    from xai.audit.streamed import PER_GROUP, count_model, group_metrics_result
+    from xai.datasets._stream import open_stream
+
+    assert spec.model is not None and spec.data.engine is not None
+    source = open_stream(spec.data.source())  # columns and labels checked before the model loads
+    handle = load_model(spec.model.name, weights=spec.model.weights, data=source.info, trust_pickle=trust_pickle,
+                        zoo_dir=zoo_dir, train_missing=True, seed=spec.seed,
+                        device=str(device.type) if device is not None else "auto", console=console,
+                        classes=spec.model.classes)
+    if device is not None:
+        handle.to(device)
+    source.check_classes(handle)
+    head = source.head(handle, spec.seed)
+    if handle.modality == "text" and handle.input_shape == (0,):
+        handle.input_shape = tuple(head.x.shape[1:])
+    check_model_on_data(handle, head)
+    plan = _plan_sections(spec, handle)
+    sensitive = tuple(spec.data.sensitive)
+    probes: list[tuple[str, list[str] | None, dict[str, Any]]]
+    if spec.probe is None:
+        probes = [(name, None, {}) for name in list_probes(handle=handle, default_only=True)]
+    else:
+        probes = [(p.name, p.sensitive, p.options) for p in spec.probe]
+    counted_by = [p for p in probes if p[0] == "group-metrics"]
+    group_probe = None
+    if counted_by:  # the options are checked before the pass
+        name, columns, options = counted_by[0]
+        if columns is not None and tuple(columns) != sensitive:
+            raise DataError("in a streamed audit the group-metrics probe counts the [data] sensitive columns; "
+                            "leave out its own `sensitive`")
+        group_probe = create_probe(name, handle, **options)
+    max_groups = group_probe.options["max_groups"] if group_probe is not None else None
+    counted = count_model(handle, source, sensitive=sensitive, seed=spec.seed,
+                          per_group=spec.data.per_group or PER_GROUP, max_groups=max_groups,
+                          engine=spec.data.engine)
+    sample = counted.sample
+    notes: list[str] = list(source.notes)
+    notes.append(f"streamed: {counted.rows:,} rows counted ({spec.data.engine} engine); explanations"
+                 + (" and probes other than group-metrics" if len(probes) > len(counted_by) else "")
+                 + f" ran on a stratified sample of {len(sample):,} rows (at most "
+                 f"{spec.data.per_group or PER_GROUP} per group, seed {spec.seed})")
+    if handle.evaluate is None:
+        performance = {"accuracy": counted.table.accuracy}
+    else:
+        performance = handle.performance(sample)
+        notes.append("performance: measured on the stratified sample")
+    with AuditProgress(console, spec.title, _count_steps(spec, handle)) as steps:
+        explanations = tuple(_run_explainers(spec, handle, sample, notes, steps))
+        fairness: list[FairnessResult] = []
+        for name, columns, options in probes:  # as _run_probes, the group metrics from the counts of every row
+            probe_class = PROBES.get(name)
+            used = columns if columns is not None else list(sensitive)
+            if not used and probe_class.capabilities.needs_sensitive:
+                notes.append(f"probe {name} skipped: no sensitive column named in [data] sensitive")
+                continue
+            if name == "group-metrics":
+                assert group_probe is not None
+                with steps.step(f"probe group-metrics by {', '.join(sensitive)} ({counted.rows:,} rows)"):
+                    result = group_metrics_result(handle, counted, source.name, group_probe.options, spec.seed)
+            else:
+                probe = create_probe(name, handle, **options)
+                with steps.step(f"probe {name}" + (f" by {', '.join(used)}" if used else "") + " (sample)"):
+                    result = probe.probe(sample, sensitive=used, seed=spec.seed)
+            notes.extend(f"{name}: {note}" for note in result.notes)
+            fairness.append(result)
+        sections = _run_sections(plan, handle, sample, spec.seed, steps)
+    return AuditResult(
+        slug=slug,
+        title=spec.title,
+        spec_path=spec_path,
+        model=ModelSummary(name=handle.name, source=handle.source, sha256=handle.sha256, task=handle.task,
+                           modality=handle.modality, params=sum(p.numel() for p in handle.module.parameters()),
+                           card=handle.card),
+        data=DataSummary(source.name, "all", counted.rows, counted.sha256, sensitive),
+        performance=performance,
+        results=(*explanations, *fairness,
+                 *(r for section in METHOD_SECTIONS for r in sections[section])),
+        provenance=Provenance(model_sha256=handle.sha256, data_sha256=counted.sha256, seed=spec.seed,
+                              wall_seconds=round(time.perf_counter() - start, 3), device=str(handle.device)),
         notes=tuple(notes),
     )
 

@@ -102,6 +102,12 @@ class DataSpec(_Strict):
     channels: Literal[1, 3] | None = None
     strict: bool = False
     allow_outside_paths: bool = False
+    #: Stream your own data in batches (``local``: in this process; ``ray``: Ray Data workers): every row is
+    #: counted for the group metrics, explanations and other probes run on ``per_group`` rows of each group.
+    #: Unset: the rows are loaded (``samples`` of them) as before. ``xai audit --engine`` overrides it.
+    engine: Literal["local", "ray"] | None = None
+    #: Rows of each sensitive group (their intersection) kept for explanations in a streamed audit (default 32).
+    per_group: int | None = Field(default=None, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _name_or_path(self) -> DataSpec:
@@ -113,6 +119,11 @@ class DataSpec(_Strict):
         if self.path is not None and "split" in self.model_fields_set:
             raise ValueError("`split` applies to bundled datasets (`name`); your own data is used whole "
                              "(`samples` draws a subset)")
+        if self.engine is not None and self.samples is not None:
+            raise ValueError("a streamed audit (`engine`) counts every row: `samples` does not apply "
+                             "(`per_group` sets the rows explained per group)")
+        if self.per_group is not None and self.engine is None:
+            raise ValueError("`per_group` applies to a streamed audit: set `engine` (local or ray)")
         if isinstance(self.size, int) and self.size <= 0 or isinstance(self.size, tuple) and min(self.size) <= 0:
             raise ValueError("`size` must be positive: one number or [height, width]")
         return self
@@ -133,7 +144,7 @@ class DataSpec(_Strict):
 
 
 _OWN_DATA_KEYS = ("label", "features", "text", "image", "id", "side", "preprocess", "classes", "size", "mean",
-                  "std", "channels", "strict", "allow_outside_paths")
+                  "std", "channels", "strict", "allow_outside_paths", "engine", "per_group")
 
 
 class PredictionsSpec(_Strict):

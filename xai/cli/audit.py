@@ -25,6 +25,7 @@ from xai.cli._common import (
     stderr_console,
     stdout_console,
 )
+from xai.errors import DataError, UnknownNameError
 from xai.report.html import write_report
 from xai.report.terminal import print_audit_summary
 
@@ -42,8 +43,17 @@ def audit(
     trust_pickle: TrustPickleOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", help="Stream your own data ([data] path) in batches: local (this process) or ray "
+                     "(Ray Data actors, one model each). Every row is counted for group metrics; explanations "
+                     "and other probes run on a stratified sample ([data] per_group rows of each group); "
+                     "the spec's `samples` does not apply."),
+    ] = None,
 ) -> None:
     """Train or load the models, explain them, probe them for bias, write the report."""
+    if engine is not None and engine not in ("local", "ray"):
+        raise UnknownNameError("engine", engine, ("local", "ray"))
     out_dir = check_writable_dir(out)  # a file or a read-only folder fails now, not after the audits
     torch_device = resolve_device(check_device(device))
     if specs:
@@ -57,6 +67,12 @@ def audit(
     for slug, spec, source in plan:
         if seed is not None:
             spec = spec.model_copy(update={"seed": seed})
+        if engine is not None:
+            if spec.data.path is None:
+                raise DataError(f"--engine streams your own data, but {source} audits a bundled dataset "
+                                "([data] name)")
+            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"engine": engine,
+                                                                                 "samples": None})})
         if progress is not None:
             progress.print(f"[dim]auditing {safe_text(slug)} ...[/]")
         # the spec's gates are judged and shown (regression gates against the baselines `xai check`

@@ -360,19 +360,23 @@ class UserSource:
     # -- text -------------------------------------------------------------------------------------
 
     def _encode(self, frame: pd.DataFrame, handle: ModelHandle | None) -> torch.Tensor:
-        encode = handle.preprocess if handle is not None else None
-        if encode is None and handle is not None:  # a model that carries its tokenizer (module.tokenizer.encode)
-            candidate = getattr(getattr(handle.module, "tokenizer", None), "encode", None)
-            encode = candidate if callable(candidate) else None
-        if handle is None or encode is None:
-            name = handle.name if handle is not None else "the model"
-            raise DataError(f"{self.name} is a text table, but {name} has no tokenizer to encode its "
-                            f"{self.source.text!r} column (a text model carries one: module.tokenizer.encode)")
-        texts = frame["_text"].astype(str).tolist()
-        ids = encode(texts)
-        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or len(ids) != len(texts):
-            raise DataError(f"{handle.name}'s tokenizer must turn {len(texts)} texts into a (N, T) tensor")
-        return ids
+        return encode_texts(frame["_text"].astype(str).tolist(), handle, self.name, self.source.text)
+
+
+def encode_texts(texts: list[str], handle: ModelHandle | None, where: str, column: str | None) -> torch.Tensor:
+    """``texts`` as token ids ``(N, T)`` by the model's tokenizer (``handle.preprocess`` or ``module.tokenizer``)."""
+    encode = handle.preprocess if handle is not None else None
+    if encode is None and handle is not None:  # a model that carries its tokenizer (module.tokenizer.encode)
+        candidate = getattr(getattr(handle.module, "tokenizer", None), "encode", None)
+        encode = candidate if callable(candidate) else None
+    if handle is None or encode is None:
+        name = handle.name if handle is not None else "the model"
+        raise DataError(f"{where} is a text table, but {name} has no tokenizer to encode its "
+                        f"{column!r} column (a text model carries one: module.tokenizer.encode)")
+    ids = encode(texts)
+    if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or len(ids) != len(texts):
+        raise DataError(f"{handle.name}'s tokenizer must turn {len(texts)} texts into a (N, T) tensor")
+    return ids
 
 
 #: Decoded images larger than this go to a temporary file mapped into memory (the OS pages them in and

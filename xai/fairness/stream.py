@@ -882,6 +882,13 @@ class _Spec:
     task: PredictionTask
     limit: int
     text: bool
+    #: Probabilities beside ``y_pred`` (a model's own softmax): calibration and AUC histograms, not predictions.
+    y_score: str | None = None
+
+    @property
+    def calibration_col(self) -> str | None:
+        """The column the score histograms read: ``score``, else ``y_score``."""
+        return self.score if self.score is not None else self.y_score
 
     @property
     def label_col(self) -> str:
@@ -891,7 +898,8 @@ class _Spec:
 
     @property
     def projected(self) -> list[str]:
-        return list(dict.fromkeys([self.y_true, self.label_col, *self.sensitive]))
+        extra = [self.y_score] if self.y_score is not None else []
+        return list(dict.fromkeys([self.y_true, self.label_col, *extra, *self.sensitive]))
 
 
 class _Counter:
@@ -929,11 +937,11 @@ class _Counter:
         for name in spec.projected:
             broken |= _check_missing(columns[name], name, self.problems, self.rows, spec.text)
         numeric: dict[str, np.ndarray] = {}
-        for name in ([spec.score] if spec.score is not None else []) + (
+        for name in ([spec.calibration_col] if spec.calibration_col is not None else []) + (
                 [spec.y_true, spec.label_col] if spec.task == "regression" else []):
             if name in numeric:
                 continue
-            if name == spec.score:
+            if name == spec.calibration_col:
                 what = "--score column {name!r} must be numeric, got {dtype}"
             else:
                 what = "column {name!r} must be numeric for a regression audit, got {dtype}"
@@ -977,8 +985,8 @@ class _Counter:
                             "are classes")
         flat = _flat([*group_codes, t, p], cell_sizes)
         self.counts.add(np.bincount(flat, minlength=math.prod(cell_sizes)).reshape(cell_sizes))
-        if spec.score is not None and self.probabilities:
-            values = numeric[spec.score]
+        if spec.calibration_col is not None and self.probabilities:
+            values = numeric[spec.calibration_col]
             if values.min() < 0 or values.max() > 1:
                 self.probabilities = False  # not probabilities: no calibration
             else:
@@ -1044,7 +1052,7 @@ class _Counter:
             task=spec.task, truth=self.truth, pred=self.pred, groups=self.groups, text=spec.text,
             pos_label=spec.pos_label, counts=self.counts, rows=self.rows,
             histogram=((self.hist_rows, self.hist_sums, self.auc_rows)
-                       if spec.score is not None and self.probabilities else None),
+                       if spec.calibration_col is not None and self.probabilities else None),
             source=spec.y_pred if spec.y_pred is not None else f"{spec.score} >= {spec.threshold:g}",
             score_range=(self.score_low, self.score_high) if spec.score is not None else None,
             threshold=spec.threshold if spec.score is not None else None, inputs=((name, sha256),))
