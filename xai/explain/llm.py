@@ -44,7 +44,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
 import torch
@@ -73,7 +73,7 @@ __all__ = [
 ]
 
 LLMMethod = Literal["feature-ablation", "shapley", "layer-ig"]
-LLM_METHODS_ALL: tuple[str, ...] = ("feature-ablation", "shapley", "layer-ig")
+LLM_METHODS_ALL: tuple[LLMMethod, ...] = ("feature-ablation", "shapley", "layer-ig")
 _WORD = re.compile(r"\S+")
 
 
@@ -445,7 +445,7 @@ class GenerationAttribution(Method):
         results = []
         with eval_mode(module):
             for prompt in prompts:
-                ids = tokenizer.encode(prompt, return_tensors="pt").to(handle.device)  # (1, P + 1)
+                ids = cast(torch.Tensor, tokenizer.encode(prompt, return_tensors="pt")).to(handle.device)  # (1, P + 1)
                 if ids.shape[1] < 2:
                     raise DataError(f"llm-attribution: prompt {prompt!r} has no word")
                 adapter = CausalLMAdapter(module) if decoder_only else EncoderDecoderAdapter(

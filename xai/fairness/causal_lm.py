@@ -31,7 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -94,10 +94,11 @@ def sentence_log_likelihoods(handle: ModelHandle, texts: Sequence[str]) -> list[
     Sentences are encoded by the model's tokenizer (``[CLS]`` first), padded at the end
     (the causal mask keeps padding out of every real position) and run in one batch.
     """
-    tokenizer = handle.module.tokenizer
+    module: Any = handle.module  # a causal LM (tokenizer, lm_logits): the probe's capabilities checked it
+    tokenizer = module.tokenizer
     ids = tokenizer.encode(list(texts), length=max(len(tokenizer.split(t)) for t in texts) + 1)  # (B, T)
-    with eval_mode(handle.module):
-        log_p = torch.log_softmax(handle.module.lm_logits(ids.to(handle.device)).double(), -1).cpu()  # (B, T, V)
+    with eval_mode(module):
+        log_p = torch.log_softmax(module.lm_logits(ids.to(handle.device)).double(), -1).cpu()  # (B, T, V)
     out = []
     for row, lp in zip(ids, log_p, strict=True):
         n = int((row != tokenizer.pad_id).sum())
@@ -120,7 +121,7 @@ def continuation_gaps(handle: ModelHandle, prompt_a: str, prompt_b: str, max_new
     The words in ``person`` (every form of both persons) count as one placeholder when the
     continuations are compared.
     """
-    module = handle.module
+    module: Any = handle.module
     tokenizer = module.tokenizer
     with eval_mode(module):
         ids_a, ids_b = (tokenizer.encode(p).to(handle.device) for p in (prompt_a, prompt_b))
@@ -228,7 +229,9 @@ class CausalLMBias(Probe):
                 prompt_a, prompt_b = _fill(template, a), _fill(template, b)
                 d_js, d_tv, d, cont_a, cont_b = continuation_gaps(self.handle, prompt_a, prompt_b,
                                                                   o["max_new_tokens"], {*a, *b})
-                js.append(d_js), tv.append(d_tv), differs.append(d)
+                js.append(d_js)
+                tv.append(d_tv)
+                differs.append(d)
                 examples[f"{prompt_a} → {cont_a} | {prompt_b} → {cont_b}"] = d_js
         tables.append(self._continuation_table(np.array(js), np.array(tv), np.array(differs, dtype=float)))
         order = np.argsort(-np.abs(shared), kind="stable")[:o["top"]]
@@ -280,7 +283,7 @@ class CausalLMBias(Probe):
 
 def _shared_gap(handle: ModelHandle, text_a: str, text_b: str, ll_a: np.ndarray, ll_b: np.ndarray) -> float:
     """Sum of ``a``'s minus ``b``'s log-probabilities over the words both sentences share at the same position."""
-    split = handle.module.tokenizer.split
+    split = cast(Any, handle.module).tokenizer.split
     words_a, words_b = split(text_a), split(text_b)
     if len(words_a) != len(words_b):
         return float("nan")  # multi-word persons: no position-wise alignment

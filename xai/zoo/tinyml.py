@@ -586,7 +586,7 @@ def weight_only_int8(original: nn.Module) -> WeightInt8LeNet:
     model = WeightInt8LeNet()
     with torch.no_grad():
         for layer in _PRUNABLE:
-            source, target = original.get_submodule(layer), model.get_submodule(layer)
+            source, target = original.get_submodule(layer), cast(Any, model.get_submodule(layer))
             q, scale = quantize_weight(cast(torch.Tensor, source.weight))
             target.weight.copy_(q)
             target.weight_scale.copy_(scale)
@@ -714,7 +714,7 @@ def dynamic_from_torch(quantized: nn.Module) -> DynamicInt8LeNet:
         for layer in ("conv1", "conv2"):
             sim.get_submodule(layer).load_state_dict(quantized.get_submodule(layer).state_dict())
         for layer in _LINEARS:
-            weight, bias = quantized.get_submodule(layer)._packed_params._weight_bias()
+            weight, bias = cast(Any, quantized.get_submodule(layer))._packed_params._weight_bias()
             if weight.qscheme() not in (torch.per_tensor_affine, torch.per_tensor_symmetric) or weight.q_zero_point():
                 raise ValueError(f"{layer}: expected per-tensor symmetric int8 weights")
             target = cast(DynamicInt8Linear, sim.get_submodule(layer))
@@ -736,7 +736,7 @@ def to_torch_dynamic(sim: DynamicInt8LeNet, engine: str = "x86") -> nn.Module:
         with _quiet_eager_quantization():
             qweight = torch._make_per_tensor_quantized_tensor(source.weight.detach(),
                                                               float(source.weight_scale[0]), 0)
-            model.get_submodule(layer).set_weight_bias(qweight, source.bias.detach().clone())
+            cast(Any, model.get_submodule(layer)).set_weight_bias(qweight, source.bias.detach().clone())
     return model.eval()
 
 
@@ -880,7 +880,7 @@ def remove_pruned_channels(module: nn.Module) -> nn.Module:
     inputs = {"conv1": None, "conv2": keep["conv1"], "fc1": conv2_inputs, "fc2": keep["fc1"], "fc3": keep["fc2"]}
     with torch.no_grad():
         for name, columns in inputs.items():
-            source, target = module.get_submodule(name), small.get_submodule(name)
+            source, target = module.get_submodule(name), cast(Any, small.get_submodule(name))
             weight = cast(torch.Tensor, source.weight)
             bias = cast(torch.Tensor, source.bias)
             if name in keep:
