@@ -71,6 +71,9 @@ class _SliceColumn:
         if self.sample is not None:
             self.sample.add(_floats(self.name, present, text))
             return
+        if not text and _numeric_type(present.type) and (
+                len(self.levels) + _distinct(present) > MAX_DISTINCT):  # before hashing a batch of new values
+            self._overflow()
         try:
             codes = self.levels.encode(present)
         except _stream._TooMany:
@@ -79,8 +82,28 @@ class _SliceColumn:
             except DataError:
                 raise DataError(f"slice column {self.name!r} has more than {MAX_DISTINCT:,} distinct values and "
                                 "they are not numbers (an ID cannot make a large slice): leave it out") from None
-            raise _Overflow(self) from None
+            self._overflow()
         self.counts.add(np.bincount(codes, minlength=len(self.levels)))
+
+    def _overflow(self) -> None:
+        # a numeric column with too many values: its bins come from selected order statistics (exact
+        # too), so counting stops here and the values counted so far are let go
+        self.levels, self.counts = _stream._Levels(self.name, MAX_DISTINCT), _stream._Accumulator()
+        raise _Overflow(self)
+
+
+def _numeric_type(arrow_type: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type))
+
+
+def _distinct(array: pa.Array) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.count_distinct(array).as_py())
 
 
 class _Overflow(Exception):
