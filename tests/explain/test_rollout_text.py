@@ -128,3 +128,29 @@ def test_audit_page_of_a_text_embedding_model_shows_its_own_metric(tmp_path):
     assert result.exit_code == 0, result.output
     page = (tmp_path / "explain-attention-rollout.html").read_text()
     assert "spearman" in page and "Accuracy" not in page
+
+
+def test_cli_rollout_reads_your_own_text_table(tmp_path):
+    sentences = ["tanisha made me feel glad at first but then furious", "this boy feels scared at first but then proud",
+                 "the situation makes my brother feel not annoyed"]
+    import pandas as pd
+
+    pd.DataFrame({"review": sentences, "label": [0, 1, 1]}).to_csv(tmp_path / "reviews.csv", index=False)
+    own = runner.invoke(app, ["rollout", "bert-mini", "--data", str(tmp_path / "reviews.csv"), "--text-column",
+                              "review", "-n", "3", "--json", "-o", str(tmp_path / "out")])
+    assert own.exit_code == 0, own.output
+    given = runner.invoke(app, ["rollout", "bert-mini", *[a for s in sentences for a in ("--text", s)], "--json"])
+    assert given.exit_code == 0, given.output
+    mine, theirs = json.loads(own.stdout)["samples"], json.loads(given.stdout)["samples"]
+    # the table's rows, tokenized by the model's own tokenizer, explained as the same sentences given inline
+    assert [s["text"] for s in mine] == sentences == [s["text"] for s in theirs]
+    for a, b in zip(mine, theirs, strict=True):
+        assert [t["token"] for t in a["tokens"]] == [t["token"] for t in b["tokens"]]
+        assert np.allclose([t["relevance"] for t in a["tokens"]], [t["relevance"] for t in b["tokens"]], atol=1e-6)
+    saved = json.loads((tmp_path / "out" / "rollout-text-rollout.json").read_text())
+    assert saved["data"]["name"] == "reviews.csv" and saved["data"]["rows"] == 3
+    both = runner.invoke(app, ["rollout", "bert-mini", "--data", str(tmp_path / "reviews.csv"), "--text", "x"])
+    assert both.exit_code == 2 and "not both" in both.output
+    missing = runner.invoke(app, ["rollout", "bert-mini", "--data", str(tmp_path / "reviews.csv"),
+                                  "--text-column", "nope"])
+    assert missing.exit_code == 2 and "nope" in missing.output

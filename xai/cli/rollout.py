@@ -8,19 +8,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from xai._text import safe_text
-from xai.audit import AuditSpec, DataSpec, ExplainSpec, ModelSpec
+from xai.audit import AuditSpec, ExplainSpec, ModelSpec
 from xai.cli._common import (
-    DataOpt,
     DeviceOpt,
     JsonOpt,
+    LabelOpt,
     ModelArg,
     OutOpt,
+    OwnDataOpt,
     SeedOpt,
     TargetOpt,
     TrustPickleOpt,
     WeightsOpt,
     ZooDirOpt,
     check_device,
+    data_spec,
     parse_target,
     print_json,
     run_cli_audit,
@@ -32,6 +34,7 @@ from xai.explain._choices import HEAD_FUSIONS
 from xai.explain._choices import ROLLOUT_MODES as MODES
 
 if TYPE_CHECKING:
+    from xai.datasets import Dataset
     from xai.explain.tokens import TokenRelevance
 
 METHOD = "attention-rollout"
@@ -54,7 +57,10 @@ def rollout(
                                                  help="Share of the lowest attentions zeroed per layer, [0, 1).")]
     = 0.0,
     target: TargetOpt = "predicted",
-    data: DataOpt = None,
+    data: OwnDataOpt = None,
+    label: LabelOpt = None,
+    text_column: Annotated[str | None, typer.Option(
+        "--text-column", help="Your data: the text column of a text table (its rows are explained).")] = None,
     weights: WeightsOpt = None,
     trust_pickle: TrustPickleOpt = False,
     out: OutOpt = None,
@@ -69,6 +75,7 @@ def rollout(
     xai rollout vqa-transformer --samples 4   # image patches + question words (padding excluded)
     xai rollout minilm --text "The nurse said she would help." [--mode rollout|flow|grad] [--json] [-o DIR]
     xai rollout minilm --mode grad --text "A man plays guitar." --compare "Someone is making music."
+    xai rollout bert-mini --data reviews.csv --text-column review   # rows of your own text table
     """
     from xai.zoo import MODELS, get_entry
 
@@ -83,19 +90,29 @@ def rollout(
         options["pool"] = pool
     if compare is not None:
         options["compare"] = compare
-    if text or (model in MODELS and get_entry(model).modality == "text"):
+    own = data_spec(data, label=label, text=text_column)  # a bundled name, or your own data (checked here)
+    if text or text_column or (model in MODELS and get_entry(model).modality == "text"):
         from xai._device import resolve_device
         from xai.datasets import load_dataset
+        from xai.datasets._user import open_source
         from xai.explain.tokens import TokenRelevanceMethod
         from xai.zoo import check_model_on_data, load_model
 
-        handle = load_model(model, weights=weights, data=data, trust_pickle=trust_pickle, zoo_dir=zoo_dir,
-                            train_missing=True, seed=seed or 0,
+        if text and own.path is not None:
+            raise DataError("give --text sentences or --data with your text table, not both")
+        source = open_source(own.source()) if own.path is not None else None  # columns checked before the model
+        handle = load_model(model, weights=weights, data=source.info if source is not None else data,
+                            trust_pickle=trust_pickle, zoo_dir=zoo_dir, train_missing=True, seed=seed or 0,
                             console=stderr_console(enabled=not json_out)).to(resolve_device(check_device(device)))
         TokenRelevanceMethod.check_applies(handle)
-        rows = load_dataset(data or handle.dataset or "", "test") if data or handle.dataset else None
-        if rows is not None:
-            check_model_on_data(handle, rows)
+        rows: Dataset | None
+        if source is not None:
+            source.check_classes(handle)
+            rows = source.load(handle, samples=samples or 8, seed=seed or 0)
+        else:
+            rows = load_dataset(data or handle.dataset or "", "test") if data or handle.dataset else None
+            if rows is not None:
+                check_model_on_data(handle, rows)
         request = {**options, "texts": list(text) if text else None, "samples": samples or 8,
                    "target": parse_target(target)}
         relevance = TokenRelevanceMethod.run(handle, None if text else rows, request, seed=seed or 0)
@@ -119,7 +136,7 @@ def rollout(
     spec = AuditSpec(
         title=f"attention {mode} on {model}",
         model=ModelSpec(name=model, weights=str(weights) if weights else None),
-        data=DataSpec(name=data),
+        data=own,
         explain=[ExplainSpec(method=METHOD, samples=samples or 8, target=parse_target(target), options=options)],
         probe=[],
         seed=seed or 0,
