@@ -7,13 +7,13 @@ All text is escaped (:func:`markupsafe.escape`); the SVG goes straight into the 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from markupsafe import Markup, escape
 
-__all__ = ["Point", "curves_chart", "line_chart", "lines_chart", "nice_ticks", "scatter_chart"]
+__all__ = ["Point", "line_chart", "lines_chart", "nice_ticks", "scatter_chart"]
 
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 _PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
@@ -116,13 +116,15 @@ def line_chart(values: Sequence[float] | np.ndarray, *, x_label: str, y_label: s
     return frame.svg(label, body)
 
 
-def lines_chart(series: dict[str, Sequence[float]], *, x: Sequence[float], x_label: str, y_label: str, label: str,
+def lines_chart(series: dict[str, Sequence[float] | np.ndarray], *, x: Sequence[float] | np.ndarray, x_label: str,
+                y_label: str, label: str,
                 width: int = 520, height: int = 240, y_range: tuple[float, float] | None = None,
-                marks: Sequence[float] = ()) -> Markup:
+                marks: Sequence[float] = (), dashed: Collection[str] = ()) -> Markup:
     """Several named lines over the same ``x`` (one colour each, legend under the axis title).
 
     ``y_range`` fixes the y axis (e.g. ``(0, 1)`` for probabilities); ``marks`` are x values
-    shaded as thin red bands (e.g. flagged epochs).
+    shaded as thin red bands (e.g. flagged epochs); ``dashed`` names lines drawn grey and
+    dashed (a reference, such as a random order's curve).
     """
     xs = [float(v) for v in x]
     names = list(series)
@@ -136,39 +138,22 @@ def lines_chart(series: dict[str, Sequence[float]], *, x: Sequence[float], x_lab
     for m in marks:
         body.append(f'<rect x="{frame.px(m) - step / 2:.1f}" y="{frame.top}" width="{max(step, 1.0):.1f}" '
                     f'height="{frame.height - frame.bottom - frame.top}" fill="#D55E00" fill-opacity="0.25"/>')
+    def style(i: int, name: str) -> tuple[str, str]:
+        return ("#5c5f66", ' stroke-dasharray="5 4"') if name in dashed else (_PALETTE[i % len(_PALETTE)], "")
+
     for i, name in enumerate(names):
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour, dash = style(i, name)
         points = " ".join(f"{frame.px(a):.1f},{frame.py(float(b)):.1f}" for a, b in zip(xs, series[name], strict=True)
                           if math.isfinite(float(b)))
-        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}">'
+        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{points}">'
                     f"<title>{escape(name)}</title></polyline>")
     if rows:
         for i, name in enumerate(names):
+            colour, dash = style(i, name)
             y = frame.height - 16 * (rows - i) + 4
-            body.append(f'<line x1="{frame.left - 4}" y1="{y}" x2="{frame.left + 4}" y2="{y}" '
-                        f'stroke="{_PALETTE[i % len(_PALETTE)]}" stroke-width="3"/>'
-                        f'<text x="{frame.left + 8}" y="{y + 4}" {_FONT}>{escape(name)}</text>')
-    return frame.svg(label, body)
-
-
-def curves_chart(xs: Sequence[float] | np.ndarray, series: Sequence[tuple[str, Sequence[float] | np.ndarray, bool]], *,
-                 x_label: str, y_label: str, label: str, width: int = 360, height: int = 220) -> Markup:
-    """Several lines over the same ``xs`` (``(name, ys, dashed)`` each), ticked, titled, with a legend."""
-    x = [float(v) for v in np.asarray(xs, dtype=np.float64).reshape(-1)]
-    lines = [(name, [float(v) for v in np.asarray(ys, dtype=np.float64).reshape(-1)], dashed)
-             for name, ys, dashed in series]
-    frame = _Frame(x or [0, 1], [v for _, ys, _ in lines for v in ys], width, height + 16 * len(lines),
-                   legend_rows=len(lines))
-    body = frame.axes(x_label, y_label)
-    for i, (name, ys, dashed) in enumerate(lines):
-        colour = "#5c5f66" if dashed else _PALETTE[i % len(_PALETTE)]
-        dash = ' stroke-dasharray="5 4"' if dashed else ""
-        points = " ".join(f"{frame.px(a):.1f},{frame.py(b):.1f}" for a, b in zip(x, ys, strict=True)
-                          if math.isfinite(a) and math.isfinite(b))
-        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2"{dash} points="{points}"/>')
-        y = frame.height - 16 * (len(lines) - i) + 4
-        body.append(f'<line x1="{frame.left - 6}" y1="{y}" x2="{frame.left + 14}" y2="{y}" stroke="{colour}" '
-                    f'stroke-width="2"{dash}/><text x="{frame.left + 20}" y="{y + 4}" {_FONT}>{escape(name)}</text>')
+            body.append(f'<line x1="{frame.left - 4}" y1="{y}" x2="{frame.left + 12}" y2="{y}" '
+                        f'stroke="{colour}" stroke-width="3"{dash}/>'
+                        f'<text x="{frame.left + 16}" y="{y + 4}" {_FONT}>{escape(name)}</text>')
     return frame.svg(label, body)
 
 

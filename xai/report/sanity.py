@@ -16,7 +16,7 @@ from markupsafe import Markup
 from matplotlib import colormaps
 
 from xai.explain._sanity_thresholds import MIN_DELETION_GAIN, MIN_INSERTION_GAIN, MPRT_MAX_CORRELATION
-from xai.report.charts import curves_chart
+from xai.report.charts import lines_chart
 from xai.report.html import _ENV, data_uri, options_items
 from xai.report.images import png_bytes
 
@@ -39,15 +39,15 @@ def _curve_view(curve: Curve, threshold: float, result: SanityResult) -> dict[st
     """One curve: the method's and the random order's scores over the fraction removed or inserted."""
     units = _UNITS.get(result.modality, "features")
     moved = "removed" if curve.kind == "deletion" else "inserted"
+    ours, random = f"{result.method} order (AUC {curve.auc:.3f})", f"random order (AUC {curve.random_auc:.3f})"
     return {
         "kind": curve.kind, "auc": curve.auc, "random_auc": curve.random_auc, "gain": curve.gain,
         "threshold": threshold, "passed": curve.gain > threshold,
-        "chart": curves_chart(curve.fractions, [(f"{result.method} order (AUC {curve.auc:.3f})", curve.scores, False),
-                                                (f"random order (AUC {curve.random_auc:.3f})", curve.random_scores,
-                                                 True)],
-                              x_label=f"fraction of {units} {moved}", y_label=result.score,
-                              label=f"{curve.kind} curve of {result.method}: AUC {curve.auc:.3f}, "
-                                    f"random AUC {curve.random_auc:.3f}"),
+        "chart": lines_chart({ours: curve.scores, random: curve.random_scores},
+                             x=curve.fractions, dashed={random}, width=360, height=220,
+                             x_label=f"fraction of {units} {moved}", y_label=result.score,
+                             label=f"{curve.kind} curve of {result.method}: AUC {curve.auc:.3f}, "
+                                   f"random AUC {curve.random_auc:.3f}"),
     }
 
 
