@@ -16,6 +16,7 @@ import os
 import re
 import zlib
 
+import numpy as np
 import pytest
 
 from xai.audit import check_spec, parse_spec
@@ -484,6 +485,17 @@ def _pdf_fill_colours(pdf: bytes) -> set[tuple[int, int, int]]:
     return found
 
 
+def _pdf_pages_as_images(pdf: bytes) -> list[np.ndarray]:
+    """Every page of ``pdf`` rendered by PDFium at 144 dpi, as ``(H, W, 3)`` uint8 RGB arrays."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return [np.asarray(page.render(scale=2).to_pil().convert("RGB")) for page in document]
+    finally:
+        document.close()
+
+
 @pytest.mark.parametrize("slug", list(PRINTED))
 def test_printed_page_clips_no_table_and_keeps_its_colours(printed, browser, window, slug):
     out, checked = printed
@@ -521,6 +533,16 @@ def test_printed_page_clips_no_table_and_keeps_its_colours(printed, browser, win
     missing = {c for c in colours
                if not any(all(abs(a - b) <= 1 for a, b in zip(c, d, strict=True)) for d in drawn)}
     assert not missing, f"{slug}: heat-map colours missing from the PDF: {sorted(missing)}"
+    # and the PDF's pages turned into images, as a reader sees them: the colours are on the paper, and
+    # nothing is drawn into the right margin (a clipped table runs off the page's edge)
+    pages = _pdf_pages_as_images(pdf)
+    painted = set().union(*(set(map(tuple, image.reshape(-1, 3)[::7].tolist())) for image in pages))
+    unseen = {c for c in colours if not any(all(abs(a - b) <= 3 for a, b in zip(c, d, strict=True))
+                                            for d in painted)}
+    assert not unseen, f"{slug}: heat-map colours missing from the printed pages: {sorted(unseen)}"
+    for number, image in enumerate(pages, start=1):
+        margin = image[:, -int(image.shape[1] * 0.03):]  # the right 3% of the sheet (6 mm of 210)
+        assert (margin >= 250).all(), f"{slug}: page {number} has ink in its right margin"
     browser.screenshot(SHOTS / f"{slug}-print.png")  # the print layout, as a reviewer can open it
     (SHOTS / f"{slug}-print.pdf").write_bytes(pdf)
     # no heading ends a printed page: every h2/h3 keeps the next block with it
