@@ -103,6 +103,8 @@ RESULT_SECTIONS: tuple[ResultSection, ...] = (
                   "seq2seq"),
     ResultSection("llm", "Generation attribution", ("xai.explain.llm:GenerationAttributionResult",), "llm"),
     ResultSection("training", "Training diagnostics", ("xai.explain.training:GanTrainingResult",), "training"),
+    ResultSection("weat", "Word embedding associations",
+                  ("xai.fairness.embedding:WeatResult", "xai.fairness.seat:SeatResult"), ""),
     ResultSection("fairness", "Fairness",
                   ("xai.fairness._base:FairnessResult", "xai.fairness.embedding_probes:EmbeddingBiasResult"),
                   "fairness.{probe}"),

@@ -151,3 +151,25 @@ def test_small_groups_found_by_two_probes_are_one_finding_ranked_after_a_four_fi
     warnings = [f for f in audit_verdict(dataclasses.replace(audit(), results=probes)).findings if f.severity == "warn"]
     assert warnings[0].text.startswith("Four-fifths rule fails for race")  # a failed rule before a size note
     assert sum("too small to rank" in f.text for f in warnings) == 1  # not once per probe
+
+
+def test_a_significant_word_association_is_flagged_in_the_direction_it_leans():
+    from xai.datasets import load_word_vectors
+    from xai.fairness.embedding import weat
+    from xai.report.weat import weat_audit
+
+    result = weat(load_word_vectors("googlenews-weat"), ["career-family"], permutations=2000, seed=0)
+    (score,) = result.scores
+    assert score.effect_size > 0.5 and score.p_value < 0.05  # male names lean to career on GoogleNews
+    verdict = audit_verdict(weat_audit(result, source="googlenews-weat"))
+    assert verdict.status == "warn" and verdict.summary == "no gates; 1 warning"
+    (finding,) = verdict.findings
+    assert finding.severity == "warn" and finding.anchor == "weat"
+    assert finding.text.startswith("WEAT career-family: Male names lean to Career and Female names to Family, "
+                                   f"effect size {score.effect_size:.3g}")
+    # the same effect, not significant: context, not a flag; reversed: it leans the other way
+    weak = dataclasses.replace(result, scores=(dataclasses.replace(score, p_value=0.2),))
+    assert audit_verdict(weat_audit(weak, source="x")).status == "pass"
+    flipped = dataclasses.replace(result, scores=(dataclasses.replace(score, effect_size=-score.effect_size),))
+    assert "Male names lean to Family and Female names to Career" in audit_verdict(
+        weat_audit(flipped, source="x")).findings[0].text

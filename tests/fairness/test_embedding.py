@@ -355,10 +355,14 @@ def test_cli_custom_sets_json_and_report(tmp_path: Path):
     document = json.loads(result.stdout)
     (score,) = document["scores"]
     assert score["test"] == "X-Y" and score["missing"] == [[], ["absent"], [], []]
-    saved = json.loads((out / "weat.json").read_text(encoding="utf-8"))
+    saved = json.loads((out / "bias-weat-tiny.bin.json").read_text(encoding="utf-8"))  # the audit JSON
     assert saved["metrics"]["weat.X-Y.effect_size"] == pytest.approx(score["effect_size"])
-    page = (out / "weat.html").read_text(encoding="utf-8")
+    assert saved["weat"][0]["scores"][0]["effect_size"] == pytest.approx(score["effect_size"])
+    page = (out / "bias-weat-tiny.bin.html").read_text(encoding="utf-8")
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page  # autoescaped
+    # an audit page like every command's: verdict first, provenance, listed in the index
+    assert page.index('class="verdict-box') < page.index('class="weat"') and 'id="provenance"' in page
+    assert 'href="bias-weat-tiny.bin.html"' in (out / "index.html").read_text(encoding="utf-8")
     assert "absent" in page and "http://" not in page.replace("https://arxiv.org", "")
 
 

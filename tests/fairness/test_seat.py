@@ -75,4 +75,7 @@ def test_cli_seat_on_minilm(tmp_path):
     assert score["test"] == "career-family" and score["p_method"] == "monte-carlo"
     assert len(score["used"][0]) == 8 * 8  # 8 male names x 8 templates
     assert np.isfinite(doc["metrics"]["seat.career-family.effect_size"])
-    assert (tmp_path / "seat.html").exists() and (tmp_path / "seat.json").exists()
+    saved = json.loads((tmp_path / "bias-seat-minilm.json").read_text())  # the audit JSON beside the page
+    assert saved["weat"][0]["weat"]["scores"][0]["effect_size"] == pytest.approx(score["effect_size"])
+    page = (tmp_path / "bias-seat-minilm.html").read_text()
+    assert 'class="verdict-box' in page and "career-family" in page and "May et al. 2019" in page

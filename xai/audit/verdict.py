@@ -5,7 +5,8 @@ A reader acts on the first screen, so every page, the index and the terminal sta
 - with gates: *fail* when any gate failed, else *pass*, unless a built-in flag below
   turns it into *warn* (an untrusted explainer is never hidden behind "all passed");
 - the built-in flags, with or without gates: an explainer that failed its sanity check,
-  a four-fifths-rule failure, a detected shortcut, groups too small to rank;
+  a four-fifths-rule failure, a detected shortcut, groups too small to rank, a significant
+  word-embedding association of at least a medium effect (WEAT / SEAT);
 - then the largest disparity of each sensitive feature, for context.
 
 Each :class:`Finding` names the attribute, the groups and their sizes, the interval and the
@@ -162,6 +163,29 @@ def _table_findings(probe: FairnessResult, table: GroupTable) -> list[Finding]:
     return out
 
 
+#: A WEAT / SEAT test is flagged when its one-sided p-value is under this and its effect is at least
+#: medium (Cohen's d 0.5, the size Caliskan et al. read as a bias).
+WEAT_ALPHA, WEAT_EFFECT = 0.05, 0.5
+
+
+def _association_findings(result: object) -> list[Finding]:
+    """Significant associations of a WEAT or SEAT result, in the direction they lean."""
+    weat = getattr(result, "weat", result)
+    kind = "SEAT" if weat is not result else "WEAT"
+    out = []
+    for score in getattr(weat, "scores", ()):
+        d, p = score.effect_size, score.p_value
+        if not (math.isfinite(d) and math.isfinite(p)):
+            continue
+        (x, y), (a, b) = score.targets, score.attributes
+        lean = f"{x} lean to {a} and {y} to {b}" if d >= 0 else f"{x} lean to {b} and {y} to {a}"
+        severity: Severity = "warn" if p < WEAT_ALPHA and abs(d) >= WEAT_EFFECT else "info"
+        out.append(Finding(severity, f"{kind} {score.test}: {lean}, effect size {_fmt(d)} (p {p:.2g}, "
+                           f"{'flagged at' if severity == 'warn' else 'under the flag of'} p < {WEAT_ALPHA:g} "
+                           f"and |d| >= {WEAT_EFFECT:g})", "weat", abs(d)))
+    return out
+
+
 def _first_of_each(findings: list[Finding]) -> list[Finding]:
     """Drop repeats: the same small groups found by two probes over one feature are one finding."""
     seen: set[str] = set()
@@ -189,6 +213,8 @@ def audit_verdict(audit: AuditResult, gates: Sequence[GateResult] | None = None)
     for probe in audit.fairness:
         for table in (*probe.tables, *((probe.intersection,) if probe.intersection else ())):
             findings.extend(_table_findings(probe, table))
+    for result in audit.section("weat"):
+        findings.extend(_association_findings(result))
     findings = _first_of_each(findings)
     findings.sort(key=lambda f: (_RANK[f.severity], f.priority, -f.weight))
     failed = sum(not g.passed for g in gates or ())

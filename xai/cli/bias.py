@@ -46,7 +46,6 @@ from xai.fairness.embedding import (
     weat_tests,
 )
 from xai.report.terminal_commands import print_direct_bias, print_seat, print_template_bias, print_weat
-from xai.report.weat import write_seat_report, write_weat_report
 
 bias_app = typer.Typer(help="Bias probes of word embeddings and text classifiers.", no_args_is_help=True)
 
@@ -96,7 +95,11 @@ def weat_command(
     else:
         wv = load_word_vectors(embedding or "googlenews-weat")
     result = weat(wv, tests, permutations=permutations, seed=seed)
-    page = write_weat_report(result, out) if out is not None else None
+    page = None
+    if out is not None:  # an audit page: verdict, provenance, the audit JSON, listed in the index
+        from xai.report.weat import write_weat_report
+
+        page = write_weat_report(result, out, source=vectors or embedding or "googlenews-weat")
     if json_out:
         print_json(result.to_dict())
         return
@@ -238,7 +241,11 @@ def seat_command(
     check_permutations(permutations)  # before the encoder is loaded
     handle = load_model(model, zoo_dir=zoo_dir, train_missing=True, console=stderr_console(enabled=not json_out))
     result = seat(handle, list(test) if test else None, permutations=permutations, seed=seed)
-    page = write_seat_report(result, out) if out is not None else None
+    page = None
+    if out is not None:
+        from xai.report.weat import write_seat_report
+
+        page = write_seat_report(result, handle, out)
     if json_out:
         print_json(result.to_dict())
         return

@@ -42,6 +42,7 @@ HTML_RENDERERS: dict[str, str] = {
     "seq2seq": "xai.report.cross_attention:render_section",
     "llm": "xai.report.llm:render_section",
     "training": "xai.report.training:render_section",
+    "weat": "xai.report.weat:render_section",
     "fairness": "xai.report.html:render_fairness",
     "slices": "xai.report.slices:render_section",
 }
