@@ -74,7 +74,9 @@ def streamed(planted: object, found: object) -> dict:
     columns = planted.columns  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "planted.parquet"
-        pd.DataFrame({"y": planted.y_true, "pred": planted.y_pred, **columns}).to_parquet(path)  # type: ignore[attr-defined]
+        # row groups of 2**20 rows, as writers of large files make them: a reader holds one group at a time
+        pd.DataFrame({"y": planted.y_true, "pred": planted.y_pred, **columns}).to_parquet(  # type: ignore[attr-defined]
+            path, row_group_size=1 << 20)
         size_mb = path.stat().st_size / 1e6
         run = subprocess.run([sys.executable, "-c", _STREAM, str(path), ",".join(columns)], capture_output=True,
                              text=True, check=True)
