@@ -42,6 +42,8 @@ __all__ = ["MAX_DISTINCT", "MAX_TABLE_CELLS", "scan_slices"]
 #: Distinct values of one slice column kept with their counts (a few MB each); beyond, a numeric
 #: column's quantiles are selected by :class:`_Ranker`.
 MAX_DISTINCT = 1 << 16
+#: Rows per batch: a quarter of the fairness scan's, as every batch is coded into ~20 columns and ~30 blocks
+BATCH_ROWS = 1 << 18
 #: Values a rank's bracket may hold to be kept and read; a fuller bracket narrows by a histogram.
 RANK_VALUES = 1 << 16
 _RANK_BINS = 4096
@@ -347,7 +349,7 @@ def _plan(levels: Sequence[int], max_order: int, n_cells: int, rows: int,
 def scan_slices(path: str | Path, *, y_true: str, columns: Sequence[str], y_pred: str | None = None,
                 score: str | None = None, threshold: float = 0.5, pos_label: str | None = None,
                 task: PredictionTask = "binary", options: Any = None, seed: int = 0,
-                batch_rows: int = _stream.BATCH_ROWS, block_cells: int | None = None,
+                batch_rows: int = BATCH_ROWS, block_cells: int | None = None,
                 progress: bool = True) -> _slices.SliceResult:
     """Slice discovery on a predictions file read in batches (``xai fairness --data F --slices``).
 
