@@ -48,7 +48,28 @@ EVAL_SEEDS = tuple(range(10_000, 10_020))
 VALIDATION_SEEDS = tuple(range(20_000, 20_010))
 
 
-class ActorCritic(nn.Module):
+class ScaledStateNet(nn.Module):
+    """A network of the raw state on a fixed affine input scaling (the task's ``shift`` and ``scale``).
+
+    The scaling is stored with the weights (buffers), so a saved agent reads raw states.
+    """
+
+    # buffers (register_buffer), declared for the type checker
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, n_actions: int, *, shift: tuple[float, ...], scale: tuple[float, ...]) -> None:
+        super().__init__()
+        self.n_actions = n_actions
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """The raw state in the network's units ``(B, obs)``."""
+        return (x - self.shift) / self.scale
+
+
+class ActorCritic(ScaledStateNet):
     """Separate tanh MLPs for the policy and the value, on a fixed affine input scaling.
 
     ``forward`` returns ``[log-probabilities of the n actions, value]`` ``(B, n + 1)``.
@@ -59,16 +80,9 @@ class ActorCritic(nn.Module):
     torch.Size([3, 3])
     """
 
-    # buffers (register_buffer), declared for the type checker
-    shift: torch.Tensor
-    scale: torch.Tensor
-
     def __init__(self, obs_dim: int, n_actions: int, *, shift: tuple[float, ...],
                  scale: tuple[float, ...], hidden: int = 64) -> None:
-        super().__init__()
-        self.n_actions = n_actions
-        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+        super().__init__(n_actions, shift=shift, scale=scale)
         self.policy = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
                                     nn.Tanh(), nn.Linear(hidden, n_actions))
         self.value = nn.Sequential(nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
@@ -83,10 +97,6 @@ class ActorCritic(nn.Module):
                         nn.init.zeros_(layer.bias)
             nn.init.orthogonal_(cast(nn.Linear, self.policy[-1]).weight, 0.01)
             nn.init.orthogonal_(cast(nn.Linear, self.value[-1]).weight, 1.0)
-
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """The raw state in the network's units ``(B, obs)``."""
-        return (x - self.shift) / self.scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[log pi(. | s), V(s)]`` ``(B, n_actions + 1)`` for raw states ``(B, obs)``."""
@@ -610,7 +620,7 @@ register_model(
 # same states on each and compare what they read.
 
 
-class QNetwork(nn.Module):
+class QNetwork(ScaledStateNet):
     """A ReLU MLP of action values on the same fixed input scaling as :class:`ActorCritic`.
 
     ``forward`` returns ``[Q(s, a_1), ..., Q(s, a_n), max_a Q(s, a)]`` ``(B, n + 1)``: the
@@ -623,22 +633,11 @@ class QNetwork(nn.Module):
     torch.Size([3, 3])
     """
 
-    # buffers (register_buffer), declared for the type checker
-    shift: torch.Tensor
-    scale: torch.Tensor
-
     def __init__(self, obs_dim: int, n_actions: int, *, shift: tuple[float, ...],
                  scale: tuple[float, ...], hidden: int = 64) -> None:
-        super().__init__()
-        self.n_actions = n_actions
-        self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32))
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+        super().__init__(n_actions, shift=shift, scale=scale)
         self.q = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                nn.Linear(hidden, n_actions))
-
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """The raw state in the network's units ``(B, obs)``."""
-        return (x - self.shift) / self.scale
 
     def q_values(self, x: torch.Tensor) -> torch.Tensor:
         """``Q(s, .)`` ``(B, n_actions)`` for raw states ``(B, obs)``."""
