@@ -102,6 +102,7 @@ def test_a_column_with_too_many_values_to_count_gets_its_exact_quantiles(
 
 def test_memory_does_not_grow_with_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(slice_scan, "MAX_DISTINCT", 5000)  # income (a value per row) selected, not counted
+    monkeypatch.setattr(slice_scan, "RANK_VALUES", 1000)  # a rank's bracket is read once it holds this few
     peaks = []
     for n in (20_000, 200_000):
         path = tmp_path / f"p{n}.parquet"
@@ -141,3 +142,23 @@ def test_the_ranker_selects_exact_order_statistics(monkeypatch: pytest.MonkeyPat
             assert passes < 30
         ordered = np.sort(values)
         assert {r: ranker.found[r] for r in ranks} == {r: ordered[r] for r in ranks}
+
+
+def test_blocks_over_the_memory_budget_take_more_passes_and_find_the_same(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _frame(3000, seed=9)
+    path = tmp_path / "p.parquet"
+    frame.to_parquet(path)
+    passes: list[str] = []
+    original = slice_scan._batches
+
+    def counted(source: object, what: str, progress: bool) -> object:
+        passes.append(what)
+        return original(source, what, progress)
+
+    monkeypatch.setattr(slice_scan, "_batches", counted)
+    monkeypatch.setattr(slice_scan, "MAX_TABLE_CELLS", 4000)  # a few blocks per pass
+    found = slice_scan.scan_slices(path, y_true="y", y_pred="pred", columns=COLUMNS, options=OPTIONS,
+                                   batch_rows=700, progress=False)
+    assert sum(w.startswith("slices (pass") for w in passes) > 2
+    _same(found, _in_memory(frame))

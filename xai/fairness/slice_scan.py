@@ -1,4 +1,4 @@
-"""Slice discovery over a predictions file in two streamed passes: memory independent of rows.
+"""Slice discovery over a predictions file in streamed passes: memory independent of rows.
 
 Pass 1 reads the label, prediction and slice columns batch by batch. The labels go through
 the counter of ``xai fairness --data`` (:mod:`xai.fairness.stream`), so they are typed and
@@ -7,9 +7,10 @@ counts every column gets the codes :func:`~xai.fairness.slices.encode_columns` g
 whole column in memory: quantile bins from the value counts (:class:`~xai.fairness.slices.Distribution`
 reproduces numpy's quantiles exactly), categories sorted as ``pandas.factorize(sort=True)``
 sorts them, rare ones pooled by count. Pass 2 adds each batch's joint counts into every
-block's table, and :func:`~xai.fairness.slices.findings_from_tables`, shared with the
-in-memory search, tests and ranks the slices. The same file therefore gives the same
-findings streamed or in memory.
+block's table of the in-memory search's plan (one pass per group of blocks whose tables fit
+in :data:`MAX_TABLE_CELLS`), and :func:`~xai.fairness.slices.findings_from_tables`, shared
+with the in-memory search, tests and ranks the slices block by block. The same file
+therefore gives the same findings streamed or in memory.
 
 A numeric column with more than :data:`MAX_DISTINCT` distinct values (a continuous score, an
 amount) is not counted value by value: the few order statistics its bins need are selected
@@ -47,8 +48,8 @@ BATCH_ROWS = 1 << 18
 #: Values a rank's bracket may hold to be kept and read; a fuller bracket narrows by a histogram.
 RANK_VALUES = 1 << 16
 _RANK_BINS = 4096
-#: Cells of all block tables together (int64: 256 MiB); blocks shrink until they fit.
-MAX_TABLE_CELLS = 1 << 25
+#: Cells of the block tables one pass over the file fills (int64: 64 MiB); more blocks take more passes.
+MAX_TABLE_CELLS = 1 << 23
 
 
 class _SliceColumn:
@@ -334,16 +335,18 @@ def _encoder(column: _SliceColumn, text: bool, n_bins: int, max_levels: int) -> 
     return _Encoder(coded, column, lut, None, missing_code)
 
 
-def _plan(levels: Sequence[int], max_order: int, n_cells: int, rows: int,
-          block_cells: int | None) -> _slices.SlicePlan:
-    """The in-memory search's plan for these rows, with blocks halved until all tables fit in memory at once."""
-    budget = block_cells or _slices.block_budget(rows)
-    while True:
-        plan = _slices._plan(levels, max_order, n_cells, budget)
-        cells = sum(math.prod(levels[i] for i in block) * n_cells for block in plan.blocks)
-        if cells <= MAX_TABLE_CELLS or budget <= 1 << 10:
-            return plan
-        budget //= 2
+def _block_groups(shapes: Sequence[Sequence[int]]) -> list[list[int]]:
+    """Consecutive blocks whose tables together stay within :data:`MAX_TABLE_CELLS`: one pass over the file each."""
+    groups: list[list[int]] = []
+    cells = 0
+    for i, shape in enumerate(shapes):
+        size = math.prod(shape)
+        if not groups or cells + size > MAX_TABLE_CELLS:
+            groups.append([])
+            cells = 0
+        groups[-1].append(i)
+        cells += size
+    return groups
 
 
 def scan_slices(path: str | Path, *, y_true: str, columns: Sequence[str], y_pred: str | None = None,
@@ -399,26 +402,35 @@ def scan_slices(path: str | Path, *, y_true: str, columns: Sequence[str], y_pred
     coded, constant = _slices.split_constant([e.coded for e in encoders_all])
     encoders = [e for e in encoders_all if len(e.coded.levels) > 1]
     task_cells = len(_slices._CELLS[task])
-    plan = _plan([len(c.levels) for c in coded], parsed["max_order"], task_cells, table.rows, block_cells)
+    # the in-memory search's plan (so the same combinations in the same order: the same findings)
+    plan = _slices._plan([len(c.levels) for c in coded], parsed["max_order"], task_cells,
+                         block_cells or _slices.block_budget(table.rows))
     shapes = [[len(coded[i].levels) for i in block] + [task_cells] for block in plan.blocks]
-    tables = [np.zeros(math.prod(shape), dtype=np.int64) for shape in shapes]
-    total = np.zeros(task_cells, dtype=np.int64)
+    total = np.asarray(table.cells, dtype=np.int64).reshape(task_cells)  # rows per outcome cell, from pass 1
 
-    # pass 2: every block's joint counts, batch by batch
-    for batch in _batches(source, "slices (pass 2 of 2)", progress):
-        cell = cell_of(batch)
-        total += np.bincount(cell, minlength=task_cells)
-        codes = [e.encode(batch.column(e.coded.name), source.text) for e in encoders]
-        for block, acc in zip(plan.blocks, tables, strict=True):
-            flat = codes[block[0]].astype(np.int64, copy=True)
-            for i in block[1:]:
-                flat *= len(coded[i].levels)
-                flat += codes[i]
-            flat *= task_cells
-            flat += cell
-            acc += np.bincount(flat, minlength=acc.size)
+    def tables() -> Iterator[np.ndarray]:
+        """Every block's joint counts, in plan order: one pass per group of blocks that fits in memory."""
+        groups = _block_groups(shapes)
+        for number, group in enumerate(groups, start=1):
+            accs = {i: np.zeros(math.prod(shapes[i]), dtype=np.int64) for i in group}
+            used = sorted({c for i in group for c in plan.blocks[i]})
+            for batch in _batches(source, f"slices (pass {number + 1} of {len(groups) + 1})", progress):
+                cell = cell_of(batch)
+                codes = {c: encoders[c].encode(batch.column(encoders[c].coded.name), source.text) for c in used}
+                for i, acc in accs.items():
+                    block = plan.blocks[i]
+                    flat = codes[block[0]].astype(np.int64, copy=True)
+                    for c in block[1:]:
+                        flat *= len(coded[c].levels)
+                        flat += codes[c]
+                    flat *= task_cells
+                    flat += cell
+                    acc += np.bincount(flat, minlength=acc.size)
+            for i in group:
+                yield accs.pop(i).reshape(shapes[i])
+
     return _slices.findings_from_tables(
-        coded, constant, plan, (t.reshape(s) for t, s in zip(tables, shapes, strict=True)), total, start=start,
+        coded, constant, plan, tables(), total, start=start,
         task=task, model=f"predictions ({table.source})", dataset=source.name, model_sha256="",
         data_sha256=digest[0] if digest else "", seed=seed, positive_class=table.positive_label or None,
         notes=(), **{k: parsed[k] for k in ("metrics", "alpha", "min_gap", "min_size", "max_order", "n_bins",
