@@ -154,8 +154,10 @@ def test_weat_with_identical_target_vectors_gives_null_not_nan(weat_files, tmp_p
     assert result.exit_code == 0, result.output
     score = _strict_json(result.stdout)["scores"][0]
     assert score["effect_size"] is None and "effect size undefined" in score["notes"][0]
-    written = _strict_json((tmp_path / "out" / "weat.json").read_text())
-    assert written["metrics"]["weat.x-y.effect_size"] is None
+    (page_json,) = (tmp_path / "out").glob("bias-weat-*.json")  # the audit JSON beside the page
+    written = _strict_json(page_json.read_text())
+    assert written["weat"][0]["scores"][0]["effect_size"] is None
+    assert "weat.x-y.effect_size" not in written["metrics"]  # an undefined number is no gateable metric
     text = run(*args)
     assert text.exit_code == 0, text.output
     assert "undefined" in text.stdout and "nan" not in text.stdout
