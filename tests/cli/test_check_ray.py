@@ -11,33 +11,14 @@ import re
 import pytest
 import ray  # in the dev extra: no skip
 import torch
-from torch import nn
 from typer.testing import CliRunner
 
+from tests.cli.test_check import Constant, SexRule  # the same unfair and constant models
 from xai.cli import app
 from xai.datasets import load_dataset
 
 runner = CliRunner()
 ROWS = 1500
-
-
-class SexRule(nn.Module):
-    """Predicts '>50K' exactly when the row's one-hot ``sex=Male`` column is set: unfair by design."""
-
-    def __init__(self, male: int) -> None:
-        super().__init__()
-        self.male = male
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, F) -> (B, 2)
-        score = 4.0 * (x[:, self.male] - 0.5)
-        return torch.stack([-score, score], dim=1)
-
-
-class Constant(nn.Module):
-    """Predicts '<=50K' for everyone."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, F) -> (B, 2)
-        return torch.stack([torch.ones(len(x)), torch.zeros(len(x))], dim=1) + 0 * x[:, :1]
 
 
 GATES = ('[[gate]]\nmetric = "fairness.group-metrics.sex.demographic_parity_difference"\nop = "<="\nvalue = 0.1\n'

@@ -160,5 +160,5 @@ def test_blocks_over_the_memory_budget_take_more_passes_and_find_the_same(tmp_pa
     monkeypatch.setattr(slice_scan, "MAX_TABLE_CELLS", 4000)  # a few blocks per pass
     found = slice_scan.scan_slices(path, y_true="y", y_pred="pred", columns=COLUMNS, options=OPTIONS,
                                    batch_rows=700, progress=False)
-    assert sum(w.startswith("slices (pass") for w in passes) > 2
+    assert sum(w.startswith("slice counts") for w in passes) > 2
     _same(found, _in_memory(frame))

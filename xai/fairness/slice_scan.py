@@ -381,7 +381,7 @@ def scan_slices(path: str | Path, *, y_true: str, columns: Sequence[str], y_pred
     counter = _stream._Counter(spec)
     slice_columns = [_SliceColumn(name, seed) for name in names]
     overflowed: list[_SliceColumn] = []
-    for batch in _batches(source, "slice values (pass 1 of 2)", progress):
+    for batch in _batches(source, "slice values (pass 1)", progress):
         counter.feed(batch)
         for column in slice_columns:
             if column in overflowed:
@@ -414,7 +414,7 @@ def scan_slices(path: str | Path, *, y_true: str, columns: Sequence[str], y_pred
         for number, group in enumerate(groups, start=1):
             accs = {i: np.zeros(math.prod(shapes[i]), dtype=np.int64) for i in group}
             used = sorted({c for i in group for c in plan.blocks[i]})
-            for batch in _batches(source, f"slices (pass {number + 1} of {len(groups) + 1})", progress):
+            for batch in _batches(source, f"slice counts ({number} of {len(groups)})", progress):
                 cell = cell_of(batch)
                 codes = {c: encoders[c].encode(batch.column(encoders[c].coded.name), source.text) for c in used}
                 for i, acc in accs.items():
