@@ -15,7 +15,7 @@ from xai.datasets._digits import DIGIT_CLASSES
 from xai.zoo._entry import ZooEntry, register_model
 from xai.zoo._train import TrainContext, fit_classifier
 
-__all__ = ["SequenceClassifier"]
+__all__ = ["SequenceClassifier", "carry_bias"]
 
 Cell = Literal["rnn", "lstm", "gru"]
 _CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -49,14 +49,34 @@ class SequenceClassifier(nn.Module):
         return self.head(out[:, -1])  # (B, classes)
 
 
+def carry_bias(rnn: nn.GRU, bias: float) -> None:
+    """Start a GRU carrying its state: update-gate bias ``bias`` (z = sigmoid(bias) at zero input).
+
+    PyTorch's GRU keeps ``z * h`` of the old state and its default init starts z near 0.5; a
+    GRU trained so on 8-step digits settled on z = 0.23, overwriting its state as fast as the
+    RNN forgets. A positive bias is the GRU form of the LSTM's forget-gate bias of 1
+    (Jozefowicz et al. 2015); ``log(T - 1)`` starts a memory of about T steps (Tallec and
+    Ollivier 2018, "chrono" initialisation).
+    """
+    hidden = rnn.hidden_size
+    with torch.no_grad():  # gate order r, z, n; the two biases add up
+        rnn.bias_ih_l0[hidden:2 * hidden].fill_(bias / 2)
+        rnn.bias_hh_l0[hidden:2 * hidden].fill_(bias / 2)
+
+
 def _register(cell: Cell, architecture: str, epochs: int, lr: float, hidden: int, floor: float,
-              paper: str) -> None:
-    recipe = {"epochs": epochs, "lr": lr, "batch_size": 32, "weight_decay": 0.0, "hidden": hidden}
+              paper: str, update_bias: float | None = None) -> None:
+    recipe: dict[str, float | int] = {"epochs": epochs, "lr": lr, "batch_size": 32, "weight_decay": 0.0,
+                                      "hidden": hidden}
+    if update_bias is not None:
+        recipe["update_bias"] = update_bias
 
     def build() -> SequenceClassifier:
         return SequenceClassifier(cell, hidden=hidden)
 
     def train(module: nn.Module, ctx: TrainContext) -> dict[str, float]:
+        if update_bias is not None:
+            carry_bias(module.rnn, update_bias)  # type: ignore[arg-type]
         return fit_classifier(module, ctx, epochs=epochs, lr=lr, batch_size=32, label=cell)
 
     register_model(
@@ -84,5 +104,6 @@ _register("rnn", "Elman RNN (tanh)", epochs=40, lr=3e-3, hidden=64, floor=0.90,
           paper="https://doi.org/10.1207/s15516709cog1402_1")
 _register("lstm", "LSTM", epochs=30, lr=5e-3, hidden=64, floor=0.95,
           paper="https://doi.org/10.1162/neco.1997.9.8.1735")
+# update_bias = log(8 - 1), about 2: start with a memory of one digit's 8 rows
 _register("gru", "GRU", epochs=30, lr=5e-3, hidden=64, floor=0.95,
-          paper="https://arxiv.org/abs/1406.1078")
+          paper="https://arxiv.org/abs/1406.1078", update_bias=2.0)
