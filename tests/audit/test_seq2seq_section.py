@@ -37,12 +37,15 @@ def test_seq2seq_section_runs_and_reaches_metrics_json_and_page():
     metrics = audit_metrics(audit)
     assert metrics["exact_match"] >= 0.95  # the card's headline, from the model's own evaluate
     assert {"seq2seq.alignment", "seq2seq.alignment.L0", "seq2seq.alignment.L1", "seq2seq.rollout_alignment",
-            "seq2seq.ablation_alignment", "seq2seq.exact_match"} <= set(metrics)
+            "seq2seq.ablation_alignment", "seq2seq.shapley_alignment", "seq2seq.ig_alignment",
+            "seq2seq.ig_max_delta", "seq2seq.exact_match"} <= set(metrics)
     doc = audit.to_dict()
     assert "cross" not in doc["seq2seq"][0] and len(doc["seq2seq"][0]["maps"]) == 2
     page = render_audit_page(audit)
     assert 'id="seq2seq"' in page and 'href="#seq2seq"' in page and page.count('class="seq2seq"') == 1
     assert page.count('class="s2s-cross"') == 2 * 2 and page.count('class="s2s-ablation"') == 2
+    assert page.count('class="s2s-shapley"') == 2 and page.count('class="s2s-ig"') == 2
+    assert result.attribution_rows == 16 and len(doc["seq2seq"][0]["shapley"]) == 2
 
 
 def test_the_section_does_not_apply_to_a_classifier():

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from xai.datasets import load_dataset
 from xai.errors import DataError, NotApplicableError
+from xai.explain import cross_attention
 from xai.explain.cross_attention import (
     AttentionByName,
     CrossAttention,
@@ -19,6 +20,8 @@ from xai.explain.cross_attention import (
     decoder_rollout,
     generated_lengths,
     source_ablation,
+    source_integrated_gradients,
+    source_shapley,
 )
 from xai.zoo import load_model
 
@@ -117,7 +120,8 @@ def test_rollout_through_the_decoder_by_hand():
 
 
 def test_rollout_rows_are_distributions_and_the_source_total_is_fixed_by_depth(handle, dates):
-    result = CrossAttention.run(handle, dates.head(8), {"samples": 8, "ablation": False})
+    result = CrossAttention.run(handle, dates.head(8), {"samples": 8, "ablation": False, "shapley": False,
+                                                           "integrated_gradients": False})
     np.testing.assert_allclose(result.rollout.sum(-1), 1.0, atol=1e-5)
     rng = torch.Generator().manual_seed(0)
     for layers in (1, 2, 3):  # any attention: the residual keeps half at each cross-attention
@@ -168,6 +172,14 @@ def test_alignment_on_the_trained_model(handle, dates):
     assert metrics["ablation_alignment"] >= 0.6
     assert metrics["alignment"] == max(metrics["alignment.L0"], metrics["alignment.L1"])
     assert result.to_dict()["cross_shape"] == [32, 2, 4, 11, 10] and "cross" not in result.to_dict()
+    # the signed readings' alignments: share of |value| on the copied field, by loops
+    assert result.attribution_rows == 32 and result.shapley.shape == result.integrated_gradients.shape == (32, t, s)
+    for name, maps in (("shapley_alignment", result.shapley), ("ig_alignment", result.integrated_gradients)):
+        shares = [float(np.abs(maps[n, i])[mask[n, i]].sum() / np.abs(maps[n, i]).sum())
+                  for n in range(len(data)) for i in range(len(result.generated_tokens[n])) if mask[n, i].any()]
+        assert metrics[name] == pytest.approx(np.mean(shares), abs=1e-6)
+        assert metrics[name] > 0.5  # over the field's share of the source tokens
+    assert 0 <= metrics["ig_max_delta"] < 0.5
 
 
 def test_generated_lengths_stop_at_the_first_end_token():
@@ -187,3 +199,93 @@ def test_it_applies_to_encoder_decoders_only(handle):
         CrossAttention.check_applies(load_model("lstm-text", zoo_dir=ZOO))
     with pytest.raises(DataError, match="cross-attention needs source rows"):
         CrossAttention.run(handle, None, {})
+
+
+def _logprob(module, ids: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) log-probability of each token of ``tokens`` (teacher-forced), written out."""
+    logits = module.teacher_forced(ids, tokens.expand(len(ids), -1))
+    return F.log_softmax(logits, -1).gather(2, tokens.expand(len(ids), -1)[..., None]).squeeze(2)
+
+
+def _short_source(module, dates) -> tuple[torch.Tensor, torch.Tensor]:
+    """A date cut to its first 4 tokens (the rest padding), and the full date's generated output."""
+    src = dates.x[:1].clone()
+    src[0, 4:] = module.tokenizer.pad_id
+    return src, module.generate(dates.x[:1])
+
+
+@pytest.mark.parametrize("baseline", ["pad", "unk"])
+def test_exact_shapley_equals_captum_shapley_values_on_a_short_source(handle, dates, baseline):
+    from captum.attr import ShapleyValues
+
+    module = handle.module
+    baseline_id = getattr(module.tokenizer, f"{baseline}_id")
+    src, generated = _short_source(module, dates)
+    ours = source_shapley(module, src, generated, baseline_id, pad_id=module.tokenizer.pad_id)  # (1, T, S)
+
+    def value(chosen: torch.Tensor) -> torch.Tensor:  # captum sees the 4 real tokens only
+        ids = src.repeat(len(chosen), 1)
+        ids[:, :4] = chosen
+        return _logprob(module, ids, generated)
+
+    exact = ShapleyValues(value)  # all 4! orders
+    for t in range(generated.shape[1]):
+        with torch.no_grad():
+            theirs = exact.attribute(src[:, :4], baselines=baseline_id, target=t)
+        torch.testing.assert_close(ours[0, t, :4], theirs[0].float(), atol=1e-5, rtol=1e-4)
+    assert ours[0, :, 4:].abs().max() == 0  # padding is no player
+
+
+def test_shapley_values_add_up_to_the_log_probability_change(handle, dates):
+    # efficiency: each generated token's values sum to its log-probability minus that with
+    # every real source token the baseline ([PAD]: all masked out); rows of 6 to 10 tokens
+    module = handle.module
+    pad = module.tokenizer.pad_id
+    src = dates.x[:6]
+    generated = module.generate(src)
+    phi = source_shapley(module, src, generated, pad, pad_id=pad)
+    with torch.no_grad():
+        change = _logprob(module, src, generated) - _logprob(module, torch.full_like(src, pad), generated)
+    torch.testing.assert_close(phi.sum(-1), change, atol=1e-4, rtol=1e-4)
+    assert {int((row != pad).sum()) for row in src} <= set(range(6, 11))
+
+
+def test_sampled_shapley_beyond_the_exact_limit_keeps_efficiency_and_nears_the_exact_values(
+        handle, dates, monkeypatch):
+    module = handle.module
+    pad = module.tokenizer.pad_id
+    src, generated = _short_source(module, dates)
+    exact = source_shapley(module, src, generated, pad, pad_id=pad)
+    monkeypatch.setattr(cross_attention, "EXACT_SHAPLEY_PLAYERS", 3)  # 4 tokens: captum's sampling
+    sampled = source_shapley(module, src, generated, pad, pad_id=pad, permutations=100, seed=0)
+    assert not torch.equal(sampled, exact)
+    torch.testing.assert_close(sampled.sum(-1), exact.sum(-1), atol=1e-4, rtol=1e-4)
+    assert (sampled - exact).abs().max() < 0.1 * exact.abs().max()
+
+
+def test_layer_integrated_gradients_equal_the_gauss_legendre_sum_by_hand(handle, dates):
+    module = handle.module
+    pad = module.tokenizer.pad_id
+    src = dates.x[:2]
+    generated = module.generate(src)
+    steps = 16
+    ours, delta = source_integrated_gradients(module, module.src_embed, src, generated, pad, pad_id=pad,
+                                              steps=steps)
+    nodes, weights = np.polynomial.legendre.leggauss(steps)  # captum's default rule on [0, 1]
+    with torch.no_grad():
+        real = module.src_embed(src)
+        base = module.src_embed(torch.where(src == pad, src, pad))  # [PAD] at every real position
+    assert base[src != pad].abs().max() == 0  # the padding row of the embedding is zero
+    for t in (0, 4, generated.shape[1] - 1):
+        total = torch.zeros_like(real)
+        for node, weight in zip(nodes, weights, strict=True):
+            point = (base + 0.5 * (1 + node) * (real - base)).requires_grad_()
+            hook = module.src_embed.register_forward_hook(lambda _m, _i, _o, p=point: p)
+            try:
+                (grad,) = torch.autograd.grad(_logprob(module, src, generated)[:, t].sum(), point)
+            finally:
+                hook.remove()
+            total += 0.5 * weight * grad
+        torch.testing.assert_close(ours[:, t], (total * (real - base)).sum(-1), atol=1e-5, rtol=1e-4)
+    _, fine = source_integrated_gradients(module, module.src_embed, src, generated, pad, pad_id=pad, steps=64)
+    assert fine.abs().max() < 1e-2 and fine.abs().max() <= delta.abs().max()  # completeness with more steps

@@ -19,16 +19,28 @@ prefix it saw while generating):
   (``[PAD]``: the token is masked out of every attention), and the drop of the
   log-probability of each generated token (its prefix kept) is that token's attribution
   (captum's FeatureAblation with one feature per source position; the tests compare).
+- **Shapley values**: each real source token's exact Shapley value for each generated
+  token's log-probability, the tokens left out of a coalition being the baseline token.
+  Up to 12 real tokens the 2^n coalitions are enumerated in one batch for every generated
+  token at once (captum's ShapleyValues would run n! permutations per token); longer
+  sources use captum's ShapleyValueSampling. Values sum to the log-probability minus its
+  value with every token the baseline (efficiency).
+- **layer integrated gradients** on the source token embedding (captum's
+  LayerIntegratedGradients), from the baseline token's embedding at every real position
+  to the real one (positions and padding unchanged), summed over the embedding; the
+  completeness gap is reported as ``ig_max_delta``.
 
 Where the data says which source tokens each target token copies (annotations
 ``source_fields`` and ``target_fields``, as the ``dates`` dataset carries), the
 **alignment** of each reading is the share of its mass on that field, averaged over the
 target tokens that copy a field: the gateable ``alignment.L<l>``, ``alignment`` (the best
-layer), ``rollout_alignment`` and ``ablation_alignment``.
+layer), ``rollout_alignment``, ``ablation_alignment``, ``shapley_alignment`` and
+``ig_alignment`` (absolute values for the signed readings).
 
 The model must be an encoder-decoder with ``generate(src)``, ``teacher_forced(src, tgt)``,
 a ``tokenizer`` and the names of its ``encoder_attention``, ``decoder_self_attention``
-and ``cross_attention`` softmax modules (:class:`~xai.zoo.seq2seq.Seq2SeqTransformer`).
+and ``cross_attention`` softmax modules (:class:`~xai.zoo.seq2seq.Seq2SeqTransformer`);
+layer integrated gradients also need the name of its ``source_embedding`` module.
 
 Example
 -------
@@ -43,6 +55,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,11 +76,13 @@ from xai.explain._index import SEQ2SEQ_METHODS
 from xai.zoo.handle import ModelHandle, eval_mode
 
 __all__ = ["AttentionByName", "CrossAttention", "CrossAttentionResult", "alignment_mask", "decoder_rollout",
-           "generated_lengths", "source_ablation"]
+           "generated_lengths", "source_ablation", "source_integrated_gradients", "source_shapley"]
 
 #: Target fields that copy a source field (separators and the end copy nothing).
 COPIED = ("year", "month", "day")
 _NEEDS = ("generate", "teacher_forced", "tokenizer", "encoder_attention", "decoder_self_attention", "cross_attention")
+#: Most real source tokens whose Shapley values are computed exactly (2^12 coalitions per row).
+EXACT_SHAPLEY_PLAYERS = 12
 
 
 class AttentionByName(NamedForwardHooks):
@@ -170,6 +185,119 @@ def source_ablation(module: Any, src: torch.Tensor, generated: torch.Tensor,
     return (scores[:, :1] - scores[:, 1:]).transpose(1, 2)  # (B, T, S)
 
 
+def _token_logprob(module: Any, src: torch.Tensor, generated: torch.Tensor) -> torch.Tensor:
+    """``(B, T)`` log-probability of each generated token given its prefix (teacher-forced) and ``src``."""
+    logits = module.teacher_forced(src, generated)  # (B, T, vocab)
+    return F.log_softmax(logits.float(), -1).gather(2, generated[..., None]).squeeze(2)
+
+
+def _coalition_weights(n: int) -> torch.Tensor:
+    """``(n + 1,)``: Shapley weight ``k! (n - k - 1)! / n!`` of a coalition of ``k`` other players."""
+    return torch.tensor([math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) if k < n else 0.0
+                         for k in range(n + 1)], dtype=torch.float64)
+
+
+@torch.no_grad()
+def _exact_shapley_row(module: Any, src: torch.Tensor, generated: torch.Tensor, players: torch.Tensor,
+                       baseline_id: int, batch_size: int) -> torch.Tensor:
+    """``(T, S)`` exact Shapley values of one row ``src (S,)`` over the positions ``players``."""
+    n, s = len(players), src.shape[0]
+    codes = torch.arange(2 ** n, device=src.device)
+    member = (codes[:, None] >> torch.arange(n, device=src.device)) & 1  # (2^n, n): is player j in?
+    variants = src.repeat(2 ** n, 1)  # (2^n, S)
+    variants[:, players] = torch.where(member.bool(), src[players], torch.full_like(src[players], baseline_id))
+    values = torch.cat([_token_logprob(module, variants[i:i + batch_size],
+                                       generated.expand(len(variants[i:i + batch_size]), -1))
+                        for i in range(0, len(variants), batch_size)]).double()  # (2^n, T)
+    weight = _coalition_weights(n).to(src.device)[member.sum(1)]  # (2^n,) weight of a coalition of that size
+    out = torch.zeros(generated.shape[0], s, dtype=torch.float64, device=src.device)
+    for j in range(n):  # phi_j = sum over coalitions C without j of w(|C|) (v(C + j) - v(C))
+        without = member[:, j] == 0
+        gain = values[codes[without] | (1 << j)] - values[without]  # (2^(n-1), T)
+        out[:, players[j]] = (weight[without, None] * gain).sum(0)
+    return out.float()
+
+
+def _sampled_shapley_row(module: Any, src: torch.Tensor, generated: torch.Tensor, players: torch.Tensor,
+                         baseline_id: int, permutations: int, seed: int) -> torch.Tensor:
+    """``(T, S)`` captum ``ShapleyValueSampling`` of one row over the positions ``players``, per generated token."""
+    from captum.attr import ShapleyValueSampling
+
+    def value(chosen: torch.Tensor) -> torch.Tensor:  # (k, n) player tokens -> (k, T)
+        ids = src.repeat(len(chosen), 1)
+        ids[:, players] = chosen
+        return _token_logprob(module, ids, generated.expand(len(ids), -1))
+
+    out = torch.zeros(generated.shape[0], src.shape[0], device=src.device)
+    sampler = ShapleyValueSampling(value)
+    for t in range(generated.shape[0]):
+        torch.manual_seed(seed)  # the same permutations for every generated token
+        with torch.no_grad():
+            out[t, players] = sampler.attribute(src[players][None], baselines=baseline_id, target=t,
+                                                n_samples=permutations,
+                                                perturbations_per_eval=len(players) + 1)[0].float()
+    return out
+
+
+def source_shapley(module: Any, src: torch.Tensor, generated: torch.Tensor, baseline_id: int, *,
+                   pad_id: int, permutations: int = 64, seed: int = 0, batch_size: int = 4096) -> torch.Tensor:
+    """``(B, T, S)``: Shapley value of each real source token for each generated token's log-probability.
+
+    Players are the real (not ``pad_id``) source tokens; a token outside a coalition is
+    ``baseline_id``. Exact (all ``2^n`` coalitions, every generated token from one batch)
+    up to :data:`EXACT_SHAPLEY_PLAYERS` real tokens; beyond, captum's
+    ``ShapleyValueSampling`` with ``permutations`` seeded permutations, one generated token
+    at a time. Padding gets 0.
+    """
+    b, s = src.shape
+    out = torch.zeros(b, generated.shape[1], s, device=src.device)
+    for row in range(b):
+        players = (src[row] != pad_id).nonzero().squeeze(1)
+        if len(players) <= EXACT_SHAPLEY_PLAYERS:
+            out[row] = _exact_shapley_row(module, src[row], generated[row], players, baseline_id, batch_size)
+        else:
+            out[row] = _sampled_shapley_row(module, src[row], generated[row], players, baseline_id, permutations,
+                                            seed)
+    return out
+
+
+def source_integrated_gradients(module: Any, embedding: torch.nn.Module, src: torch.Tensor, generated: torch.Tensor,
+                                baseline_id: int, *, pad_id: int, steps: int = 32
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Layer integrated gradients on the source token embedding: ``((B, T, S), delta (B, T))``.
+
+    captum's ``LayerIntegratedGradients`` from the embedding of ``baseline_id`` at every
+    real source position to the real embedding (padding, positions and the attention mask
+    stay the input's), summed over the embedding dimensions. All generated tokens run in
+    one batch: row ``(t, b)`` of the repeated input scores token ``t`` of row ``b``.
+    ``delta`` is the completeness gap: the attributions' sum minus the log-probability's
+    change between the path's ends (the baseline end run with the input's mask, as the
+    path is, so a ``[PAD]`` baseline is not also masked out).
+    """
+    from captum.attr import LayerIntegratedGradients
+
+    b, t = generated.shape
+    rows = torch.arange(b * t, device=src.device)
+    token = rows // b  # (T*B,): token t of row b sits at t*B + b
+    src_all, generated_all = src.repeat(t, 1), generated.repeat(t, 1)
+    baseline = torch.where(src_all == pad_id, src_all, torch.full_like(src_all, baseline_id))
+
+    def score(ids: torch.Tensor, tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        return _token_logprob(module, ids, tokens).gather(1, which[:, None]).squeeze(1)
+
+    ig = LayerIntegratedGradients(score, embedding)
+    attr = ig.attribute(src_all, baselines=baseline, additional_forward_args=(generated_all, token), n_steps=steps)
+    with torch.no_grad():
+        start = embedding(baseline)
+        hook = embedding.register_forward_hook(lambda _m, _i, _o: start)
+        try:
+            at_baseline = score(src_all, generated_all, token)
+        finally:
+            hook.remove()
+        delta = attr.sum((1, 2)) - (score(src_all, generated_all, token) - at_baseline)
+    return attr.sum(-1).detach().float().reshape(t, b, -1).transpose(0, 1), delta.float().reshape(t, b).T
+
+
 def alignment_mask(data: Dataset, t: int, s: int) -> torch.Tensor | None:
     """``(N, T, S)`` True where target token ``t`` copies the field of source token ``s`` (annotations), else None."""
     notes = data.annotations
@@ -209,6 +337,11 @@ class CrossAttentionResult:
     ablation
         ``(samples, T, S)`` drop of each generated token's log-probability when a source token is
         replaced by the baseline (empty when not run).
+    shapley, integrated_gradients
+        ``(samples, T, S)`` Shapley values and layer integrated gradients of the source tokens
+        for each generated token's log-probability (empty when not run); their alignments
+        average over the first ``attribution_rows`` rows, and ``ig_max_delta`` is the largest
+        completeness gap there.
     alignment
         ``(layers,)`` mean head-averaged cross-attention mass on the field each copying token copies,
         over ``rows`` rows (NaN without field annotations).
@@ -231,6 +364,12 @@ class CrossAttentionResult:
     ablation_alignment: float
     exact_match: float
     rows: int
+    shapley: np.ndarray
+    integrated_gradients: np.ndarray
+    shapley_alignment: float
+    ig_alignment: float
+    ig_max_delta: float
+    attribution_rows: int
     provenance: Provenance
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -243,13 +382,14 @@ class CrossAttentionResult:
         """The gateable numbers (finite values only).
 
         ``alignment`` (best layer), ``alignment.L<l>``, ``rollout_alignment``, ``ablation_alignment``,
-        ``exact_match``.
+        ``shapley_alignment``, ``ig_alignment``, ``ig_max_delta``, ``exact_match``.
         """
         out: dict[str, float] = {}
         if self.alignment.size and np.isfinite(self.alignment).any():
             out["alignment"] = float(np.nanmax(self.alignment))
             out.update({f"alignment.L{i}": float(v) for i, v in enumerate(self.alignment) if np.isfinite(v)})
-        for key in ("rollout_alignment", "ablation_alignment", "exact_match"):
+        for key in ("rollout_alignment", "ablation_alignment", "shapley_alignment", "ig_alignment", "ig_max_delta",
+                    "exact_match"):
             value = float(getattr(self, key))
             if np.isfinite(value):
                 out[key] = value
@@ -272,7 +412,7 @@ def _why_not_encoder_decoder(handle: ModelHandle) -> str | None:
 
 @SEQ2SEQ_METHODS.register("cross-attention")
 class CrossAttention(Method):
-    """Cross-attention maps per generated token, their rollout through the decoder, and source ablation."""
+    """Cross-attention maps per generated token, their decoder rollout, and source ablation, Shapley values and IG."""
 
     name: ClassVar[str] = "cross-attention"
     kind: ClassVar[Kind] = "seq2seq"
@@ -289,6 +429,15 @@ class CrossAttention(Method):
         ablation: bool = Field(default=True, description="ablate each source token per generated token")
         baseline: Literal["pad", "unk"] = Field(
             default="pad", description="token an ablated source token becomes ([PAD]: masked out; [UNK])")
+        shapley: bool = Field(default=True, description="Shapley values of the source tokens per generated token")
+        integrated_gradients: bool = Field(
+            default=True, description="layer integrated gradients on the source token embedding")
+        attribution_rows: int = Field(
+            default=16, ge=1, description="rows (the first) the Shapley and gradient alignments average over")
+        steps: int = Field(default=32, ge=2, le=512, description="integration steps of the integrated gradients")
+        permutations: int = Field(
+            default=64, ge=1, description=f"Shapley permutations for sources over {EXACT_SHAPLEY_PLAYERS} tokens "
+                                          "(shorter ones are exact)")
 
     @classmethod
     def why_not(cls, handle: ModelHandle) -> str | None:
@@ -312,6 +461,7 @@ class CrossAttention(Method):
         scored = data.head(opts.rows)
         src = scored.x.to(handle.device)
         names = (*module.encoder_attention, *module.decoder_self_attention, *module.cross_attention)
+        notes: list[str] = []
         with torch.no_grad(), eval_mode(module):
             generated = module.generate(src)  # (N, T)
             with AttentionByName(module, names) as rec:
@@ -321,13 +471,29 @@ class CrossAttention(Method):
             cross = rec.stacked(module.cross_attention)  # (N, Ld, H, T, S)
             rollout, _ = decoder_rollout(encoder, decoder_self, cross)
             ablation = source_ablation(module, src, generated, baseline_id) if opts.ablation else None
+        attributed = slice(0, min(len(src), max(opts.samples, opts.attribution_rows)))
+        pad_id = tokenizer.pad_id
+        shapley = ig = ig_delta = None
+        if opts.shapley:
+            with eval_mode(module):
+                shapley = source_shapley(module, src[attributed], generated[attributed], baseline_id, pad_id=pad_id,
+                                         permutations=opts.permutations, seed=seed)
+        embedding_name = getattr(module, "source_embedding", None)
+        if opts.integrated_gradients and embedding_name is None:
+            notes.append(f"{handle.name} names no source_embedding module: no integrated gradients")
+        elif opts.integrated_gradients:
+            with eval_mode(module):
+                ig, ig_delta = source_integrated_gradients(
+                    module, module.get_submodule(embedding_name), src[attributed], generated[attributed],
+                    baseline_id, pad_id=pad_id, steps=opts.steps)
         n, layers, heads, t, s = cross.shape
         lengths = generated_lengths(generated, tokenizer.eos_id).cpu()
         produced = torch.arange(t)[None, :] < lengths[:, None]  # (N, T): generated up to [EOS]
-        notes: list[str] = []
         mask = alignment_mask(scored, t, s)
         alignment = np.full(layers, np.nan)
-        rollout_alignment = ablation_alignment = float("nan")
+        rollout_alignment = ablation_alignment = shapley_alignment = ig_alignment = float("nan")
+        ig_max_delta = float("nan") if ig_delta is None else float(
+            ig_delta.abs().cpu()[produced[attributed]].max())
         if mask is None:
             notes.append(f"{data.name} says not which source tokens each output copies (no source_fields/"
                          "target_fields annotations): no alignment score")
@@ -338,6 +504,10 @@ class CrossAttention(Method):
             rollout_alignment = _share_on(mask, rollout.cpu(), counted)
             if ablation is not None:
                 ablation_alignment = _share_on(mask, ablation.abs().cpu(), counted)
+            if shapley is not None:
+                shapley_alignment = _share_on(mask[attributed], shapley.abs().cpu(), counted[attributed])
+            if ig is not None:
+                ig_alignment = _share_on(mask[attributed], ig.abs().cpu(), counted[attributed])
         references = scored.y if scored.y.ndim == 2 and scored.y.shape[1] == t else None
         exact = float("nan") if references is None else float((generated.cpu() == references).all(1).float().mean())
         k = min(opts.samples, n)
@@ -365,6 +535,12 @@ class CrossAttention(Method):
             ablation_alignment=ablation_alignment,
             exact_match=exact,
             rows=n,
+            shapley=np.zeros(0) if shapley is None else shapley[:k].cpu().numpy(),
+            integrated_gradients=np.zeros(0) if ig is None else ig[:k].cpu().numpy(),
+            shapley_alignment=shapley_alignment,
+            ig_alignment=ig_alignment,
+            ig_max_delta=ig_max_delta,
+            attribution_rows=attributed.stop if (shapley is not None or ig is not None) else 0,
             provenance=Provenance(model_sha256=handle.sha256, data_sha256=scored.sha256, seed=seed,
                                   wall_seconds=round(time.perf_counter() - start, 4), device=str(handle.device)),
             notes=tuple(notes),

@@ -58,16 +58,27 @@ def heat_table(values: np.ndarray, rows: Sequence[str], columns: Sequence[str], 
 
 def _summary(result: CrossAttentionResult) -> str:
     e = escape
-    rows = [(f"cross-attention, decoder layer {i} (head mean)", v) for i, v in enumerate(result.alignment)]
-    rows += [("rollout through the decoder", result.rollout_alignment),
-             (f"ablation (source token -> {result.baseline})", result.ablation_alignment)]
+    rows = [(f"cross-attention, decoder layer {i} (head mean)", float(v), result.rows)
+            for i, v in enumerate(result.alignment)]
+    rows += [("rollout through the decoder", result.rollout_alignment, result.rows),
+             (f"ablation (source token -> {result.baseline})", result.ablation_alignment, result.rows)]
+    if result.shapley.size:
+        rows.append((f"Shapley values (absent token = {result.baseline})", result.shapley_alignment,
+                     result.attribution_rows))
+    if result.integrated_gradients.size:
+        rows.append((f"layer integrated gradients on the source embedding (from {result.baseline})",
+                     result.ig_alignment, result.attribution_rows))
     cells = "".join(f'<tr><th scope="row">{e(name)}</th><td class="num">'
-                    f'{"-" if not np.isfinite(v) else f"{v:.3f}"}</td></tr>' for name, v in rows)
+                    f'{"-" if not np.isfinite(v) else f"{v:.3f}"}</td><td class="num">{n}</td></tr>'
+                    for name, v, n in rows)
     exact = "" if not np.isfinite(result.exact_match) else f"; exact match {result.exact_match:.3f}"
-    return (f'<table class="s2s-alignment"><caption>Alignment: share of each reading on the source field the '
-            f"generated token copies, mean over the copying tokens of {result.rows} rows{exact}</caption>"
-            f'<thead><tr><th scope="col">reading</th><th scope="col">alignment</th></tr></thead>'
-            f"<tbody>{cells}</tbody></table>")
+    gap = ("" if not np.isfinite(result.ig_max_delta) else
+           f"; largest completeness gap of the integrated gradients {result.ig_max_delta:.2g}")
+    return (f'<table class="s2s-alignment"><caption>Alignment: share of each reading (absolute values for the '
+            f"signed ones) on the source field the generated token copies, mean over the copying tokens of the "
+            f"first rows{exact}{gap}</caption>"
+            f'<thead><tr><th scope="col">reading</th><th scope="col">alignment</th><th scope="col">rows</th></tr>'
+            f"</thead><tbody>{cells}</tbody></table>")
 
 
 def _sample(result: CrossAttentionResult, s: int) -> str:
@@ -97,12 +108,20 @@ def _sample(result: CrossAttentionResult, s: int) -> str:
         parts.append(heat_table(result.ablation[s, :n_gen, :n_src], generated, source, kind="s2s-ablation",
                                 caption=f"log-probability drop when the source token is {result.baseline}",
                                 expected=expected, signed=True))
+    if s < len(result.shapley):
+        parts.append(heat_table(result.shapley[s, :n_gen, :n_src], generated, source, kind="s2s-shapley",
+                                caption=f"Shapley value for the log-probability (absent token = {result.baseline})",
+                                expected=expected, signed=True))
+    if s < len(result.integrated_gradients):
+        parts.append(heat_table(result.integrated_gradients[s, :n_gen, :n_src], generated, source, kind="s2s-ig",
+                                caption="layer integrated gradients on the source embedding", expected=expected,
+                                signed=True))
     parts.append("</div>")
     return "".join(parts)
 
 
 def render_html(result: CrossAttentionResult) -> str:
-    """The section: the alignment table, then per sample one map per decoder layer, the rollout and the ablation."""
+    """The section: the alignment table, then per sample one map per decoder layer, the rollout and the attributions."""
     e = escape
     parts = [f'<section class="seq2seq"><h3>Cross-attention · <code>{e(result.model)}</code> · '
              f"{len(result.layers)} decoder layers x {result.heads} heads</h3>", _summary(result),

@@ -58,10 +58,10 @@ def carry_bias(rnn: nn.GRU, bias: float) -> None:
     (Jozefowicz et al. 2015); ``log(T - 1)`` starts a memory of about T steps (Tallec and
     Ollivier 2018, "chrono" initialisation).
     """
-    hidden = rnn.hidden_size
-    with torch.no_grad():  # gate order r, z, n; the two biases add up
-        rnn.bias_ih_l0[hidden:2 * hidden].fill_(bias / 2)
-        rnn.bias_hh_l0[hidden:2 * hidden].fill_(bias / 2)
+    update = slice(rnn.hidden_size, 2 * rnn.hidden_size)  # gate order r, z, n
+    with torch.no_grad():  # the input and hidden biases add up
+        for name in ("bias_ih_l0", "bias_hh_l0"):
+            getattr(rnn, name)[update] = bias / 2
 
 
 def _register(cell: Cell, architecture: str, epochs: int, lr: float, hidden: int, floor: float,

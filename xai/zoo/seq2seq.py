@@ -144,6 +144,9 @@ class Seq2SeqTransformer(nn.Module):
         self.decoder_norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, vocab)
 
+    #: The source token embedding, where layer integrated gradients attribute (positions are added after it).
+    source_embedding = "src_embed"
+
     @property
     def encoder_attention(self) -> tuple[str, ...]:
         """Names of the encoder self-attention softmax modules ``(B, H, S, S)``, first layer first."""
